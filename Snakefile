@@ -1,0 +1,32 @@
+# vae-novelty: reproduce "Can VAEs Generate Novel Examples?" (Bozkurt et al., 2018) from raw MNIST.
+#
+#   snakemake --cores all                                   # full paper configuration
+#   snakemake --cores all --configfile config/quick.yaml    # reduced run, minutes on a CPU
+#
+# A --configfile replaces config/config.yaml entirely (it must be a complete config);
+# --config key=value overrides single values of whichever config is in use.
+
+import sys
+from pathlib import Path
+
+REPO = Path(workflow.basedir)
+sys.path.insert(0, str(REPO / "src"))
+
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/export.smk"
+include: "workflow/rules/theorem1.smk"
+include: "workflow/rules/tables.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        TARGETS,

@@ -1,0 +1,238 @@
+"""Configuration: defaults, schema validation with readable messages, and the model grid.
+
+The Snakefile calls :func:`load_config` at parse time, so a typo or an impossible value stops
+the run before any job starts, with a message that names the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+# Values used where the user's config leaves an optional key out.
+DEFAULTS: dict[str, Any] = {
+    "data": {
+        "source": "bundled",
+        "folder": None,
+        "torchvision_root": "resources/torchvision",
+        "checksums": "resources/mnist/SHA256SUMS",
+    },
+    "splits": {
+        "include_full": True,
+        "max_train_images": None,
+        "max_test_per_digit": None,
+        "subsample_seed": 0,
+        "mini": {"per_digit": 10, "seed": 0},
+    },
+    "training": {
+        "mini_epochs": 3000,
+        "mini_batch_size": 100,
+        "device": "auto",
+    },
+    "theorem1": {"top_k": 3, "chunk_mb": 1024, "device": "auto"},
+    "figures": {
+        "formats": ["png", "pdf"],
+        "dpi": 150,
+        "figure1": {"digit": 9, "test_images": [0, 1, 2, 3, 4, 5], "hist_bins": 30,
+                    "hist_max": 6.0},
+        "figure2": {"bce_max": 250.0, "bins": 60},
+        "figure3": {"grid_size": 600, "extent": 5.0, "cmap": "viridis",
+                    "samples_per_digit": 1, "sample_seed": 0},
+        "sweep": {"test_image": 0},
+    },
+}
+
+# Class counts of the original MNIST files (used to check sizes before any data is read).
+MNIST_TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
+MNIST_TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
+
+SPLIT_RE = re.compile(r"^(full|mini|no[0-9])$")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range."""
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _key_path(path: Iterable[Any]) -> str:
+    parts = [str(p) for p in path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError, schema: dict) -> str:
+    """One line per schema violation, naming the key and the allowed values."""
+    where = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        names = ", ".join(f"{where}.{k}" if error.absolute_path else k for k in extra)
+        hint = f" (allowed keys: {', '.join(allowed)})" if allowed else ""
+        return f"unknown config key {names}{hint}"
+    if error.validator == "enum":
+        return (f"config key {where}: {error.instance!r} is not one of "
+                f"{', '.join(map(repr, error.validator_value))}")
+    if error.validator == "required":
+        return f"config key {where}: {error.message}"
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum"):
+        return f"config key {where}: {error.message}"
+    if error.validator == "type":
+        return f"config key {where}: {error.instance!r} is not of type {error.validator_value}"
+    if error.validator == "pattern":
+        return (f"config key {where}: {error.instance!r} must match {error.validator_value} "
+                f"(lower-case letters, digits and '-')")
+    return f"config key {where}: {error.message}"
+
+
+def validate_schema(config: dict, schema_path: Path = SCHEMA_PATH) -> None:
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = "\n  - ".join(_describe(e, schema) for e in errors)
+        raise ConfigError(f"invalid configuration:\n  - {lines}")
+
+
+def load_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
+    """Merge defaults, validate against the schema, then check cross-key constraints."""
+    merged = _deep_merge(DEFAULTS, config)
+    validate_schema(merged, schema_path)
+    check_semantics(merged)
+    return merged
+
+
+def smallest_mnist_split(cfg: dict) -> int:
+    """Size of the smallest MNIST training split the config trains on (before subsampling)."""
+    digits = cfg["splits"]["heldout_digits"]
+    sizes = [sum(MNIST_TRAIN_COUNTS) - MNIST_TRAIN_COUNTS[d] for d in digits]
+    if cfg["splits"]["include_full"]:
+        sizes.append(sum(MNIST_TRAIN_COUNTS))
+    smallest = min(sizes)
+    cap = cfg["splits"]["max_train_images"]
+    return min(smallest, cap) if cap else smallest
+
+
+def check_semantics(cfg: dict) -> None:
+    problems = []
+    archs = cfg["model"]["architectures"]
+    for role in ("shallow", "deep"):
+        name = cfg["model"][role]
+        if name not in archs:
+            problems.append(f"config key model.{role}: {name!r} is not one of model.architectures "
+                            f"({', '.join(archs)})")
+    seen: dict[tuple, str] = {}
+    for name, widths in archs.items():
+        if name == "mini":
+            problems.append("config key model.architectures: the name 'mini' is reserved for "
+                            "model.mini")
+        key = tuple(widths)
+        if key in seen:
+            problems.append(f"config key model.architectures: {name!r} and {seen[key]!r} are the "
+                            f"same architecture {list(widths)} (duplicate model ids)")
+        seen[key] = name
+    digits = cfg["splits"]["heldout_digits"]
+    fig1 = cfg["figures"]["figure1"]["digit"]
+    if fig1 not in digits:
+        problems.append(f"config key figures.figure1.digit: {fig1} must be one of "
+                        f"splits.heldout_digits {digits}")
+    batch = cfg["training"]["batch_size"]
+    smallest = smallest_mnist_split(cfg)
+    if batch > smallest:
+        problems.append(f"config key training.batch_size: {batch} is larger than the smallest "
+                        f"training split ({smallest} images)")
+    mini_n = 10 * cfg["splits"]["mini"]["per_digit"]
+    mini_batch = cfg["training"]["mini_batch_size"]
+    if mini_batch > mini_n:
+        problems.append(f"config key training.mini_batch_size: {mini_batch} is larger than "
+                        f"mini-MNIST ({mini_n} images)")
+    if cfg["data"]["source"] == "folder" and not cfg["data"]["folder"]:
+        problems.append("config key data.folder: must be set when data.source is 'folder'")
+    per_digit = cfg["splits"]["max_test_per_digit"]
+    for what, positions in (("figures.figure1.test_images", cfg["figures"]["figure1"]["test_images"]),
+                            ("figures.sweep.test_image", [cfg["figures"]["sweep"]["test_image"]])):
+        limit = min(MNIST_TEST_COUNTS[d] for d in digits)
+        if per_digit:
+            limit = min(limit, per_digit)
+        bad = [p for p in positions if p >= limit]
+        if bad:
+            problems.append(f"config key {what}: positions {bad} are beyond the evaluated test "
+                            f"images (each held-out digit has at least {limit}; positions are "
+                            f"0..{limit - 1})")
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+# --------------------------------------------------------------------------- model grid
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One trained VAE: an architecture, a training split and a seed."""
+
+    arch: str
+    hidden: tuple[int, ...]
+    z_dim: int
+    split: str
+    seed: int
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.arch}.{self.split}.s{self.seed}"
+
+    @property
+    def stem(self) -> str:
+        """Path stem below a results folder: ``{arch}/{split}_s{seed}``."""
+        return f"{self.arch}/{self.split}_s{self.seed}"
+
+    @property
+    def heldout_digit(self) -> int | None:
+        return int(self.split[2:]) if self.split.startswith("no") else None
+
+
+def sweep_splits(cfg: dict) -> list[str]:
+    splits = ["full"] if cfg["splits"]["include_full"] else []
+    return splits + [f"no{d}" for d in sorted(cfg["splits"]["heldout_digits"])]
+
+
+def eval_digits(cfg: dict, split: str) -> list[int]:
+    """Test digits a model trained on ``split`` is evaluated on."""
+    if split.startswith("no"):
+        return [int(split[2:])]
+    return sorted(cfg["splits"]["heldout_digits"])
+
+
+def model_grid(cfg: dict) -> list[ModelSpec]:
+    z = cfg["model"]["z_dim"]
+    specs = [ModelSpec(arch, tuple(widths), z, split, seed)
+             for arch, widths in cfg["model"]["architectures"].items()
+             for split in sweep_splits(cfg)
+             for seed in cfg["training"]["seeds"]]
+    mini = cfg["model"]["mini"]
+    specs += [ModelSpec("mini", tuple(mini["hidden"]), mini["z_dim"], "mini", seed)
+              for seed in cfg["training"]["seeds"]]
+    return specs
+
+
+def arch_hidden(cfg: dict, arch: str) -> list[int]:
+    if arch == "mini":
+        return list(cfg["model"]["mini"]["hidden"])
+    return list(cfg["model"]["architectures"][arch])
+
+
+def arch_z_dim(cfg: dict, arch: str) -> int:
+    return cfg["model"]["mini"]["z_dim"] if arch == "mini" else cfg["model"]["z_dim"]

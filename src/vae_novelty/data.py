@@ -1,0 +1,241 @@
+"""MNIST: reading IDX files, verifying checksums, and the paper's data splits.
+
+Splits are stored as index lists into the original files, so every result can be traced
+back to a row of ``train-images-idx3-ubyte`` or ``t10k-images-idx3-ubyte``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+IMAGE_MAGIC = 0x00000803
+LABEL_MAGIC = 0x00000801
+N_PIXELS = 784
+
+
+class DataError(RuntimeError):
+    """An input data file is missing, corrupt or not what was expected."""
+
+
+def find_idx_file(folder: Path, name: str) -> Path:
+    """The IDX file ``name`` in ``folder``, gzipped (``.gz``) or not."""
+    folder = Path(folder)
+    for candidate in (folder / f"{name}.gz", folder / name):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"missing MNIST file: neither {folder / name}.gz nor {folder / name} exists")
+
+
+def read_bytes(path: Path) -> bytes:
+    """The decompressed content of an IDX file (gzip is detected by its magic bytes)."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise DataError(f"{path}: corrupt or truncated gzip file ({exc})") from exc
+    return raw
+
+
+def read_checksums(path: Path) -> dict[str, str]:
+    """Parse a ``sha256sum``-style file: ``<hex>  <name>`` per line."""
+    sums = {}
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            sums[name.lstrip("*").strip()] = digest.lower()
+    return sums
+
+
+def verify(name: str, path: Path, content: bytes, sums: dict[str, str] | None) -> None:
+    if sums is None:
+        return
+    if name not in sums:
+        raise DataError(f"{path}: no checksum for {name} in the checksum file")
+    got = hashlib.sha256(content).hexdigest()
+    if got != sums[name]:
+        raise DataError(f"{path}: SHA256 of the decompressed content is {got}, expected "
+                        f"{sums[name]} (corrupt file, or not the original MNIST {name})")
+
+
+def parse_idx(content: bytes, expected_magic: int, path: Path) -> np.ndarray:
+    if len(content) < 8:
+        raise DataError(f"{path}: too short to be an IDX file ({len(content)} bytes)")
+    magic = struct.unpack(">I", content[:4])[0]
+    if magic != expected_magic:
+        kind = "images (0x00000803)" if expected_magic == IMAGE_MAGIC else "labels (0x00000801)"
+        raise DataError(f"{path}: IDX magic number is 0x{magic:08x}, expected {kind}")
+    ndim = magic & 0xFF
+    dims = struct.unpack(f">{ndim}I", content[4:4 + 4 * ndim])
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(dims))
+    if len(content) - offset != expected:
+        raise DataError(f"{path}: header says {dims} ({expected} bytes of data) but the file "
+                        f"holds {len(content) - offset}")
+    return np.frombuffer(content, dtype=np.uint8, offset=offset).reshape(dims)
+
+
+@dataclass
+class Mnist:
+    """MNIST as uint8 arrays: images (N, 784) and labels (N,)."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+
+def load_idx_folder(folder: Path, checksums: Path | None) -> Mnist:
+    """Read the four MNIST IDX files from ``folder``, verifying each against ``checksums``."""
+    sums = read_checksums(checksums) if checksums is not None else None
+    arrays = {}
+    for key, name in FILES.items():
+        path = find_idx_file(folder, name)
+        content = read_bytes(path)
+        verify(name, path, content, sums)
+        magic = IMAGE_MAGIC if key.endswith("images") else LABEL_MAGIC
+        arr = parse_idx(content, magic, path)
+        if key.endswith("images"):
+            if arr.ndim != 3 or arr.shape[1] * arr.shape[2] != N_PIXELS:
+                raise DataError(f"{path}: images are {arr.shape[1:]} pixels, expected 28x28")
+            arr = arr.reshape(len(arr), N_PIXELS)
+        elif arr.max(initial=0) > 9:
+            raise DataError(f"{path}: labels must be digits 0..9, found {int(arr.max())}")
+        arrays[key] = arr
+    for part in ("train", "test"):
+        n_img, n_lab = len(arrays[f"{part}_images"]), len(arrays[f"{part}_labels"])
+        if n_img != n_lab:
+            raise DataError(f"{folder}: {FILES[part + '_images']} has {n_img} images but "
+                            f"{FILES[part + '_labels']} has {n_lab} labels")
+    return Mnist(**arrays)
+
+
+def torchvision_download(root: Path) -> Path:
+    """Download MNIST with torchvision (needs internet) and return its folder of raw IDX files."""
+    try:
+        from torchvision.datasets import MNIST
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise DataError("data.source is 'torchvision' but torchvision is not installed") from exc
+    MNIST(str(root), train=True, download=True)
+    MNIST(str(root), train=False, download=True)
+    return Path(root) / "MNIST" / "raw"
+
+
+def resolve_source(source: str, folder: str | None, bundled: Path, torchvision_root: Path) -> Path:
+    if source == "bundled":
+        return Path(bundled)
+    if source == "folder":
+        if not folder:
+            raise DataError("data.source is 'folder' but data.folder is not set")
+        if not Path(folder).is_dir():
+            raise DataError(f"data.folder {folder!r} is not a folder")
+        return Path(folder)
+    if source == "torchvision":
+        return torchvision_download(Path(torchvision_root))
+    raise DataError(f"unknown data.source {source!r} (bundled, folder or torchvision)")
+
+
+def save_mnist(mnist: Mnist, path: Path) -> None:
+    from .io import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **mnist.__dict__)
+
+
+def load_mnist(path: Path) -> Mnist:
+    with np.load(path) as npz:
+        return Mnist(**{k: npz[k] for k in FILES})
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """Pixels as float32 in [0, 1] (x / 255), as in the protocol (not binarised)."""
+    return images.astype(np.float32) / np.float32(255.0)
+
+
+# --------------------------------------------------------------------------- splits
+
+@dataclass
+class Split:
+    """A training split and its evaluation set, as indices into the original files."""
+
+    name: str
+    train_idx: np.ndarray  # rows of the MNIST training file
+    test_idx: np.ndarray   # rows of the MNIST test file used for evaluation
+    heldout_digit: int     # -1 when no digit is held out
+
+
+def _subsample(idx: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
+    if n is None or n >= len(idx):
+        return idx
+    return np.sort(rng.choice(idx, size=n, replace=False))
+
+
+def make_split(name: str, train_labels: np.ndarray, test_labels: np.ndarray,
+               eval_digits: list[int], *, max_train: int | None = None,
+               max_test_per_digit: int | None = None, subsample_seed: int = 0,
+               mini_per_digit: int = 10, mini_seed: int = 0) -> Split:
+    """Build one split.
+
+    ``full``: all of MNIST^tr. ``noD``: MNIST^tr without digit D. ``mini``: ``mini_per_digit``
+    images of each digit, drawn uniformly at random with ``mini_seed``. The evaluation set is
+    the test images whose label is in ``eval_digits`` (MNIST_D^te for ``noD``), optionally the
+    first ``max_test_per_digit`` of each digit.
+    """
+    all_train = np.arange(len(train_labels), dtype=np.int64)
+    heldout = -1
+    if name == "full":
+        train_idx = all_train
+    elif len(name) == 3 and name.startswith("no") and name[2].isdigit():
+        heldout = int(name[2])
+        train_idx = all_train[train_labels != heldout]
+    elif name == "mini":
+        rng = np.random.default_rng(mini_seed)
+        parts = []
+        for d in range(10):
+            of_d = all_train[train_labels == d]
+            if len(of_d) < mini_per_digit:
+                raise DataError(f"mini-MNIST needs {mini_per_digit} images of digit {d}, the "
+                                f"training file has {len(of_d)}")
+            parts.append(rng.choice(of_d, size=mini_per_digit, replace=False))
+        train_idx = np.sort(np.concatenate(parts))
+    else:
+        raise ValueError(f"unknown split {name!r} (full, mini or no0..no9)")
+    if name != "mini":
+        rng = np.random.default_rng([subsample_seed, heldout + 1])
+        train_idx = _subsample(train_idx, max_train, rng)
+    test_parts = []
+    for d in sorted(eval_digits):
+        of_d = np.flatnonzero(test_labels == d).astype(np.int64)
+        test_parts.append(of_d[:max_test_per_digit] if max_test_per_digit else of_d)
+    test_idx = np.sort(np.concatenate(test_parts)) if test_parts else np.zeros(0, np.int64)
+    return Split(name, train_idx.astype(np.int64), test_idx, heldout)
+
+
+def save_split(split: Split, path: Path) -> None:
+    from .io import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, name=np.array(split.name), train_idx=split.train_idx,
+                     test_idx=split.test_idx, heldout_digit=np.array(split.heldout_digit))
+
+
+def load_split(path: Path) -> Split:
+    with np.load(path) as npz:
+        return Split(str(npz["name"]), npz["train_idx"], npz["test_idx"],
+                     int(npz["heldout_digit"]))

@@ -1,0 +1,206 @@
+"""Training one VAE: Adam, shuffled mini-batches of device-resident data, seeded streams.
+
+Every source of randomness has its own generator derived from the seed, so a model depends
+only on (architecture, data, seed, hyperparameters):
+- initial weights: a CPU generator seeded with ``seed``;
+- the data order of each epoch: a CPU generator seeded with ``seed + ORDER_OFFSET``;
+- the reparameterisation noise: a generator on the training device seeded with
+  ``seed + NOISE_OFFSET``;
+- the noise of the per-epoch test ELBO: a fresh generator seeded with ``seed + EVAL_OFFSET``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .model import VAE, init_parameters, negative_elbo
+
+ORDER_OFFSET = 1_000_003
+NOISE_OFFSET = 2_000_003
+EVAL_OFFSET = 3_000_017
+SNAPSHOT_FORMAT = "vae-novelty-snapshot/1"
+
+log = logging.getLogger("vae_novelty")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; no model is written."""
+
+
+@dataclass
+class TrainConfig:
+    hidden: Sequence[int]
+    z_dim: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+
+
+@dataclass
+class History:
+    rows: list[dict] = field(default_factory=list)
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=["epoch", "train_neg_elbo", "test_neg_elbo"])
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """One epoch of shuffled index batches (the last one may be smaller)."""
+    perm = torch.randperm(n, generator=generator)
+    return list(perm.split(batch_size))
+
+
+@torch.no_grad()
+def mean_neg_elbo(model: VAE, x: torch.Tensor, seed: int, batch_size: int = 4096) -> float:
+    """Mean negative ELBO over ``x`` with one z sample per image, from a fixed noise stream."""
+    if len(x) == 0:
+        return float("nan")
+    gen = torch.Generator(device=x.device).manual_seed(seed + EVAL_OFFSET)
+    total = 0.0
+    for chunk in x.split(batch_size):
+        eps = torch.randn(len(chunk), model.z_dim, generator=gen, device=x.device)
+        logits, mean, logvar = model(chunk, eps)
+        total += float(negative_elbo(chunk, logits, mean, logvar).sum())
+    return total / len(x)
+
+
+def _check_finite(value: float, epoch: int, what: str) -> None:
+    if not math.isfinite(value):
+        raise TrainingDiverged(f"training diverged: {what} negative ELBO is {value} at epoch "
+                               f"{epoch}; no model was written (lower training.learning_rate?)")
+
+
+def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
+              snapshot: Path | None = None, snapshot_every: int = 0,
+              tag: str = "") -> tuple[VAE, History]:
+    """Train one VAE on ``x_train`` (float pixels in [0, 1], already on the training device).
+
+    ``x_test`` gives the test negative ELBO recorded after each epoch. With ``snapshot`` set,
+    the full training state (weights, Adam, generators, history) is saved every
+    ``snapshot_every`` epochs and training resumes from it when the file exists, producing the
+    same model as an uninterrupted run.
+    """
+    device = x_train.device
+    model = VAE(cfg.hidden, cfg.z_dim).to(device)
+    init_parameters(model, torch.Generator().manual_seed(cfg.seed))
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, foreach=False)
+    order_gen = torch.Generator().manual_seed(cfg.seed + ORDER_OFFSET)
+    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + NOISE_OFFSET)
+    history = History()
+    start_epoch = 1
+    if snapshot is not None and Path(snapshot).exists():
+        start_epoch = _restore(snapshot, cfg, model, opt, order_gen, noise_gen, history)
+        log.info("%s resumed from snapshot %s at epoch %d", tag, snapshot, start_epoch)
+    n = len(x_train)
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        for idx in batches(n, cfg.batch_size, order_gen):
+            xb = x_train[idx.to(device)]
+            eps = torch.randn(len(xb), cfg.z_dim, generator=noise_gen, device=device)
+            logits, mean, logvar = model(xb, eps)
+            loss_sum = negative_elbo(xb, logits, mean, logvar).sum()
+            opt.zero_grad(set_to_none=True)
+            (loss_sum / len(xb)).backward()
+            opt.step()
+            total += loss_sum.detach().double()
+        train_loss = float(total) / n
+        _check_finite(train_loss, epoch, "training")
+        model.eval()
+        test_loss = mean_neg_elbo(model, x_test, cfg.seed)
+        history.rows.append({"epoch": epoch, "train_neg_elbo": train_loss,
+                             "test_neg_elbo": test_loss})
+        log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (%.2fs)", tag, epoch,
+                 cfg.epochs, train_loss, test_loss, time.perf_counter() - t0)
+        if snapshot is not None and snapshot_every and epoch % snapshot_every == 0 \
+                and epoch < cfg.epochs:
+            _save_snapshot(snapshot, cfg, epoch, model, opt, order_gen, noise_gen, history)
+    model.eval()
+    return model, history
+
+
+def _cfg_key(cfg: TrainConfig) -> dict:
+    return {"hidden": list(cfg.hidden), "z_dim": cfg.z_dim, "epochs": cfg.epochs,
+            "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate, "seed": cfg.seed}
+
+
+def _save_snapshot(path, cfg, epoch, model, opt, order_gen, noise_gen, history) -> None:
+    from .io import atomic_path
+
+    payload = {"format": SNAPSHOT_FORMAT, "cfg": _cfg_key(cfg), "epoch": epoch,
+               "model": model.state_dict(), "opt": opt.state_dict(),
+               "order_gen": order_gen.get_state(), "noise_gen": noise_gen.get_state(),
+               "history": history.rows}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    log.info("snapshot written at epoch %d: %s", epoch, path)
+
+
+def _restore(path, cfg, model, opt, order_gen, noise_gen, history) -> int:
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    if payload.get("format") != SNAPSHOT_FORMAT or payload.get("cfg") != _cfg_key(cfg):
+        log.warning("ignoring snapshot %s: written for other settings", path)
+        return 1
+    model.load_state_dict(payload["model"])
+    opt.load_state_dict(payload["opt"])
+    order_gen.set_state(payload["order_gen"])
+    noise_gen.set_state(payload["noise_gen"])
+    history.rows[:] = payload["history"]
+    return int(payload["epoch"]) + 1
+
+
+# --------------------------------------------------------------------------- one rule's jobs
+
+@dataclass
+class ModelJob:
+    """One model a training rule must write."""
+
+    split: str
+    seed: int
+    model_path: Path
+    history_path: Path
+
+
+def train_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str, hidden: Sequence[int],
+               z_dim: int, epochs: int, batch_size: int, learning_rate: float,
+               device: torch.device, snapshot_dir: Path | None = None,
+               snapshot_every: int = 0) -> None:
+    """Train every model of one architecture, one after the other, writing each model file and
+    its per-epoch history (CSV) atomically as soon as it is done."""
+    from .data import to_float
+    from .io import atomic_path, provenance
+    from .model import save_model
+
+    x_all = torch.from_numpy(to_float(mnist.train_images)).to(device)
+    x_test_all = torch.from_numpy(to_float(mnist.test_images)).to(device)
+    for job in jobs:
+        split = splits[job.split]
+        cfg = TrainConfig(hidden, z_dim, epochs, batch_size, learning_rate, job.seed)
+        tag = f"{arch}.{job.split}.s{job.seed}"
+        x_train = x_all[torch.from_numpy(split.train_idx).to(device)]
+        x_test = x_test_all[torch.from_numpy(split.test_idx).to(device)]
+        log.info("%s: %d training images, %d test images", tag, len(x_train), len(x_test))
+        snap = Path(snapshot_dir) / f"{job.split}_s{job.seed}.pt" if snapshot_dir else None
+        model, history = train_vae(x_train, x_test, cfg, snapshot=snap,
+                                   snapshot_every=snapshot_every, tag=tag)
+        meta = {"model_id": tag, "arch": arch, "split": job.split, "seed": job.seed,
+                "heldout_digit": split.heldout_digit, "n_train": len(x_train),
+                "train_config": _cfg_key(cfg),
+                **provenance(device=str(device))}
+        with atomic_path(job.history_path) as tmp:
+            history.to_frame().to_csv(tmp, index=False)
+        save_model(model, job.model_path, **meta)
+        if snap is not None and snap.exists():
+            snap.unlink()

@@ -1,0 +1,57 @@
+# Helpers shared by every stage: the validated config, the model grid and path builders.
+
+import re
+
+from snakemake.exceptions import WorkflowError
+
+from vae_novelty import config as vcfg
+
+try:
+    CFG = vcfg.load_config(config)
+except vcfg.ConfigError as exc:
+    raise WorkflowError(str(exc))
+
+# Every rule's default target is appended here by its stage's .smk file.
+TARGETS = []
+
+SWEEP_ARCHS = list(CFG["model"]["architectures"])
+SWEEP_SPLITS = vcfg.sweep_splits(CFG)
+SEEDS = CFG["training"]["seeds"]
+MODELS = vcfg.model_grid(CFG)
+SPLITS = SWEEP_SPLITS + ["mini"]
+
+
+wildcard_constraints:
+    arch="|".join(re.escape(a) for a in SWEEP_ARCHS + ["mini"]),
+    split="full|mini|no[0-9]",
+    seed=r"\d+",
+    digit=r"[0-9]",
+
+
+def repo_path(path):
+    """A config path: absolute as given, else relative to the repository."""
+    if path is None:
+        return None
+    p = Path(path)
+    return str(p if p.is_absolute() else REPO / p)
+
+
+def model_paths(pattern, specs=None):
+    """``pattern`` formatted with arch/split/seed for every model (default: the whole grid)."""
+    specs = MODELS if specs is None else specs
+    return [pattern.format(arch=m.arch, split=m.split, seed=m.seed) for m in specs]
+
+
+def spec_for(wildcards):
+    return vcfg.ModelSpec(
+        wildcards.arch,
+        tuple(vcfg.arch_hidden(CFG, wildcards.arch)),
+        vcfg.arch_z_dim(CFG, wildcards.arch),
+        wildcards.split,
+        int(wildcards.seed),
+    )
+
+
+def gpu_count(device):
+    """GPUs a job asks the scheduler for: none when its device setting is 'cpu'."""
+    return 0 if device == "cpu" else 1

@@ -1,0 +1,26 @@
+# Stage 3: every model's posteriors of its training split and evaluation images, as Parquet.
+
+
+rule export_posteriors:
+    input:
+        model="results/models/{arch}/{split}_s{seed}.pt",
+        data="results/data/mnist.npz",
+        split="results/splits/{split}.npz",
+    output:
+        "results/posteriors/{arch}/{split}_s{seed}.parquet",
+    params:
+        hidden=lambda w: vcfg.arch_hidden(CFG, w.arch),
+        z_dim=lambda w: vcfg.arch_z_dim(CFG, w.arch),
+        device=CFG["training"]["device"],
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    log:
+        "results/logs/posteriors/{arch}/{split}_s{seed}.log",
+    conda:
+        "../../envs/vae.yaml"
+    script:
+        "../scripts/export_posteriors.py"
+
+
+TARGETS += model_paths("results/posteriors/{arch}/{split}_s{seed}.parquet")

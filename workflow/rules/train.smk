@@ -1,0 +1,75 @@
+# Stage 2: train the VAEs. One job per architecture trains all of its models (every training
+# split and seed); Snakemake still sees one model file per (architecture, split, seed).
+
+TRAIN = CFG["training"]
+
+
+def train_outputs(splits, ext):
+    return expand("results/models/{{arch}}/{split}_s{seed}.{ext}", split=splits, seed=SEEDS,
+                  ext=ext)
+
+
+rule train_sweep:
+    input:
+        data="results/data/mnist.npz",
+        splits=expand("results/splits/{split}.npz", split=SWEEP_SPLITS),
+    output:
+        models=train_outputs(SWEEP_SPLITS, "pt"),
+        histories=train_outputs(SWEEP_SPLITS, "history.csv"),
+    wildcard_constraints:
+        arch="|".join(re.escape(a) for a in SWEEP_ARCHS),
+    params:
+        hidden=lambda w: vcfg.arch_hidden(CFG, w.arch),
+        z_dim=CFG["model"]["z_dim"],
+        splits=SWEEP_SPLITS,
+        seeds=SEEDS,
+        epochs=TRAIN["epochs"],
+        batch_size=TRAIN["batch_size"],
+        learning_rate=TRAIN["learning_rate"],
+        device=TRAIN["device"],
+        snapshot_dir="results/snapshots/{arch}",
+    threads: 2
+    resources:
+        gpu=gpu_count(TRAIN["device"]),
+        mem_mb=8000,
+        runtime=240,
+    log:
+        "results/logs/train/{arch}.log",
+    benchmark:
+        "results/benchmarks/train/{arch}.tsv"
+    conda:
+        "../../envs/vae.yaml"
+    script:
+        "../scripts/train.py"
+
+
+use rule train_sweep as train_mini with:
+    input:
+        data="results/data/mnist.npz",
+        splits="results/splits/mini.npz",
+    output:
+        models=train_outputs(["mini"], "pt"),
+        histories=train_outputs(["mini"], "history.csv"),
+    wildcard_constraints:
+        arch="mini",
+    params:
+        hidden=lambda w: vcfg.arch_hidden(CFG, "mini"),
+        z_dim=CFG["model"]["mini"]["z_dim"],
+        splits=["mini"],
+        seeds=SEEDS,
+        epochs=TRAIN["mini_epochs"],
+        batch_size=TRAIN["mini_batch_size"],
+        learning_rate=TRAIN["learning_rate"],
+        device=TRAIN["device"],
+        snapshot_dir="results/snapshots/{arch}",
+    resources:
+        gpu=gpu_count(TRAIN["device"]),
+        mem_mb=4000,
+        runtime=60,
+    log:
+        "results/logs/train/{arch}.log",
+    benchmark:
+        "results/benchmarks/train/{arch}.tsv"
+
+
+TARGETS += model_paths("results/models/{arch}/{split}_s{seed}.pt")

@@ -1,0 +1,19 @@
+"""Rule make_split: one training split and its evaluation set, as MNIST row indices."""
+
+import _bootstrap  # noqa: F401
+from pathlib import Path
+
+from vae_novelty.data import load_mnist, make_split, save_split
+from vae_novelty.io import setup_logging
+
+sm = snakemake  # noqa: F821
+log = setup_logging(sm.log[0])
+p = sm.params
+mnist = load_mnist(Path(sm.input[0]))
+split = make_split(sm.wildcards.split, mnist.train_labels, mnist.test_labels, p.eval_digits,
+                   max_train=p.max_train, max_test_per_digit=p.max_test_per_digit,
+                   subsample_seed=p.subsample_seed, mini_per_digit=p.mini_per_digit,
+                   mini_seed=p.mini_seed)
+log.info("split %s: %d training images, %d evaluation test images (digits %s)", split.name,
+         len(split.train_idx), len(split.test_idx), p.eval_digits)
+save_split(split, Path(sm.output[0]))

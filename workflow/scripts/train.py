@@ -1,0 +1,30 @@
+"""Rules train_sweep / train_mini: train every model of one architecture."""
+
+import _bootstrap  # noqa: F401
+from pathlib import Path
+
+import torch
+
+from vae_novelty.data import load_mnist, load_split
+from vae_novelty.io import describe_device, select_device, setup_logging
+from vae_novelty.train import ModelJob, train_jobs
+
+sm = snakemake  # noqa: F821
+log = setup_logging(sm.log[0])
+p = sm.params
+torch.set_num_threads(sm.threads)
+device = select_device(p.device)
+log.info("architecture %s hidden=%s dim(z)=%d on %s", sm.wildcards.arch, p.hidden, p.z_dim,
+         describe_device(device))
+splits = {Path(f).stem: load_split(Path(f)) for f in
+          ([sm.input.splits] if isinstance(sm.input.splits, str) else sm.input.splits)}
+jobs = []
+for split in p.splits:
+    for seed in p.seeds:
+        stem = f"{split}_s{seed}"
+        model = next(f for f in sm.output.models if Path(f).name == f"{stem}.pt")
+        history = next(f for f in sm.output.histories if Path(f).name == f"{stem}.history.csv")
+        jobs.append(ModelJob(split, seed, Path(model), Path(history)))
+train_jobs(load_mnist(Path(sm.input.data)), splits, jobs, arch=sm.wildcards.arch,
+           hidden=p.hidden, z_dim=p.z_dim, epochs=p.epochs, batch_size=p.batch_size,
+           learning_rate=p.learning_rate, device=device, snapshot_dir=Path(p.snapshot_dir))
