@@ -55,3 +55,24 @@ def spec_for(wildcards):
 def gpu_count(device):
     """GPUs a job asks the scheduler for: none when its device setting is 'cpu'."""
     return 0 if device == "cpu" else 1
+
+
+def mnist_inputs(wildcards):
+    """The IDX files read by prepare_mnist, so that replacing one reruns it."""
+    source = CFG["data"]["source"]
+    if source == "torchvision":
+        return []
+    folder = repo_path("resources/mnist") if source == "bundled" else CFG["data"]["folder"]
+    files = []
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        gz = Path(folder) / f"{name}.gz"
+        files.append(str(gz if gz.exists() or not (Path(folder) / name).exists()
+                         else Path(folder) / name))
+    checksums = repo_path(CFG["data"]["checksums"])
+    return files + ([checksums] if checksums else [])
+
+
+def train_outputs(splits, ext):
+    return expand("results/models/{{arch}}/{split}_s{seed}.{ext}", split=splits, seed=SEEDS,
+                  ext=ext)

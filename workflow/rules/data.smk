@@ -1,22 +1,6 @@
 # Stage 1: raw MNIST -> verified arrays -> splits (index lists into the original files).
 
 
-def mnist_inputs(wildcards):
-    """The IDX files read by prepare_mnist, so that replacing one reruns it."""
-    source = CFG["data"]["source"]
-    if source == "torchvision":
-        return []
-    folder = repo_path("resources/mnist") if source == "bundled" else CFG["data"]["folder"]
-    files = []
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
-        gz = Path(folder) / f"{name}.gz"
-        files.append(str(gz if gz.exists() or not (Path(folder) / name).exists()
-                         else Path(folder) / name))
-    checksums = repo_path(CFG["data"]["checksums"])
-    return files + ([checksums] if checksums else [])
-
-
 rule prepare_mnist:
     input:
         mnist_inputs,

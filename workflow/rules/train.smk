@@ -4,11 +4,6 @@
 TRAIN = CFG["training"]
 
 
-def train_outputs(splits, ext):
-    return expand("results/models/{{arch}}/{split}_s{seed}.{ext}", split=splits, seed=SEEDS,
-                  ext=ext)
-
-
 rule train_sweep:
     input:
         data="results/data/mnist.npz",

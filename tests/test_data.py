@@ -1,0 +1,153 @@
+"""MNIST reading, checksum verification and the paper's splits."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from vae_novelty import data
+from vae_novelty.config import MNIST_TEST_COUNTS, MNIST_TRAIN_COUNTS
+from vae_novelty.data import DataError
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    from conftest import REPO
+
+    folder = REPO / "resources" / "mnist"
+    return data.load_idx_folder(folder, folder / "SHA256SUMS")
+
+
+def test_bundled_mnist_shapes_and_class_counts(mnist):
+    assert mnist.train_images.shape == (60000, 784)
+    assert mnist.test_images.shape == (10000, 784)
+    assert mnist.train_images.dtype == np.uint8
+    assert tuple(np.bincount(mnist.train_labels, minlength=10)) == MNIST_TRAIN_COUNTS
+    assert tuple(np.bincount(mnist.test_labels, minlength=10)) == MNIST_TEST_COUNTS
+
+
+def test_pixels_scaled_not_binarised(mnist):
+    x = data.to_float(mnist.train_images[:100])
+    assert x.dtype == np.float32 and x.min() == 0.0 and x.max() == 1.0
+    assert len(np.unique(x)) > 2
+
+
+@pytest.mark.parametrize("name, n_train", [("full", 60000), ("no9", 54051), ("no1", 53258),
+                                           ("no0", 54077)])
+def test_split_sizes_match_known_counts(mnist, name, n_train):
+    digits = [int(name[2])] if name.startswith("no") else list(range(10))
+    split = data.make_split(name, mnist.train_labels, mnist.test_labels, digits)
+    assert len(split.train_idx) == n_train
+    if name.startswith("no"):
+        d = int(name[2])
+        assert not np.any(mnist.train_labels[split.train_idx] == d)
+        assert len(split.test_idx) == MNIST_TEST_COUNTS[d]
+        assert np.all(mnist.test_labels[split.test_idx] == d)
+        assert split.heldout_digit == d
+    else:
+        assert len(split.test_idx) == 10000 and split.heldout_digit == -1
+
+
+def test_mnist9_test_has_1009_images(mnist):
+    split = data.make_split("no9", mnist.train_labels, mnist.test_labels, [9])
+    assert len(split.test_idx) == 1009
+
+
+def test_mini_mnist_is_seeded_and_balanced(mnist):
+    a = data.make_split("mini", mnist.train_labels, mnist.test_labels, [9], mini_seed=3)
+    b = data.make_split("mini", mnist.train_labels, mnist.test_labels, [9], mini_seed=3)
+    c = data.make_split("mini", mnist.train_labels, mnist.test_labels, [9], mini_seed=4)
+    assert len(a.train_idx) == 100
+    assert np.array_equal(a.train_idx, b.train_idx)
+    assert not np.array_equal(a.train_idx, c.train_idx)
+    assert tuple(np.bincount(mnist.train_labels[a.train_idx], minlength=10)) == (10,) * 10
+    assert len(np.unique(a.train_idx)) == 100
+
+
+def test_subsampling_limits_and_stays_within_split(mnist):
+    split = data.make_split("no3", mnist.train_labels, mnist.test_labels, [3], max_train=500,
+                            max_test_per_digit=7, subsample_seed=1)
+    assert len(split.train_idx) == 500 and len(np.unique(split.train_idx)) == 500
+    assert not np.any(mnist.train_labels[split.train_idx] == 3)
+    assert np.array_equal(split.test_idx, np.flatnonzero(mnist.test_labels == 3)[:7])
+
+
+def test_unknown_split_name_rejected(mnist):
+    with pytest.raises(ValueError, match="unknown split 'no10'"):
+        data.make_split("no10", mnist.train_labels, mnist.test_labels, [1])
+
+
+def test_split_round_trip(tmp_path, mnist):
+    split = data.make_split("no5", mnist.train_labels, mnist.test_labels, [5], max_train=50)
+    data.save_split(split, tmp_path / "no5.npz")
+    back = data.load_split(tmp_path / "no5.npz")
+    assert back.name == "no5" and back.heldout_digit == 5
+    assert np.array_equal(back.train_idx, split.train_idx)
+    assert np.array_equal(back.test_idx, split.test_idx)
+
+
+# ---------------------------------------------------------------- corrupt and missing files
+
+def test_checksum_mismatch_names_file_and_expected_sum(mnist_copy):
+    path = mnist_copy / "t10k-labels-idx1-ubyte.gz"
+    content = bytearray(gzip.decompress(path.read_bytes()))
+    content[100] = (content[100] + 1) % 10
+    path.write_bytes(gzip.compress(bytes(content)))
+    expected = data.read_checksums(mnist_copy / "SHA256SUMS")["t10k-labels-idx1-ubyte"]
+    with pytest.raises(DataError) as err:
+        data.load_idx_folder(mnist_copy, mnist_copy / "SHA256SUMS")
+    assert "t10k-labels-idx1-ubyte.gz" in str(err.value) and expected in str(err.value)
+
+
+def test_missing_file_is_named(mnist_copy):
+    (mnist_copy / "train-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match="missing MNIST file.*train-labels-idx1-ubyte"):
+        data.load_idx_folder(mnist_copy, mnist_copy / "SHA256SUMS")
+
+
+def test_truncated_gzip_is_named(mnist_copy):
+    path = mnist_copy / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: corrupt or truncated gzip"):
+        data.load_idx_folder(mnist_copy, mnist_copy / "SHA256SUMS")
+
+
+def test_uncompressed_files_are_read_too(mnist_copy):
+    for gz in mnist_copy.glob("*.gz"):
+        gz.with_suffix("").write_bytes(gzip.decompress(gz.read_bytes()))
+        gz.unlink()
+    m = data.load_idx_folder(mnist_copy, mnist_copy / "SHA256SUMS")
+    assert m.test_images.shape == (10000, 784)
+
+
+def _write_idx(path, magic, dims, payload: bytes):
+    path.write_bytes(struct.pack(">I", magic) + struct.pack(f">{len(dims)}I", *dims) + payload)
+
+
+def test_wrong_magic_and_count_mismatch_without_checksums(tmp_path):
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    _write_idx(tmp_path / "train-images-idx3-ubyte", 0x803, (5, 28, 28), imgs.tobytes())
+    _write_idx(tmp_path / "train-labels-idx1-ubyte", 0x801, (5,), bytes([1, 2, 3, 4, 5]))
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte", 0x803, (5, 28, 28), imgs.tobytes())
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", 0x801, (4,), bytes([1, 2, 3, 4]))
+    with pytest.raises(DataError, match="has 5 images but t10k-labels-idx1-ubyte has 4 labels"):
+        data.load_idx_folder(tmp_path, None)
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", 0x803, (5,), bytes([1, 2, 3, 4, 5]))
+    with pytest.raises(DataError, match="magic number is 0x00000803, expected labels"):
+        data.load_idx_folder(tmp_path, None)
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", 0x801, (6,), bytes([1, 2, 3, 4, 5]))
+    with pytest.raises(DataError, match=r"header says \(6,\)"):
+        data.load_idx_folder(tmp_path, None)
+
+
+def test_other_idx_files_fail_the_mnist_checksums(tmp_path, mnist_dir):
+    """A folder of MNIST-like but different files is rejected by the MNIST checksums."""
+    rng = np.random.default_rng(1)
+    imgs = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    _write_idx(tmp_path / "train-images-idx3-ubyte", 0x803, (5, 28, 28), imgs.tobytes())
+    with pytest.raises(DataError, match="train-images-idx3-ubyte: SHA256 .* expected ba891046"):
+        data.load_idx_folder(tmp_path, mnist_dir / "SHA256SUMS")

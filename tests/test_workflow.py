@@ -1,0 +1,83 @@
+"""End to end: the tiny configuration through Snakemake, and bad input stopping it early."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO, TINY, run_snakemake
+from vae_novelty import config as vcfg
+from vae_novelty.data import load_split
+from vae_novelty.model import load_model
+from vae_novelty.posterior import read_posteriors
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_cfg():
+    return vcfg.load_config(yaml.safe_load(TINY.read_text()))
+
+
+def test_every_model_and_posterior_file_is_written(tiny_run):
+    cfg = tiny_cfg()
+    for spec in vcfg.model_grid(cfg):
+        model, meta = load_model(tiny_run / f"results/models/{spec.stem}.pt",
+                                 expect_hidden=spec.hidden, expect_z_dim=spec.z_dim)
+        assert meta["model_id"] == spec.model_id
+        history = (tiny_run / f"results/models/{spec.stem}.history.csv").read_text().splitlines()
+        epochs = cfg["training"]["mini_epochs"] if spec.split == "mini" else \
+            cfg["training"]["epochs"]
+        assert history[0] == "epoch,train_neg_elbo,test_neg_elbo" and len(history) == epochs + 1
+        split = load_split(tiny_run / f"results/splits/{spec.split}.npz")
+        train, test, pmeta = read_posteriors(tiny_run / f"results/posteriors/{spec.stem}.parquet",
+                                             expect_z_dim=spec.z_dim)
+        assert np.array_equal(train["mnist_index"], split.train_idx)
+        assert np.array_equal(test["mnist_index"], split.test_idx)
+        assert pmeta["model_id"] == spec.model_id and pmeta["seed"] == spec.seed
+        assert np.all(np.isfinite(train["z_mean"])) and np.all(np.isfinite(test["z_logvar"]))
+
+
+def test_logs_and_benchmarks_are_written(tiny_run):
+    log = (tiny_run / "results/logs/train/mini.log").read_text()
+    assert "on cpu" in log and "epoch 1/" in log
+    assert (tiny_run / "results/benchmarks/train/mini.tsv").exists()
+    assert "verified: 60000 training and 10000 test images" in \
+        (tiny_run / "results/logs/data/prepare_mnist.log").read_text()
+
+
+def test_nothing_left_to_do_after_a_complete_run(tiny_run):
+    proc = run_snakemake(tiny_run, "--cores", "1", "--dry-run")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_config_typo_fails_at_parse_time(tmp_path):
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["training"]["epochz"] = 3
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = run_snakemake(tmp_path / "run", "--cores", "1", "--dry-run", configfile=path,
+                         check=False)
+    assert proc.returncode != 0
+    assert "unknown config key training.epochz" in proc.stdout + proc.stderr
+    assert not (tmp_path / "run" / "results").exists()
+
+
+def test_corrupt_user_folder_writes_no_data(tmp_path, mnist_copy):
+    target = mnist_copy / "train-labels-idx1-ubyte.gz"
+    target.write_bytes(target.read_bytes()[:-100])
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["data"].update(source="folder", folder=str(mnist_copy))
+    path = tmp_path / "folder.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    workdir = tmp_path / "run"
+    proc = run_snakemake(workdir, "--cores", "1", "results/data/mnist.npz", configfile=path,
+                         check=False)
+    assert proc.returncode != 0
+    log = (workdir / "results/logs/data/prepare_mnist.log").read_text()
+    assert "train-labels-idx1-ubyte.gz: corrupt or truncated gzip" in proc.stderr + log
+    assert not (workdir / "results/data/mnist.npz").exists()
+    data_dir = workdir / "results/data"
+    assert not data_dir.exists() or not any(data_dir.iterdir())
