@@ -1,0 +1,123 @@
+"""Tables over all models: the Theorem 1 rows of every model, a per-model summary, and the
+training histories.
+
+- ``results/tables/theorem1.parquet``: the per-model tables (schema
+  :func:`vae_novelty.theorem1.table_schema`) concatenated in model-grid order.
+- ``results/tables/summary.csv``: one row per model, columns :data:`SUMMARY_COLUMNS`.
+  Quantiles are numpy's default (linear interpolation between order statistics).
+  ``frac_closer_to_mu`` is the fraction of test images with BCE(mu, x_hat) < BCE(x, x_hat);
+  ``frac_perplexity_lt_1_5`` the fraction with perplexity < 1.5. ``final_*_neg_elbo`` are
+  taken from the history row with the largest epoch.
+- ``results/tables/training.csv``: every model's per-epoch history with model_id, arch, split
+  and seed columns in front.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .theorem1 import META_KEY, MODEL_COLUMNS
+
+STAT_COLUMNS = ("bce_x_xhat", "bce_mu_xhat", "perplexity")
+QUANTILES = (("median", 0.5), ("q25", 0.25), ("q75", 0.75))
+SUMMARY_COLUMNS = (
+    [c for c in MODEL_COLUMNS if c != "decoder_params"] + ["n_test", "decoder_params"]
+    + [f"{c}_{name}" for c in STAT_COLUMNS for name, _ in QUANTILES]
+    + ["frac_closer_to_mu", "frac_perplexity_lt_1_5", "final_train_neg_elbo",
+       "final_test_neg_elbo"])
+HISTORY_KEYS = ("model_id", "arch", "split", "seed")
+
+
+def model_id(arch: str, split: str, seed: int) -> str:
+    return f"{arch}.{split}.s{int(seed)}"
+
+
+def read_theorem1(path, expect_model_id: str | None = None):
+    """A per-model Theorem 1 table and its metadata (JSON under the ``vae_novelty`` key)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    meta = json.loads(raw) if raw else {}
+    if expect_model_id is not None and meta.get("model_id") != expect_model_id:
+        raise ValueError(f"{path}: holds model {meta.get('model_id')!r}, expected "
+                         f"{expect_model_id!r} (inputs out of order?)")
+    return table, meta
+
+
+def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None) -> dict:
+    """One summary row: ``info`` (the per-model columns), statistics of ``frame`` (one model's
+    Theorem 1 rows) and the final negative ELBOs of ``history``."""
+    row = {c: info[c] for c in MODEL_COLUMNS}
+    row["n_test"] = int(len(frame))
+    for col in STAT_COLUMNS:
+        values = frame[col].to_numpy(np.float64)
+        for name, q in QUANTILES:
+            row[f"{col}_{name}"] = float(np.quantile(values, q)) if len(values) else np.nan
+    n = len(frame)
+    row["frac_closer_to_mu"] = (float((frame.bce_mu_xhat < frame.bce_x_xhat).mean())
+                                if n else np.nan)
+    row["frac_perplexity_lt_1_5"] = float((frame.perplexity < 1.5).mean()) if n else np.nan
+    last = (history.loc[history.epoch.idxmax()] if history is not None and len(history)
+            else None)
+    row["final_train_neg_elbo"] = float(last.train_neg_elbo) if last is not None else np.nan
+    row["final_test_neg_elbo"] = float(last.test_neg_elbo) if last is not None else np.nan
+    return {c: row[c] for c in SUMMARY_COLUMNS}
+
+
+def stack_histories(histories: Sequence[tuple[dict, pd.DataFrame]]) -> pd.DataFrame:
+    """Per-epoch histories stacked, each prefixed with its model's id, arch, split and seed."""
+    parts = []
+    for keys, hist in histories:
+        part = hist.copy()
+        for i, k in enumerate(HISTORY_KEYS):
+            part.insert(i, k, keys[k])
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=list(HISTORY_KEYS))
+    return pd.concat(parts, ignore_index=True)
+
+
+def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequence,
+                 *, table_path, summary_path, training_path) -> pd.DataFrame:
+    """Read every model's Theorem 1 table and history (both lists in the order of ``models``,
+    a list of ``(arch, split, seed)``), write the three tables atomically, return the summary."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .io import atomic_path, provenance
+    from .theorem1 import table_schema
+
+    if not len(theorem1_paths) == len(history_paths) == len(models):
+        raise ValueError(f"{len(theorem1_paths)} Theorem 1 tables, {len(history_paths)} "
+                         f"histories and {len(models)} models: the lists must match")
+    tables, rows, histories = [], [], []
+    for path, hist_path, (arch, split, seed) in zip(theorem1_paths, history_paths, models):
+        mid = model_id(arch, split, seed)
+        table, meta = read_theorem1(path, expect_model_id=mid)
+        table = table.replace_schema_metadata(None)
+        tables.append(table)
+        history = pd.read_csv(hist_path)
+        histories.append(({"model_id": mid, "arch": arch, "split": split, "seed": int(seed)},
+                          history))
+        rows.append(summary_row(meta, table.to_pandas(), history))
+    combined = pa.concat_tables(tables) if tables else table_schema().empty_table()
+    combined = combined.replace_schema_metadata({META_KEY: json.dumps(
+        provenance(models=[model_id(*m) for m in models]), sort_keys=True,
+        default=str).encode()})
+    summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    training = stack_histories(histories)
+    for path in (table_path, summary_path, training_path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(table_path) as tmp:
+        pq.write_table(combined, tmp)
+    with atomic_path(summary_path) as tmp:
+        summary.to_csv(tmp, index=False)
+    with atomic_path(training_path) as tmp:
+        training.to_csv(tmp, index=False)
+    return summary

@@ -1,0 +1,489 @@
+"""Theorem 1 (Shu et al. 2018) quantities of a trained VAE, per evaluation test image.
+
+For a test image x with posterior mean z and the model's training posteriors
+q(z|x_i) = N(m_i, diag(exp(v_i))), i = 1..N:
+
+    L_i   = log q(z|x_i)                               (diagonal Gaussian log density)
+    w_i   = softmax_i(L_i)                             (normalised with a logsumexp)
+    mu    = sum_i w_i x_i                              (x_i: training pixels x/255)
+    H     = -sum_i w_i log w_i (nats), perplexity = exp(H), w_max = max_i w_i
+    top-k training rows by weight.
+
+Engine
+------
+The (test x train) log densities are never held at once, and no (test x train x latent)
+tensor is formed. Test rows are processed in chunks of ``Tc`` and, within a test chunk,
+training rows in chunks of ``Nc`` with a streaming logsumexp. Per test row the state is the
+running maximum ``m``, ``s = sum exp(L - m)``, ``t = sum exp(L - m) (L - m)``, the numerator
+``sum exp(L - m) x_i`` of mu and the running top-k. When the maximum grows from ``m`` to
+``m'``: ``s' = exp(m - m') s``, ``t' = exp(m - m') (t + (m - m') s)``, numerator scaled by
+``exp(m - m')``. At the end ``log_norm = m + log s``, ``H = log s - t / s``,
+``w_max = 1 / s`` (the maximum contributes exp(0) = 1 to ``s``), ``mu = numerator / s``.
+
+The log densities of a chunk are one matrix product: with ``a = exp(-v)`` and coordinates
+*centred* by a per-dimension centre ``c`` (default: the mean of the training means),
+
+    L_i = [z^2, z, 1] . [-a_i / 2, a_i m_i, -sum_k a_ik m_ik^2 / 2 - (D log 2 pi + sum_k v_ik) / 2]
+
+in float64. Centring matters: the three terms of the expanded square are each of size
+``a |z|^2`` and cancel; for sharp posteriors (sigma = 1e-4, a = 1e8) and means far from the
+origin (|m| ~ 1e3) the uncentred form loses every digit (see tests/test_theorem1.py).
+After centring, the rounding error of L_i is about 1e-16 * sum_k a_k (z_k - c_k)^2, e.g. weight
+errors ~1e-7 for D = 50, sigma = 1e-4 and means spread ~1 around the centre.
+
+Memory: besides the inputs themselves (training features ``N x (2D+1)`` float64 and the
+training images in their given dtype, held once on the device), the working set of one
+(test chunk, training chunk) step is at most ``chunk_mb`` MiB (see :func:`working_bytes`).
+
+Top-k ties: candidates are ordered by log density, descending; exactly equal log densities
+are ordered by position in the training arrays, lower first (for the pipeline: lower MNIST
+training-file row, since the posterior files list training rows in increasing order). This
+holds across chunk boundaries. Duplicate training posteriors usually give bitwise-equal log
+densities, but a BLAS kernel may round two equal rows differently in the last bit; such
+near-ties are ordered by their (rounded) values. With fewer than k training rows, the
+top-k lists have N entries.
+
+Everything runs on the torch device given (CUDA when present with ``device='auto'``), with the
+same code path; all log densities, weights and mu are float64 (TF32 cannot apply to float64
+matrix products; it is also switched off while the engine runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+LOG_2PI = math.log(2.0 * math.pi)
+F64 = torch.float64
+MIB = 2**20
+TABLE_FORMAT = "vae-novelty-theorem1/1"
+META_KEY = b"vae_novelty"
+MAX_TEST_CHUNK = 4096
+
+
+# --------------------------------------------------------------------------- chunking
+
+def working_bytes(test_chunk: int, train_chunk: int, dim: int, n_pixels: int) -> int:
+    """Upper estimate of the engine's working memory for one (test chunk, training chunk) step.
+
+    Per step: the features of the test chunk (Tc x (2D+1)); two reused Tc x Nc float64
+    buffers (log densities, their exponentials); at most Tc/4 x Nc rows of a stable sort
+    (copy, values, indices: 24 bytes each) when the top-k has ties beyond the k-th value;
+    the training images of the chunk as float64 (Nc x P); the running mu numerator (Tc x P);
+    small per-row state. Counted as 32 bytes per Tc x Nc element.
+    """
+    tc, nc = int(test_chunk), int(train_chunk)
+    return (8 * (tc * (2 * dim + 1) + 4 * tc * nc + nc * n_pixels + tc * n_pixels)
+            + 64 * tc)
+
+
+def chunk_sizes(n_test: int, n_train: int, dim: int, n_pixels: int, chunk_mb: float,
+                max_test_chunk: int = MAX_TEST_CHUNK) -> tuple[int, int]:
+    """``(test_chunk, train_chunk)`` whose :func:`working_bytes` fit in ``chunk_mb`` MiB.
+
+    Starts from the largest test chunk and halves it until a training chunk at least as large
+    (or all training rows) fits. If even 1 x 1 does not fit, returns (1, 1).
+    """
+    if chunk_mb <= 0:
+        raise ValueError(f"chunk_mb must be positive, got {chunk_mb}")
+    budget = int(chunk_mb * MIB)
+    n_test, n_train = max(int(n_test), 1), max(int(n_train), 1)
+    tc = min(n_test, int(max_test_chunk))
+    while True:
+        fixed = working_bytes(tc, 0, dim, n_pixels)
+        per_row = working_bytes(tc, 1, dim, n_pixels) - fixed
+        nc = (budget - fixed) // per_row
+        if nc >= min(n_train, tc) or tc == 1:
+            break
+        tc = max(1, tc // 2)
+    return tc, int(max(1, min(nc, n_train)))
+
+
+# --------------------------------------------------------------------------- engine
+
+@dataclass
+class WeightStats:
+    """Per test point: Theorem 1 weight statistics (numpy, float64)."""
+
+    log_norm: np.ndarray      # (T,) logsumexp_i log q(z|x_i)
+    entropy: np.ndarray       # (T,) nats
+    w_max: np.ndarray         # (T,)
+    topk_pos: np.ndarray      # (T, k') int64 positions in the training arrays, best first
+    topk_weight: np.ndarray   # (T, k') float64
+    mu: np.ndarray | None     # (T, P) float64, or None when no training images were given
+    chunks: tuple[int, int] = field(default=(0, 0))  # (test_chunk, train_chunk) used
+
+    @property
+    def perplexity(self) -> np.ndarray:
+        return np.exp(self.entropy)
+
+
+@contextlib.contextmanager
+def _no_tf32() -> Iterator[None]:
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+
+
+def _device(device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    from .io import select_device
+
+    return select_device(device)
+
+
+def _tensor(arr, device: torch.device, dtype=None) -> torch.Tensor:
+    """A torch tensor of a numpy array (copied when the array is read-only)."""
+    arr = np.asarray(arr)
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    return torch.as_tensor(arr, dtype=dtype, device=device)
+
+
+def _as_f64(name: str, arr, ndim: int = 2) -> np.ndarray:
+    out = np.asarray(arr, dtype=np.float64)
+    if out.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {out.shape}")
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return out
+
+
+def _train_features(train_mean: np.ndarray, train_logvar: np.ndarray, centre: np.ndarray,
+                    device: torch.device) -> torch.Tensor:
+    """H (N, 2D+1) with log q(z|x_i) = [z^2, z, 1] @ H_i for centred z."""
+    m = torch.as_tensor(train_mean - centre, dtype=F64, device=device)
+    v = torch.as_tensor(train_logvar, dtype=F64, device=device)
+    a = torch.exp(-v)
+    dim = m.shape[1]
+    const = -0.5 * ((a * m * m).sum(1) + dim * LOG_2PI + v.sum(1))
+    return torch.cat([-0.5 * a, a * m, const[:, None]], dim=1)
+
+
+def _test_features(z: np.ndarray, centre: np.ndarray, device: torch.device) -> torch.Tensor:
+    zc = torch.as_tensor(z - centre, dtype=F64, device=device)
+    return torch.cat([zc * zc, zc, torch.ones_like(zc[:, :1])], dim=1)
+
+
+def _sort_pairs(values: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Order each row by value descending, equal values by index ascending."""
+    order = torch.argsort(index, dim=1, stable=True)
+    values, index = values.gather(1, order), index.gather(1, order)
+    order = torch.sort(values, dim=1, descending=True, stable=True).indices
+    return values.gather(1, order), index.gather(1, order)
+
+
+def _chunk_topk(logq: torch.Tensor, k: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k of each row (values, global positions), ties toward the lower position."""
+    nc = logq.shape[1]
+    kk = min(k, nc)
+    values, index = torch.topk(logq, min(k + 1, nc), dim=1, largest=True, sorted=True)
+    if nc > k:
+        # torch.topk picks arbitrarily among values tied with the k-th: a (k+1)-th value equal
+        # to the k-th flags such a row; those rows are redone with a stable sort.
+        tied = values[:, k] == values[:, k - 1]
+        values, index = values[:, :k].contiguous(), index[:, :k].contiguous()
+        if bool(tied.any()):
+            rows = tied.nonzero().squeeze(1)
+            step = max(1, len(logq) // 4)       # bounds the sort's temporaries
+            for r0 in range(0, len(rows), step):
+                r = rows[r0:r0 + step]
+                sv, si = torch.sort(logq[r], dim=1, descending=True, stable=True)
+                values[r], index[r] = sv[:, :kk], si[:, :kk]
+                del sv, si
+    return _sort_pairs(values, index + offset)
+
+
+def _merge_topk(v_old: torch.Tensor, i_old: torch.Tensor, v_new: torch.Tensor,
+                i_new: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    values, index = _sort_pairs(torch.cat([v_old, v_new], 1), torch.cat([i_old, i_new], 1))
+    return values[:, :k], index[:, :k]
+
+
+def _buffers(tc: int, nc: int, n_pix: int, x_dtype, device: torch.device) -> dict:
+    """Work buffers reused by every chunk (fresh large allocations cost page faults on CPU)."""
+    buf = {"logq": torch.empty(tc * nc, dtype=F64, device=device),
+           "e": torch.empty(tc * nc, dtype=F64, device=device)}
+    if n_pix and x_dtype != F64:
+        buf["x"] = torch.empty(nc * n_pix, dtype=F64, device=device)
+    return buf
+
+
+def _stream_chunk(feats: torch.Tensor, HT: torch.Tensor, X: torch.Tensor | None, top_k: int,
+                  train_chunk: int, buf: dict):
+    """Streaming pass over all training rows for one chunk of test points.
+
+    ``HT`` (2D+1, N): the training features, transposed; ``X`` (N, P) or None.
+    """
+    tc, n = feats.shape[0], HT.shape[1]
+    dev = feats.device
+    m = s = t = None
+    num = torch.zeros(tc, X.shape[1], dtype=F64, device=dev) if X is not None else None
+    top_v = torch.empty(tc, 0, dtype=F64, device=dev)
+    top_i = torch.empty(tc, 0, dtype=torch.int64, device=dev)
+    for j0 in range(0, n, train_chunk):
+        nc = min(train_chunk, n - j0)
+        logq = buf["logq"][:tc * nc].view(tc, nc)
+        torch.mm(feats, HT[:, j0:j0 + nc], out=logq)            # log q(z|x_i)
+        if top_k:
+            v, i = _chunk_topk(logq, top_k, j0)
+            top_v, top_i = _merge_topk(top_v, top_i, v, i, top_k)
+        m_new = logq.amax(1)
+        if m is not None:
+            m_new = torch.maximum(m, m_new)
+            delta = m - m_new                                   # <= 0
+            alpha = torch.exp(delta)
+        logq.sub_(m_new[:, None])                               # L - m'  (<= 0)
+        e = torch.exp(logq, out=buf["e"][:tc * nc].view(tc, nc))
+        s_c = e.sum(1)
+        t_c = torch.einsum("ij,ij->i", e, logq)
+        if m is None:
+            s, t = s_c, t_c
+        else:
+            t = alpha * (t + delta * s) + t_c
+            s = alpha * s + s_c
+        if num is not None:
+            if m is not None:
+                num.mul_(alpha[:, None])
+            xc = X[j0:j0 + nc]
+            if "x" in buf:
+                xc = buf["x"][:nc * xc.shape[1]].view(nc, -1).copy_(xc)
+            num.addmm_(e, xc)
+        m = m_new
+    return m, s, t, num, top_v, top_i
+
+
+def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
+                 chunk_mb: float = 1024.0, device="cpu", centre=None,
+                 test_chunk: int | None = None, train_chunk: int | None = None) -> WeightStats:
+    """Theorem 1 weights of test points ``z`` (T, D) under training posteriors (N, D).
+
+    ``train_x`` (N, P), optional: the training images (any real dtype; pixels x/255 for the
+    pipeline); mu is returned when it is given. ``device``: a torch device or 'auto' / 'cpu' /
+    'cuda'. ``centre`` (D,): the coordinate centre (default: mean of the training means).
+    ``test_chunk`` / ``train_chunk`` override the sizes derived from ``chunk_mb``.
+    """
+    dev = _device(device)
+    z = _as_f64("z", z)
+    train_mean = _as_f64("train_mean", train_mean)
+    train_logvar = _as_f64("train_logvar", train_logvar)
+    n, dim = train_mean.shape
+    if train_logvar.shape != (n, dim) or z.shape[1] != dim:
+        raise ValueError(f"shapes disagree: z {z.shape}, train_mean {train_mean.shape}, "
+                         f"train_logvar {train_logvar.shape}")
+    if n == 0:
+        raise ValueError("no training posteriors")
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    n_pix = 0
+    if train_x is not None:
+        if len(train_x) != n or np.ndim(train_x) != 2:
+            raise ValueError(f"train_x must be ({n}, P), got {np.shape(train_x)}")
+        n_pix = int(np.shape(train_x)[1])
+    centre = (train_mean.mean(0) if centre is None
+              else _as_f64("centre", np.reshape(centre, (dim,)), ndim=1))
+    tc, nc = chunk_sizes(len(z), n, dim, n_pix, chunk_mb)
+    tc, nc = int(test_chunk or tc), int(min(train_chunk or nc, n))
+    k = min(top_k, n)
+    T = len(z)
+    out = {"m": np.empty(T), "s": np.empty(T), "t": np.empty(T),
+           "top_v": np.empty((T, k)), "top_i": np.empty((T, k), np.int64)}
+    mu = np.empty((T, n_pix)) if train_x is not None else None
+    with torch.inference_mode(), _no_tf32():
+        HT = _train_features(train_mean, train_logvar, centre, dev).T.contiguous()
+        X = None
+        if train_x is not None:
+            X = _tensor(train_x, dev)
+            if not X.dtype.is_floating_point:
+                X = X.to(F64)
+        buf = _buffers(min(tc, max(T, 1)), nc, n_pix, None if X is None else X.dtype, dev)
+        for i0 in range(0, T, tc):
+            feats = _test_features(z[i0:i0 + tc], centre, dev)
+            m, s, t, num, top_v, top_i = _stream_chunk(feats, HT, X, k, nc, buf)
+            sl = slice(i0, i0 + len(feats))
+            out["m"][sl], out["s"][sl], out["t"][sl] = (m.cpu().numpy(), s.cpu().numpy(),
+                                                       t.cpu().numpy())
+            out["top_v"][sl], out["top_i"][sl] = top_v.cpu().numpy(), top_i.cpu().numpy()
+            if mu is not None:
+                mu[sl] = (num / s[:, None]).cpu().numpy()
+    m, s, t = out["m"], out["s"], out["t"]
+    log_norm = m + np.log(s)
+    if not (np.isfinite(log_norm).all() and np.isfinite(t).all()):
+        raise FloatingPointError("non-finite log densities (posterior variances too extreme?)")
+    return WeightStats(log_norm=log_norm, entropy=np.log(s) - t / s, w_max=1.0 / s,
+                       topk_pos=out["top_i"],
+                       topk_weight=np.exp(out["top_v"] - m[:, None]) / s[:, None],
+                       mu=mu, chunks=(tc, nc))
+
+
+def max_weight_grid(train_mean, train_logvar, points, *, chunk_mb: float = 1024.0,
+                    device="cpu", centre=None, test_chunk: int | None = None,
+                    train_chunk: int | None = None) -> np.ndarray:
+    """``max_i w_i(z)`` for every point ``z`` of ``points`` (G, D) (Figure 3 uses D = 2)."""
+    stats = weight_stats(points, train_mean, train_logvar, None, top_k=1, chunk_mb=chunk_mb,
+                         device=device, centre=centre, test_chunk=test_chunk,
+                         train_chunk=train_chunk)
+    return stats.w_max
+
+
+# --------------------------------------------------------------------------- decoder, BCE
+
+@torch.inference_mode()
+def decode_bce(model, z, x, mu, device="cpu",
+               batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(x_hat, BCE(x, x_hat), BCE(mu, x_hat))`` for posterior means ``z`` (T, D).
+
+    The decoder runs in float64 (a float64 copy of ``model``) and both BCEs are summed over
+    pixels from the decoder logits (:func:`vae_novelty.model.bce_per_image`), in float64.
+    ``x_hat`` is returned as float32.
+    """
+    from .model import bce_per_image
+
+    dev = _device(device)
+    m64 = copy.deepcopy(model).to(device=dev, dtype=F64).eval()
+    T = len(z)
+    x_hat = np.empty((T, m64.x_dim), np.float32)
+    bce_x, bce_mu = np.empty(T), np.empty(T)
+    with _no_tf32():
+        for i0 in range(0, T, batch_size):
+            sl = slice(i0, i0 + batch_size)
+            logits = m64.decode_logits(_tensor(z[sl], dev, F64))
+            x_hat[sl] = torch.sigmoid(logits).float().cpu().numpy()
+            bce_x[sl] = bce_per_image(logits, _tensor(x[sl], dev, F64)).cpu().numpy()
+            bce_mu[sl] = bce_per_image(logits, _tensor(mu[sl], dev, F64)).cpu().numpy()
+    return x_hat, bce_x, bce_mu
+
+
+# --------------------------------------------------------------------------- per-model files
+
+def table_schema():
+    """Arrow schema of ``results/theorem1/{arch}/{split}_s{seed}.parquet``."""
+    import pyarrow as pa
+
+    return pa.schema([
+        ("model_id", pa.string()), ("arch", pa.string()), ("hidden", pa.string()),
+        ("n_hidden_layers", pa.int64()), ("z_dim", pa.int64()), ("split", pa.string()),
+        ("heldout_digit", pa.int64()), ("seed", pa.int64()), ("decoder_params", pa.int64()),
+        ("mnist_index", pa.int64()), ("label", pa.int64()),
+        ("bce_x_xhat", pa.float64()), ("bce_mu_xhat", pa.float64()),
+        ("perplexity", pa.float64()), ("entropy", pa.float64()), ("w_max", pa.float64()),
+        ("log_norm", pa.float64()),
+        ("topk_index", pa.list_(pa.int64())), ("topk_weight", pa.list_(pa.float64())),
+    ])
+
+
+MODEL_COLUMNS = ("model_id", "arch", "hidden", "n_hidden_layers", "z_dim", "split",
+                 "heldout_digit", "seed", "decoder_params")
+
+
+def model_info(spec) -> dict:
+    """The per-model columns of a :class:`vae_novelty.config.ModelSpec`."""
+    from .model import decoder_param_count
+
+    held = spec.heldout_digit
+    return {"model_id": spec.model_id, "arch": spec.arch,
+            "hidden": "-".join(str(h) for h in spec.hidden),
+            "n_hidden_layers": len(spec.hidden), "z_dim": int(spec.z_dim), "split": spec.split,
+            "heldout_digit": -1 if held is None else int(held), "seed": int(spec.seed),
+            "decoder_params": int(decoder_param_count(spec.hidden, spec.z_dim))}
+
+
+@dataclass
+class Theorem1Result:
+    """One model's results: the Parquet table and the images for the figures."""
+
+    table: "pa.Table"  # noqa: F821
+    mnist_index: np.ndarray   # (T,) int64, MNIST test-file rows
+    x: np.ndarray             # (T, 784) input images
+    mu: np.ndarray            # (T, 784) weighted averages
+    x_hat: np.ndarray         # (T, 784) decoder outputs
+    meta: dict = field(default_factory=dict)  # the table's ``vae_novelty`` metadata
+
+
+def build_table(info: dict, mnist_index, label, bce_x, bce_mu, stats: WeightStats,
+                topk_index, meta: dict):
+    """The per-model Parquet table (schema :func:`table_schema`, metadata ``vae_novelty``)."""
+    import pyarrow as pa
+
+    T = len(mnist_index)
+    cols = {k: pa.array([info[k]] * T, table_schema().field(k).type) for k in MODEL_COLUMNS}
+    cols.update({
+        "mnist_index": pa.array(np.asarray(mnist_index, np.int64)),
+        "label": pa.array(np.asarray(label, np.int64)),
+        "bce_x_xhat": pa.array(np.asarray(bce_x, np.float64)),
+        "bce_mu_xhat": pa.array(np.asarray(bce_mu, np.float64)),
+        "perplexity": pa.array(stats.perplexity.astype(np.float64)),
+        "entropy": pa.array(stats.entropy.astype(np.float64)),
+        "w_max": pa.array(stats.w_max.astype(np.float64)),
+        "log_norm": pa.array(stats.log_norm.astype(np.float64)),
+        "topk_index": pa.array([list(map(int, r)) for r in np.asarray(topk_index)],
+                               pa.list_(pa.int64())),
+        "topk_weight": pa.array([list(map(float, r)) for r in stats.topk_weight],
+                                pa.list_(pa.float64())),
+    })
+    table = pa.table(cols, schema=table_schema())
+    return table.replace_schema_metadata(
+        {META_KEY: json.dumps(meta, sort_keys=True, default=str).encode()})
+
+
+def evaluate_model(posterior_path, model_path, mnist_path, spec, *, top_k: int = 3,
+                   chunk_mb: float = 1024.0, device="cpu") -> Theorem1Result:
+    """All Theorem 1 quantities of one model (``spec``: a ModelSpec) on its evaluation images."""
+    from .data import load_mnist, to_float
+    from .io import describe_device, provenance
+    from .model import load_model
+    from .posterior import read_posteriors
+
+    dev = _device(device)
+    train, test, post_meta = read_posteriors(posterior_path, expect_z_dim=spec.z_dim)
+    if len(train["mnist_index"]) == 0:
+        raise ValueError(f"{posterior_path}: no training rows (role == 'train')")
+    mnist = load_mnist(Path(mnist_path))
+    test_labels = mnist.test_labels[test["mnist_index"]]
+    if not np.array_equal(test_labels.astype(np.int64), test["label"].astype(np.int64)):
+        raise ValueError(f"{posterior_path}: test labels disagree with {mnist_path} "
+                         f"(posteriors from another MNIST file?)")
+    model, model_meta = load_model(model_path, expect_hidden=list(spec.hidden),
+                                   expect_z_dim=spec.z_dim)
+    x = to_float(mnist.test_images[test["mnist_index"]])
+    x_train = to_float(mnist.train_images[train["mnist_index"]])
+    stats = weight_stats(test["z_mean"], train["z_mean"], train["z_logvar"], x_train,
+                         top_k=top_k, chunk_mb=chunk_mb, device=dev)
+    x_hat, bce_x, bce_mu = decode_bce(model, test["z_mean"], x, stats.mu, dev)
+    info = model_info(spec)
+    meta = {**info, "schema": TABLE_FORMAT, "top_k": int(top_k), "chunk_mb": chunk_mb,
+            "chunks": list(stats.chunks), "device": describe_device(dev),
+            "n_train": int(len(train["mnist_index"])), "n_test": int(len(x)),
+            "posterior_code_version": post_meta.get("code_version"),
+            "model_code_version": model_meta.get("code_version"), **provenance()}
+    topk_index = train["mnist_index"].astype(np.int64)[stats.topk_pos]
+    table = build_table(info, test["mnist_index"], test["label"], bce_x, bce_mu, stats,
+                        topk_index, meta)
+    return Theorem1Result(table, test["mnist_index"].astype(np.int64), x, stats.mu, x_hat, meta)
+
+
+def write_result(result: Theorem1Result, parquet_path, npz_path) -> None:
+    """Write the table (Parquet) and the images (npz, float16) atomically."""
+    import pyarrow.parquet as pq
+
+    from .io import atomic_path
+
+    with atomic_path(parquet_path) as tmp:
+        pq.write_table(result.table, tmp)
+    with atomic_path(npz_path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, mnist_index=result.mnist_index.astype(np.int64),
+                                x=result.x.astype(np.float16), mu=result.mu.astype(np.float16),
+                                x_hat=result.x_hat.astype(np.float16))

@@ -1,0 +1,120 @@
+"""Tests of the tables stage: summary statistics by hand, concatenation and file formats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from vae_novelty import tables
+from vae_novelty import theorem1 as t1
+
+INFO = {"model_id": "h64.no9.s0", "arch": "h64", "hidden": "64", "n_hidden_layers": 1,
+        "z_dim": 8, "split": "no9", "heldout_digit": 9, "seed": 0, "decoder_params": 51_472}
+
+
+def test_summary_row_by_hand():
+    frame = pd.DataFrame({"bce_x_xhat": [10.0, 20.0, 30.0, 40.0],
+                          "bce_mu_xhat": [15.0, 5.0, 35.0, 25.0],
+                          "perplexity": [1.0, 1.2, 1.4999, 3.0]})
+    # epochs out of order: the final values are those of epoch 3
+    history = pd.DataFrame({"epoch": [2, 3, 1], "train_neg_elbo": [100.0, 90.0, 120.0],
+                            "test_neg_elbo": [110.0, 105.0, 130.0]})
+    row = tables.summary_row(INFO, frame, history)
+    assert list(row) == list(tables.SUMMARY_COLUMNS)
+    assert {k: row[k] for k in INFO} == INFO
+    assert row["n_test"] == 4
+    # linear-interpolation quantiles of 4 sorted values v0..v3: q at position 3q
+    # bce_x (10, 20, 30, 40): median = (20 + 30) / 2 = 25; q25 at 0.75 = 10 + 0.75 * 10 = 17.5;
+    #   q75 at 2.25 = 30 + 0.25 * 10 = 32.5
+    assert (row["bce_x_xhat_median"], row["bce_x_xhat_q25"], row["bce_x_xhat_q75"]) == \
+        pytest.approx((25.0, 17.5, 32.5))
+    # bce_mu sorted (5, 15, 25, 35): median 20, q25 = 5 + 7.5 = 12.5, q75 = 25 + 2.5 = 27.5
+    assert (row["bce_mu_xhat_median"], row["bce_mu_xhat_q25"], row["bce_mu_xhat_q75"]) == \
+        pytest.approx((20.0, 12.5, 27.5))
+    # perplexity sorted (1.0, 1.2, 1.4999, 3.0): median (1.2 + 1.4999) / 2 = 1.34995;
+    #   q25 = 1.0 + 0.75 * 0.2 = 1.15; q75 = 1.4999 + 0.25 * 1.5001 = 1.874925
+    assert (row["perplexity_median"], row["perplexity_q25"], row["perplexity_q75"]) == \
+        pytest.approx((1.34995, 1.15, 1.874925))
+    # bce_mu < bce_x: 15<10 no, 5<20 yes, 35<30 no, 25<40 yes -> 2/4
+    assert row["frac_closer_to_mu"] == 0.5
+    # perplexity < 1.5: 1.0, 1.2, 1.4999 -> 3/4
+    assert row["frac_perplexity_lt_1_5"] == 0.75
+    assert (row["final_train_neg_elbo"], row["final_test_neg_elbo"]) == (90.0, 105.0)
+
+
+def test_summary_row_without_test_images():
+    frame = pd.DataFrame({c: pd.Series([], dtype=float) for c in tables.STAT_COLUMNS})
+    row = tables.summary_row(INFO, frame, None)
+    assert row["n_test"] == 0
+    assert np.isnan(row["bce_x_xhat_median"]) and np.isnan(row["frac_closer_to_mu"])
+    assert np.isnan(row["final_test_neg_elbo"])
+
+
+def _write_model(tmp_path, arch, split, seed, n, rng):
+    from vae_novelty.config import ModelSpec
+
+    spec = ModelSpec(arch, (64,), 8, split, seed)
+    info = t1.model_info(spec)
+    w = np.sort(rng.dirichlet(np.ones(5), n), axis=1)[:, ::-1][:, :3]
+    stats = t1.WeightStats(log_norm=rng.normal(size=n), entropy=rng.random(n),
+                           w_max=w[:, 0], topk_pos=np.zeros((n, 3), np.int64),
+                           topk_weight=w, mu=None)
+    table = t1.build_table(info, np.arange(n) * 3, rng.integers(0, 10, n),
+                           rng.uniform(50, 150, n), rng.uniform(50, 150, n), stats,
+                           rng.integers(0, 60000, (n, 3)), {**info, "schema": "x"})
+    path = tmp_path / arch / f"{split}_s{seed}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    hist = tmp_path / arch / f"{split}_s{seed}.history.csv"
+    pd.DataFrame({"epoch": [1, 2], "train_neg_elbo": rng.uniform(90, 120, 2),
+                  "test_neg_elbo": rng.uniform(90, 120, 2)}).to_csv(hist, index=False)
+    return path, hist, table
+
+
+def test_write_tables(tmp_path):
+    rng = np.random.default_rng(0)
+    models = [("h64", "full", 0), ("h64", "no9", 0), ("mini", "mini", 0)]
+    written = [_write_model(tmp_path, a, s, k, n, rng) for (a, s, k), n in zip(models, (4, 3, 0))]
+    out = tmp_path / "tables"
+    summary = tables.write_tables([w[0] for w in written], [w[1] for w in written], models,
+                                  table_path=out / "theorem1.parquet",
+                                  summary_path=out / "summary.csv",
+                                  training_path=out / "training.csv")
+    combined = pq.read_table(out / "theorem1.parquet")
+    assert combined.schema.equals(t1.table_schema(), check_metadata=False)
+    assert b"vae_novelty" in combined.schema.metadata
+    assert combined.num_rows == 7
+    assert combined.column("model_id").to_pylist() == ["h64.full.s0"] * 4 + ["h64.no9.s0"] * 3
+    assert combined.column("bce_x_xhat").to_pylist() == (
+        written[0][2].column("bce_x_xhat").to_pylist()
+        + written[1][2].column("bce_x_xhat").to_pylist())
+    csv = pd.read_csv(out / "summary.csv", dtype={"hidden": str})  # "64" would read as int
+    assert list(csv.columns) == list(tables.SUMMARY_COLUMNS)
+    assert csv.model_id.tolist() == ["h64.full.s0", "h64.no9.s0", "mini.mini.s0"]
+    assert csv.n_test.tolist() == [4, 3, 0]
+    assert csv.heldout_digit.tolist() == [-1, 9, -1]
+    df0 = written[0][2].to_pandas()
+    assert csv.bce_mu_xhat_q75[0] == pytest.approx(np.quantile(df0.bce_mu_xhat, 0.75))
+    assert csv.frac_closer_to_mu[0] == pytest.approx((df0.bce_mu_xhat < df0.bce_x_xhat).mean())
+    pd.testing.assert_frame_equal(summary.reset_index(drop=True), csv, check_dtype=False)
+    training = pd.read_csv(out / "training.csv")
+    assert list(training.columns) == ["model_id", "arch", "split", "seed", "epoch",
+                                      "train_neg_elbo", "test_neg_elbo"]
+    assert len(training) == 6
+    hist1 = pd.read_csv(written[1][1])
+    assert csv.final_test_neg_elbo[1] == pytest.approx(hist1.test_neg_elbo.iloc[-1])
+    np.testing.assert_allclose(training[training.model_id == "h64.no9.s0"].train_neg_elbo,
+                               hist1.train_neg_elbo)
+
+
+def test_write_tables_rejects_inputs_out_of_order(tmp_path):
+    rng = np.random.default_rng(1)
+    a = _write_model(tmp_path, "h64", "full", 0, 2, rng)
+    b = _write_model(tmp_path, "h64", "no9", 0, 2, rng)
+    with pytest.raises(ValueError, match="expected 'h64.full.s0'"):
+        tables.write_tables([b[0], a[0]], [b[1], a[1]], [("h64", "full", 0), ("h64", "no9", 0)],
+                            table_path=tmp_path / "t.parquet", summary_path=tmp_path / "s.csv",
+                            training_path=tmp_path / "tr.csv")
+    assert not (tmp_path / "t.parquet").exists()

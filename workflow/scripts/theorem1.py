@@ -1,0 +1,27 @@
+"""Rule theorem1: Theorem 1 quantities of one model on its evaluation test images."""
+
+import _bootstrap  # noqa: F401
+
+import torch
+
+from vae_novelty.config import ModelSpec
+from vae_novelty.io import describe_device, select_device, setup_logging
+from vae_novelty.theorem1 import evaluate_model, write_result
+
+sm = snakemake  # noqa: F821
+log = setup_logging(sm.log[0])
+p, w = sm.params, sm.wildcards
+torch.set_num_threads(sm.threads)
+device = select_device(p.device)
+spec = ModelSpec(w.arch, tuple(p.hidden), int(p.z_dim), w.split, int(w.seed))
+log.info("model %s: top_k=%d chunk_mb=%s on %s", spec.model_id, p.top_k, p.chunk_mb,
+         describe_device(device))
+result = evaluate_model(sm.input.posteriors, sm.input.model, sm.input.data, spec,
+                        top_k=p.top_k, chunk_mb=p.chunk_mb, device=device)
+write_result(result, sm.output.table, sm.output.images)
+log.info("%d training posteriors; chunks (test, train) = %s", result.meta["n_train"],
+         tuple(result.meta["chunks"]))
+df = result.table.to_pandas()
+log.info("wrote %d test images to %s and %s; median perplexity %.3f, median BCE(x, x_hat) "
+         "%.2f, median BCE(mu, x_hat) %.2f", len(df), sm.output.table, sm.output.images,
+         df.perplexity.median(), df.bce_x_xhat.median(), df.bce_mu_xhat.median())
