@@ -471,3 +471,38 @@ def test_cuda_equals_cpu():
     grid = np.random.default_rng(14).uniform(-3, 3, (1000, 50))
     np.testing.assert_allclose(t1.max_weight_grid(mean, logvar, grid, device="cuda"),
                                t1.max_weight_grid(mean, logvar, grid, device="cpu"), atol=1e-9)
+
+
+# --------------------------------------------------------------------------- out of memory
+
+def test_out_of_memory_retries_with_smaller_chunks(monkeypatch):
+    """A (simulated) CUDA OOM halves the chunk budget until it fits; results are unchanged."""
+    rng = np.random.default_rng(3)
+    mean, logvar = rng.normal(size=(50, 4)), rng.normal(size=(50, 4)) - 1
+    z, x = rng.normal(size=(6, 4)), rng.random((50, 784))
+    real = t1.weight_stats
+    tried = []
+
+    def oom_above_64(*args, chunk_mb, **kwargs):
+        tried.append(chunk_mb)
+        if chunk_mb > 64:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(*args, chunk_mb=chunk_mb, **kwargs)
+
+    monkeypatch.setattr(t1, "weight_stats", oom_above_64)
+    stats, used = t1.weight_stats_shrinking(z, mean, logvar, x, top_k=3, chunk_mb=512,
+                                            device="cpu")
+    assert tried == [512, 256, 128, 64] and used == 64
+    direct = real(z, mean, logvar, x, top_k=3, chunk_mb=512, device="cpu")
+    np.testing.assert_allclose(stats.mu, direct.mu, rtol=1e-12)
+    np.testing.assert_array_equal(stats.topk_pos, direct.topk_pos)
+
+
+def test_out_of_memory_at_the_smallest_chunk_names_the_setting(monkeypatch):
+    def always_oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(t1, "weight_stats", always_oom)
+    with pytest.raises(RuntimeError, match=r"theorem1\.chunk_mb = 32.*theorem1\.device: cpu"):
+        t1.weight_stats_shrinking(np.zeros((1, 2)), np.zeros((3, 2)), np.zeros((3, 2)), None,
+                                  top_k=3, chunk_mb=32, device="cpu")

@@ -438,6 +438,38 @@ def build_table(info: dict, mnist_index, label, bce_x, bce_mu, stats: WeightStat
         {META_KEY: json.dumps(meta, sort_keys=True, default=str).encode()})
 
 
+MIN_CHUNK_MB = 8.0
+
+
+def weight_stats_shrinking(z, train_mean, train_logvar, train_x, *, top_k: int, chunk_mb: float,
+                           device, min_chunk_mb: float = MIN_CHUNK_MB) -> tuple[WeightStats, float]:
+    """:func:`weight_stats`, retried with half the chunk budget when the GPU runs out of memory.
+
+    Returns the statistics and the ``chunk_mb`` that worked. Chunk sizes do not change the
+    results (beyond float64 rounding). Below ``min_chunk_mb`` the error names the setting.
+    """
+    import logging
+
+    log = logging.getLogger("vae_novelty")
+    budget = float(chunk_mb)
+    while True:
+        try:
+            return weight_stats(z, train_mean, train_logvar, train_x, top_k=top_k,
+                                chunk_mb=budget, device=device), budget
+        except torch.OutOfMemoryError as exc:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            if budget / 2 < min_chunk_mb:
+                raise RuntimeError(
+                    f"out of GPU memory in the Theorem 1 engine even with chunks of "
+                    f"{budget:g} MiB (started from theorem1.chunk_mb = {chunk_mb:g}): the "
+                    f"training set itself does not fit; set theorem1.device: cpu, or free the "
+                    f"GPU") from exc
+            log.warning("out of GPU memory with theorem1 chunks of %g MiB; retrying with %g MiB "
+                        "(lower theorem1.chunk_mb to avoid this)", budget, budget / 2)
+            budget /= 2
+
+
 def evaluate_model(posterior_path, model_path, mnist_path, spec, *, top_k: int = 3,
                    chunk_mb: float = 1024.0, device="cpu") -> Theorem1Result:
     """All Theorem 1 quantities of one model (``spec``: a ModelSpec) on its evaluation images."""
@@ -459,8 +491,8 @@ def evaluate_model(posterior_path, model_path, mnist_path, spec, *, top_k: int =
                                    expect_z_dim=spec.z_dim)
     x = to_float(mnist.test_images[test["mnist_index"]])
     x_train = to_float(mnist.train_images[train["mnist_index"]])
-    stats = weight_stats(test["z_mean"], train["z_mean"], train["z_logvar"], x_train,
-                         top_k=top_k, chunk_mb=chunk_mb, device=dev)
+    stats, chunk_mb = weight_stats_shrinking(test["z_mean"], train["z_mean"], train["z_logvar"],
+                                             x_train, top_k=top_k, chunk_mb=chunk_mb, device=dev)
     x_hat, bce_x, bce_mu = decode_bce(model, test["z_mean"], x, stats.mu, dev)
     info = model_info(spec)
     meta = {**info, "schema": TABLE_FORMAT, "top_k": int(top_k), "chunk_mb": chunk_mb,
