@@ -114,14 +114,24 @@ class ModelFileError(RuntimeError):
 
 
 def save_model(model: VAE, path: Path | str, **meta) -> None:
-    from .io import atomic_path
-
     payload = {"format": MODEL_FORMAT, "hidden": model.hidden, "z_dim": model.z_dim,
                "x_dim": model.x_dim,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "meta": meta}
+    write_torch_atomic(payload, path)
+
+
+def write_torch_atomic(payload, path: Path | str) -> None:
+    """``torch.save`` through a buffer, so the bytes do not depend on a temporary file name
+    (torch names the archive after the file), then an atomic rename into place."""
+    import io
+
+    from .io import atomic_path
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load_model(path: Path | str, expect_hidden: Sequence[int] | None = None,

@@ -1,0 +1,43 @@
+"""`snakemake --lint` must find nothing, for the full and for the tiny configuration.
+
+Snakemake 9 exits 1 when it reports lints and 0 when it prints "Congratulations"; the output
+is checked too ("Lints for ..." blocks), in case a lint ever comes without the exit status.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, TINY
+
+pytestmark = pytest.mark.slow
+
+
+def lint(workdir, *args, snakefile=REPO / "Snakefile"):
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "-s", str(snakefile), "--directory",
+         str(workdir), *args],
+        capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("configfile", [REPO / "config" / "config.yaml", TINY],
+                         ids=["config.yaml", "tiny.yaml"])
+def test_workflow_is_lint_clean(tmp_path, configfile):
+    # --directory keeps Snakemake's lint log out of the repository; config/config.yaml is what
+    # a plain `snakemake --lint` in the repository reads.
+    rc, out = lint(tmp_path, "--configfile", str(configfile))
+    assert rc == 0 and "Lints for" not in out, f"snakemake --lint (exit {rc}):\n{out}"
+    assert "Congratulations, your workflow is in a good condition!" in out
+
+
+def test_lint_failures_are_detected(tmp_path):
+    # The check above relies on the exit status: a workflow with lints must fail it.
+    snakefile = tmp_path / "Snakefile"
+    snakefile.write_text('rule a:\n    output: "a.txt"\n    shell: "touch {output}"\n')
+    rc, out = lint(tmp_path / "work", snakefile=snakefile)
+    assert rc == 1
+    assert "Lints for rule a" in out and "No log directive defined" in out
