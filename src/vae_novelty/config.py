@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
         "mini_epochs": 3000,
         "mini_batch_size": 100,
         "device": "auto",
+        "ensemble": True,
+        "cuda_graphs": False,
+        "tf32": False,
     },
     "theorem1": {"top_k": 3, "chunk_mb": 1024, "device": "auto"},
     "figures": {

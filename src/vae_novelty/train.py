@@ -74,10 +74,12 @@ def mean_neg_elbo(model: VAE, x: torch.Tensor, seed: int, batch_size: int = 4096
     return total / len(x)
 
 
-def _check_finite(value: float, epoch: int, what: str) -> None:
+def _check_finite(value: float, epoch: int, what: str, tag: str = "") -> None:
     if not math.isfinite(value):
-        raise TrainingDiverged(f"training diverged: {what} negative ELBO is {value} at epoch "
-                               f"{epoch}; no model was written (lower training.learning_rate?)")
+        prefix = f"{tag}: " if tag else ""
+        raise TrainingDiverged(f"{prefix}training diverged: {what} negative ELBO is {value} at "
+                               f"epoch {epoch}; no model was written (lower "
+                               f"training.learning_rate?)")
 
 
 def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
@@ -180,8 +182,6 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str, hidden: 
     """Train every model of one architecture, one after the other, writing each model file and
     its per-epoch history (CSV) atomically as soon as it is done."""
     from .data import to_float
-    from .io import atomic_path, provenance
-    from .model import save_model
 
     x_all = torch.from_numpy(to_float(mnist.train_images)).to(device)
     x_test_all = torch.from_numpy(to_float(mnist.test_images)).to(device)
@@ -195,12 +195,24 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str, hidden: 
         snap = Path(snapshot_dir) / f"{job.split}_s{job.seed}.pt" if snapshot_dir else None
         model, history = train_vae(x_train, x_test, cfg, snapshot=snap,
                                    snapshot_every=snapshot_every, tag=tag)
-        meta = {"model_id": tag, "arch": arch, "split": job.split, "seed": job.seed,
-                "heldout_digit": split.heldout_digit, "n_train": len(x_train),
-                "train_config": _cfg_key(cfg),
-                **provenance(device=str(device))}
-        with atomic_path(job.history_path) as tmp:
-            history.to_frame().to_csv(tmp, index=False)
-        save_model(model, job.model_path, **meta)
+        write_model_outputs(job, model, history, arch=arch, heldout_digit=split.heldout_digit,
+                            n_train=len(x_train), cfg=cfg, device=device, trainer="sequential")
         if snap is not None and snap.exists():
             snap.unlink()
+
+
+def write_model_outputs(job: ModelJob, model: VAE, history: History, *, arch: str,
+                        heldout_digit: int, n_train: int, cfg: TrainConfig, device,
+                        trainer: str) -> None:
+    """Write one trained model and its per-epoch history (CSV), each atomically. Shared by the
+    sequential trainer (:func:`train_jobs`) and the ensemble trainer (``ensemble.py``)."""
+    from .io import atomic_path, provenance
+    from .model import save_model
+
+    meta = {"model_id": f"{arch}.{job.split}.s{job.seed}", "arch": arch, "split": job.split,
+            "seed": job.seed, "heldout_digit": heldout_digit, "n_train": n_train,
+            "train_config": _cfg_key(cfg), "trainer": trainer,
+            **provenance(device=str(device))}
+    with atomic_path(job.history_path) as tmp:
+        history.to_frame().to_csv(tmp, index=False)
+    save_model(model, job.model_path, **meta)

@@ -1,5 +1,6 @@
 # Stage 2: train the VAEs. One job per architecture trains all of its models (every training
-# split and seed); Snakemake still sees one model file per (architecture, split, seed).
+# split and seed): as one vectorised ensemble (training.ensemble, the default) or one after the
+# other; Snakemake still sees one model file per (architecture, split, seed).
 
 TRAIN = CFG["training"]
 
@@ -22,6 +23,9 @@ rule train_sweep:
         batch_size=TRAIN["batch_size"],
         learning_rate=TRAIN["learning_rate"],
         device=TRAIN["device"],
+        ensemble=TRAIN["ensemble"],
+        cuda_graphs=TRAIN["cuda_graphs"],
+        tf32=TRAIN["tf32"],
         snapshot_dir="results/snapshots/{arch}",
     threads: 2
     resources:
@@ -56,6 +60,9 @@ use rule train_sweep as train_mini with:
         batch_size=TRAIN["mini_batch_size"],
         learning_rate=TRAIN["learning_rate"],
         device=TRAIN["device"],
+        ensemble=TRAIN["ensemble"],
+        cuda_graphs=TRAIN["cuda_graphs"],
+        tf32=TRAIN["tf32"],
         snapshot_dir="results/snapshots/{arch}",
     resources:
         gpu=gpu_count(TRAIN["device"]),

@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 
 from vae_novelty.data import load_mnist, load_split
+from vae_novelty.ensemble import train_ensemble_jobs
 from vae_novelty.io import describe_device, select_device, setup_logging
 from vae_novelty.train import ModelJob, train_jobs
 
@@ -14,8 +15,11 @@ log = setup_logging(sm.log[0])
 p = sm.params
 torch.set_num_threads(sm.threads)
 device = select_device(p.device)
-log.info("architecture %s hidden=%s dim(z)=%d on %s", sm.wildcards.arch, p.hidden, p.z_dim,
-         describe_device(device))
+# TF32 tensor-core products on CUDA only when asked for (training.tf32, default off)
+torch.backends.cuda.matmul.allow_tf32 = bool(p.tf32)
+log.info("architecture %s hidden=%s dim(z)=%d on %s, %s trainer%s", sm.wildcards.arch, p.hidden,
+         p.z_dim, describe_device(device), "ensemble" if p.ensemble else "sequential",
+         ", TF32" if p.tf32 and device.type == "cuda" else "")
 splits = {Path(f).stem: load_split(Path(f)) for f in
           ([sm.input.splits] if isinstance(sm.input.splits, str) else sm.input.splits)}
 jobs = []
@@ -25,6 +29,11 @@ for split in p.splits:
         model = next(f for f in sm.output.models if Path(f).name == f"{stem}.pt")
         history = next(f for f in sm.output.histories if Path(f).name == f"{stem}.history.csv")
         jobs.append(ModelJob(split, seed, Path(model), Path(history)))
-train_jobs(load_mnist(Path(sm.input.data)), splits, jobs, arch=sm.wildcards.arch,
-           hidden=p.hidden, z_dim=p.z_dim, epochs=p.epochs, batch_size=p.batch_size,
-           learning_rate=p.learning_rate, device=device, snapshot_dir=Path(p.snapshot_dir))
+common = dict(arch=sm.wildcards.arch, hidden=p.hidden, z_dim=p.z_dim, epochs=p.epochs,
+              batch_size=p.batch_size, learning_rate=p.learning_rate, device=device)
+if p.ensemble:
+    train_ensemble_jobs(load_mnist(Path(sm.input.data)), splits, jobs, **common,
+                        cuda_graphs=p.cuda_graphs)
+else:
+    train_jobs(load_mnist(Path(sm.input.data)), splits, jobs, **common,
+               snapshot_dir=Path(p.snapshot_dir))
