@@ -60,15 +60,19 @@ def test_two_cpu_runs_are_byte_identical(tiny_run, tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_during_training_loses_no_finished_model(tmp_path):
-    """Kill snakemake (and its job) with SIGKILL while the mini model trains; the rerun with
-    --rerun-incomplete keeps the finished models and redoes only the killed job."""
+    """Kill snakemake (and its job) with SIGKILL while the mini model trains, after its first
+    snapshot; the rerun with --rerun-incomplete keeps the finished models, redoes only the
+    killed job, and that job resumes from its snapshot."""
     cfg = yaml.safe_load(TINY.read_text())
-    cfg["training"]["mini_epochs"] = 4000
+    cfg["training"]["mini_epochs"] = 6000
+    cfg["training"]["snapshot_every"] = 200
     config = tmp_path / "kill.yaml"
     config.write_text(yaml.safe_dump(cfg))
     workdir = tmp_path / "run"
     targets = ["results/models/h64/full_s0.pt", "results/models/h64/no9_s0.pt",
                "results/models/mini/mini_s0.pt"]
+    # the finished models of another training job that must survive the kill
+    run_snakemake(workdir, "--cores", "1", *targets[:2], configfile=config)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
            str(workdir), "--configfile", str(config), "--cores", "1", *targets]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -77,8 +81,7 @@ def test_sigkill_during_training_loses_no_finished_model(tmp_path):
     deadline = time.time() + 300
     try:
         while time.time() < deadline:
-            done = all((workdir / t).exists() for t in targets[:2])
-            if done and mini_log.exists() and "epoch 20/" in mini_log.read_text():
+            if mini_log.exists() and "snapshot written" in mini_log.read_text():
                 break
             assert proc.poll() is None, "snakemake ended before it could be killed"
             time.sleep(0.2)
@@ -95,5 +98,7 @@ def test_sigkill_during_training_loses_no_finished_model(tmp_path):
     log = rerun.stdout + rerun.stderr
     assert "train_mini" in log and "train_sweep" not in log
     assert (workdir / targets[2]).exists()
+    assert "resumed from snapshot" in mini_log.read_text()
+    assert not list((workdir / "results/snapshots").rglob("*.pt")), "snapshot left behind"
     for t, mtime in finished.items():
         assert (workdir / t).stat().st_mtime_ns == mtime, f"{t} was redone"

@@ -43,6 +43,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -50,6 +51,8 @@ import torch
 from .model import VAE, init_parameters, negative_elbo
 from .train import (NOISE_OFFSET, ORDER_OFFSET, History, ModelJob, TrainConfig, _check_finite,
                     batches, mean_neg_elbo, write_model_outputs)
+
+ENSEMBLE_SNAPSHOT_FORMAT = "vae-novelty-ensemble-snapshot/1"
 
 log = logging.getLogger("vae_novelty")
 
@@ -318,7 +321,8 @@ class _GraphedStep:
 
 def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
                    hidden: Sequence[int], z_dim: int, epochs: int, batch_size: int,
-                   learning_rate: float, cuda_graphs: bool = False
+                   learning_rate: float, cuda_graphs: bool = False,
+                   snapshot: Path | None = None, snapshot_every: int = 0
                    ) -> list[tuple[VAE, History]]:
     """Train one VAE per member, all at once; return each member's (model, history).
 
@@ -327,6 +331,11 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
     would with that member's seed, and is evaluated on ``member.x_test`` after every epoch.
     Raises :class:`~vae_novelty.train.TrainingDiverged` naming the member whose training loss
     is not finite.
+
+    With ``snapshot`` set, the whole ensemble's state (stacked weights, Adam moments and step
+    counts, every member's generators and history) is saved every ``snapshot_every`` epochs,
+    and training resumes from that file when it exists and was written for the same settings:
+    the result is bitwise the same as an uninterrupted run.
     """
     device = x_all.device
     n_members = len(members)
@@ -394,7 +403,16 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
     elif cuda_graphs:
         log.info("cuda_graphs is set but the device is %s: ignored", device)
 
-    for epoch in range(1, epochs + 1):
+    key = {"hidden": list(hidden), "z_dim": z_dim, "epochs": epochs, "batch_size": batch_size,
+           "learning_rate": learning_rate, "seeds": [m.seed for m in members],
+           "tags": [m.tag for m in members], "n_train": n_train}
+    state = _EnsembleState(adam, order_gens, noise_gens, histories)
+    start_epoch = 1
+    if snapshot is not None and Path(snapshot).exists():
+        start_epoch = state.restore(snapshot, key)
+        if start_epoch > 1:
+            log.info("ensemble resumed from snapshot %s at epoch %d", snapshot, start_epoch)
+    for epoch in range(start_epoch, epochs + 1):
         t0 = time.perf_counter()
         gidx_all, weight_all, rows_all = _epoch_plan(train_idx, order_gens, batch_size, n_steps)
         gidx_all, weight_all = gidx_all.to(device), weight_all.to(device)
@@ -435,7 +453,51 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
                                       "test_neg_elbo": test_loss})
             log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (ensemble epoch %.2fs)",
                      member.tag, epoch, epochs, train_losses[m], test_loss, seconds)
+        if snapshot is not None and snapshot_every and epoch % snapshot_every == 0 \
+                and epoch < epochs:
+            state.save(snapshot, key, epoch)
     return list(zip(eval_models, histories))
+
+
+class _EnsembleState:
+    """Everything an ensemble needs to resume bitwise: parameters, Adam, generators, history."""
+
+    def __init__(self, adam: StackedAdam, order_gens, noise_gens, histories):
+        self.adam, self.order_gens, self.noise_gens = adam, order_gens, noise_gens
+        self.histories = histories
+
+    def save(self, path: Path, key: dict, epoch: int) -> None:
+        from .model import write_torch_atomic
+
+        a = self.adam
+        payload = {"format": ENSEMBLE_SNAPSHOT_FORMAT, "key": key, "epoch": epoch,
+                   "tensors": [t.detach().cpu() for t in (*a.params, *a.exp_avg,
+                                                           *a.exp_avg_sq, a.steps)],
+                   "host_steps": list(a.host_steps),
+                   "order_gens": [g.get_state() for g in self.order_gens],
+                   "noise_gens": [g.get_state() for g in self.noise_gens],
+                   "histories": [h.rows for h in self.histories]}
+        write_torch_atomic(payload, path)
+        log.info("ensemble snapshot written at epoch %d: %s", epoch, path)
+
+    def restore(self, path: Path, key: dict) -> int:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        if payload.get("format") != ENSEMBLE_SNAPSHOT_FORMAT or payload.get("key") != key:
+            log.warning("ignoring snapshot %s: written for other settings", path)
+            return 1
+        a = self.adam
+        with torch.no_grad():
+            for t, saved in zip((*a.params, *a.exp_avg, *a.exp_avg_sq, a.steps),
+                                payload["tensors"]):
+                t.copy_(saved)
+        a.host_steps[:] = payload["host_steps"]
+        for g, st in zip(self.order_gens, payload["order_gens"]):
+            g.set_state(st)
+        for g, st in zip(self.noise_gens, payload["noise_gens"]):
+            g.set_state(st)
+        for h, rows in zip(self.histories, payload["histories"]):
+            h.rows[:] = rows
+        return int(payload["epoch"]) + 1
 
 
 # --------------------------------------------------------------------------- one rule's jobs
@@ -443,7 +505,8 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
 def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str,
                         hidden: Sequence[int], z_dim: int, epochs: int, batch_size: int,
                         learning_rate: float, device: torch.device,
-                        cuda_graphs: bool = False) -> None:
+                        cuda_graphs: bool = False, snapshot_dir: Path | None = None,
+                        snapshot_every: int = 0) -> None:
     """Train every model of one architecture as one ensemble, then write each model file and
     its per-epoch history (CSV) atomically, exactly as :func:`~vae_novelty.train.train_jobs`
     writes them."""
@@ -459,12 +522,16 @@ def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str,
         members.append(EnsembleMember(torch.from_numpy(split.train_idx), x_test, job.seed, tag))
         log.info("%s: %d training images, %d test images", tag, len(split.train_idx),
                  len(x_test))
+    snap = Path(snapshot_dir) / "ensemble.pt" if snapshot_dir else None
     results = train_ensemble(x_all, members, hidden=hidden, z_dim=z_dim, epochs=epochs,
                              batch_size=batch_size, learning_rate=learning_rate,
-                             cuda_graphs=cuda_graphs)
+                             cuda_graphs=cuda_graphs, snapshot=snap,
+                             snapshot_every=snapshot_every)
     for job, member, (model, history) in zip(jobs, members, results):
         cfg = TrainConfig(hidden, z_dim, epochs, batch_size, learning_rate, job.seed)
         write_model_outputs(job, model, history, arch=arch,
                             heldout_digit=splits[job.split].heldout_digit,
                             n_train=len(member.train_idx), cfg=cfg, device=device,
                             trainer="ensemble")
+    if snap is not None and snap.exists():
+        snap.unlink()

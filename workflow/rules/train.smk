@@ -27,6 +27,7 @@ rule train_sweep:
         cuda_graphs=TRAIN["cuda_graphs"],
         tf32=TRAIN["tf32"],
         snapshot_dir="results/snapshots/{arch}",
+        snapshot_every=TRAIN["snapshot_every"],
     threads: 2
     resources:
         gpu=gpu_count(TRAIN["device"]),
@@ -64,6 +65,7 @@ use rule train_sweep as train_mini with:
         cuda_graphs=TRAIN["cuda_graphs"],
         tf32=TRAIN["tf32"],
         snapshot_dir="results/snapshots/{arch}",
+        snapshot_every=TRAIN["snapshot_every"],
     resources:
         gpu=gpu_count(TRAIN["device"]),
         mem_mb=4000,

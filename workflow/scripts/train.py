@@ -30,10 +30,10 @@ for split in p.splits:
         history = next(f for f in sm.output.histories if Path(f).name == f"{stem}.history.csv")
         jobs.append(ModelJob(split, seed, Path(model), Path(history)))
 common = dict(arch=sm.wildcards.arch, hidden=p.hidden, z_dim=p.z_dim, epochs=p.epochs,
-              batch_size=p.batch_size, learning_rate=p.learning_rate, device=device)
+              batch_size=p.batch_size, learning_rate=p.learning_rate, device=device,
+              snapshot_dir=Path(p.snapshot_dir), snapshot_every=p.snapshot_every)
 if p.ensemble:
     train_ensemble_jobs(load_mnist(Path(sm.input.data)), splits, jobs, **common,
                         cuda_graphs=p.cuda_graphs)
 else:
-    train_jobs(load_mnist(Path(sm.input.data)), splits, jobs, **common,
-               snapshot_dir=Path(p.snapshot_dir))
+    train_jobs(load_mnist(Path(sm.input.data)), splits, jobs, **common)
