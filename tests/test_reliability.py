@@ -18,6 +18,12 @@ from conftest import REPO, TINY, run_snakemake
 from vae_novelty.io import atomic_path, select_device
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.parquet"
     with pytest.raises(RuntimeError):
@@ -29,6 +35,7 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_bytes(b"complete")
     assert target.read_bytes() == b"complete"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask(), "outputs must not be private"
     assert list(tmp_path.iterdir()) == [target]
 
 

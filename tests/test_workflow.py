@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, TINY, run_snakemake
+from conftest import TINY, run_snakemake
 from vae_novelty import config as vcfg
 from vae_novelty.data import load_split
 from vae_novelty.model import load_model

@@ -76,3 +76,41 @@ def mnist_inputs(wildcards):
 def train_outputs(splits, ext):
     return expand("results/models/{{arch}}/{split}_s{seed}.{ext}", split=splits, seed=SEEDS,
                   ext=ext)
+
+
+# --------------------------------------------------------------------------- figures
+
+from vae_novelty.figures.common import hidden_label, output_paths
+from vae_novelty.figures.sweep import sweep_figure_number
+
+FIG = CFG["figures"]
+FIG_SEED = SEEDS[0]  # image figures show the models of the first seed
+FIG_DIGIT = FIG["figure1"]["digit"]
+
+
+def figure_files(name):
+    """results/figures/{name}.png, then every other configured format."""
+    return output_paths(f"results/figures/{name}", FIG["formats"])
+
+
+def figure_code(*modules):
+    """The plotting modules a figure's script runs (inputs: editing one reruns the figure)."""
+    return [repo_path(f"src/vae_novelty/figures/{m}.py")
+            for m in ("common", "selection", "loaders", "build", *modules)]
+
+
+def role_models(digit):
+    """Figures 1-2: shallow and deep VAE, trained on MNIST^tr (when run) and without ``digit``."""
+    splits = (["full"] if CFG["splits"]["include_full"] else []) + [f"no{digit}"]
+    models = []
+    for role in ("shallow", "deep"):
+        arch = CFG["model"][role]
+        hidden = hidden_label(vcfg.arch_hidden(CFG, arch))
+        for split in splits:
+            models.append({"role": role, "arch": arch, "split": split,
+                           "title": f"{role} VAE ({hidden})"})
+    return models
+
+
+def theorem1_files(models, ext):
+    return [f"results/theorem1/{m['arch']}/{m['split']}_s{FIG_SEED}.{ext}" for m in models]

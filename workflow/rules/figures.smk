@@ -1,0 +1,178 @@
+# Stage 6: the paper's Figures 1-13 and the report's summary table. Figure rules read only small
+# outputs of earlier stages (Theorem 1 tables and image arrays; for Figure 3 the mini-MNIST
+# posteriors and model) and never recompute the engine. Each rule's params hold only the
+# options that figure uses, so changing one figure option reruns only that figure; the plotting
+# modules a figure uses are inputs too, so editing them reruns the figures that use them.
+
+FIG_MODELS = role_models(FIG_DIGIT)
+
+
+rule figure1:
+    input:
+        tables=theorem1_files(FIG_MODELS, "parquet"),
+        arrays=theorem1_files(FIG_MODELS, "npz"),
+        mnist="results/data/mnist.npz",
+        code=figure_code("figure1"),
+    output:
+        report(
+            figure_files("figure1")[0],
+            caption="../report/figure1.rst",
+            category="Figures",
+            subcategory="1-3: Theorem 1 on MNIST and mini-MNIST",
+            labels={"figure": "1", "shows": "reconstructions, weights, perplexity"},
+        ),
+        figure_files("figure1")[1:],
+    params:
+        models=FIG_MODELS,
+        digit=FIG_DIGIT,
+        test_images=FIG["figure1"]["test_images"],
+        hist_bins=FIG["figure1"]["hist_bins"],
+        hist_max=FIG["figure1"]["hist_max"],
+        dpi=FIG["dpi"],
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    log:
+        "results/logs/figures/figure1.log",
+    conda:
+        "../../envs/figures.yaml"
+    script:
+        "../scripts/figure1.py"
+
+
+rule figure2:
+    input:
+        tables=theorem1_files(FIG_MODELS, "parquet"),
+        code=figure_code("figure2"),
+    output:
+        report(
+            figure_files("figure2")[0],
+            caption="../report/figure2.rst",
+            category="Figures",
+            subcategory="1-3: Theorem 1 on MNIST and mini-MNIST",
+            labels={"figure": "2", "shows": "BCE(x, x_hat) vs BCE(mu, x_hat)"},
+        ),
+        figure_files("figure2")[1:],
+    params:
+        models=FIG_MODELS,
+        digit=FIG_DIGIT,
+        bce_max=FIG["figure2"]["bce_max"],
+        bins=FIG["figure2"]["bins"],
+        dpi=FIG["dpi"],
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    log:
+        "results/logs/figures/figure2.log",
+    conda:
+        "../../envs/figures.yaml"
+    script:
+        "../scripts/figure2.py"
+
+
+rule figure3:
+    input:
+        posteriors=f"results/posteriors/mini/mini_s{FIG_SEED}.parquet",
+        model=f"results/models/mini/mini_s{FIG_SEED}.pt",
+        code=figure_code("figure3") + [repo_path("src/vae_novelty/theorem1.py")],
+    output:
+        report(
+            figure_files("figure3")[0],
+            caption="../report/figure3.rst",
+            category="Figures",
+            subcategory="1-3: Theorem 1 on MNIST and mini-MNIST",
+            labels={"figure": "3", "shows": "mini-MNIST latent space"},
+        ),
+        figure_files("figure3")[1:],
+    params:
+        hidden=vcfg.arch_hidden(CFG, "mini"),
+        z_dim=vcfg.arch_z_dim(CFG, "mini"),
+        grid_size=FIG["figure3"]["grid_size"],
+        extent=FIG["figure3"]["extent"],
+        cmap=FIG["figure3"]["cmap"],
+        samples_per_digit=FIG["figure3"]["samples_per_digit"],
+        sample_seed=FIG["figure3"]["sample_seed"],
+        dpi=FIG["dpi"],
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=15,
+    log:
+        "results/logs/figures/figure3.log",
+    conda:
+        "../../envs/figures.yaml"
+    script:
+        "../scripts/figure3.py"
+
+
+# Figures 4-13: one rule per held-out digit (Figure 4: 9; Figure d+5: d = 0..8), named after
+# its figure, so that `snakemake figure7` draws Figure 7 and each is its own report item.
+SWEEP_FIGURES = {sweep_figure_number(d): d for d in sorted(CFG["splits"]["heldout_digits"])}
+
+for _number, _digit in sorted(SWEEP_FIGURES.items()):
+    _models = [{"arch": a, "split": f"no{_digit}"} for a in SWEEP_ARCHS]
+
+    rule:
+        name:
+            f"figure{_number}"
+        input:
+            tables=theorem1_files(_models, "parquet"),
+            arrays=theorem1_files(_models, "npz"),
+            code=figure_code("sweep"),
+        output:
+            report(
+                figure_files(f"figure{_number}")[0],
+                caption="../report/figure_sweep.rst",
+                category="Figures",
+                subcategory="4-13: architecture sweep",
+                # the report sorts by the first label, as text: digits sort as numbers
+                labels={"held-out digit": str(_digit), "figure": str(_number)},
+            ),
+            figure_files(f"figure{_number}")[1:],
+        params:
+            digit=_digit,
+            test_image=FIG["sweep"]["test_image"],
+            dpi=FIG["dpi"],
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        log:
+            f"results/logs/figures/figure{_number}.log",
+        conda:
+            "../../envs/figures.yaml"
+        script:
+            "../scripts/figure_sweep.py"
+
+    TARGETS += figure_files(f"figure{_number}")
+
+
+rule summary_table:
+    input:
+        "results/tables/summary.csv",
+        code=[repo_path("src/vae_novelty/figures/summary.py")],
+    output:
+        report(
+            "results/report/summary.html",
+            caption="../report/summary.rst",
+            category="Tables",
+            subcategory="Summary",
+            labels={"table": "summary.csv", "rows": "one per trained model"},
+        ),
+    params:
+        title="Per-model summary (results/tables/summary.csv)",
+        note=(
+            "One row per trained model. bce_x_xhat = BCE(x, x_hat), bce_mu_xhat = "
+            "BCE(mu, x_hat) over the model's evaluation test images (median, quartiles); "
+            "frac_closer_to_mu: fraction with BCE(mu, x_hat) < BCE(x, x_hat); "
+            "perplexity of the Theorem 1 weights (1 = nearest-neighbour matching)."
+        ),
+    log:
+        "results/logs/figures/summary_table.log",
+    conda:
+        "../../envs/figures.yaml"
+    script:
+        "../scripts/summary_table.py"
+
+
+TARGETS += figure_files("figure1") + figure_files("figure2") + figure_files("figure3")
+TARGETS += ["results/report/summary.html"]

@@ -1,0 +1,109 @@
+"""From the pipeline's files to a Figure: what each figure rule's script calls.
+
+Each function reads only small outputs of earlier stages (Theorem 1 tables and image arrays,
+the mini-MNIST posteriors and model) and returns a matplotlib Figure; saving is the caller's.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .figure1 import plot_figure1
+from .figure2 import BcePanel, plot_figure2
+from .figure3 import Figure3Data, WeightsFn, figure3_data, plot_figure3
+from .loaders import load_model_images, read_table, read_train_images
+from .selection import digit_rows
+from .sweep import plot_sweep
+
+
+def model_grid(models: Sequence[dict], paths: Sequence) -> tuple[list[str], list[list]]:
+    """Arrange ``paths`` (one per model, same order as ``models``) by role (rows, in order of
+    first appearance) and training split (columns). ``models``: dicts with role and split."""
+    roles = list(dict.fromkeys(m["role"] for m in models))
+    splits = list(dict.fromkeys(m["split"] for m in models))
+    grid = [[None] * len(splits) for _ in roles]
+    for m, p in zip(models, paths, strict=True):
+        grid[roles.index(m["role"])][splits.index(m["split"])] = p
+    return roles, [[p for p in row if p is not None] for row in grid]
+
+
+def _titles(models: Sequence[dict], roles: list[str]) -> list[str]:
+    return [next(m["title"] for m in models if m["role"] == r) for r in roles]
+
+
+def figure1_from_files(models: Sequence[dict], tables: Sequence[str], arrays: Sequence[str],
+                       mnist: str, digit: int, test_images: Sequence[int], hist_bins: int,
+                       hist_max: float, top: int = 3) -> Figure:
+    """``models``: dicts with role, title and split, in the order of ``tables``/``arrays``."""
+    train = read_train_images(mnist)
+    panels = [load_model_images(t, a, digit, test_images, train, top)
+              for t, a in zip(tables, arrays, strict=True)]
+    roles, blocks = model_grid(models, panels)
+    return plot_figure1(blocks, _titles(models, roles), roles, digit, hist_bins, hist_max)
+
+
+def figure2_from_files(models: Sequence[dict], tables: Sequence[str], digit: int,
+                       bce_max: float, bins: int) -> Figure:
+    panels = []
+    for m, path in zip(models, tables, strict=True):
+        rows = digit_rows(read_table(path), digit)
+        panels.append(BcePanel(m["title"], m["role"], m["split"],
+                               rows["bce_x_xhat"].to_numpy(), rows["bce_mu_xhat"].to_numpy()))
+    roles, grid = model_grid(models, panels)
+    return plot_figure2(grid, digit, bce_max, bins)
+
+
+def mini_weights(train_mean: np.ndarray, train_logvar: np.ndarray,
+                 chunk_mb: float = 256.0) -> WeightsFn:
+    """The Theorem 1 engine on the mini-MNIST training posteriors (CPU, float64)."""
+    from ..theorem1 import weight_stats
+
+    def weights(points: np.ndarray):
+        stats = weight_stats(points, train_mean, train_logvar, None, top_k=1,
+                             chunk_mb=chunk_mb, device="cpu")
+        return stats.w_max, stats.log_norm
+
+    return weights
+
+
+def mini_decoder(model_path: str, hidden: Sequence[int], z_dim: int) -> Callable:
+    import torch
+
+    from ..model import load_model
+
+    model, _ = load_model(model_path, expect_hidden=list(hidden), expect_z_dim=z_dim)
+
+    def decode(z: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model.decode(torch.as_tensor(z, dtype=torch.float32)).numpy()
+
+    return decode
+
+
+def figure3_from_files(posteriors: str, model: str, hidden: Sequence[int], z_dim: int,
+                       grid_size: int, extent: float, cmap: str, samples_per_digit: int,
+                       sample_seed: int) -> tuple[Figure, Figure3Data]:
+    from ..posterior import read_posteriors
+
+    train, _, _ = read_posteriors(posteriors, expect_z_dim=z_dim)
+    data = figure3_data(train["z_mean"], train["z_logvar"], train["label"],
+                        mini_weights(train["z_mean"], train["z_logvar"]),
+                        mini_decoder(model, hidden, z_dim), grid_size, extent,
+                        samples_per_digit, sample_seed)
+    return plot_figure3(data, cmap), data
+
+
+def sweep_from_files(tables: Sequence[str], arrays: Sequence[str], digit: int,
+                     test_image: int) -> Figure:
+    """Figures 4-13: one model per architecture, all trained without ``digit``."""
+    entries = [load_model_images(t, a, digit, [test_image], None, top=0)
+               for t, a in zip(tables, arrays, strict=True)]
+    first = entries[0]
+    for e in entries[1:]:
+        if int(e.rows["mnist_index"].iloc[0]) != int(first.rows["mnist_index"].iloc[0]):
+            raise ValueError(f"{e.model_id} and {first.model_id} select different test images "
+                             f"at position {test_image} (evaluated on different test sets?)")
+    return plot_sweep(entries, digit, first.x[0], int(first.rows["mnist_index"].iloc[0]))

@@ -1,0 +1,109 @@
+"""Drawing helpers shared by every figure: the Agg backend, digit images, labels, saving."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+IMAGE_SIDE = 28
+# Digits are drawn white on black, pixel values in [0, 1] (x / 255), as MNIST is usually shown.
+IMAGE_CMAP = "gray"
+# Colours of the shallow and deep VAEs (the paper's Figure 2: blue and green).
+ROLE_COLOURS = {"shallow": "tab:blue", "deep": "tab:green"}
+ROLE_CMAPS = {"shallow": "Blues", "deep": "Greens"}
+
+SPLIT_TEX = {"full": r"MNIST$^{tr}$", "mini": "mini-MNIST"}
+
+
+def split_label(split: str) -> str:
+    """``full`` -> MNIST^tr, ``no9`` -> MNIST^tr without 9 (as mathtext)."""
+    if split in SPLIT_TEX:
+        return SPLIT_TEX[split]
+    if split.startswith("no") and split[2:].isdigit():
+        return rf"MNIST$^{{tr}}_{{\setminus {split[2:]}}}$"
+    return split
+
+
+def test_set_label(digit: int) -> str:
+    return rf"MNIST$^{{te}}_{{{digit}}}$"
+
+
+def hidden_label(hidden: Sequence[int] | str) -> str:
+    """Encoder widths as ``400-200-100``."""
+    if isinstance(hidden, str):
+        return hidden
+    return "-".join(str(int(h)) for h in hidden)
+
+
+def as_image(vec: np.ndarray) -> np.ndarray:
+    """A flat 784-pixel MNIST row (row-major, as stored) as a 28 x 28 array, top row first."""
+    arr = np.asarray(vec, dtype=np.float32)
+    if arr.shape == (IMAGE_SIDE, IMAGE_SIDE):
+        return arr
+    if arr.size != IMAGE_SIDE * IMAGE_SIDE:
+        raise ValueError(f"expected {IMAGE_SIDE * IMAGE_SIDE} pixels, got shape {arr.shape}")
+    return arr.reshape(IMAGE_SIDE, IMAGE_SIDE)
+
+
+def show_digit(ax: Axes, vec: np.ndarray, *, title: str | None = None,
+               fontsize: float = 7, frame_colour: str | None = None) -> None:
+    """Draw one digit upright (row 0 at the top) with pixel values in [0, 1]."""
+    ax.imshow(as_image(vec), cmap=IMAGE_CMAP, vmin=0.0, vmax=1.0, origin="upper",
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(frame_colour is not None)
+        if frame_colour is not None:
+            spine.set_edgecolor(frame_colour)
+            spine.set_linewidth(1.5)
+    if title is not None:
+        ax.set_title(title, fontsize=fontsize, pad=2)
+
+
+def format_weight(w: float) -> str:
+    """A Theorem 1 weight in at most 4 characters: 1.00, 0.37, 3e-04."""
+    w = float(w)
+    if w >= 0.01 or w == 0.0:
+        return f"{w:.2f}"
+    return f"{w:.0e}"
+
+
+def output_paths(stem: str, formats: Iterable[str]) -> list[str]:
+    """``stem.png`` first, then every other configured format once."""
+    exts = ["png"] + [f for f in formats if f != "png"]
+    return [f"{stem}.{ext}" for ext in dict.fromkeys(exts)]
+
+
+def save_figure(fig: Figure, paths: Iterable[str | os.PathLike], dpi: int) -> None:
+    """Write ``fig`` to every path (format from the extension), each atomically."""
+    from ..io import atomic_path
+
+    for path in paths:
+        path = Path(path)
+        fmt = path.suffix.lstrip(".").lower()
+        with atomic_path(path) as tmp:
+            # Fixed metadata keeps PDF/SVG files byte-stable between identical runs.
+            metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None},
+                        "svg": {"Date": None}}.get(fmt, {})
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata)
+
+
+def figure_text(fig: Figure, text: str, *, y: float = 0.005, fontsize: float = 7) -> None:
+    """A footnote along the bottom edge of the figure."""
+    fig.text(0.5, y, text, ha="center", va="bottom", fontsize=fontsize, color="0.3")
+
+
+def save_text(path: str | os.PathLike, text: str) -> None:
+    from ..io import write_text_atomic
+
+    write_text_atomic(path, text)

@@ -1,0 +1,91 @@
+"""Readers of the Theorem 1 outputs that the figures draw (small tables and image arrays)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .selection import digit_rows, lookup_rows, select_positions
+
+ARRAY_KEYS = ("mnist_index", "x", "mu", "x_hat")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """A model's ``.npz`` of test images: mnist_index, and x, mu, x_hat as float32 (T, 784)."""
+    with np.load(path) as npz:
+        missing = [k for k in ARRAY_KEYS if k not in npz.files]
+        if missing:
+            raise KeyError(f"{path}: missing arrays {missing}; expected {list(ARRAY_KEYS)}")
+        out = {"mnist_index": npz["mnist_index"].astype(np.int64)}
+        for key in ARRAY_KEYS[1:]:
+            out[key] = npz[key].astype(np.float32)
+    return out
+
+
+def read_train_images(path: str | Path) -> np.ndarray:
+    """The MNIST training images (uint8, (60000, 784)) from ``results/data/mnist.npz``."""
+    with np.load(path) as npz:
+        return npz["train_images"]
+
+
+@dataclass
+class ModelImages:
+    """What Figures 1 and 4-13 show for one model and a few test images of one digit."""
+
+    model_id: str
+    arch: str
+    hidden: str
+    n_hidden_layers: int
+    decoder_params: int
+    split: str
+    digit: int
+    rows: pd.DataFrame          # the selected rows of the Theorem 1 table
+    x: np.ndarray               # (n, 784) inputs
+    x_hat: np.ndarray           # (n, 784) decoder outputs
+    mu: np.ndarray              # (n, 784) weighted averages
+    top_images: np.ndarray      # (n, k, 784) training images with the largest weights
+    top_weights: np.ndarray     # (n, k)
+    perplexity: np.ndarray      # perplexity of every evaluated test image of the digit
+
+
+def model_images(table: pd.DataFrame, arrays: dict[str, np.ndarray], digit: int,
+                 positions: Sequence[int], train_images: np.ndarray | None = None,
+                 top: int = 3) -> ModelImages:
+    """Select test images of ``digit`` at ``positions`` (in MNIST test-file order) of one model.
+
+    ``train_images`` (uint8 rows of the MNIST training file) is needed only for the top-``top``
+    training images; without it they are left empty.
+    """
+    first = table.iloc[0] if len(table) else None
+    what = str(first["model_id"]) if first is not None else "model"
+    rows = select_positions(table, digit, positions, what=what)
+    at = lookup_rows(arrays["mnist_index"], rows["mnist_index"].to_numpy(), what=what)
+    n = len(rows)
+    if train_images is not None and top > 0:
+        idx = np.array([np.asarray(v, dtype=np.int64)[:top] for v in rows["topk_index"]])
+        wts = np.array([np.asarray(v, dtype=np.float64)[:top] for v in rows["topk_weight"]])
+        tops = train_images[idx.reshape(-1)].reshape(n, idx.shape[1], -1).astype(np.float32) / 255
+    else:
+        wts = np.zeros((n, 0))
+        tops = np.zeros((n, 0, arrays["x"].shape[1]), np.float32)
+    return ModelImages(
+        model_id=what, arch=str(first["arch"]), hidden=str(first["hidden"]),
+        n_hidden_layers=int(first["n_hidden_layers"]), decoder_params=int(first["decoder_params"]),
+        split=str(first["split"]), digit=int(digit), rows=rows,
+        x=arrays["x"][at], x_hat=arrays["x_hat"][at], mu=arrays["mu"][at],
+        top_images=tops, top_weights=wts,
+        perplexity=digit_rows(table, digit)["perplexity"].to_numpy(dtype=np.float64))
+
+
+def load_model_images(parquet: str | Path, npz: str | Path, digit: int, positions: Sequence[int],
+                      train_images: np.ndarray | None = None, top: int = 3) -> ModelImages:
+    return model_images(read_table(parquet), read_arrays(npz), digit, positions, train_images,
+                        top)

@@ -1,0 +1,182 @@
+"""Reruns touch only what changed: on a completed tiny run, which jobs would a change start?
+
+The workflow runs once per module in a temporary copy of the repository (so that scripts and
+plotting modules can be edited without touching the real one); each test then asks
+``snakemake --dry-run`` which jobs a changed config, script or module would run, and compares
+the rule names of the dry run's job table with the expectation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, TINY, run_snakemake
+
+pytestmark = pytest.mark.slow
+
+# Top-level entries of the repository that a run does not need (or that it writes itself).
+NOT_COPIED = {".git", ".venv", ".snakemake", ".pytest_cache", "results", "logs", "benchmarks",
+              "docs", "report.html", ".whl"}
+FIGURE_RULES = {"figure1", "figure2", "figure3", "figure4"}  # tiny config: held-out digit 9
+
+
+@dataclass
+class Completed:
+    repo: Path      # the copy of the repository (Snakefile, scripts, src)
+    workdir: Path   # where the tiny workflow has completed
+    config: dict    # the tiny configuration it ran with
+    tmp: Path
+
+    def plan(self, config: dict | None = None) -> dict[str, int]:
+        """Jobs per rule that a dry run would start (empty: nothing to be done)."""
+        path = self.tmp / "config.yaml"
+        path.write_text(yaml.safe_dump(config if config is not None else self.config,
+                                       sort_keys=False))
+        proc = run_snakemake(self.workdir, "--dry-run", "--cores", "2", configfile=path,
+                             snakefile=self.repo / "Snakefile")
+        return job_counts(proc.stdout + proc.stderr)
+
+
+def job_counts(text: str) -> dict[str, int]:
+    """Parse the ``Job stats:`` table of a (dry) run; ``{}`` when there is nothing to do."""
+    if "Nothing to be done" in text and "Job stats:" not in text:
+        return {}
+    lines = text[text.index("Job stats:"):].splitlines()[1:]
+    counts: dict[str, int] = {}
+    for line in lines:
+        m = re.fullmatch(r"\s*(\S+)\s+(\d+)\s*", line)
+        if not m:
+            if counts:  # past the table
+                break
+            continue
+        if m.group(1) == "total":
+            break
+        counts[m.group(1)] = int(m.group(2))
+    if not counts:
+        raise AssertionError(f"no job table in the dry run's output:\n{text[-3000:]}")
+    return counts
+
+
+def test_job_counts_parses_the_table():
+    text = ("Building DAG of jobs...\nJob stats:\njob        count\n-------  -------\n"
+            "figure3        1\nall            1\ntotal          2\n\nReasons: ...")
+    assert job_counts(text) == {"figure3": 1, "all": 1}
+    assert job_counts("Building DAG of jobs...\nNothing to be done (all requested files are "
+                      "present and up to date).") == {}
+
+
+def _ignore_top_level(root: Path):
+    def ignore(folder, names):
+        return [n for n in names if Path(folder) == root and n in NOT_COPIED] + \
+            [n for n in names if n == "__pycache__"]
+    return ignore
+
+
+@pytest.fixture(scope="module")
+def completed(tmp_path_factory) -> Completed:
+    tmp = tmp_path_factory.mktemp("reruns")
+    repo = tmp / "repo"
+    shutil.copytree(REPO, repo, ignore=_ignore_top_level(REPO))  # copy2 keeps mtimes
+    run = Completed(repo, tmp / "work", yaml.safe_load(TINY.read_text()), tmp)
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(run.config, sort_keys=False))
+    run_snakemake(run.workdir, "--cores", "2", configfile=path, snakefile=repo / "Snakefile")
+    return run
+
+
+def with_option(config: dict, dotted: str, value) -> dict:
+    out = copy.deepcopy(config)
+    *parents, key = dotted.split(".")
+    node = out
+    for p in parents:
+        node = node[p]
+    assert key in node, f"{dotted} is not in the tiny config"
+    assert node[key] != value, f"{dotted} is already {value!r}"
+    node[key] = value
+    return out
+
+
+def test_completed_run_is_up_to_date(completed):
+    assert completed.plan() == {}
+    for rule in FIGURE_RULES:
+        assert (completed.workdir / f"results/figures/{rule}.png").stat().st_size > 0
+    assert (completed.workdir / "results/report/summary.html").exists()
+
+
+@pytest.mark.parametrize("option, value, rule", [
+    ("figures.figure1.test_images", [1, 0], "figure1"),
+    ("figures.figure1.hist_bins", 20, "figure1"),
+    ("figures.figure2.bce_max", 300.0, "figure2"),
+    ("figures.figure3.cmap", "magma", "figure3"),
+    ("figures.figure3.grid_size", 30, "figure3"),
+    ("figures.figure3.sample_seed", 1, "figure3"),
+    ("figures.sweep.test_image", 1, "figure4"),
+])
+def test_a_figure_option_reruns_only_that_figure(completed, option, value, rule):
+    plan = completed.plan(with_option(completed.config, option, value))
+    assert plan == {rule: 1, "all": 1}
+
+
+@contextlib.contextmanager
+def edited(path: Path):
+    """Append a comment to ``path``; afterwards restore its content and modification time."""
+    before, stat = path.read_bytes(), path.stat()
+    try:
+        path.write_bytes(before + b"\n# edited by tests/test_reruns.py\n")
+        os.utime(path, (stat.st_atime, stat.st_mtime + 3600))  # surely newer than the outputs
+        yield path
+    finally:
+        path.write_bytes(before)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+@pytest.mark.parametrize("script, rule", [
+    ("figure1.py", "figure1"),
+    ("figure2.py", "figure2"),
+    ("figure3.py", "figure3"),
+    ("figure_sweep.py", "figure4"),
+])
+def test_editing_a_figure_script_reruns_only_that_figure(completed, script, rule):
+    with edited(completed.repo / "workflow" / "scripts" / script):
+        assert completed.plan() == {rule: 1, "all": 1}
+    assert completed.plan() == {}
+
+
+@pytest.mark.parametrize("module, rules", [
+    ("figure2.py", {"figure2"}),
+    ("sweep.py", {"figure4"}),
+    ("common.py", FIGURE_RULES),
+])
+def test_editing_a_plotting_module_reruns_the_figures_that_use_it(completed, module, rules):
+    with edited(completed.repo / "src" / "vae_novelty" / "figures" / module):
+        assert completed.plan() == {**{r: 1 for r in rules}, "all": 1}
+    assert completed.plan() == {}
+
+
+def test_training_epochs_rerun_training_and_everything_downstream(completed):
+    cfg = completed.config
+    plan = completed.plan(with_option(cfg, "training.epochs", cfg["training"]["epochs"] + 1))
+    n_archs = len(cfg["model"]["architectures"])
+    n_sweep_models = n_archs * (1 + len(cfg["splits"]["heldout_digits"])) * \
+        len(cfg["training"]["seeds"])
+    assert plan == {"train_sweep": n_archs, "export_posteriors": n_sweep_models,
+                    "theorem1": n_sweep_models, "tables": 1, "figure1": 1, "figure2": 1,
+                    "figure4": 1, "summary_table": 1, "all": 1}
+    # untouched: the data, the splits, the mini-MNIST model and its Figure 3
+
+
+def test_mini_epochs_rerun_the_mini_model_and_figure3_only(completed):
+    cfg = completed.config
+    plan = completed.plan(with_option(cfg, "training.mini_epochs",
+                                      cfg["training"]["mini_epochs"] + 1))
+    assert plan == {"train_mini": 1, "export_posteriors": 1, "theorem1": 1, "tables": 1,
+                    "figure3": 1, "summary_table": 1, "all": 1}
