@@ -119,3 +119,8 @@ def test_eval_digits_per_split(cfg):
     c = vcfg.load_config(cfg)
     assert vcfg.eval_digits(c, "no4") == [4]
     assert vcfg.eval_digits(c, "full") == list(range(10))
+
+
+def test_duplicate_seeds_rejected(cfg):
+    with pytest.raises(ConfigError, match=r"training\.seeds: \[0, 0\] has non-unique elements"):
+        vcfg.load_config(edit(cfg, ("training", "seeds"), [0, 0]))
