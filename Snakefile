@@ -26,7 +26,9 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/theorem1.smk"
+include: "workflow/rules/elbo.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/seeds.smk"
 include: "workflow/rules/figures.smk"
 
 

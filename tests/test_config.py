@@ -62,6 +62,10 @@ def edit(cfg, path, value):
                                 r"'torchvision'"),
     (("training", "device"), "gpu", r"training\.device: 'gpu' is not one of 'auto', 'cpu', 'cuda'"),
     (("theorem1", "top_k"), 2, r"theorem1\.top_k: 2 is less than the minimum of 3"),
+    (("elbo", "samples"), 0, r"elbo\.samples: 0 is less than the minimum of 1"),
+    (("elbo", "eps"), 0, r"elbo\.eps: 0 is less than or equal to the minimum of 0"),
+    (("elbo", "eps"), 0.5, r"elbo\.eps: 0\.5 is greater than the maximum of 0\.01"),
+    (("elbo", "seed"), -1, r"elbo\.seed: -1 is less than the minimum of 0"),
 ])
 def test_schema_errors_name_key_and_allowed_values(cfg, path, value, message):
     with pytest.raises(ConfigError, match=message):
@@ -113,6 +117,7 @@ def test_defaults_fill_missing_optional_keys(cfg):
                                                            "learning_rate", "seeds")}
     out = vcfg.load_config({**minimal, "theorem1": {}, "figures": {}})
     assert out["theorem1"]["top_k"] == 3 and out["training"]["device"] == "auto"
+    assert out["elbo"] == {"samples": 8, "eps": 1.0e-6, "seed": 0}
 
 
 def test_eval_digits_per_split(cfg):

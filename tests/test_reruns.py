@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow
 # Top-level entries of the repository that a run does not need (or that it writes itself).
 NOT_COPIED = {".git", ".venv", ".snakemake", ".pytest_cache", "results", "logs", "benchmarks",
               "docs", "report.html", ".whl"}
-FIGURE_RULES = {"figure1", "figure2", "figure3", "figure4"}  # tiny config: held-out digit 9
+FIGURE_RULES = {"figure1", "figure2", "figure3", "figure4",  # tiny config: held-out digit 9
+                "figure_quant"}
 
 
 @dataclass
@@ -110,6 +111,7 @@ def test_completed_run_is_up_to_date(completed):
     for rule in FIGURE_RULES:
         assert (completed.workdir / f"results/figures/{rule}.png").stat().st_size > 0
     assert (completed.workdir / "results/report/summary.html").exists()
+    assert (completed.workdir / "results/report/summary_by_config.html").exists()
 
 
 @pytest.mark.parametrize("option, value, rule", [
@@ -124,6 +126,22 @@ def test_completed_run_is_up_to_date(completed):
 def test_a_figure_option_reruns_only_that_figure(completed, option, value, rule):
     plan = completed.plan(with_option(completed.config, option, value))
     assert plan == {rule: 1, "all": 1}
+
+
+@pytest.mark.parametrize("option, value", [
+    ("seeds_ci.bootstrap", 500),
+    ("seeds_ci.level", 0.9),
+    ("seeds_ci.seed", 1),
+])
+def test_a_seed_interval_option_reruns_the_seed_summary_and_its_figure(completed, option, value):
+    plan = completed.plan(with_option(completed.config, option, value))
+    assert plan == {"seed_summary": 1, "figure_quant": 1, "all": 1}
+
+
+def test_editing_the_seed_summary_module_reruns_its_table_and_figure(completed):
+    with edited(completed.repo / "src" / "vae_novelty" / "seeds.py"):
+        assert completed.plan() == {"seed_summary": 1, "figure_quant": 1, "all": 1}
+    assert completed.plan() == {}
 
 
 @contextlib.contextmanager
@@ -144,6 +162,7 @@ def edited(path: Path):
     ("figure2.py", "figure2"),
     ("figure3.py", "figure3"),
     ("figure_sweep.py", "figure4"),
+    ("figure_quant.py", "figure_quant"),
 ])
 def test_editing_a_figure_script_reruns_only_that_figure(completed, script, rule):
     with edited(completed.repo / "workflow" / "scripts" / script):
@@ -153,7 +172,8 @@ def test_editing_a_figure_script_reruns_only_that_figure(completed, script, rule
 
 @pytest.mark.parametrize("module, rules", [
     ("figure2.py", {"figure2"}),
-    ("sweep.py", {"figure4"}),
+    ("sweep.py", {"figure4", "figure_quant"}),  # figure_quant uses its tick helpers
+    ("quant.py", {"figure_quant"}),
     ("common.py", FIGURE_RULES),
 ])
 def test_editing_a_plotting_module_reruns_the_figures_that_use_it(completed, module, rules):
@@ -169,8 +189,10 @@ def test_training_epochs_rerun_training_and_everything_downstream(completed):
     n_sweep_models = n_archs * (1 + len(cfg["splits"]["heldout_digits"])) * \
         len(cfg["training"]["seeds"])
     assert plan == {"train_sweep": n_archs, "export_posteriors": n_sweep_models,
-                    "theorem1": n_sweep_models, "tables": 1, "figure1": 1, "figure2": 1,
-                    "figure4": 1, "summary_table": 1, "all": 1}
+                    "theorem1": n_sweep_models, "optimal_elbo": n_sweep_models,
+                    "tables": 1, "figure1": 1, "figure2": 1,
+                    "figure4": 1, "summary_table": 1, "seed_summary": 1, "figure_quant": 1,
+                    "all": 1}
     # untouched: the data, the splits, the mini-MNIST model and its Figure 3
 
 
@@ -178,5 +200,7 @@ def test_mini_epochs_rerun_the_mini_model_and_figure3_only(completed):
     cfg = completed.config
     plan = completed.plan(with_option(cfg, "training.mini_epochs",
                                       cfg["training"]["mini_epochs"] + 1))
-    assert plan == {"train_mini": 1, "export_posteriors": 1, "theorem1": 1, "tables": 1,
-                    "figure3": 1, "summary_table": 1, "all": 1}
+    assert plan == {"train_mini": 1, "export_posteriors": 1, "theorem1": 1, "optimal_elbo": 1,
+                    "tables": 1,
+                    "figure3": 1, "summary_table": 1, "seed_summary": 1, "figure_quant": 1,
+                    "all": 1}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from vae_novelty import elbo as E
 from vae_novelty import tables
 from vae_novelty import theorem1 as t1
 
@@ -17,11 +19,15 @@ INFO = {"model_id": "h64.no9.s0", "arch": "h64", "hidden": "64", "n_hidden_layer
 def test_summary_row_by_hand():
     frame = pd.DataFrame({"bce_x_xhat": [10.0, 20.0, 30.0, 40.0],
                           "bce_mu_xhat": [15.0, 5.0, 35.0, 25.0],
-                          "perplexity": [1.0, 1.2, 1.4999, 3.0]})
+                          "perplexity": [1.0, 1.2, 1.4999, 3.0],
+                          "xhat_nn_bce": [9.0, 20.0, 31.0, 12.5],
+                          "nn_ratio": [0.9, 0.1, np.nan, 0.5]})
     # epochs out of order: the final values are those of epoch 3
     history = pd.DataFrame({"epoch": [2, 3, 1], "train_neg_elbo": [100.0, 90.0, 120.0],
                             "test_neg_elbo": [110.0, 105.0, 130.0]})
-    row = tables.summary_row(INFO, frame, history)
+    elbo = pd.DataFrame({"elbo_decoder": [-100.0, -120.0, -80.0, -90.0],
+                         "elbo_optimal": [-60.0, -130.0, -80.0, -50.0]})
+    row = tables.summary_row(INFO, frame, history, elbo)
     assert list(row) == list(tables.SUMMARY_COLUMNS)
     assert {k: row[k] for k in INFO} == INFO
     assert row["n_test"] == 4
@@ -42,14 +48,39 @@ def test_summary_row_by_hand():
     # perplexity < 1.5: 1.0, 1.2, 1.4999 -> 3/4
     assert row["frac_perplexity_lt_1_5"] == 0.75
     assert (row["final_train_neg_elbo"], row["final_test_neg_elbo"]) == (90.0, 105.0)
+    # xhat_nn_bce < bce_x: 9<10 yes, 20<20 no (a training image exactly as close as the input
+    # does not count), 31<30 no, 12.5<40 yes -> 2/4
+    assert row["frac_xhat_closer_to_train"] == 0.5
+    # nn_ratio without the NaN: (0.1, 0.5, 0.9) -> median 0.5
+    assert row["nn_ratio_median"] == 0.5
+    # means: decoder (-100 - 120 - 80 - 90) / 4 = -97.5; optimal (-60 - 130 - 80 - 50) / 4 = -80;
+    # gaps (40, -10, 0, 40) -> 70 / 4 = 17.5 = -80 - (-97.5)
+    assert row["elbo_decoder_mean"] == -97.5 and row["elbo_optimal_mean"] == -80.0
+    assert row["elbo_gap_mean"] == 17.5
 
 
 def test_summary_row_without_test_images():
-    frame = pd.DataFrame({c: pd.Series([], dtype=float) for c in tables.STAT_COLUMNS})
-    row = tables.summary_row(INFO, frame, None)
+    frame = pd.DataFrame({c: pd.Series([], dtype=float)
+                          for c in (*tables.STAT_COLUMNS, "xhat_nn_bce", "nn_ratio")})
+    row = tables.summary_row(INFO, frame, None, frame.assign(elbo_decoder=[], elbo_optimal=[]))
     assert row["n_test"] == 0
     assert np.isnan(row["bce_x_xhat_median"]) and np.isnan(row["frac_closer_to_mu"])
     assert np.isnan(row["final_test_neg_elbo"])
+    for col in ("frac_xhat_closer_to_train", "nn_ratio_median", "elbo_decoder_mean",
+                "elbo_optimal_mean", "elbo_gap_mean"):
+        assert np.isnan(row[col]), col
+
+
+def test_summary_row_without_memorisation_or_elbo_values():
+    # a table without the memorisation columns (or with them null) and no ELBO table: NaN
+    frame = pd.DataFrame({"bce_x_xhat": [1.0, 2.0], "bce_mu_xhat": [1.0, 2.0],
+                          "perplexity": [1.0, 1.0]})
+    row = tables.summary_row(INFO, frame, None)
+    assert np.isnan(row["frac_xhat_closer_to_train"]) and np.isnan(row["nn_ratio_median"])
+    assert np.isnan(row["elbo_gap_mean"])
+    row = tables.summary_row(INFO, frame.assign(xhat_nn_bce=[np.nan, 0.0],
+                                                nn_ratio=[np.nan, np.nan]), None)
+    assert np.isnan(row["frac_xhat_closer_to_train"]) and np.isnan(row["nn_ratio_median"])
 
 
 def _write_model(tmp_path, arch, split, seed, n, rng):
@@ -61,16 +92,26 @@ def _write_model(tmp_path, arch, split, seed, n, rng):
     stats = t1.WeightStats(log_norm=rng.normal(size=n), entropy=rng.random(n),
                            w_max=w[:, 0], topk_pos=np.zeros((n, 3), np.int64),
                            topk_weight=w, mu=None)
-    table = t1.build_table(info, np.arange(n) * 3, rng.integers(0, 10, n),
-                           rng.uniform(50, 150, n), rng.uniform(50, 150, n), stats,
-                           rng.integers(0, 60000, (n, 3)), {**info, "schema": "x"})
+    neighbours = {"nn_index": rng.integers(0, 60000, n), "nn_dist": rng.random(n),
+                  "nn_ratio": rng.random(n), "xhat_nn_index": rng.integers(0, 60000, n),
+                  "xhat_nn_bce": rng.uniform(50, 150, n)}
+    mnist_index, label = np.arange(n) * 3, rng.integers(0, 10, n)
+    table = t1.build_table(info, mnist_index, label, rng.uniform(50, 150, n),
+                           rng.uniform(50, 150, n), stats, rng.integers(0, 60000, (n, 3)),
+                           {**info, "schema": "x"}, neighbours)
     path = tmp_path / arch / f"{split}_s{seed}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
     hist = tmp_path / arch / f"{split}_s{seed}.history.csv"
     pd.DataFrame({"epoch": [1, 2], "train_neg_elbo": rng.uniform(90, 120, 2),
                   "test_neg_elbo": rng.uniform(90, 120, 2)}).to_csv(hist, index=False)
-    return path, hist, table
+    terms = {"elbo_decoder": rng.uniform(-150, -90, n), "elbo_optimal": rng.uniform(-150, -90, n),
+             "kl": rng.uniform(10, 20, n), "clamped_fraction": rng.random(n)}
+    elbo = tmp_path / "elbo" / arch / f"{split}_s{seed}.parquet"
+    elbo.parent.mkdir(parents=True, exist_ok=True)
+    E.write_table(E.build_table(info["model_id"], mnist_index, label, terms,
+                                {"model_id": info["model_id"]}), elbo)
+    return path, hist, table, elbo
 
 
 def test_write_tables(tmp_path):
@@ -81,7 +122,8 @@ def test_write_tables(tmp_path):
     summary = tables.write_tables([w[0] for w in written], [w[1] for w in written], models,
                                   table_path=out / "theorem1.parquet",
                                   summary_path=out / "summary.csv",
-                                  training_path=out / "training.csv")
+                                  training_path=out / "training.csv",
+                                  elbo_paths=[w[3] for w in written])
     combined = pq.read_table(out / "theorem1.parquet")
     assert combined.schema.equals(t1.table_schema(), check_metadata=False)
     assert b"vae_novelty" in combined.schema.metadata
@@ -98,6 +140,14 @@ def test_write_tables(tmp_path):
     df0 = written[0][2].to_pandas()
     assert csv.bce_mu_xhat_q75[0] == pytest.approx(np.quantile(df0.bce_mu_xhat, 0.75))
     assert csv.frac_closer_to_mu[0] == pytest.approx((df0.bce_mu_xhat < df0.bce_x_xhat).mean())
+    assert csv.frac_xhat_closer_to_train[0] == pytest.approx(
+        (df0.xhat_nn_bce < df0.bce_x_xhat).mean())
+    assert csv.nn_ratio_median[0] == pytest.approx(df0.nn_ratio.median())
+    e1 = pq.read_table(written[1][3]).to_pandas()
+    assert csv.elbo_decoder_mean[1] == pytest.approx(e1.elbo_decoder.mean())
+    assert csv.elbo_optimal_mean[1] == pytest.approx(e1.elbo_optimal.mean())
+    assert csv.elbo_gap_mean[1] == pytest.approx((e1.elbo_optimal - e1.elbo_decoder).mean())
+    assert np.isnan(csv.elbo_gap_mean[2]) and np.isnan(csv.nn_ratio_median[2])  # no test images
     pd.testing.assert_frame_equal(summary.reset_index(drop=True), csv, check_dtype=False)
     training = pd.read_csv(out / "training.csv")
     assert list(training.columns) == ["model_id", "arch", "split", "seed", "epoch",
@@ -118,3 +168,19 @@ def test_write_tables_rejects_inputs_out_of_order(tmp_path):
                             table_path=tmp_path / "t.parquet", summary_path=tmp_path / "s.csv",
                             training_path=tmp_path / "tr.csv")
     assert not (tmp_path / "t.parquet").exists()
+    with pytest.raises(ValueError, match="expected 'h64.full.s0'"):
+        tables.write_tables([a[0], b[0]], [a[1], b[1]], [("h64", "full", 0), ("h64", "no9", 0)],
+                            table_path=tmp_path / "t.parquet", summary_path=tmp_path / "s.csv",
+                            training_path=tmp_path / "tr.csv", elbo_paths=[b[3], a[3]])
+    assert not (tmp_path / "t.parquet").exists()
+
+
+def test_write_tables_rejects_elbo_of_other_test_images(tmp_path):
+    rng = np.random.default_rng(2)
+    a = _write_model(tmp_path, "h64", "no9", 0, 3, rng)
+    table = pq.read_table(a[3])                                  # mnist_index 0, 3, 6
+    E.write_table(table.set_column(1, "mnist_index", pa.array([0, 3, 7])), a[3])
+    with pytest.raises(ValueError, match="test images differ"):
+        tables.write_tables([a[0]], [a[1]], [("h64", "no9", 0)], table_path=tmp_path / "t.parquet",
+                            summary_path=tmp_path / "s.csv", training_path=tmp_path / "tr.csv",
+                            elbo_paths=[a[3]])

@@ -360,10 +360,165 @@ def test_decode_bce_matches_formula():
     assert bce_x.dtype == np.float64 and x_hat.dtype == np.float32
 
 
+# --------------------------------------------------------------------------- memorisation
+
+
+def ref_latent_neighbours(z, mean):
+    """Euclidean distances by a loop over training rows; nearest two, ties to lower row."""
+    z, mean = np.asarray(z, np.float64), np.asarray(mean, np.float64)
+    d = np.empty((len(z), len(mean)))
+    for i in range(len(mean)):
+        d[:, i] = np.sqrt(((z - mean[i]) ** 2).sum(1))
+    order = np.array([sorted(range(len(mean)), key=lambda i: (d[t, i], i))[:2]
+                      for t in range(len(z))], dtype=np.int64).reshape(len(z), -1)
+    return order, np.take_along_axis(d, order, 1)
+
+
+def ref_bce_to_train(logits, train_x):
+    """BCE(x_i, x_hat) for every (test, training row), by a loop over training rows."""
+    logits = np.asarray(logits, np.float64)
+    log_p, log_1mp = -np.logaddexp(0, -logits), -np.logaddexp(0, logits)
+    out = np.empty((len(logits), len(train_x)))
+    for i, xi in enumerate(np.asarray(train_x, np.float64)):
+        out[:, i] = -(xi * log_p + (1 - xi) * log_1mp).sum(1)
+    return out
+
+
+def ref_xhat_neighbours(logits, train_x):
+    """Slow reference: the pixel-space (Euclidean) nearest training image to x_hat, lower
+    position on ties, and its BCE(x_nn, x_hat)."""
+    x_hat = 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, np.float64)))  # sigmoid
+    train_x = np.asarray(train_x, np.float64)
+    pos = np.empty(len(x_hat), np.int64)
+    for t, xh in enumerate(x_hat):
+        dists = [float(((xi - xh) ** 2).sum()) for xi in train_x]
+        pos[t] = min(range(len(dists)), key=lambda i: (dists[i], i))
+    bce = ref_bce_to_train(logits, train_x)
+    return pos, bce[np.arange(len(bce)), pos]
+
+
+@pytest.mark.parametrize("tc,nc", [(None, None), (1, 1), (3, 7), (20, 200)])
+def test_latent_neighbours_match_reference(tc, nc):
+    rng = np.random.default_rng(20)
+    z, mean, _ = random_posteriors(rng, 50, 4, 11)
+    pos, dist = t1.latent_neighbours(z, mean, k=2, test_chunk=tc, train_chunk=nc)
+    ref_pos, ref_dist = ref_latent_neighbours(z, mean)
+    np.testing.assert_array_equal(pos, ref_pos)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-10)
+    np.testing.assert_allclose(t1.nn_ratio(dist), ref_dist[:, 0] / ref_dist[:, 1], rtol=1e-10)
+    assert pos.dtype == np.int64 and dist.dtype == np.float64
+
+
+def test_latent_neighbours_ties_and_copies():
+    rng = np.random.default_rng(21)
+    mean = rng.normal(size=(30, 3))
+    # rows 4, 11 and 25 (chunks of 8: three different chunks) share one mean; z[0] sits on it:
+    # d1 = d2 = 0 (two training codes on top of z), ratio 1 by definition, lower rows first
+    for j in (11, 25):
+        mean[j] = mean[4]
+    # z[1] is an exact copy of the (unique) training code 7: d1 = 0, ratio 0
+    # z[2] is equidistant from rows 2 and 9 (mirror images through z): a tie at d > 0, ratio 1
+    mid = np.array([5.0, 5.0, 5.0])
+    mean[2], mean[9] = mid + [0.25, 0.0, 0.0], mid - [0.25, 0.0, 0.0]
+    z = np.stack([mean[4], mean[7], mid])
+    for nc in (8, 30):
+        pos, dist = t1.latent_neighbours(z, mean, k=3, train_chunk=nc, centre=np.zeros(3))
+        assert pos[0].tolist() == [4, 11, 25]
+        assert dist[0].tolist() == [0.0, 0.0, 0.0]
+        assert pos[1, 0] == 7 and dist[1, 0] <= 1e-7
+        assert pos[2, :2].tolist() == [2, 9] and dist[2, 0] == dist[2, 1] == 0.25
+        ratio = t1.nn_ratio(dist)
+        assert ratio[0] == 1.0 and ratio[1] <= 1e-6 and ratio[2] == 1.0
+        # the default centre (mean of the training means) gives the same neighbours
+        pos_c, dist_c = t1.latent_neighbours(z, mean, k=3, train_chunk=nc)
+        np.testing.assert_array_equal(pos_c[:, :2], pos[:, :2])
+        np.testing.assert_allclose(dist_c, dist, atol=1e-7)
+    ref_pos, ref_dist = ref_latent_neighbours(z, mean)
+    np.testing.assert_array_equal(pos[:, :2], ref_pos)
+    np.testing.assert_allclose(dist[:, :2], ref_dist, atol=1e-7)
+    assert np.isnan(t1.nn_ratio(np.array([[0.5]]))).all()      # one training row: no d2
+
+
+def test_latent_neighbours_far_from_origin_need_centring():
+    # codes ~1e6 from the origin, neighbours ~1 apart: |z|^2 ~ 3e12 (ulp ~ 5e-4) -- the
+    # uncentred expansion loses the distances, the centred one keeps them
+    rng = np.random.default_rng(22)
+    mean = 1e6 + rng.normal(size=(40, 3))
+    z = 1e6 + rng.normal(size=(6, 3))
+    ref_pos, ref_dist = ref_latent_neighbours(z, mean)
+    pos, dist = t1.latent_neighbours(z, mean, train_chunk=9)
+    np.testing.assert_array_equal(pos, ref_pos)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-8)
+    _, raw = t1.latent_neighbours(z, mean, centre=np.zeros(3))
+    assert np.abs(raw - ref_dist).max() > 1e-6
+
+
+@pytest.mark.parametrize("tc,nc", [(None, None), (1, 1), (4, 6), (9, 40)])
+def test_xhat_neighbours_match_reference(tc, nc):
+    rng = np.random.default_rng(23)
+    logits = 3 * rng.normal(size=(9, 30))
+    train_x = rng.random((40, 30)).astype(np.float32)
+    pos, bce = t1.xhat_neighbours(logits, train_x, test_chunk=tc, train_chunk=nc)
+    ref_pos, ref_bce = ref_xhat_neighbours(logits, train_x)
+    np.testing.assert_array_equal(pos, ref_pos)
+    np.testing.assert_allclose(bce, ref_bce, rtol=1e-12)
+
+
+def test_xhat_nearest_is_by_distance_not_by_smallest_bce():
+    """An all-ink training image has the smallest BCE under any x_hat with positive logits, but
+    it is not the image nearest to x_hat: the reference picks the similar image."""
+    similar = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    inky = np.ones(8)
+    # BCE(inky) - BCE(similar) = -(sum of the logits where they differ) = -(10 - 5) < 0, but
+    # |inky - x_hat|^2 ~ 5 * 0.73^2 = 2.7 > |similar - x_hat|^2 ~ 1 + 5 * 0.27^2 = 1.4
+    logits = np.array([[2.0, 2.0, 10.0, -1.0, -1.0, -1.0, -1.0, -1.0]])
+    pos, bce = t1.xhat_neighbours(logits, np.stack([inky, similar]))
+    assert pos.tolist() == [1]
+    assert ref_bce_to_train(logits, inky[None])[0, 0] < bce[0]
+
+
+def test_xhat_neighbours_ties_and_exact_copy():
+    rng = np.random.default_rng(24)
+    train_x = (rng.random((25, 16)) < 0.4).astype(np.float64)     # binary images
+    # training rows 3, 12 and 20 (different chunks of 5) are copies of one test image; with
+    # logits +-800 the decoder output sigmoid(l) is that binary image exactly (float64), so
+    # every score 2 x_i . x_hat - |x_i|^2 is an exact integer and the copies tie exactly: the
+    # tie goes to row 3, at the BCE of the image itself
+    test_x = train_x[3].copy()
+    train_x[12] = train_x[20] = test_x
+    logits = np.stack([800.0 * (2 * test_x - 1), rng.integers(-3, 4, 16).astype(np.float64)])
+    for nc in (5, 25):
+        pos, bce = t1.xhat_neighbours(logits, train_x, train_chunk=nc)
+        assert pos[0] == 3
+        assert abs(bce[0]) <= 1e-16 * np.abs(logits[0]).sum() * 10
+        ref_pos, ref_bce = ref_xhat_neighbours(logits, train_x)
+        np.testing.assert_array_equal(pos, ref_pos)
+        np.testing.assert_allclose(bce, ref_bce, rtol=1e-12, atol=1e-9)
+    # all training images equal: every row ties, the first wins
+    pos, _ = t1.xhat_neighbours(logits, np.tile(test_x, (7, 1)), train_chunk=3)
+    assert pos.tolist() == [0, 0]
+
+
+def test_decoder_logits_are_float64_decoder_outputs():
+    from vae_novelty.model import VAE
+
+    torch.manual_seed(1)
+    model = VAE([8], 3).eval()
+    z = np.random.default_rng(25).normal(size=(5, 3))
+    got = t1.decoder_logits(model, z, batch_size=2)
+    with torch.no_grad():
+        want = model.double().decode_logits(torch.as_tensor(z)).numpy()
+    assert got.dtype == np.float64 and got.shape == (5, 784)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
 # --------------------------------------------------------------------------- end to end
 
 
-def _tiny_model_files(tmp_path, rng, n_train=40, n_test=6, hidden=(16,), z_dim=2):
+def _tiny_model_files(tmp_path, rng, n_train=40, n_test=6, hidden=(16,), z_dim=2,
+                      copy_of=None):
+    """MNIST, model and posterior files of a tiny random model. ``copy_of`` (a training
+    position): the first test image and its posterior are made exact copies of that one."""
     from vae_novelty.config import ModelSpec
     from vae_novelty.data import Mnist, save_mnist
     from vae_novelty.model import VAE, save_model
@@ -373,7 +528,6 @@ def _tiny_model_files(tmp_path, rng, n_train=40, n_test=6, hidden=(16,), z_dim=2
                   rng.integers(0, 10, n_train + 10).astype(np.uint8),
                   rng.integers(0, 256, (n_test + 5, 784), dtype=np.uint8),
                   rng.integers(0, 10, n_test + 5).astype(np.uint8))
-    save_mnist(mnist, tmp_path / "mnist.npz")
     torch.manual_seed(0)
     model = VAE(list(hidden), z_dim)
     save_model(model, tmp_path / "m.pt", model_id="h16.no9.s0")
@@ -381,6 +535,10 @@ def _tiny_model_files(tmp_path, rng, n_train=40, n_test=6, hidden=(16,), z_dim=2
     test_idx = np.sort(rng.choice(n_test + 5, n_test, replace=False))
     tm, tv = rng.normal(size=(n_train, z_dim)), rng.normal(size=(n_train, z_dim)) - 2
     em, ev = rng.normal(size=(n_test, z_dim)), rng.normal(size=(n_test, z_dim)) - 2
+    if copy_of is not None:
+        mnist.test_images[test_idx[0]] = mnist.train_images[train_idx[copy_of]]
+        em[0], ev[0] = tm[copy_of], tv[copy_of]
+    save_mnist(mnist, tmp_path / "mnist.npz")
     table = post_table(train_idx, mnist.train_labels[train_idx], tm, tv, test_idx,
                        mnist.test_labels[test_idx], em, ev, {"model_id": "h16.no9.s0"})
     write_table(table, tmp_path / "post.parquet")
@@ -396,7 +554,8 @@ def test_evaluate_model_writes_the_documented_format(tmp_path):
     from vae_novelty.data import to_float
 
     rng = np.random.default_rng(11)
-    spec, mnist, train_idx, test_idx, (tm, tv, em, ev) = _tiny_model_files(tmp_path, rng)
+    spec, mnist, train_idx, test_idx, (tm, tv, em, ev) = _tiny_model_files(tmp_path, rng,
+                                                                           copy_of=3)
     result = t1.evaluate_model(tmp_path / "post.parquet", tmp_path / "m.pt",
                                tmp_path / "mnist.npz", spec, top_k=3, chunk_mb=0.05)
     t1.write_result(result, tmp_path / "out.parquet", tmp_path / "out.npz")
@@ -440,6 +599,20 @@ def test_evaluate_model_writes_the_documented_format(tmp_path):
     np.testing.assert_allclose(df.bce_x_xhat, bce(x), rtol=1e-10)
     np.testing.assert_allclose(df.bce_mu_xhat, bce(ref["mu"]), rtol=1e-8)
     np.testing.assert_allclose(result.x_hat, 1 / (1 + np.exp(-logits)), atol=1e-6)
+    # memorisation measures against the loop references, as MNIST training rows
+    nn_pos, nn_dist = ref_latent_neighbours(f32(em), f32(tm))
+    np.testing.assert_array_equal(df.nn_index, train_idx[nn_pos[:, 0]])
+    np.testing.assert_allclose(df.nn_dist, nn_dist[:, 0], rtol=1e-9, atol=1e-7)
+    np.testing.assert_allclose(df.nn_ratio, nn_dist[:, 0] / nn_dist[:, 1], rtol=1e-9, atol=1e-7)
+    x_pos, x_bce = ref_xhat_neighbours(logits, x_train)
+    np.testing.assert_array_equal(df.xhat_nn_index, train_idx[x_pos])
+    np.testing.assert_allclose(df.xhat_nn_bce, x_bce, rtol=1e-10)
+    # test image 0 and its posterior are copies of training row 3: its code sits on that
+    # training code (d1 ~ 0, ratio ~ 0), and BCE(copy, x_hat) = BCE(x, x_hat)
+    assert df.nn_index[0] == train_idx[3] and df.nn_dist[0] <= 1e-7 and df.nn_ratio[0] <= 1e-6
+    np.testing.assert_allclose(ref_bce_to_train(logits[:1], x_train[3:4])[0, 0],
+                               df.bce_x_xhat[0], rtol=1e-12)
+    assert meta["schema"] == "vae-novelty-theorem1/2"
 
 
 def test_evaluate_model_rejects_label_mismatch(tmp_path):
@@ -471,6 +644,16 @@ def test_cuda_equals_cpu():
     grid = np.random.default_rng(14).uniform(-3, 3, (1000, 50))
     np.testing.assert_allclose(t1.max_weight_grid(mean, logvar, grid, device="cuda"),
                                t1.max_weight_grid(mean, logvar, grid, device="cpu"), atol=1e-9)
+    # memorisation measures
+    pos_c, dist_c = t1.latent_neighbours(z, mean, chunk_mb=4, device="cpu")
+    pos_g, dist_g = t1.latent_neighbours(z, mean, chunk_mb=4, device="cuda")
+    np.testing.assert_array_equal(pos_g, pos_c)
+    np.testing.assert_allclose(dist_g, dist_c, rtol=1e-10)
+    logits = 3 * rng.normal(size=(64, 784))
+    xpos_c, xbce_c = t1.xhat_neighbours(logits, x, chunk_mb=4, device="cpu")
+    xpos_g, xbce_g = t1.xhat_neighbours(logits, x, chunk_mb=4, device="cuda")
+    np.testing.assert_array_equal(xpos_g, xpos_c)
+    np.testing.assert_allclose(xbce_g, xbce_c, rtol=1e-10)
 
 
 # --------------------------------------------------------------------------- out of memory

@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
         "tf32": False,
     },
     "theorem1": {"top_k": 3, "chunk_mb": 1024, "device": "auto"},
+    "elbo": {"samples": 8, "eps": 1.0e-6, "seed": 0},
+    "seeds_ci": {"bootstrap": 2000, "level": 0.95, "seed": 0},
     "figures": {
         "formats": ["png", "pdf"],
         "dpi": 150,

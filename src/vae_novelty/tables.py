@@ -6,8 +6,15 @@ training histories.
 - ``results/tables/summary.csv``: one row per model, columns :data:`SUMMARY_COLUMNS`.
   Quantiles are numpy's default (linear interpolation between order statistics).
   ``frac_closer_to_mu`` is the fraction of test images with BCE(mu, x_hat) < BCE(x, x_hat);
-  ``frac_perplexity_lt_1_5`` the fraction with perplexity < 1.5. ``final_*_neg_elbo`` are
-  taken from the history row with the largest epoch.
+  ``frac_perplexity_lt_1_5`` the fraction with perplexity < 1.5;
+  ``frac_xhat_closer_to_train`` the fraction with xhat_nn_bce < bce_x_xhat (the reconstruction
+  is closer, in BCE, to some training image than to its own input); ``nn_ratio_median`` the
+  median of nn_ratio (latent nearest / second-nearest training code distance; NaN values, from
+  a single training row, left out). ``final_*_neg_elbo`` are taken from the history row with
+  the largest epoch. From the model's ELBO table (``results/elbo/``, when given):
+  ``elbo_decoder_mean`` and ``elbo_optimal_mean``, the mean test ELBO with the trained and
+  with the optimal (Theorem 1) decoder, and ``elbo_gap_mean``, the mean of
+  elbo_optimal - elbo_decoder; NaN without an ELBO table.
 - ``results/tables/training.csv``: every model's per-epoch history with model_id, arch, split
   and seed columns in front.
 """
@@ -28,8 +35,9 @@ QUANTILES = (("median", 0.5), ("q25", 0.25), ("q75", 0.75))
 SUMMARY_COLUMNS = (
     [c for c in MODEL_COLUMNS if c != "decoder_params"] + ["n_test", "decoder_params"]
     + [f"{c}_{name}" for c in STAT_COLUMNS for name, _ in QUANTILES]
-    + ["frac_closer_to_mu", "frac_perplexity_lt_1_5", "final_train_neg_elbo",
-       "final_test_neg_elbo"])
+    + ["frac_closer_to_mu", "frac_perplexity_lt_1_5", "frac_xhat_closer_to_train",
+       "nn_ratio_median", "final_train_neg_elbo", "final_test_neg_elbo",
+       "elbo_decoder_mean", "elbo_optimal_mean", "elbo_gap_mean"])
 HISTORY_KEYS = ("model_id", "arch", "split", "seed")
 
 
@@ -50,9 +58,11 @@ def read_theorem1(path, expect_model_id: str | None = None):
     return table, meta
 
 
-def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None) -> dict:
+def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None,
+                elbo: pd.DataFrame | None = None) -> dict:
     """One summary row: ``info`` (the per-model columns), statistics of ``frame`` (one model's
-    Theorem 1 rows) and the final negative ELBOs of ``history``."""
+    Theorem 1 rows), the final negative ELBOs of ``history`` and the means of ``elbo`` (one
+    model's ELBO rows)."""
     row = {c: info[c] for c in MODEL_COLUMNS}
     row["n_test"] = int(len(frame))
     for col in STAT_COLUMNS:
@@ -63,10 +73,21 @@ def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None) -
     row["frac_closer_to_mu"] = (float((frame.bce_mu_xhat < frame.bce_x_xhat).mean())
                                 if n else np.nan)
     row["frac_perplexity_lt_1_5"] = float((frame.perplexity < 1.5).mean()) if n else np.nan
+    row["frac_xhat_closer_to_train"] = (
+        float((frame.xhat_nn_bce < frame.bce_x_xhat).mean())
+        if n and "xhat_nn_bce" in frame and frame.xhat_nn_bce.notna().all() else np.nan)
+    ratio = (frame.nn_ratio.to_numpy(np.float64) if "nn_ratio" in frame
+             else np.zeros(0))
+    ratio = ratio[~np.isnan(ratio)]
+    row["nn_ratio_median"] = float(np.median(ratio)) if len(ratio) else np.nan
     last = (history.loc[history.epoch.idxmax()] if history is not None and len(history)
             else None)
     row["final_train_neg_elbo"] = float(last.train_neg_elbo) if last is not None else np.nan
     row["final_test_neg_elbo"] = float(last.test_neg_elbo) if last is not None else np.nan
+    m = len(elbo) if elbo is not None else 0
+    row["elbo_decoder_mean"] = float(elbo.elbo_decoder.mean()) if m else np.nan
+    row["elbo_optimal_mean"] = float(elbo.elbo_optimal.mean()) if m else np.nan
+    row["elbo_gap_mean"] = float((elbo.elbo_optimal - elbo.elbo_decoder).mean()) if m else np.nan
     return {c: row[c] for c in SUMMARY_COLUMNS}
 
 
@@ -84,9 +105,12 @@ def stack_histories(histories: Sequence[tuple[dict, pd.DataFrame]]) -> pd.DataFr
 
 
 def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequence,
-                 *, table_path, summary_path, training_path) -> pd.DataFrame:
-    """Read every model's Theorem 1 table and history (both lists in the order of ``models``,
-    a list of ``(arch, split, seed)``), write the three tables atomically, return the summary."""
+                 *, table_path, summary_path, training_path,
+                 elbo_paths: Sequence | None = None) -> pd.DataFrame:
+    """Read every model's Theorem 1 table, history and (optionally) ELBO table (the lists in
+    the order of ``models``, a list of ``(arch, split, seed)``), write the three tables
+    atomically, return the summary. An ELBO table must list the Theorem 1 table's test images
+    in the same order."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -96,8 +120,12 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
     if not len(theorem1_paths) == len(history_paths) == len(models):
         raise ValueError(f"{len(theorem1_paths)} Theorem 1 tables, {len(history_paths)} "
                          f"histories and {len(models)} models: the lists must match")
+    if elbo_paths is not None and len(elbo_paths) != len(models):
+        raise ValueError(f"{len(elbo_paths)} ELBO tables and {len(models)} models: the lists "
+                         f"must match")
     tables, rows, histories = [], [], []
-    for path, hist_path, (arch, split, seed) in zip(theorem1_paths, history_paths, models):
+    for k, (path, hist_path, (arch, split, seed)) in enumerate(zip(theorem1_paths, history_paths,
+                                                                   models)):
         mid = model_id(arch, split, seed)
         table, meta = read_theorem1(path, expect_model_id=mid)
         table = table.replace_schema_metadata(None)
@@ -105,7 +133,15 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
         history = pd.read_csv(hist_path)
         histories.append(({"model_id": mid, "arch": arch, "split": split, "seed": int(seed)},
                           history))
-        rows.append(summary_row(meta, table.to_pandas(), history))
+        elbo = None
+        if elbo_paths is not None:
+            from .elbo import read_elbo
+
+            elbo = read_elbo(elbo_paths[k], expect_model_id=mid)[0].to_pandas()
+            if not np.array_equal(elbo.mnist_index.to_numpy(),
+                                  table.column("mnist_index").to_numpy()):
+                raise ValueError(f"{elbo_paths[k]}: test images differ from those of {path}")
+        rows.append(summary_row(meta, table.to_pandas(), history, elbo))
     combined = pa.concat_tables(tables) if tables else table_schema().empty_table()
     combined = combined.replace_schema_metadata({META_KEY: json.dumps(
         provenance(models=[model_id(*m) for m in models]), sort_keys=True,

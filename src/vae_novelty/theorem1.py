@@ -46,6 +46,25 @@ top-k lists have N entries.
 Everything runs on the torch device given (CUDA when present with ``device='auto'``), with the
 same code path; all log densities, weights and mu are float64 (TF32 cannot apply to float64
 matrix products; it is also switched off while the engine runs).
+
+Memorisation measures (alongside the engine, same chunking, float64, never a
+(test x train x latent) or (test x train x pixel) tensor):
+
+- :func:`latent_neighbours`: the two training posterior means nearest to z in Euclidean
+  distance, from ``||z - m||^2 = |z|^2 - 2 z.m + |m|^2`` in the same centred coordinates as the
+  engine (tiny negative values from rounding clamped to 0). ``nn_ratio = d1 / d2`` (nearest over
+  second-nearest distance; 1 when ``d2 = 0``, i.e. two training codes on top of z; NaN with a
+  single training row). A code on top of one training code has a small ratio: a near-copy.
+  After centring the rounding error of a squared distance is about
+  1e-16 (|z - c|^2 + |m - c|^2), so an exact copy reads as d1 <= ~1e-8 |z - c|, not always 0.
+- :func:`xhat_neighbours`: the training image nearest to the decoder output x_hat = sigmoid(l)
+  in pixel space (Euclidean distance; one matrix product per chunk, from the float64 decoder
+  logits l), and its ``BCE(x_nn, x_hat)``. (Not the training image of smallest BCE: BCE with
+  continuous targets is linear in the target, so its minimum favours whichever image has the
+  most ink where the logits are positive, not the most similar one.)
+
+Ties (exactly equal distances or BCEs) go to the lower position in the training arrays, as for
+the top-k above (with the same caveat: duplicate rows may differ in the last bit).
 """
 
 from __future__ import annotations
@@ -64,7 +83,7 @@ import torch
 LOG_2PI = math.log(2.0 * math.pi)
 F64 = torch.float64
 MIB = 2**20
-TABLE_FORMAT = "vae-novelty-theorem1/1"
+TABLE_FORMAT = "vae-novelty-theorem1/2"
 META_KEY = b"vae_novelty"
 MAX_TEST_CHUNK = 4096
 
@@ -338,6 +357,131 @@ def max_weight_grid(train_mean, train_logvar, points, *, chunk_mb: float = 1024.
     return stats.w_max
 
 
+# --------------------------------------------------------------------------- memorisation
+
+def _override_chunks(tc: int, nc: int, test_chunk, train_chunk, n: int) -> tuple[int, int]:
+    return int(test_chunk or tc), int(min(train_chunk or nc, n))
+
+
+def latent_neighbours(z, train_mean, *, k: int = 2, chunk_mb: float = 1024.0, device="cpu",
+                      centre=None, test_chunk: int | None = None,
+                      train_chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` training means nearest to each test point: ``(positions, distances)``.
+
+    ``z`` (T, D), ``train_mean`` (N, D). Returns int64 positions in the training arrays and
+    float64 Euclidean distances, both (T, min(k, N)), nearest first; equal distances in order
+    of position. Squared distances are ``|z|^2 - 2 z.m + |m|^2`` in coordinates centred by
+    ``centre`` (default: the mean of the training means), clamped at 0.
+    """
+    dev = _device(device)
+    z = _as_f64("z", z)
+    train_mean = _as_f64("train_mean", train_mean)
+    n, dim = train_mean.shape
+    if z.shape[1] != dim:
+        raise ValueError(f"shapes disagree: z {z.shape}, train_mean {train_mean.shape}")
+    if n == 0:
+        raise ValueError("no training means")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    centre = (train_mean.mean(0) if centre is None
+              else _as_f64("centre", np.reshape(centre, (dim,)), ndim=1))
+    tc, nc = _override_chunks(*chunk_sizes(len(z), n, dim, 0, chunk_mb), test_chunk, train_chunk, n)
+    kk, T = min(k, n), len(z)
+    pos, dist = np.empty((T, kk), np.int64), np.empty((T, kk))
+    with torch.inference_mode(), _no_tf32():
+        mc = torch.as_tensor(train_mean - centre, dtype=F64, device=dev)
+        # -||z - m||^2 = [z, 1] . [2 m, -|m|^2] - |z|^2
+        BT = torch.cat([2.0 * mc, -(mc * mc).sum(1, keepdim=True)], 1).T.contiguous()
+        buf = torch.empty(min(tc, max(T, 1)) * nc, dtype=F64, device=dev)
+        for i0 in range(0, T, tc):
+            zc = torch.as_tensor(z[i0:i0 + tc] - centre, dtype=F64, device=dev)
+            A = torch.cat([zc, torch.ones_like(zc[:, :1])], 1)
+            z2 = (zc * zc).sum(1, keepdim=True)
+            t = len(zc)
+            top_v = torch.empty(t, 0, dtype=F64, device=dev)
+            top_i = torch.empty(t, 0, dtype=torch.int64, device=dev)
+            for j0 in range(0, n, nc):
+                ncj = min(nc, n - j0)
+                neg = buf[:t * ncj].view(t, ncj)
+                torch.mm(A, BT[:, j0:j0 + ncj], out=neg)
+                neg.sub_(z2).clamp_(max=0.0)              # -||z - m||^2, rounding clamped
+                v, i = _chunk_topk(neg, kk, j0)
+                top_v, top_i = _merge_topk(top_v, top_i, v, i, kk)
+            sl = slice(i0, i0 + t)
+            pos[sl] = top_i.cpu().numpy()
+            dist[sl] = torch.sqrt(-top_v).cpu().numpy()
+    return pos, dist
+
+
+def nn_ratio(dist: np.ndarray) -> np.ndarray:
+    """``d1 / d2`` from the distances of :func:`latent_neighbours` (T, >= 2), nearest first.
+
+    1 where ``d2 == 0`` (at least two training codes on top of z: not one nearest); NaN when
+    there is no second neighbour (a single training row).
+    """
+    dist = np.asarray(dist, np.float64)
+    if dist.ndim != 2:
+        raise ValueError(f"dist must be 2-D, got shape {dist.shape}")
+    if dist.shape[1] < 2:
+        return np.full(len(dist), np.nan)
+    d1, d2 = dist[:, 0], dist[:, 1]
+    return np.divide(d1, d2, out=np.ones_like(d1), where=d2 > 0)
+
+
+def xhat_neighbours(logits, train_x, *, chunk_mb: float = 1024.0, device="cpu",
+                    test_chunk: int | None = None,
+                    train_chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The training image nearest to each decoder output, and its BCE: ``(position, BCE)``.
+
+    ``logits`` (T, P): decoder logits l, x_hat = sigmoid(l); ``train_x`` (N, P): the training
+    images (any real dtype). Nearest = smallest Euclidean pixel distance |x_i - x_hat|, found
+    as the largest ``2 x_i . x_hat - |x_i|^2`` (one matrix product per chunk; |x_hat|^2 is the
+    same for every i); equal distances in order of position. The BCE reported is
+    ``BCE(x_nn, x_hat) = sum_j softplus(l_j) - x_nn . l`` (summed binary cross-entropy of
+    target x_nn under Bernoulli means x_hat), to compare with BCE(x, x_hat): a decoder output
+    that is closer to a training image than to its own input is a near-copy. float64
+    throughout; the BCE cancels terms of size sum_j |l_j|, so it is exact to about
+    1e-16 sum_j |l_j| absolute.
+    """
+    dev = _device(device)
+    logits = _as_f64("logits", logits)
+    T, n_pix = logits.shape
+    if np.ndim(train_x) != 2 or np.shape(train_x)[1] != n_pix:
+        raise ValueError(f"train_x must be (N, {n_pix}), got {np.shape(train_x)}")
+    n = len(train_x)
+    if n == 0:
+        raise ValueError("no training images")
+    tc, nc = _override_chunks(*chunk_sizes(T, n, 0, n_pix, chunk_mb), test_chunk, train_chunk, n)
+    pos, bce = np.empty(T, np.int64), np.empty(T)
+    with torch.inference_mode(), _no_tf32():
+        X = _tensor(train_x, dev)
+        if X.dtype != F64:
+            xbuf = torch.empty(nc * n_pix, dtype=F64, device=dev)
+        buf = torch.empty(min(tc, max(T, 1)) * nc, dtype=F64, device=dev)
+        for i0 in range(0, T, tc):
+            lg = _tensor(logits[i0:i0 + tc], dev, F64)
+            xhat2 = 2.0 * torch.sigmoid(lg)
+            t = len(lg)
+            top_v = torch.empty(t, 0, dtype=F64, device=dev)
+            top_i = torch.empty(t, 0, dtype=torch.int64, device=dev)
+            for j0 in range(0, n, nc):
+                ncj = min(nc, n - j0)
+                xc = X[j0:j0 + ncj]
+                if X.dtype != F64:
+                    xc = xbuf[:ncj * n_pix].view(ncj, n_pix).copy_(xc)
+                score = buf[:t * ncj].view(t, ncj)
+                torch.mm(xhat2, xc.T, out=score)             # 2 x_i . x_hat
+                score.sub_((xc * xc).sum(1))                 # - |x_i|^2: larger = nearer
+                v, i = _chunk_topk(score, 1, j0)
+                top_v, top_i = _merge_topk(top_v, top_i, v, i, 1)
+            sl = slice(i0, i0 + t)
+            nearest = X[top_i[:, 0]].to(F64)
+            pos[sl] = top_i[:, 0].cpu().numpy()
+            bce[sl] = (torch.nn.functional.softplus(lg).sum(1)
+                       - (nearest * lg).sum(1)).cpu().numpy()
+    return pos, bce
+
+
 # --------------------------------------------------------------------------- decoder, BCE
 
 @torch.inference_mode()
@@ -366,6 +510,21 @@ def decode_bce(model, z, x, mu, device="cpu",
     return x_hat, bce_x, bce_mu
 
 
+@torch.inference_mode()
+def decoder_logits(model, z, device="cpu", batch_size: int = 1024) -> np.ndarray:
+    """Decoder logits (float64, (T, P)) at latent points ``z`` (T, D), from a float64 copy of
+    ``model`` (the logits of :func:`decode_bce`)."""
+    dev = _device(device)
+    m64 = copy.deepcopy(model).to(device=dev, dtype=F64).eval()
+    z = np.asarray(z)
+    out = np.empty((len(z), m64.x_dim))
+    with _no_tf32():
+        for i0 in range(0, len(z), batch_size):
+            out[i0:i0 + batch_size] = m64.decode_logits(
+                _tensor(z[i0:i0 + batch_size], dev, F64)).cpu().numpy()
+    return out
+
+
 # --------------------------------------------------------------------------- per-model files
 
 def table_schema():
@@ -381,7 +540,13 @@ def table_schema():
         ("perplexity", pa.float64()), ("entropy", pa.float64()), ("w_max", pa.float64()),
         ("log_norm", pa.float64()),
         ("topk_index", pa.list_(pa.int64())), ("topk_weight", pa.list_(pa.float64())),
+        # memorisation measures (see the module docstring)
+        ("nn_index", pa.int64()), ("nn_dist", pa.float64()), ("nn_ratio", pa.float64()),
+        ("xhat_nn_index", pa.int64()), ("xhat_nn_bce", pa.float64()),
     ])
+
+
+NEIGHBOUR_COLUMNS = ("nn_index", "nn_dist", "nn_ratio", "xhat_nn_index", "xhat_nn_bce")
 
 
 MODEL_COLUMNS = ("model_id", "arch", "hidden", "n_hidden_layers", "z_dim", "split",
@@ -413,11 +578,16 @@ class Theorem1Result:
 
 
 def build_table(info: dict, mnist_index, label, bce_x, bce_mu, stats: WeightStats,
-                topk_index, meta: dict):
-    """The per-model Parquet table (schema :func:`table_schema`, metadata ``vae_novelty``)."""
+                topk_index, meta: dict, neighbours: dict | None = None):
+    """The per-model Parquet table (schema :func:`table_schema`, metadata ``vae_novelty``).
+
+    ``neighbours``: arrays (T,) for :data:`NEIGHBOUR_COLUMNS` (``nn_index`` and
+    ``xhat_nn_index`` as MNIST training-file rows); left out, those columns are null.
+    """
     import pyarrow as pa
 
     T = len(mnist_index)
+    schema = table_schema()
     cols = {k: pa.array([info[k]] * T, table_schema().field(k).type) for k in MODEL_COLUMNS}
     cols.update({
         "mnist_index": pa.array(np.asarray(mnist_index, np.int64)),
@@ -433,7 +603,16 @@ def build_table(info: dict, mnist_index, label, bce_x, bce_mu, stats: WeightStat
         "topk_weight": pa.array([list(map(float, r)) for r in stats.topk_weight],
                                 pa.list_(pa.float64())),
     })
-    table = pa.table(cols, schema=table_schema())
+    for name in NEIGHBOUR_COLUMNS:
+        typ = schema.field(name).type
+        if neighbours is None:
+            cols[name] = pa.nulls(T, typ)
+        else:
+            values = np.asarray(neighbours[name])
+            if values.shape != (T,):
+                raise ValueError(f"neighbours[{name!r}] has shape {values.shape}, expected ({T},)")
+            cols[name] = pa.array(values.astype(typ.to_pandas_dtype()), typ)
+    table = pa.table(cols, schema=schema)
     return table.replace_schema_metadata(
         {META_KEY: json.dumps(meta, sort_keys=True, default=str).encode()})
 
@@ -494,15 +673,23 @@ def evaluate_model(posterior_path, model_path, mnist_path, spec, *, top_k: int =
     stats, chunk_mb = weight_stats_shrinking(test["z_mean"], train["z_mean"], train["z_logvar"],
                                              x_train, top_k=top_k, chunk_mb=chunk_mb, device=dev)
     x_hat, bce_x, bce_mu = decode_bce(model, test["z_mean"], x, stats.mu, dev)
+    train_rows = train["mnist_index"].astype(np.int64)
+    nn_pos, nn_dist = latent_neighbours(test["z_mean"], train["z_mean"], k=2, chunk_mb=chunk_mb,
+                                        device=dev)
+    xnn_pos, xnn_bce = xhat_neighbours(decoder_logits(model, test["z_mean"], dev), x_train,
+                                       chunk_mb=chunk_mb, device=dev)
+    neighbours = {"nn_index": train_rows[nn_pos[:, 0]], "nn_dist": nn_dist[:, 0],
+                  "nn_ratio": nn_ratio(nn_dist), "xhat_nn_index": train_rows[xnn_pos],
+                  "xhat_nn_bce": xnn_bce}
     info = model_info(spec)
     meta = {**info, "schema": TABLE_FORMAT, "top_k": int(top_k), "chunk_mb": chunk_mb,
             "chunks": list(stats.chunks), "device": describe_device(dev),
             "n_train": int(len(train["mnist_index"])), "n_test": int(len(x)),
             "posterior_code_version": post_meta.get("code_version"),
             "model_code_version": model_meta.get("code_version"), **provenance()}
-    topk_index = train["mnist_index"].astype(np.int64)[stats.topk_pos]
+    topk_index = train_rows[stats.topk_pos]
     table = build_table(info, test["mnist_index"], test["label"], bce_x, bce_mu, stats,
-                        topk_index, meta)
+                        topk_index, meta, neighbours)
     return Theorem1Result(table, test["mnist_index"].astype(np.int64), x, stats.mu, x_hat, meta)
 
 

@@ -146,6 +146,45 @@ for _number, _digit in sorted(SWEEP_FIGURES.items()):
     TARGETS += figure_files(f"figure{_number}")
 
 
+# Figure 4 as a measurement: per held-out digit, the fraction of reconstructions closer to the
+# weighted average than to the input and the median perplexity against decoder size, coloured
+# by depth, with the seed intervals of summary_by_config.csv (rule seed_summary) as error bars.
+rule figure_quant:
+    input:
+        by_config="results/tables/summary_by_config.csv",
+        # the all-digit panel resamples each seed's mean over the held-out digits
+        summary="results/tables/summary.csv",
+        code=[repo_path(f"src/vae_novelty/figures/{m}.py") for m in ("common", "sweep", "quant")]
+        + [repo_path("src/vae_novelty/seeds.py")],
+    output:
+        report(
+            figure_files("figure_quant")[0],
+            caption="../report/figure_quant.rst",
+            category="Figures",
+            subcategory="4-13: architecture sweep",
+            labels={"held-out digit": "all", "figure": "4 quantified"},
+        ),
+        figure_files("figure_quant")[1:],
+    params:
+        digits=sorted(CFG["splits"]["heldout_digits"]),
+        bootstrap=SEEDS_CI["bootstrap"],
+        level=SEEDS_CI["level"],
+        seed=SEEDS_CI["seed"],
+        dpi=FIG["dpi"],
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    log:
+        "results/logs/figures/figure_quant.log",
+    conda:
+        "../../envs/figures.yaml"
+    script:
+        "../scripts/figure_quant.py"
+
+
+TARGETS += figure_files("figure_quant")
+
+
 rule summary_table:
     input:
         "results/tables/summary.csv",

@@ -9,6 +9,6 @@ sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 summary = write_tables(list(sm.input.theorem1), list(sm.input.histories), sm.params.models,
                        table_path=sm.output.table, summary_path=sm.output.summary,
-                       training_path=sm.output.training)
+                       training_path=sm.output.training, elbo_paths=list(sm.input.elbo))
 log.info("summarised %d models into %s, %s and %s", len(summary), sm.output.table,
          sm.output.summary, sm.output.training)

@@ -25,3 +25,6 @@ df = result.table.to_pandas()
 log.info("wrote %d test images to %s and %s; median perplexity %.3f, median BCE(x, x_hat) "
          "%.2f, median BCE(mu, x_hat) %.2f", len(df), sm.output.table, sm.output.images,
          df.perplexity.median(), df.bce_x_xhat.median(), df.bce_mu_xhat.median())
+log.info("memorisation: median nn_ratio %.3f; x_hat closer (BCE) to a training image than to "
+         "its input for %.3f of the test images", df.nn_ratio.median(),
+         (df.xhat_nn_bce < df.bce_x_xhat).mean())

@@ -1,0 +1,46 @@
+# Stage 5b: the per-model summary over seeds: one row per configuration (architecture, training
+# split) with the mean of every statistic over training.seeds and a bootstrap percentile
+# interval for it (seeds_ci; src/vae_novelty/seeds.py). One seed: the intervals are NaN.
+
+SEEDS_CI = CFG["seeds_ci"]
+
+
+rule seed_summary:
+    input:
+        summary="results/tables/summary.csv",
+        code=[repo_path("src/vae_novelty/seeds.py"),
+              repo_path("src/vae_novelty/figures/summary.py")],
+    output:
+        table="results/tables/summary_by_config.csv",
+        page=report(
+            "results/report/summary_by_config.html",
+            caption="../report/seed_summary.rst",
+            category="Tables",
+            subcategory="Summary",
+            labels={"table": "summary_by_config.csv",
+                    "rows": "one per architecture and training split"},
+        ),
+    params:
+        bootstrap=SEEDS_CI["bootstrap"],
+        level=SEEDS_CI["level"],
+        seed=SEEDS_CI["seed"],
+        title="Summary over seeds (results/tables/summary_by_config.csv)",
+        note=(
+            f"One row per architecture and training split; n_seeds models each "
+            f"(training.seeds). Every statistic of summary.csv as: mean over seeds "
+            f"[{SEEDS_CI['level']:.0%} bootstrap percentile interval of that mean, "
+            f"{SEEDS_CI['bootstrap']} resamples of the seeds]. With one seed the interval is "
+            f"undefined (NaN in the CSV) and only the mean is shown."
+        ),
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    log:
+        "results/logs/tables/seed_summary.log",
+    conda:
+        "../../envs/figures.yaml"
+    script:
+        "../scripts/seed_summary.py"
+
+
+TARGETS += ["results/tables/summary_by_config.csv", "results/report/summary_by_config.html"]
