@@ -19,6 +19,7 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "co
 
 # Values used where the user's config leaves an optional key out.
 DEFAULTS: dict[str, Any] = {
+    "results_dir": "results",
     "data": {
         "source": "bundled",
         "folder": None,

@@ -14,6 +14,14 @@ except vcfg.ConfigError as exc:
 # Every rule's default target is appended here by its stage's .smk file.
 TARGETS = []
 
+# Where every output goes (results_dir: "results" by default; e.g. one folder per dataset).
+RESULTS = CFG["results_dir"].rstrip("/")
+
+
+def res(path):
+    """``path`` below the results folder."""
+    return f"{RESULTS}/{path}"
+
 SWEEP_ARCHS = list(CFG["model"]["architectures"])
 SWEEP_SPLITS = vcfg.sweep_splits(CFG)
 SEEDS = CFG["training"]["seeds"]
@@ -74,7 +82,7 @@ def mnist_inputs(wildcards):
 
 
 def train_outputs(splits, ext):
-    return expand("results/models/{{arch}}/{split}_s{seed}.{ext}", split=splits, seed=SEEDS,
+    return expand(res("models/{{arch}}/{split}_s{seed}.{ext}"), split=splits, seed=SEEDS,
                   ext=ext)
 
 
@@ -89,8 +97,8 @@ FIG_DIGIT = FIG["figure1"]["digit"]
 
 
 def figure_files(name):
-    """results/figures/{name}.png, then every other configured format."""
-    return output_paths(f"results/figures/{name}", FIG["formats"])
+    """{results_dir}/figures/{name}.png, then every other configured format."""
+    return output_paths(res(f"figures/{name}"), FIG["formats"])
 
 
 def figure_code(*modules):
@@ -113,4 +121,4 @@ def role_models(digit):
 
 
 def theorem1_files(models, ext):
-    return [f"results/theorem1/{m['arch']}/{m['split']}_s{FIG_SEED}.{ext}" for m in models]
+    return [res(f"theorem1/{m['arch']}/{m['split']}_s{FIG_SEED}.{ext}") for m in models]

@@ -5,7 +5,7 @@ rule prepare_mnist:
     input:
         mnist_inputs,
     output:
-        "results/data/mnist.npz",
+        res("data/mnist.npz"),
     params:
         source=CFG["data"]["source"],
         folder=CFG["data"]["folder"],
@@ -13,7 +13,7 @@ rule prepare_mnist:
         checksums=repo_path(CFG["data"]["checksums"]),
         torchvision_root=repo_path(CFG["data"]["torchvision_root"]),
     log:
-        "results/logs/data/prepare_mnist.log",
+        res("logs/data/prepare_mnist.log"),
     conda:
         "../../envs/vae.yaml"
     script:
@@ -22,9 +22,9 @@ rule prepare_mnist:
 
 rule make_split:
     input:
-        "results/data/mnist.npz",
+        res("data/mnist.npz"),
     output:
-        "results/splits/{split}.npz",
+        res("splits/{split}.npz"),
     params:
         eval_digits=lambda w: vcfg.eval_digits(CFG, w.split),
         max_train=CFG["splits"]["max_train_images"],
@@ -33,7 +33,7 @@ rule make_split:
         mini_per_digit=CFG["splits"]["mini"]["per_digit"],
         mini_seed=CFG["splits"]["mini"]["seed"],
     log:
-        "results/logs/splits/{split}.log",
+        res("logs/splits/{split}.log"),
     conda:
         "../../envs/vae.yaml"
     script:

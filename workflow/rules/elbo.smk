@@ -7,11 +7,11 @@ ELBO = CFG["elbo"]
 
 rule optimal_elbo:
     input:
-        posteriors="results/posteriors/{arch}/{split}_s{seed}.parquet",
-        model="results/models/{arch}/{split}_s{seed}.pt",
-        data="results/data/mnist.npz",
+        posteriors=res("posteriors/{arch}/{split}_s{seed}.parquet"),
+        model=res("models/{arch}/{split}_s{seed}.pt"),
+        data=res("data/mnist.npz"),
     output:
-        table="results/elbo/{arch}/{split}_s{seed}.parquet",
+        table=res("elbo/{arch}/{split}_s{seed}.parquet"),
     params:
         samples=ELBO["samples"],
         eps=ELBO["eps"],
@@ -29,13 +29,13 @@ rule optimal_elbo:
         # the Theorem 1 engine on `samples` points per test image
         runtime=30 + 15 * int(ELBO["samples"]),
     log:
-        "results/logs/elbo/{arch}/{split}_s{seed}.log",
+        res("logs/elbo/{arch}/{split}_s{seed}.log"),
     benchmark:
-        "results/benchmarks/elbo/{arch}/{split}_s{seed}.tsv"
+        res("benchmarks/elbo/{arch}/{split}_s{seed}.tsv")
     conda:
         "../../envs/vae.yaml"
     script:
         "../scripts/optimal_elbo.py"
 
 
-TARGETS += model_paths("results/elbo/{arch}/{split}_s{seed}.parquet")
+TARGETS += model_paths(res("elbo/{arch}/{split}_s{seed}.parquet"))

@@ -3,11 +3,11 @@
 
 rule export_posteriors:
     input:
-        model="results/models/{arch}/{split}_s{seed}.pt",
-        data="results/data/mnist.npz",
-        split="results/splits/{split}.npz",
+        model=res("models/{arch}/{split}_s{seed}.pt"),
+        data=res("data/mnist.npz"),
+        split=res("splits/{split}.npz"),
     output:
-        "results/posteriors/{arch}/{split}_s{seed}.parquet",
+        res("posteriors/{arch}/{split}_s{seed}.parquet"),
     params:
         hidden=lambda w: vcfg.arch_hidden(CFG, w.arch),
         z_dim=lambda w: vcfg.arch_z_dim(CFG, w.arch),
@@ -16,11 +16,11 @@ rule export_posteriors:
         mem_mb=4000,
         runtime=20,
     log:
-        "results/logs/posteriors/{arch}/{split}_s{seed}.log",
+        res("logs/posteriors/{arch}/{split}_s{seed}.log"),
     conda:
         "../../envs/vae.yaml"
     script:
         "../scripts/export_posteriors.py"
 
 
-TARGETS += model_paths("results/posteriors/{arch}/{split}_s{seed}.parquet")
+TARGETS += model_paths(res("posteriors/{arch}/{split}_s{seed}.parquet"))

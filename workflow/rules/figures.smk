@@ -11,7 +11,7 @@ rule figure1:
     input:
         tables=theorem1_files(FIG_MODELS, "parquet"),
         arrays=theorem1_files(FIG_MODELS, "npz"),
-        mnist="results/data/mnist.npz",
+        mnist=res("data/mnist.npz"),
         code=figure_code("figure1"),
     output:
         report(
@@ -33,7 +33,7 @@ rule figure1:
         mem_mb=2000,
         runtime=10,
     log:
-        "results/logs/figures/figure1.log",
+        res("logs/figures/figure1.log"),
     conda:
         "../../envs/figures.yaml"
     script:
@@ -63,7 +63,7 @@ rule figure2:
         mem_mb=1000,
         runtime=10,
     log:
-        "results/logs/figures/figure2.log",
+        res("logs/figures/figure2.log"),
     conda:
         "../../envs/figures.yaml"
     script:
@@ -72,8 +72,8 @@ rule figure2:
 
 rule figure3:
     input:
-        posteriors=f"results/posteriors/mini/mini_s{FIG_SEED}.parquet",
-        model=f"results/models/mini/mini_s{FIG_SEED}.pt",
+        posteriors=res(f"posteriors/mini/mini_s{FIG_SEED}.parquet"),
+        model=res(f"models/mini/mini_s{FIG_SEED}.pt"),
         code=figure_code("figure3") + [repo_path("src/vae_novelty/theorem1.py")],
     output:
         report(
@@ -98,7 +98,7 @@ rule figure3:
         mem_mb=3000,
         runtime=15,
     log:
-        "results/logs/figures/figure3.log",
+        res("logs/figures/figure3.log"),
     conda:
         "../../envs/figures.yaml"
     script:
@@ -137,7 +137,7 @@ for _number, _digit in sorted(SWEEP_FIGURES.items()):
             mem_mb=1000,
             runtime=10,
         log:
-            f"results/logs/figures/figure{_number}.log",
+            res(f"logs/figures/figure{_number}.log"),
         conda:
             "../../envs/figures.yaml"
         script:
@@ -151,9 +151,9 @@ for _number, _digit in sorted(SWEEP_FIGURES.items()):
 # by depth, with the seed intervals of summary_by_config.csv (rule seed_summary) as error bars.
 rule figure_quant:
     input:
-        by_config="results/tables/summary_by_config.csv",
+        by_config=res("tables/summary_by_config.csv"),
         # the all-digit panel resamples each seed's mean over the held-out digits
-        summary="results/tables/summary.csv",
+        summary=res("tables/summary.csv"),
         code=[repo_path(f"src/vae_novelty/figures/{m}.py") for m in ("common", "sweep", "quant")]
         + [repo_path("src/vae_novelty/seeds.py")],
     output:
@@ -175,7 +175,7 @@ rule figure_quant:
         mem_mb=1000,
         runtime=10,
     log:
-        "results/logs/figures/figure_quant.log",
+        res("logs/figures/figure_quant.log"),
     conda:
         "../../envs/figures.yaml"
     script:
@@ -187,11 +187,11 @@ TARGETS += figure_files("figure_quant")
 
 rule summary_table:
     input:
-        "results/tables/summary.csv",
+        res("tables/summary.csv"),
         code=[repo_path("src/vae_novelty/figures/summary.py")],
     output:
         report(
-            "results/report/summary.html",
+            res("report/summary.html"),
             caption="../report/summary.rst",
             category="Tables",
             subcategory="Summary",
@@ -206,7 +206,7 @@ rule summary_table:
             "perplexity of the Theorem 1 weights (1 = nearest-neighbour matching)."
         ),
     log:
-        "results/logs/figures/summary_table.log",
+        res("logs/figures/summary_table.log"),
     conda:
         "../../envs/figures.yaml"
     script:
@@ -214,4 +214,4 @@ rule summary_table:
 
 
 TARGETS += figure_files("figure1") + figure_files("figure2") + figure_files("figure3")
-TARGETS += ["results/report/summary.html"]
+TARGETS += [res("report/summary.html")]

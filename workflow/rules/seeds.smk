@@ -7,13 +7,13 @@ SEEDS_CI = CFG["seeds_ci"]
 
 rule seed_summary:
     input:
-        summary="results/tables/summary.csv",
+        summary=res("tables/summary.csv"),
         code=[repo_path("src/vae_novelty/seeds.py"),
               repo_path("src/vae_novelty/figures/summary.py")],
     output:
-        table="results/tables/summary_by_config.csv",
+        table=res("tables/summary_by_config.csv"),
         page=report(
-            "results/report/summary_by_config.html",
+            res("report/summary_by_config.html"),
             caption="../report/seed_summary.rst",
             category="Tables",
             subcategory="Summary",
@@ -36,11 +36,11 @@ rule seed_summary:
         mem_mb=1000,
         runtime=10,
     log:
-        "results/logs/tables/seed_summary.log",
+        res("logs/tables/seed_summary.log"),
     conda:
         "../../envs/figures.yaml"
     script:
         "../scripts/seed_summary.py"
 
 
-TARGETS += ["results/tables/summary_by_config.csv", "results/report/summary_by_config.html"]
+TARGETS += [res("tables/summary_by_config.csv"), res("report/summary_by_config.html")]

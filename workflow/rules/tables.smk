@@ -4,13 +4,13 @@
 
 rule tables:
     input:
-        theorem1=model_paths("results/theorem1/{arch}/{split}_s{seed}.parquet"),
-        histories=model_paths("results/models/{arch}/{split}_s{seed}.history.csv"),
-        elbo=model_paths("results/elbo/{arch}/{split}_s{seed}.parquet"),
+        theorem1=model_paths(res("theorem1/{arch}/{split}_s{seed}.parquet")),
+        histories=model_paths(res("models/{arch}/{split}_s{seed}.history.csv")),
+        elbo=model_paths(res("elbo/{arch}/{split}_s{seed}.parquet")),
     output:
-        table="results/tables/theorem1.parquet",
-        summary="results/tables/summary.csv",
-        training="results/tables/training.csv",
+        table=res("tables/theorem1.parquet"),
+        summary=res("tables/summary.csv"),
+        training=res("tables/training.csv"),
     params:
         # (arch, split, seed) of every model, in the order of the input lists
         models=[[m.arch, m.split, m.seed] for m in MODELS],
@@ -18,7 +18,7 @@ rule tables:
         mem_mb=4000,
         runtime=10,
     log:
-        "results/logs/tables/tables.log",
+        res("logs/tables/tables.log"),
     conda:
         "../../envs/vae.yaml"
     script:
@@ -26,7 +26,7 @@ rule tables:
 
 
 TARGETS += [
-    "results/tables/theorem1.parquet",
-    "results/tables/summary.csv",
-    "results/tables/training.csv",
+    res("tables/theorem1.parquet"),
+    res("tables/summary.csv"),
+    res("tables/training.csv"),
 ]

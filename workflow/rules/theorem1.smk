@@ -7,12 +7,12 @@ T1 = CFG["theorem1"]
 
 rule theorem1:
     input:
-        posteriors="results/posteriors/{arch}/{split}_s{seed}.parquet",
-        model="results/models/{arch}/{split}_s{seed}.pt",
-        data="results/data/mnist.npz",
+        posteriors=res("posteriors/{arch}/{split}_s{seed}.parquet"),
+        model=res("models/{arch}/{split}_s{seed}.pt"),
+        data=res("data/mnist.npz"),
     output:
-        table="results/theorem1/{arch}/{split}_s{seed}.parquet",
-        images="results/theorem1/{arch}/{split}_s{seed}.npz",
+        table=res("theorem1/{arch}/{split}_s{seed}.parquet"),
+        images=res("theorem1/{arch}/{split}_s{seed}.npz"),
     params:
         top_k=T1["top_k"],
         chunk_mb=T1["chunk_mb"],
@@ -26,14 +26,14 @@ rule theorem1:
         mem_mb=3000 + 2 * int(T1["chunk_mb"]),
         runtime=60,
     log:
-        "results/logs/theorem1/{arch}/{split}_s{seed}.log",
+        res("logs/theorem1/{arch}/{split}_s{seed}.log"),
     benchmark:
-        "results/benchmarks/theorem1/{arch}/{split}_s{seed}.tsv"
+        res("benchmarks/theorem1/{arch}/{split}_s{seed}.tsv")
     conda:
         "../../envs/vae.yaml"
     script:
         "../scripts/theorem1.py"
 
 
-TARGETS += model_paths("results/theorem1/{arch}/{split}_s{seed}.parquet")
-TARGETS += model_paths("results/theorem1/{arch}/{split}_s{seed}.npz")
+TARGETS += model_paths(res("theorem1/{arch}/{split}_s{seed}.parquet"))
+TARGETS += model_paths(res("theorem1/{arch}/{split}_s{seed}.npz"))

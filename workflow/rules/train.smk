@@ -7,8 +7,8 @@ TRAIN = CFG["training"]
 
 rule train_sweep:
     input:
-        data="results/data/mnist.npz",
-        splits=expand("results/splits/{split}.npz", split=SWEEP_SPLITS),
+        data=res("data/mnist.npz"),
+        splits=expand(res("splits/{split}.npz"), split=SWEEP_SPLITS),
     output:
         models=train_outputs(SWEEP_SPLITS, "pt"),
         histories=train_outputs(SWEEP_SPLITS, "history.csv"),
@@ -26,7 +26,7 @@ rule train_sweep:
         ensemble=TRAIN["ensemble"],
         cuda_graphs=TRAIN["cuda_graphs"],
         tf32=TRAIN["tf32"],
-        snapshot_dir="results/snapshots/{arch}",
+        snapshot_dir=res("snapshots/{arch}"),
         snapshot_every=TRAIN["snapshot_every"],
     threads: 2
     resources:
@@ -34,9 +34,9 @@ rule train_sweep:
         mem_mb=8000,
         runtime=240,
     log:
-        "results/logs/train/{arch}.log",
+        res("logs/train/{arch}.log"),
     benchmark:
-        "results/benchmarks/train/{arch}.tsv"
+        res("benchmarks/train/{arch}.tsv")
     conda:
         "../../envs/vae.yaml"
     script:
@@ -45,8 +45,8 @@ rule train_sweep:
 
 use rule train_sweep as train_mini with:
     input:
-        data="results/data/mnist.npz",
-        splits="results/splits/mini.npz",
+        data=res("data/mnist.npz"),
+        splits=res("splits/mini.npz"),
     output:
         models=train_outputs(["mini"], "pt"),
         histories=train_outputs(["mini"], "history.csv"),
@@ -64,16 +64,16 @@ use rule train_sweep as train_mini with:
         ensemble=TRAIN["ensemble"],
         cuda_graphs=TRAIN["cuda_graphs"],
         tf32=TRAIN["tf32"],
-        snapshot_dir="results/snapshots/{arch}",
+        snapshot_dir=res("snapshots/{arch}"),
         snapshot_every=TRAIN["snapshot_every"],
     resources:
         gpu=gpu_count(TRAIN["device"]),
         mem_mb=4000,
         runtime=60,
     log:
-        "results/logs/train/{arch}.log",
+        res("logs/train/{arch}.log"),
     benchmark:
-        "results/benchmarks/train/{arch}.tsv"
+        res("benchmarks/train/{arch}.tsv")
 
 
-TARGETS += model_paths("results/models/{arch}/{split}_s{seed}.pt")
+TARGETS += model_paths(res("models/{arch}/{split}_s{seed}.pt"))
