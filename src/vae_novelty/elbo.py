@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -176,24 +175,11 @@ def build_table(model_id: str, mnist_index, label, terms: dict, meta: dict):
 def evaluate_elbo(posterior_path, model_path, mnist_path, spec, *, samples: int,
                   clamp_eps: float, seed: int, chunk_mb: float = 1024.0, device="cpu"):
     """One model's ELBO table (schema :func:`table_schema`, metadata ``vae_novelty``)."""
-    from .data import load_mnist, to_float
     from .io import describe_device, provenance
-    from .model import load_model
-    from .posterior import read_posteriors
 
     dev = t1._device(device)
-    train, test, post_meta = read_posteriors(posterior_path, expect_z_dim=spec.z_dim)
-    if len(train["mnist_index"]) == 0:
-        raise ValueError(f"{posterior_path}: no training rows (role == 'train')")
-    mnist = load_mnist(Path(mnist_path))
-    if not np.array_equal(mnist.test_labels[test["mnist_index"]].astype(np.int64),
-                          test["label"].astype(np.int64)):
-        raise ValueError(f"{posterior_path}: test labels disagree with {mnist_path} "
-                         f"(posteriors from another MNIST file?)")
-    model, model_meta = load_model(model_path, expect_hidden=list(spec.hidden),
-                                   expect_z_dim=spec.z_dim)
-    x = to_float(mnist.test_images[test["mnist_index"]])
-    x_train = to_float(mnist.train_images[train["mnist_index"]])
+    train, test, post_meta, model, model_meta, x, x_train = t1.load_model_inputs(
+        posterior_path, model_path, mnist_path, spec)
     noise = draw_noise(seed, spec.model_id, len(x), samples, spec.z_dim)
     with torch.inference_mode():
         terms = elbo_terms(model, x, test["z_mean"], test["z_logvar"], noise, train["z_mean"],
@@ -218,12 +204,6 @@ def write_table(table, path) -> None:
 
 def read_elbo(path, expect_model_id: str | None = None):
     """A per-model ELBO table and its metadata."""
-    import pyarrow.parquet as pq
+    from .io import read_model_table
 
-    table = pq.read_table(path)
-    raw = (table.schema.metadata or {}).get(META_KEY)
-    meta = json.loads(raw) if raw else {}
-    if expect_model_id is not None and meta.get("model_id") != expect_model_id:
-        raise ValueError(f"{path}: holds model {meta.get('model_id')!r}, expected "
-                         f"{expect_model_id!r} (inputs out of order?)")
-    return table, meta
+    return read_model_table(path, expect_model_id)

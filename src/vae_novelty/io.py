@@ -116,3 +116,17 @@ def setup_logging(log_path: Path | str | None) -> logging.Logger:
         handler.setFormatter(fmt)
         logger.addHandler(handler)
     return logger
+
+
+def read_model_table(path, expect_model_id: str | None = None):
+    """A per-model Parquet table and its metadata (JSON under the ``vae_novelty`` key),
+    checking that it holds ``expect_model_id`` when given."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    raw = (table.schema.metadata or {}).get(b"vae_novelty")
+    meta = json.loads(raw) if raw else {}
+    if expect_model_id is not None and meta.get("model_id") != expect_model_id:
+        raise ValueError(f"{path}: holds model {meta.get('model_id')!r}, expected "
+                         f"{expect_model_id!r} (inputs out of order?)")
+    return table, meta

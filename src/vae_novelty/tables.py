@@ -47,15 +47,9 @@ def model_id(arch: str, split: str, seed: int) -> str:
 
 def read_theorem1(path, expect_model_id: str | None = None):
     """A per-model Theorem 1 table and its metadata (JSON under the ``vae_novelty`` key)."""
-    import pyarrow.parquet as pq
+    from .io import read_model_table
 
-    table = pq.read_table(path)
-    raw = (table.schema.metadata or {}).get(META_KEY)
-    meta = json.loads(raw) if raw else {}
-    if expect_model_id is not None and meta.get("model_id") != expect_model_id:
-        raise ValueError(f"{path}: holds model {meta.get('model_id')!r}, expected "
-                         f"{expect_model_id!r} (inputs out of order?)")
-    return table, meta
+    return read_model_table(path, expect_model_id)
 
 
 def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None,

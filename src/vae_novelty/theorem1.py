@@ -649,15 +649,18 @@ def weight_stats_shrinking(z, train_mean, train_logvar, train_x, *, top_k: int, 
             budget /= 2
 
 
-def evaluate_model(posterior_path, model_path, mnist_path, spec, *, top_k: int = 3,
-                   chunk_mb: float = 1024.0, device="cpu") -> Theorem1Result:
-    """All Theorem 1 quantities of one model (``spec``: a ModelSpec) on its evaluation images."""
+def load_model_inputs(posterior_path, model_path, mnist_path, spec):
+    """What every per-model evaluation reads, checked against each other.
+
+    Returns ``(train, test, posterior_meta, model, model_meta, x_test, x_train)``: the
+    posterior dicts of :func:`~vae_novelty.posterior.read_posteriors`, the model (checked to be
+    ``spec``'s architecture), and the test and training images as float pixels in the
+    posterior file's row order.
+    """
     from .data import load_mnist, to_float
-    from .io import describe_device, provenance
     from .model import load_model
     from .posterior import read_posteriors
 
-    dev = _device(device)
     train, test, post_meta = read_posteriors(posterior_path, expect_z_dim=spec.z_dim)
     if len(train["mnist_index"]) == 0:
         raise ValueError(f"{posterior_path}: no training rows (role == 'train')")
@@ -670,6 +673,17 @@ def evaluate_model(posterior_path, model_path, mnist_path, spec, *, top_k: int =
                                    expect_z_dim=spec.z_dim)
     x = to_float(mnist.test_images[test["mnist_index"]])
     x_train = to_float(mnist.train_images[train["mnist_index"]])
+    return train, test, post_meta, model, model_meta, x, x_train
+
+
+def evaluate_model(posterior_path, model_path, mnist_path, spec, *, top_k: int = 3,
+                   chunk_mb: float = 1024.0, device="cpu") -> Theorem1Result:
+    """All Theorem 1 quantities of one model (``spec``: a ModelSpec) on its evaluation images."""
+    from .io import describe_device, provenance
+
+    dev = _device(device)
+    train, test, post_meta, model, model_meta, x, x_train = load_model_inputs(
+        posterior_path, model_path, mnist_path, spec)
     stats, chunk_mb = weight_stats_shrinking(test["z_mean"], train["z_mean"], train["z_logvar"],
                                              x_train, top_k=top_k, chunk_mb=chunk_mb, device=dev)
     x_hat, bce_x, bce_mu = decode_bce(model, test["z_mean"], x, stats.mu, dev)
