@@ -8,6 +8,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -42,6 +43,7 @@ def test_any_idx_folder_runs_end_to_end_into_its_own_results_folder(tmp_path):
     cfg = yaml.safe_load(TINY.read_text())
     cfg["results_dir"] = "results/other"
     cfg["data"].update(source="folder", folder=str(data), checksums=None)
+    cfg["training"]["seeds"] = [0, 1]  # also exercises the seed intervals end to end
     path = tmp_path / "other.yaml"
     path.write_text(yaml.safe_dump(cfg))
     workdir = tmp_path / "run"
@@ -55,6 +57,13 @@ def test_any_idx_folder_runs_end_to_end_into_its_own_results_folder(tmp_path):
         assert (out / rel).exists(), rel
     log = (out / "logs/data/prepare_mnist.log").read_text()
     assert "NOT verified" in log and "400 training and 150 test images" in log
+    by_config = pd.read_csv(out / "tables/summary_by_config.csv", dtype={"hidden": str})
+    assert set(by_config.n_seeds) == {2}
+    finite = by_config.perplexity_median_ci_lo.notna() & by_config.perplexity_median_ci_hi.notna()
+    assert finite.all()
+    assert (by_config.perplexity_median_ci_lo <= by_config.perplexity_median_mean).all()
+    assert (by_config.perplexity_median_mean <= by_config.perplexity_median_ci_hi).all()
+    assert (out / "figures/figure_quant.png").exists()
 
 
 def test_fashion_checksums_are_the_debian_package_files():
