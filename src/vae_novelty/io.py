@@ -130,3 +130,4 @@ def read_model_table(path, expect_model_id: str | None = None):
         raise ValueError(f"{path}: holds model {meta.get('model_id')!r}, expected "
                          f"{expect_model_id!r} (inputs out of order?)")
     return table, meta
+

@@ -2,18 +2,13 @@
 
 import _bootstrap  # noqa: F401
 
-import torch
-
-from vae_novelty.config import ModelSpec
 from vae_novelty.elbo import evaluate_elbo, write_table
-from vae_novelty.io import describe_device, select_device, setup_logging
+from vae_novelty.io import describe_device
+from vae_novelty.jobs import start_model_job
 
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
-p, w = sm.params, sm.wildcards
-torch.set_num_threads(sm.threads)
-device = select_device(p.device)
-spec = ModelSpec(w.arch, tuple(p.hidden), int(p.z_dim), w.split, int(w.seed))
+p = sm.params
+log, device, spec = start_model_job(sm)
 log.info("model %s: %d samples per test image, eps=%g, seed=%d, chunk_mb=%s on %s",
          spec.model_id, p.samples, p.eps, p.sample_seed, p.chunk_mb, describe_device(device))
 table = evaluate_elbo(sm.input.posteriors, sm.input.model, sm.input.data, spec,
