@@ -14,7 +14,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: str(REPO / "config" / "config.yaml")
 
 
 # The report's front page (snakemake --report report.html).

@@ -22,6 +22,7 @@ def res(path):
     """``path`` below the results folder."""
     return f"{RESULTS}/{path}"
 
+
 SWEEP_ARCHS = list(CFG["model"]["architectures"])
 SWEEP_SPLITS = vcfg.sweep_splits(CFG)
 SEEDS = CFG["training"]["seeds"]
