@@ -80,3 +80,15 @@ def test_corrupt_user_folder_writes_no_data(tmp_path, mnist_copy):
     assert not (workdir / "results/data/mnist.npz").exists()
     data_dir = workdir / "results/data"
     assert not data_dir.exists() or not any(data_dir.iterdir())
+
+
+def test_report_holds_every_figure_and_table_with_captions(tiny_run):
+    report = tiny_run / "report.html"
+    run_snakemake(tiny_run, "--report", str(report))
+    html = report.read_text(errors="replace")
+    assert len(html) > 100_000  # self-contained: the images are embedded
+    for name in ("figure1.png", "figure2.png", "figure3.png", "figure4.png",
+                 "figure_quant.png", "summary.html", "summary_by_config.html"):
+        assert name in html, name
+    # captions are rendered with the rule's params (Figure 2's digit and bins)
+    assert "is the decoder output closer to the input or to the weighted average" in html
