@@ -17,6 +17,8 @@ rule export_posteriors:
         runtime=20,
     log:
         res("logs/posteriors/{arch}/{split}_s{seed}.log"),
+    benchmark:
+        res("benchmarks/posteriors/{arch}/{split}_s{seed}.tsv")
     conda:
         "../../envs/vae.yaml"
     script:
