@@ -451,3 +451,14 @@ def test_summary_html_lists_every_model_and_column():
     page = summary_html(df, "Summary")
     assert page.count("<tr>") == 3 and all(c in page for c in df.columns)
     assert "123,456" in page and "12.3" in page and "&lt;b&gt;" in page
+
+
+def test_labels_name_the_dataset():
+    from vae_novelty.figures.common import dataset_name, split_label, test_set_label
+
+    assert split_label("no9") == r"MNIST$^{tr}_{\setminus 9}$"
+    with dataset_name("Fashion-MNIST"):
+        assert split_label("full") == r"Fashion-MNIST$^{tr}$"
+        assert split_label("mini") == "mini-Fashion-MNIST"
+        assert test_set_label(3) == r"Fashion-MNIST$^{te}_{3}$"
+    assert test_set_label(3) == r"MNIST$^{te}_{3}$"

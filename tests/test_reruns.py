@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import time
 import re
 import shutil
 from dataclasses import dataclass
@@ -150,7 +151,8 @@ def edited(path: Path):
     before, stat = path.read_bytes(), path.stat()
     try:
         path.write_bytes(before + b"\n# edited by tests/test_reruns.py\n")
-        os.utime(path, (stat.st_atime, stat.st_mtime + 3600))  # surely newer than the outputs
+        later = time.time() + 3600  # surely newer than the outputs, however old the file is
+        os.utime(path, (later, later))
         yield path
     finally:
         path.write_bytes(before)

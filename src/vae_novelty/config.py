@@ -21,6 +21,7 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "co
 DEFAULTS: dict[str, Any] = {
     "results_dir": "results",
     "data": {
+        "name": "MNIST",
         "source": "bundled",
         "folder": None,
         "torchvision_root": "resources/torchvision",

@@ -23,6 +23,7 @@ rule figure1:
         ),
         figure_files("figure1")[1:],
     params:
+        dataset=CFG["data"]["name"],
         models=FIG_MODELS,
         digit=FIG_DIGIT,
         test_images=FIG["figure1"]["test_images"],
@@ -54,6 +55,7 @@ rule figure2:
         ),
         figure_files("figure2")[1:],
     params:
+        dataset=CFG["data"]["name"],
         models=FIG_MODELS,
         digit=FIG_DIGIT,
         bce_max=FIG["figure2"]["bce_max"],
@@ -85,6 +87,7 @@ rule figure3:
         ),
         figure_files("figure3")[1:],
     params:
+        dataset=CFG["data"]["name"],
         hidden=vcfg.arch_hidden(CFG, "mini"),
         z_dim=vcfg.arch_z_dim(CFG, "mini"),
         grid_size=FIG["figure3"]["grid_size"],
@@ -130,6 +133,7 @@ for _number, _digit in sorted(SWEEP_FIGURES.items()):
             ),
             figure_files(f"figure{_number}")[1:],
         params:
+            dataset=CFG["data"]["name"],
             digit=_digit,
             test_image=FIG["sweep"]["test_image"],
             dpi=FIG["dpi"],
@@ -166,6 +170,7 @@ rule figure_quant:
         ),
         figure_files("figure_quant")[1:],
     params:
+        dataset=CFG["data"]["name"],
         digits=sorted(CFG["splits"]["heldout_digits"]),
         bootstrap=SEEDS_CI["bootstrap"],
         level=SEEDS_CI["level"],

@@ -6,16 +6,17 @@ import numpy as np
 import torch
 
 from vae_novelty.figures.build import figure3_from_files
-from vae_novelty.figures.common import save_figure
+from vae_novelty.figures.common import dataset_name, save_figure
 from vae_novelty.io import setup_logging
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 p = sm.params
 torch.set_num_threads(sm.threads)
-fig, data = figure3_from_files(sm.input.posteriors, sm.input.model, p.hidden, p.z_dim,
-                               p.grid_size, p.extent, p.cmap, p.samples_per_digit,
-                               p.sample_seed)
+with dataset_name(p.dataset):
+    fig, data = figure3_from_files(sm.input.posteriors, sm.input.model, p.hidden, p.z_dim,
+                                   p.grid_size, p.extent, p.cmap, p.samples_per_digit,
+                                   p.sample_seed)
 save_figure(fig, sm.output, p.dpi)
 log.info("figure 3: %d x %d grid over [-%g, %g]^2, %d sampled z; max weight on the grid: "
          "median %.3f, %.1f%% of points above 0.99 -> %s", p.grid_size, p.grid_size, p.extent,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import matplotlib
 
@@ -21,20 +22,38 @@ IMAGE_CMAP = "gray"
 ROLE_COLOURS = {"shallow": "tab:blue", "deep": "tab:green"}
 ROLE_CMAPS = {"shallow": "Blues", "deep": "Greens"}
 
-SPLIT_TEX = {"full": r"MNIST$^{tr}$", "mini": "mini-MNIST"}
+# The dataset's name in figure labels (config data.name): "MNIST" unless a figure's script
+# draws inside ``dataset_name(...)``.
+_DATASET = ["MNIST"]
+
+
+@contextlib.contextmanager
+def dataset_name(name: str) -> Iterator[None]:
+    """Label the figures drawn inside this block with dataset ``name`` (e.g. Fashion-MNIST)."""
+    _DATASET.append(str(name))
+    try:
+        yield
+    finally:
+        _DATASET.pop()
+
+
+def dataset() -> str:
+    return _DATASET[-1]
 
 
 def split_label(split: str) -> str:
     """``full`` -> MNIST^tr, ``no9`` -> MNIST^tr without 9 (as mathtext)."""
-    if split in SPLIT_TEX:
-        return SPLIT_TEX[split]
+    if split == "full":
+        return rf"{dataset()}$^{{tr}}$"
+    if split == "mini":
+        return f"mini-{dataset()}"
     if split.startswith("no") and split[2:].isdigit():
-        return rf"MNIST$^{{tr}}_{{\setminus {split[2:]}}}$"
+        return rf"{dataset()}$^{{tr}}_{{\setminus {split[2:]}}}$"
     return split
 
 
 def test_set_label(digit: int) -> str:
-    return rf"MNIST$^{{te}}_{{{digit}}}$"
+    return rf"{dataset()}$^{{te}}_{{{digit}}}$"
 
 
 def hidden_label(hidden: Sequence[int] | str) -> str:

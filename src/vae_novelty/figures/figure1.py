@@ -14,7 +14,8 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .common import ROLE_COLOURS, format_weight, show_digit, split_label, test_set_label
+from .common import (ROLE_COLOURS, dataset, format_weight, show_digit, split_label,
+                     test_set_label)
 from .loaders import ModelImages
 
 ROW_NAMES = ("input $x$", r"decoder $\hat{x}$", r"weighted avg. $\mu$")
@@ -98,7 +99,7 @@ def plot_figure1(blocks: Sequence[Sequence[ModelImages]], row_titles: Sequence[s
     cell = cell_size(n_img)
     block_w = LABEL_IN + n_img * cell + 0.2
     block_h = (len(ROW_NAMES) + k) * cell * 1.18 + HIST_IN + 0.9
-    title = (f"Figure 1: reconstructions of {test_set_label(digit)}\n(inputs numbered by MNIST "
+    title = (f"Figure 1: reconstructions of {test_set_label(digit)}\n(inputs numbered by {dataset()} "
              f"test row; weights of the top training images above them)")
     title_in = TITLE_IN
     if block_w * n_cols < 7.0:  # one column of blocks: wrap the title once more

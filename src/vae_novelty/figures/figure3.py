@@ -17,7 +17,7 @@ from matplotlib.collections import EllipseCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .common import format_weight, show_digit
+from .common import format_weight, show_digit, split_label
 from .selection import LatentGrid, LatentSamples, latent_grid, stratified_samples
 
 # weights(points (G, 2)) -> (max_i w_i(z), logsumexp_i log q(z|x_i)) per point
@@ -153,5 +153,5 @@ def plot_figure3(data: Figure3Data, cmap: str = "viridis") -> Figure:
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=7,
                title=f"training posteriors by digit (dots: means; ellipses: {SIGMAS:g} sd)",
                title_fontsize=7, frameon=False, handletextpad=0.2, columnspacing=0.8)
-    fig.suptitle("Figure 3: mini-MNIST latent space, dim(z) = 2", fontsize=10)
+    fig.suptitle(f"Figure 3: {split_label('mini')} latent space, dim(z) = 2", fontsize=10)
     return fig

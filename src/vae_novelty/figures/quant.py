@@ -27,18 +27,18 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullLocator
 
-from .common import test_set_label
+from .common import dataset, test_set_label
 from .sweep import count_ticks, format_count
 
 # (column stem in summary_by_config.csv, y label, panel block title)
 METRICS = (
     ("frac_closer_to_mu", r"fraction closer to $\mu$",
-     r"Fraction of MNIST$^{te}_d$ whose reconstruction $\hat{x}$ is closer to the weighted "
+     r"Fraction of {data}$^{{te}}_d$ whose reconstruction $\hat{{x}}$ is closer to the weighted "
      r"average $\mu$ than to the input $x$"),
     ("perplexity_median", "median perplexity",
-     "Median perplexity of the Theorem 1 weights over MNIST$^{te}_d$ "
+     "Median perplexity of the Theorem 1 weights over {data}$^{{te}}_d$ "
      "(1 = one training image carries all weight)"),
-)
+)  # block titles: str.format(data=dataset())
 DEPTH_COLOURS = {1: "tab:blue", 2: "tab:orange", 3: "tab:green"}  # shallow blue, deep green
 DEPTH_MARKERS = {1: "o", 2: "s", 3: "^"}
 MORE_COLOURS = ("tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
@@ -135,7 +135,8 @@ def plot_quant(panels: Sequence[QuantPanel], *, level: float, n_resamples: int) 
     nrows = -(-n // ncols)
     fig_w = max(ncols * PANEL_W_IN + 0.9, MIN_W_IN)
     block_h = nrows * PANEL_H_IN + 0.55
-    title = wrap_text(r"Figure 4, quantified: VAEs trained on MNIST$^{tr}$ without the held-out "
+    title = wrap_text(rf"Figure 4, quantified: VAEs trained on {dataset()}$^{{tr}}$ without the "
+                      "held-out "
                       f"digit d, by depth and decoder size (means over {_seeds_text(panels)})",
                       fig_w, 10)
     header_h = 0.45 + 0.2 * (title.count("\n") + 1)
@@ -182,7 +183,7 @@ def plot_quant(panels: Sequence[QuantPanel], *, level: float, n_resamples: int) 
             if row == nrows - 1 or i + ncols >= n:
                 ax.set_xlabel("decoder parameters", fontsize=7.5)
                 ax.tick_params(axis="x", labelbottom=True)
-        block.suptitle(wrap_text(block_title, fig_w, 9), fontsize=9)
+        block.suptitle(wrap_text(block_title.format(data=dataset()), fig_w, 9), fontsize=9)
     header.suptitle(title, fontsize=10)
     handles = [Line2D([], [], color=depth_style(d)[0], marker=depth_style(d)[1], ms=5, lw=1.0,
                       label=depth_label(d)) for d in depths]
