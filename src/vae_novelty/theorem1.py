@@ -489,31 +489,37 @@ def decode_bce(model, z, x, mu, device="cpu",
                batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(x_hat, BCE(x, x_hat), BCE(mu, x_hat))`` for posterior means ``z`` (T, D).
 
-    The decoder runs in float64 (a float64 copy of ``model``) and both BCEs are summed over
-    pixels from the decoder logits (:func:`vae_novelty.model.bce_per_image`), in float64.
-    ``x_hat`` is returned as float32.
+    The decoder runs in float64 (:func:`decoder_logits`) and both BCEs are summed over pixels
+    from the decoder logits (:func:`bce_from_logits`). ``x_hat`` is returned as float32.
     """
+    return bce_from_logits(decoder_logits(model, z, device, batch_size), x, mu, device,
+                           batch_size)
+
+
+def bce_from_logits(logits, x, mu, device="cpu",
+                    batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(x_hat, BCE(x, x_hat), BCE(mu, x_hat))`` from float64 decoder logits (T, P), with
+    :func:`vae_novelty.model.bce_per_image` in float64; ``x_hat`` as float32."""
     from .model import bce_per_image
 
     dev = _device(device)
-    m64 = copy.deepcopy(model).to(device=dev, dtype=F64).eval()
-    T = len(z)
-    x_hat = np.empty((T, m64.x_dim), np.float32)
+    T = len(logits)
+    x_hat = np.empty(np.shape(logits), np.float32)
     bce_x, bce_mu = np.empty(T), np.empty(T)
-    with _no_tf32():
+    with torch.inference_mode():
         for i0 in range(0, T, batch_size):
             sl = slice(i0, i0 + batch_size)
-            logits = m64.decode_logits(_tensor(z[sl], dev, F64))
-            x_hat[sl] = torch.sigmoid(logits).float().cpu().numpy()
-            bce_x[sl] = bce_per_image(logits, _tensor(x[sl], dev, F64)).cpu().numpy()
-            bce_mu[sl] = bce_per_image(logits, _tensor(mu[sl], dev, F64)).cpu().numpy()
+            lg = _tensor(logits[sl], dev, F64)
+            x_hat[sl] = torch.sigmoid(lg).float().cpu().numpy()
+            bce_x[sl] = bce_per_image(lg, _tensor(x[sl], dev, F64)).cpu().numpy()
+            bce_mu[sl] = bce_per_image(lg, _tensor(mu[sl], dev, F64)).cpu().numpy()
     return x_hat, bce_x, bce_mu
 
 
 @torch.inference_mode()
 def decoder_logits(model, z, device="cpu", batch_size: int = 1024) -> np.ndarray:
     """Decoder logits (float64, (T, P)) at latent points ``z`` (T, D), from a float64 copy of
-    ``model`` (the logits of :func:`decode_bce`)."""
+    ``model``."""
     dev = _device(device)
     m64 = copy.deepcopy(model).to(device=dev, dtype=F64).eval()
     z = np.asarray(z)
@@ -686,12 +692,12 @@ def evaluate_model(posterior_path, model_path, mnist_path, spec, *, top_k: int =
         posterior_path, model_path, mnist_path, spec)
     stats, chunk_mb = weight_stats_shrinking(test["z_mean"], train["z_mean"], train["z_logvar"],
                                              x_train, top_k=top_k, chunk_mb=chunk_mb, device=dev)
-    x_hat, bce_x, bce_mu = decode_bce(model, test["z_mean"], x, stats.mu, dev)
+    logits = decoder_logits(model, test["z_mean"], dev)
+    x_hat, bce_x, bce_mu = bce_from_logits(logits, x, stats.mu, dev)
     train_rows = train["mnist_index"].astype(np.int64)
     nn_pos, nn_dist = latent_neighbours(test["z_mean"], train["z_mean"], k=2, chunk_mb=chunk_mb,
                                         device=dev)
-    xnn_pos, xnn_bce = xhat_neighbours(decoder_logits(model, test["z_mean"], dev), x_train,
-                                       chunk_mb=chunk_mb, device=dev)
+    xnn_pos, xnn_bce = xhat_neighbours(logits, x_train, chunk_mb=chunk_mb, device=dev)
     neighbours = {"nn_index": train_rows[nn_pos[:, 0]], "nn_dist": nn_dist[:, 0],
                   "nn_ratio": nn_ratio(nn_dist), "xhat_nn_index": train_rows[xnn_pos],
                   "xhat_nn_bce": xnn_bce}
