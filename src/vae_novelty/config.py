@@ -187,6 +187,11 @@ def check_semantics(cfg: dict) -> None:
 
 # --------------------------------------------------------------------------- model grid
 
+def model_id(arch: str, split: str, seed: int) -> str:
+    """The id of one trained model: ``{arch}.{split}.s{seed}`` (e.g. ``h400.no9.s0``)."""
+    return f"{arch}.{split}.s{int(seed)}"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One trained VAE: an architecture, a training split and a seed."""
@@ -199,7 +204,7 @@ class ModelSpec:
 
     @property
     def model_id(self) -> str:
-        return f"{self.arch}.{self.split}.s{self.seed}"
+        return model_id(self.arch, self.split, self.seed)
 
     @property
     def stem(self) -> str:

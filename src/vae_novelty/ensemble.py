@@ -48,6 +48,7 @@ from typing import Sequence
 
 import torch
 
+from .config import model_id
 from .model import VAE, init_parameters, negative_elbo
 from .train import (NOISE_OFFSET, ORDER_OFFSET, History, ModelJob, TrainConfig, _check_finite,
                     batches, mean_neg_elbo, write_model_outputs)
@@ -517,7 +518,7 @@ def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str,
     members = []
     for job in jobs:
         split = splits[job.split]
-        tag = f"{arch}.{job.split}.s{job.seed}"
+        tag = model_id(arch, job.split, job.seed)
         x_test = x_test_all[torch.from_numpy(split.test_idx).to(device)]
         members.append(EnsembleMember(torch.from_numpy(split.train_idx), x_test, job.seed, tag))
         log.info("%s: %d training images, %d test images", tag, len(split.train_idx),

@@ -28,6 +28,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .config import model_id
 from .theorem1 import META_KEY, MODEL_COLUMNS
 
 STAT_COLUMNS = ("bce_x_xhat", "bce_mu_xhat", "perplexity")
@@ -39,10 +40,6 @@ SUMMARY_COLUMNS = (
        "nn_ratio_median", "final_train_neg_elbo", "final_test_neg_elbo",
        "elbo_decoder_mean", "elbo_optimal_mean", "elbo_gap_mean"])
 HISTORY_KEYS = ("model_id", "arch", "split", "seed")
-
-
-def model_id(arch: str, split: str, seed: int) -> str:
-    return f"{arch}.{split}.s{int(seed)}"
 
 
 def read_theorem1(path, expect_model_id: str | None = None):

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import torch
 
+from .config import model_id
 from .model import VAE, init_parameters, negative_elbo
 
 ORDER_OFFSET = 1_000_003
@@ -139,14 +140,13 @@ def _cfg_key(cfg: TrainConfig) -> dict:
 
 
 def _save_snapshot(path, cfg, epoch, model, opt, order_gen, noise_gen, history) -> None:
-    from .io import atomic_path
+    from .model import write_torch_atomic
 
     payload = {"format": SNAPSHOT_FORMAT, "cfg": _cfg_key(cfg), "epoch": epoch,
                "model": model.state_dict(), "opt": opt.state_dict(),
                "order_gen": order_gen.get_state(), "noise_gen": noise_gen.get_state(),
                "history": history.rows}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    write_torch_atomic(payload, path)
     log.info("snapshot written at epoch %d: %s", epoch, path)
 
 
@@ -188,7 +188,7 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str, hidden: 
     for job in jobs:
         split = splits[job.split]
         cfg = TrainConfig(hidden, z_dim, epochs, batch_size, learning_rate, job.seed)
-        tag = f"{arch}.{job.split}.s{job.seed}"
+        tag = model_id(arch, job.split, job.seed)
         x_train = x_all[torch.from_numpy(split.train_idx).to(device)]
         x_test = x_test_all[torch.from_numpy(split.test_idx).to(device)]
         log.info("%s: %d training images, %d test images", tag, len(x_train), len(x_test))
@@ -209,7 +209,7 @@ def write_model_outputs(job: ModelJob, model: VAE, history: History, *, arch: st
     from .io import atomic_path, provenance
     from .model import save_model
 
-    meta = {"model_id": f"{arch}.{job.split}.s{job.seed}", "arch": arch, "split": job.split,
+    meta = {"model_id": model_id(arch, job.split, job.seed), "arch": arch, "split": job.split,
             "seed": job.seed, "heldout_digit": heldout_digit, "n_train": n_train,
             "train_config": _cfg_key(cfg), "trainer": trainer,
             **provenance(device=str(device))}
