@@ -213,6 +213,19 @@ def test_figure1_panels():
                if sub._suptitle is not None)
 
 
+def test_figure1_shared_histogram_axis_shows_the_tallest_bar_of_any_panel():
+    # The shallow VAE without 9s (second panel) has every perplexity at 1: its bar is the
+    # tallest and must not be clipped by the first panel's limit.
+    blocks = fig1_blocks(3)
+    blocks[0][0].perplexity[:] = np.linspace(1.0, 3.0, len(blocks[0][0].perplexity))
+    peaked = blocks[0][1]
+    peaked.perplexity[:] = 1.0
+    fig = figure1.plot_figure1(blocks, ["shallow VAE (4)", "deep VAE (4-3-2)"],
+                               ["shallow", "deep"], digit=9, hist_bins=12, hist_max=3.0)
+    hists = [ax for sub in fig.subfigs for ax in sub.axes if not ax.images]
+    assert all(ax.get_ylim()[1] >= len(peaked.perplexity) for ax in hists)
+
+
 def test_perplexity_histogram_counts_values_beyond_the_axis():
     fig = Figure()
     counts, beyond = figure1.perplexity_histogram(fig.add_subplot(), np.array([1.0, 1.1, 2.5, 9.0]),

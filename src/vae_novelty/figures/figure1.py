@@ -84,6 +84,12 @@ def _block(sub, panel: ModelImages, title: str, colour: str, bins: int, hist_max
     return hist_ax
 
 
+def tallest_bar(ax) -> float:
+    """Height of the tallest histogram bar drawn on ``ax`` (1 when it has none)."""
+    heights = [float(np.max(patch.get_data().values, initial=0.0)) for patch in ax.patches]
+    return max(heights, default=1.0) or 1.0
+
+
 def plot_figure1(blocks: Sequence[Sequence[ModelImages]], row_titles: Sequence[str],
                  row_roles: Sequence[str], digit: int, hist_bins: int = 30,
                  hist_max: float = 6.0) -> Figure:
@@ -120,9 +126,11 @@ def plot_figure1(blocks: Sequence[Sequence[ModelImages]], row_titles: Sequence[s
             panel = blocks[r][c]
             block_title = f"{row_titles[r]}, trained on {split_label(panel.split)}"
             hist_axes.append(_block(sub, panel, block_title, colour, hist_bins, hist_max))
+    # The common limit is read before the axes are shared: once shared, every axis reports the
+    # first one's limit and the tallest bar elsewhere would be clipped.
+    top = max(tallest_bar(ax) for ax in hist_axes) * 1.05
     for ax in hist_axes[1:]:
         ax.sharey(hist_axes[0])
-    top = max(ax.get_ylim()[1] for ax in hist_axes)
     hist_axes[0].set_ylim(0, top)
     fig.suptitle(title, fontsize=10, y=1 - 0.12 / fig_h, va="top")
     return fig
