@@ -6,11 +6,20 @@
 # A --configfile replaces config/config.yaml entirely (it must be a complete config);
 # --config key=value overrides single values of whichever config is in use.
 
+import runpy
 import sys
 from pathlib import Path
 
+from snakemake.utils import min_version
+
+min_version("9.0")
+
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
+
+# With the SLURM executor (profiles/slurm): stop at once, before any job is planned, where no
+# job could be submitted (no SLURM here, a CHANGE-ME account or partition); see the module.
+runpy.run_path(str(REPO / "workflow" / "slurm_preflight.py"))["check"](workflow)
 
 if not workflow.overwrite_configfiles:
 
@@ -24,9 +33,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/export.smk"
-include: "workflow/rules/theorem1.smk"
-include: "workflow/rules/elbo.smk"
+include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/seeds.smk"
 include: "workflow/rules/figures.smk"

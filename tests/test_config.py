@@ -129,3 +129,177 @@ def test_eval_digits_per_split(cfg):
 def test_duplicate_seeds_rejected(cfg):
     with pytest.raises(ConfigError, match=r"training\.seeds: \[0, 0\] has non-unique elements"):
         vcfg.load_config(edit(cfg, ("training", "seeds"), [0, 0]))
+
+
+# --------------------------------------------------------------------------- issue #14 (5-7)
+
+@pytest.mark.parametrize("text, key", [
+    ("learning_rate: 0.001", "training.learning_rate"),
+    ("chunk_mb: 1024", "theorem1.chunk_mb"),
+    ("hist_max: 6.0", "figures.figure1.hist_max"),
+    ("eps: 1.0e-6", "elbo.eps"),
+    ("epochs: 10", "training.epochs"),
+])
+@pytest.mark.parametrize("bad, shown", [(".nan", "nan"), (".inf", "inf"), ("-.inf", "-inf")])
+def test_non_finite_numbers_are_refused(text, key, bad, shown):
+    # As YAML writes them: NaN passes exclusiveMinimum/maximum (every comparison is false).
+    source = (REPO / "config/config.yaml").read_text()
+    assert source.count(text) == 1
+    cfg = yaml.safe_load(source.replace(text, text.split(":")[0] + ": " + bad))
+    with pytest.raises(ConfigError) as err:
+        vcfg.load_config(cfg)
+    msg = str(err.value)
+    assert f"config key {key}: {shown} is not a finite number (NaN and infinity are not allowed)" \
+        in msg
+    assert msg.count(key + ":") == 1  # one line per key, not also a schema line
+
+
+def test_non_finite_numbers_are_refused_anywhere(cfg):
+    bad = copy.deepcopy(cfg)
+    bad["model"]["architectures"]["h100"] = [float("nan")]
+    bad["figures"]["figure3"]["extent"] = float("inf")
+    with pytest.raises(ConfigError) as err:
+        vcfg.load_config(bad)
+    msg = str(err.value)
+    assert "config key model.architectures.h100.0: nan is not a finite number" in msg
+    assert "config key figures.figure3.extent: inf is not a finite number" in msg
+
+
+def _numeric_subschemas(node, where="#"):
+    """Every schema node that admits an integer or a number, with its location."""
+    if isinstance(node, dict):
+        types = node.get("type", [])
+        types = [types] if isinstance(types, str) else types
+        if {"integer", "number"} & set(types):
+            yield where, node
+        for key, value in node.items():
+            yield from _numeric_subschemas(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _numeric_subschemas(value, f"{where}/{i}")
+
+
+def test_every_schema_number_has_an_upper_bound():
+    schema = yaml.safe_load(vcfg.SCHEMA_PATH.read_text())
+    numbers = list(_numeric_subschemas(schema))
+    assert len(numbers) > 20
+    unbounded = [where for where, node in numbers
+                 if "maximum" not in node and "exclusiveMaximum" not in node]
+    assert unbounded == []
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (("training", "seeds"), [2**32], r"training\.seeds\.0: 4294967296 is greater than the "
+                                     r"maximum of 4294967295"),
+    (("splits", "subsample_seed"), 10**12, r"splits\.subsample_seed: 1000000000000 is greater "
+                                           r"than the maximum of 4294967295"),
+    (("model", "architectures"), {"h1": [10**12]}, r"model\.architectures\.h1\.0: 1000000000000 "
+                                                   r"is greater than the maximum of 65536"),
+    (("model", "z_dim"), 70000, r"model\.z_dim: 70000 is greater than the maximum of 65536"),
+    (("training", "epochs"), 10**12, r"training\.epochs: 1000000000000 is greater than the "
+                                     r"maximum of 1000000"),
+    (("training", "batch_size"), 10**12, r"training\.batch_size: 1000000000000 is greater than "
+                                         r"the maximum of 10000000"),
+    (("training", "learning_rate"), 1e12, r"training\.learning_rate: 1000000000000\.0 is greater "
+                                          r"than the maximum of 10"),
+    (("splits", "max_train_images"), 10**12, r"splits\.max_train_images: 1000000000000 is "
+                                             r"greater than the maximum of 100000000"),
+    (("theorem1", "top_k"), 1001, r"theorem1\.top_k: 1001 is greater than the maximum of 1000"),
+    (("theorem1", "chunk_mb"), 1e12, r"theorem1\.chunk_mb: 1000000000000\.0 is greater than the "
+                                     r"maximum of 1048576"),
+    (("elbo", "samples"), 10**12, r"elbo\.samples: 1000000000000 is greater than the maximum "
+                                  r"of 1024"),
+    (("seeds_ci", "bootstrap"), 10**12, r"seeds_ci\.bootstrap: 1000000000000 is greater than "
+                                        r"the maximum of 1000000"),
+    (("figures", "dpi"), 10**12, r"figures\.dpi: 1000000000000 is greater than the maximum of "
+                                 r"4800"),
+    (("figures", "figure3"), {"grid_size": 4001}, r"figures\.figure3\.grid_size: 4001 is greater "
+                                                  r"than the maximum of 4000"),
+])
+def test_numbers_above_their_bound_name_key_and_bound(cfg, path, value, message):
+    with pytest.raises(ConfigError, match=message):
+        vcfg.load_config(edit(cfg, path, value))
+
+
+def test_results_dir_root_braces_and_file_are_refused(cfg, tmp_path):
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("not a folder")
+    for value, message in [
+        ("/", r"config key results_dir: '/' is the filesystem root"),
+        ("//", r"config key results_dir: '//' is the filesystem root"),
+        ("results/{arch}", r"config key results_dir: 'results/\{arch\}' contains '\{' or '\}', "
+                           r"which Snakemake would read as wildcards"),
+        ("out}", r"config key results_dir: 'out\}' contains"),
+        (str(a_file), r"config key results_dir: '.*results\.txt' is an existing file, not a "
+                      r"folder"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            vcfg.load_config({**cfg, "results_dir": value})
+    for fine in ("results", "results/", str(tmp_path), str(tmp_path / "new")):
+        assert vcfg.load_config({**cfg, "results_dir": fine})["results_dir"] == fine
+
+
+def snakemake_config(base: dict, *overrides: str) -> dict:
+    """``config`` as Snakemake 9 builds it: the config file, then each ``--config`` entry parsed
+    by ``snakemake.cli.parse_config`` and merged by ``snakemake.utils.update_config``."""
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config
+
+    out = copy.deepcopy(base)
+    update_config(out, parse_config(list(overrides)))
+    return out
+
+
+def test_nested_config_override_changes_only_that_value(cfg):
+    # Snakemake parses the braces with YAML's BaseLoader: the 3 arrives as the string '3'.
+    merged = snakemake_config(cfg, "training={epochs: 3}")
+    assert merged["training"]["epochs"] == "3"
+    assert merged["training"]["batch_size"] == 128  # merged key by key, not replaced
+    out = vcfg.load_config(merged)
+    expected = vcfg.load_config(cfg)
+    assert expected["training"]["epochs"] == 10
+    expected["training"]["epochs"] = 3
+    assert out == expected
+    assert type(out["training"]["epochs"]) is int
+
+
+def test_dotted_config_override_is_rejected_by_snakemake(cfg):
+    with pytest.raises(ValueError, match="valid identifier"):
+        snakemake_config(cfg, "training.epochs=3")
+
+
+def test_override_strings_are_read_as_the_schema_types(cfg):
+    merged = snakemake_config(
+        cfg, "training={learning_rate: 1e-3, seeds: [0, 1], tf32: true, device: cpu}",
+        "splits={max_train_images: null, max_test_per_digit: 50}", "theorem1={chunk_mb: 0.5}")
+    out = vcfg.load_config(merged)
+    t = out["training"]
+    assert (t["learning_rate"], t["seeds"], t["tf32"], t["device"]) == (0.001, [0, 1], True, "cpu")
+    assert out["splits"]["max_train_images"] is None and out["splits"]["max_test_per_digit"] == 50
+    assert out["theorem1"]["chunk_mb"] == 0.5 and out["training"]["epochs"] == 10
+    # a YAML pitfall fixed by the same rule: PyYAML reads 1e-3 (no dot) as a string
+    assert vcfg.load_config(edit(cfg, ("training", "learning_rate"), "1e-3"))["training"][
+        "learning_rate"] == 0.001
+
+
+@pytest.mark.parametrize("override, message", [
+    ("training={epochs: ten}", r"training\.epochs: 'ten' is not of type integer"),
+    ("training={epochs: 1e3}", r"training\.epochs: '1e3' is not of type integer"),
+    ("training={learning_rate: .nan}", r"training\.learning_rate: '\.nan' is not of type number"),
+    ("training={epochs: 10000000}", r"training\.epochs: 10000000 is greater than the maximum"),
+    ("training={ensemble: maybe}", r"training\.ensemble: 'maybe' is not of type boolean"),
+    ("splits={max_train_images: lots}", r"splits\.max_train_images: 'lots' is not of type "
+                                        r"integer or null"),
+])
+def test_override_strings_that_do_not_fit_are_refused(cfg, override, message):
+    with pytest.raises(ConfigError, match=message):
+        vcfg.load_config(snakemake_config(cfg, override))
+
+
+@pytest.mark.slow  # runs snakemake --dry-run (a few seconds)
+def test_nested_config_override_through_snakemake_dry_run(tmp_path):
+    from conftest import run_snakemake
+
+    proc = run_snakemake(tmp_path, "--dry-run", "--cores", "1", "--config",
+                         "training={epochs: 3}", timeout=120)
+    assert "This was a dry-run" in proc.stdout + proc.stderr

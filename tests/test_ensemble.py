@@ -92,8 +92,10 @@ def test_inactive_member_is_not_updated(x_all, x_test, monkeypatch):
     seen = []
     original = StackedAdam.step
 
-    def spy(self, grads, active=None):
-        original(self, grads, active)
+    def spy(self, grads, active=None, active_index=None):
+        if active_index is not None:   # the device index the trainer made once, as a list
+            assert active_index.tolist() == list(active)
+        original(self, grads, active, active_index)
         seen.append(([t[0].clone() for t in self.params + self.exp_avg + self.exp_avg_sq],
                      self.steps.tolist(), None if active is None else list(active)))
 

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slow
 # Top-level entries of the repository that a run does not need (or that it writes itself).
 NOT_COPIED = {".git", ".venv", ".snakemake", ".pytest_cache", "results", "logs", "benchmarks",
               "docs", "report.html", ".whl"}
-FIGURE_RULES = {"figure1", "figure2", "figure3", "figure4",  # tiny config: held-out digit 9
+FIGURE_RULES = {"figure1", "figure2", "figure3", "figure_sweep", "figure_quant"}
+FIGURE_FILES = {"figure1", "figure2", "figure3", "figure4",  # tiny config: held-out digit 9
                 "figure_quant"}
 
 
@@ -109,8 +110,8 @@ def with_option(config: dict, dotted: str, value) -> dict:
 
 def test_completed_run_is_up_to_date(completed):
     assert completed.plan() == {}
-    for rule in FIGURE_RULES:
-        assert (completed.workdir / f"results/figures/{rule}.png").stat().st_size > 0
+    for name in FIGURE_FILES:
+        assert (completed.workdir / f"results/figures/{name}.png").stat().st_size > 0
     assert (completed.workdir / "results/report/summary.html").exists()
     assert (completed.workdir / "results/report/summary_by_config.html").exists()
 
@@ -122,7 +123,7 @@ def test_completed_run_is_up_to_date(completed):
     ("figures.figure3.cmap", "magma", "figure3"),
     ("figures.figure3.grid_size", 30, "figure3"),
     ("figures.figure3.sample_seed", 1, "figure3"),
-    ("figures.sweep.test_image", 1, "figure4"),
+    ("figures.sweep.test_image", 1, "figure_sweep"),
 ])
 def test_a_figure_option_reruns_only_that_figure(completed, option, value, rule):
     plan = completed.plan(with_option(completed.config, option, value))
@@ -163,7 +164,7 @@ def edited(path: Path):
     ("figure1.py", "figure1"),
     ("figure2.py", "figure2"),
     ("figure3.py", "figure3"),
-    ("figure_sweep.py", "figure4"),
+    ("figure_sweep.py", "figure_sweep"),
     ("figure_quant.py", "figure_quant"),
 ])
 def test_editing_a_figure_script_reruns_only_that_figure(completed, script, rule):
@@ -174,7 +175,7 @@ def test_editing_a_figure_script_reruns_only_that_figure(completed, script, rule
 
 @pytest.mark.parametrize("module, rules", [
     ("figure2.py", {"figure2"}),
-    ("sweep.py", {"figure4", "figure_quant"}),  # figure_quant uses its tick helpers
+    ("sweep.py", {"figure_sweep", "figure_quant"}),  # figure_quant uses its tick helpers
     ("quant.py", {"figure_quant"}),
     ("common.py", FIGURE_RULES),
 ])
@@ -184,17 +185,16 @@ def test_editing_a_plotting_module_reruns_the_figures_that_use_it(completed, mod
     assert completed.plan() == {}
 
 
+AFTER_EVALUATE = {"tables": 1, "figure1": 1, "figure2": 1, "figure_sweep": 1,
+                  "summary_table": 1, "seed_summary": 1, "figure_quant": 1, "all": 1}
+
+
 def test_training_epochs_rerun_training_and_everything_downstream(completed):
     cfg = completed.config
     plan = completed.plan(with_option(cfg, "training.epochs", cfg["training"]["epochs"] + 1))
     n_archs = len(cfg["model"]["architectures"])
-    n_sweep_models = n_archs * (1 + len(cfg["splits"]["heldout_digits"])) * \
-        len(cfg["training"]["seeds"])
-    assert plan == {"train_sweep": n_archs, "export_posteriors": n_sweep_models,
-                    "theorem1": n_sweep_models, "optimal_elbo": n_sweep_models,
-                    "tables": 1, "figure1": 1, "figure2": 1,
-                    "figure4": 1, "summary_table": 1, "seed_summary": 1, "figure_quant": 1,
-                    "all": 1}
+    # one training and one evaluation job per sweep architecture (all its splits and seeds)
+    assert plan == {"train_sweep": n_archs, "evaluate": n_archs, **AFTER_EVALUATE}
     # untouched: the data, the splits, the mini-MNIST model and its Figure 3
 
 
@@ -202,7 +202,28 @@ def test_mini_epochs_rerun_the_mini_model_and_figure3_only(completed):
     cfg = completed.config
     plan = completed.plan(with_option(cfg, "training.mini_epochs",
                                       cfg["training"]["mini_epochs"] + 1))
-    assert plan == {"train_mini": 1, "export_posteriors": 1, "theorem1": 1, "optimal_elbo": 1,
-                    "tables": 1,
-                    "figure3": 1, "summary_table": 1, "seed_summary": 1, "figure_quant": 1,
-                    "all": 1}
+    assert plan == {"train_mini": 1, "evaluate_mini": 1, "tables": 1, "figure3": 1,
+                    "summary_table": 1, "seed_summary": 1, "figure_quant": 1, "all": 1}
+
+
+@pytest.mark.parametrize("option, value", [
+    ("elbo.samples", 3),
+    ("elbo.seed", 5),
+    ("theorem1.top_k", 4),
+])
+def test_an_evaluation_option_reruns_evaluation_and_after_never_training(completed, option,
+                                                                          value):
+    plan = completed.plan(with_option(completed.config, option, value))
+    n_archs = len(completed.config["model"]["architectures"])
+    assert plan == {"evaluate": n_archs, "evaluate_mini": 1, "figure3": 1, **AFTER_EVALUATE}
+
+
+@pytest.mark.parametrize("option, value", [
+    ("theorem1.chunk_mb", 64),
+    ("theorem1.device", "auto"),
+    ("training.device", "auto"),
+    ("training.snapshot_every", 3),
+    ("training.cuda_graphs", True),
+])
+def test_a_speed_only_setting_reruns_nothing(completed, option, value):
+    assert completed.plan(with_option(completed.config, option, value)) == {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -656,6 +657,27 @@ def test_cuda_equals_cpu():
     np.testing.assert_allclose(xbce_g, xbce_c, rtol=1e-10)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_equals_cpu_where_many_training_images_share_the_weight():
+    """A realistic case, like a trained VAE's: most test points share their weight among a
+    few training images (median perplexity near 3), some sit on one (w_max = 1)."""
+    rng = np.random.default_rng(17)
+    z, mean, logvar = random_posteriors(rng, 6000, 6, 300, log_sigma=(-2.0, -1.0))
+    x = rng.random((6000, 784)).astype(np.float32)
+    cpu = t1.weight_stats(z, mean, logvar, x, chunk_mb=8, device="cpu")
+    assert np.median(cpu.entropy) > 0.5 and np.mean(cpu.w_max > 0.99) < 0.5   # realistic
+    x_dev = torch.from_numpy(x).cuda()                                 # uploaded once
+    gpu = t1.weight_stats(z, mean, logvar, x_dev, chunk_mb=8, device="cuda")
+    for name in ("log_norm", "entropy", "w_max", "topk_weight", "mu"):
+        np.testing.assert_allclose(getattr(gpu, name), getattr(cpu, name), rtol=1e-9,
+                                   atol=1e-12, err_msg=name)
+    np.testing.assert_array_equal(gpu.topk_pos, cpu.topk_pos)
+    on_dev = t1.weight_stats(z, mean, logvar, x_dev, chunk_mb=8, device="cuda",
+                             mu_on_device=True)
+    assert on_dev.mu.is_cuda
+    np.testing.assert_allclose(on_dev.mu.cpu().numpy(), cpu.mu, rtol=1e-9, atol=1e-12)
+
+
 # --------------------------------------------------------------------------- out of memory
 
 def test_out_of_memory_retries_with_smaller_chunks(monkeypatch):
@@ -689,3 +711,48 @@ def test_out_of_memory_at_the_smallest_chunk_names_the_setting(monkeypatch):
     with pytest.raises(RuntimeError, match=r"theorem1\.chunk_mb = 32.*theorem1\.device: cpu"):
         t1.weight_stats_shrinking(np.zeros((1, 2)), np.zeros((3, 2)), np.zeros((3, 2)), None,
                                   top_k=3, chunk_mb=32, device="cpu")
+
+
+def test_out_of_memory_retry_releases_the_failed_attempt_first(monkeypatch):
+    """The CUDA cache is emptied only once the failed attempt's tensors are unreferenced."""
+    import weakref
+
+    class Chunk:                                   # stands for a tensor of the failed attempt
+        pass
+
+    attempts, alive_at_empty = [], []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "empty_cache",
+                        lambda: alive_at_empty.append([r() is not None for r in attempts]))
+
+    def run(budget):
+        chunk = Chunk()
+        attempts.append(weakref.ref(chunk))
+        if budget > 16:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return budget
+
+    assert t1.shrink_on_oom(run, 64, "a test") == (16, 16)
+    assert alive_at_empty == [[False], [False, False]]
+
+
+def test_neighbour_passes_are_retried_on_out_of_memory(tmp_path, monkeypatch):
+    rng = np.random.default_rng(11)
+    spec, *_ = _tiny_model_files(tmp_path, rng, copy_of=3)
+    files = (tmp_path / "post.parquet", tmp_path / "m.pt", tmp_path / "mnist.npz")
+    expected = t1.evaluate_model(*files, spec, top_k=3, chunk_mb=64).table.to_pandas()
+    tried = {"latent": [], "xhat": []}
+    for name, key in (("latent_neighbours", "latent"), ("xhat_neighbours", "xhat")):
+        real = getattr(t1, name)
+
+        def oom_above_16(*args, chunk_mb, _real=real, _key=key, **kwargs):
+            tried[_key].append(chunk_mb)
+            if chunk_mb > 16:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return _real(*args, chunk_mb=chunk_mb, **kwargs)
+
+        monkeypatch.setattr(t1, name, oom_above_16)
+    got = t1.evaluate_model(*files, spec, top_k=3, chunk_mb=64).table.to_pandas()
+    assert tried["latent"] == [64, 32, 16] and tried["xhat"] == [16]
+    cols = ["nn_index", "nn_dist", "xhat_nn_index", "xhat_nn_bce", "perplexity"]
+    pd.testing.assert_frame_equal(got[cols], expected[cols])

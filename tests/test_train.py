@@ -84,3 +84,38 @@ def test_snapshot_for_other_settings_is_ignored(tiny_data, tmp_path):
     fresh, h1 = train_vae(*tiny_data, cfg(epochs=3, seed=5))
     other, h2 = train_vae(*tiny_data, cfg(epochs=3, seed=5), snapshot=snap, snapshot_every=0)
     assert h1.rows == h2.rows
+
+
+def test_long_training_is_evaluated_at_most_100_times_and_at_its_last_epoch():
+    from vae_novelty.train import MAX_EVALUATIONS, is_evaluated
+
+    for epochs in (1, 10, 100, 101, 3000, 3001):
+        evaluated = [e for e in range(1, epochs + 1) if is_evaluated(e, epochs)]
+        assert evaluated[-1] == epochs
+        assert len(evaluated) <= MAX_EVALUATIONS + 1
+        if epochs <= MAX_EVALUATIONS:
+            assert evaluated == list(range(1, epochs + 1))     # short runs: every epoch
+    assert [e for e in range(1, 3001) if is_evaluated(e, 3000)][:2] == [30, 60]
+
+
+def test_snapshot_clock_every_n_epochs_never_at_the_end_and_not_too_often(monkeypatch):
+    from vae_novelty import train as T
+
+    now = [0.0]
+    monkeypatch.setattr(T.time, "monotonic", lambda: now[0])
+    clock = T.SnapshotClock(every=5, epochs=3000, min_seconds=30)
+    due = []
+    for epoch in range(1, 3001):
+        now[0] += 1.0                                   # one second per epoch
+        if clock.due(epoch):
+            due.append(epoch)
+    assert due[0] == 5                                  # the first one as soon as due
+    assert all(b - a >= 30 for a, b in zip(due, due[1:]))
+    assert all(e % 5 == 0 for e in due) and 3000 not in due
+    assert not T.SnapshotClock(every=0, epochs=10).due(5)
+
+
+def test_training_history_of_a_long_run_has_one_row_per_evaluated_epoch(tiny_data):
+    _, history = train_vae(*tiny_data, cfg(epochs=250))
+    epochs = [r["epoch"] for r in history.rows]
+    assert epochs == list(range(3, 250, 3)) + [250]

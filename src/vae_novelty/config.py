@@ -7,6 +7,8 @@ the run before any job starts, with a message that names the key and what is all
 from __future__ import annotations
 
 import copy
+import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,8 +99,15 @@ def _describe(error: jsonschema.ValidationError, schema: dict) -> str:
                 f"{', '.join(map(repr, error.validator_value))}")
     if error.validator == "required":
         return f"config key {where}: {error.message}"
-    if error.validator in ("minimum", "maximum", "exclusiveMinimum"):
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         return f"config key {where}: {error.message}"
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        # e.g. "a count or null": name the bound that was broken, not "not valid under any".
+        specific = [e for e in error.context if e.validator != "type"]
+        if specific:
+            return _describe(specific[0], schema)
+        types = [t for e in error.context for t in _types(e.validator_value)]
+        return f"config key {where}: {error.instance!r} is not of type {' or '.join(types)}"
     if error.validator == "type":
         return f"config key {where}: {error.instance!r} is not of type {error.validator_value}"
     if error.validator == "pattern":
@@ -107,18 +116,106 @@ def _describe(error: jsonschema.ValidationError, schema: dict) -> str:
     return f"config key {where}: {error.message}"
 
 
+def _types(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _schema_validator(schema_path: Path) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(yaml.safe_load(Path(schema_path).read_text()))
+
+
+def non_finite_numbers(config: Any, path: tuple = ()) -> list[tuple[tuple, float]]:
+    """Every NaN, +inf or -inf anywhere in ``config`` (mappings and lists), with its key path."""
+    if isinstance(config, float):
+        return [] if math.isfinite(config) else [(path, config)]
+    if isinstance(config, dict):
+        items = config.items()
+    elif isinstance(config, (list, tuple)):
+        items = enumerate(config)
+    else:
+        return []
+    return [hit for key, value in items for hit in non_finite_numbers(value, (*path, key))]
+
+
 def validate_schema(config: dict, schema_path: Path = SCHEMA_PATH) -> None:
+    """Schema violations and non-finite numbers, one line each, naming the key.
+
+    JSON-schema bounds do not stop NaN (every comparison with NaN is false), so NaN and
+    +-infinity are refused here for every number in the config, whatever its key.
+    """
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
+    bad_numbers = non_finite_numbers(config)
+    lines = [f"config key {_key_path(path)}: {value!r} is not a finite number "
+             f"(NaN and infinity are not allowed)" for path, value in bad_numbers]
+    bad_paths = {tuple(map(str, path)) for path, _ in bad_numbers}
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        lines = "\n  - ".join(_describe(e, schema) for e in errors)
-        raise ConfigError(f"invalid configuration:\n  - {lines}")
+    lines += [_describe(e, schema) for e in errors
+              if tuple(map(str, e.absolute_path)) not in bad_paths]
+    if lines:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(lines))
+
+
+# Strings that a schema type accepts when it comes from Snakemake's --config (see below).
+_NULL_WORDS = {"null", "Null", "NULL", "~"}
+_BOOL_WORDS = {"true": True, "True": True, "TRUE": True,
+               "false": False, "False": False, "FALSE": False}
+_INT_RE = re.compile(r"[-+]?[0-9]+")
+_FLOAT_RE = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
+def _from_string(text: str, types: Iterable[str]) -> tuple[bool, Any]:
+    """``text`` read as the first of ``types`` it spells exactly (finite numbers only)."""
+    for kind in types:
+        if kind == "null" and text in _NULL_WORDS:
+            return True, None
+        if kind == "boolean" and text in _BOOL_WORDS:
+            return True, _BOOL_WORDS[text]
+        if kind == "integer" and _INT_RE.fullmatch(text):
+            return True, int(text)
+        if kind == "number" and _FLOAT_RE.fullmatch(text):
+            return True, int(text) if _INT_RE.fullmatch(text) else float(text)
+    return False, text
+
+
+def coerce_override_strings(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
+    """Read strings as numbers, booleans or null where the schema wants one of those.
+
+    Snakemake parses a nested ``--config 'training={epochs: 3}'`` with YAML's BaseLoader, so
+    every value inside the braces arrives as a string (``{'epochs': '3'}``). A string is
+    converted only where the schema rejects it for its type and it spells an allowed type
+    exactly (``3``, ``1e-3``, ``true``, ``null``); anything else is left for the schema
+    validation to report. Returns a converted copy.
+    """
+    out = copy.deepcopy(config)
+    validator = _schema_validator(schema_path)
+    for error in list(validator.iter_errors(out)):
+        if not isinstance(error.instance, str) or not error.absolute_path:
+            continue
+        if error.validator == "type":
+            types = _types(error.validator_value)
+        elif error.validator in ("anyOf", "oneOf"):
+            types = [t for e in error.context or () if e.validator == "type" and not e.path
+                     for t in _types(e.validator_value)]
+        else:
+            continue
+        ok, value = _from_string(error.instance, types)
+        if ok:
+            *parents, last = error.absolute_path
+            node = out
+            for key in parents:
+                node = node[key]
+            node[last] = value
+    return out
 
 
 def load_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
-    """Merge defaults, validate against the schema, then check cross-key constraints."""
-    merged = _deep_merge(DEFAULTS, config)
+    """Merge defaults, validate against the schema, then check cross-key constraints.
+
+    ``config`` is Snakemake's config: the config file(s), then any ``--config`` overrides merged
+    in key by key (a nested ``--config 'training={epochs: 3}'`` changes training.epochs only).
+    """
+    merged = coerce_override_strings(_deep_merge(DEFAULTS, config), schema_path)
     validate_schema(merged, schema_path)
     check_semantics(merged)
     return merged
@@ -135,8 +232,25 @@ def smallest_mnist_split(cfg: dict) -> int:
     return min(smallest, cap) if cap else smallest
 
 
+def results_dir_problem(results_dir: str) -> str | None:
+    """Why ``results_dir`` cannot hold the outputs (None if it can); relative to the working dir."""
+    where = f"config key results_dir: {results_dir!r}"
+    if "{" in results_dir or "}" in results_dir:
+        return (f"{where} contains '{{' or '}}', which Snakemake would read as wildcards in "
+                f"every output path")
+    resolved = Path(results_dir).resolve()
+    if resolved == Path(resolved.anchor):
+        return f"{where} is the filesystem root; name a folder for the results"
+    if os.path.isfile(results_dir):
+        return f"{where} is an existing file, not a folder"
+    return None
+
+
 def check_semantics(cfg: dict) -> None:
     problems = []
+    bad_results_dir = results_dir_problem(cfg["results_dir"])
+    if bad_results_dir:
+        problems.append(bad_results_dir)
     archs = cfg["model"]["architectures"]
     for role in ("shallow", "deep"):
         name = cfg["model"][role]

@@ -75,22 +75,24 @@ def bernoulli_log_lik(x, p) -> np.ndarray:
 
 
 def decoder_log_lik(model, z, x, device="cpu", batch_size: int = POINTS_PER_CALL) -> np.ndarray:
-    """log p(x_t | z_ts) (T, S) under the trained decoder, from float64 logits.
+    """log p(x_t | z_ts) (T, S) under the trained decoder, from float64 logits on the device.
 
     ``z`` (T, S, D), ``x`` (T, P). log p = sum_j x_j l_j - softplus(l_j).
     """
+    dev = t1._device(device)
     z = np.asarray(z, np.float64)
-    x = np.asarray(x, np.float64)
     T, S, D = z.shape
     out = np.empty((T, S))
     per = max(1, batch_size // max(S, 1))
-    for i0 in range(0, T, per):
-        zb = z[i0:i0 + per]
-        logits = t1.decoder_logits(model, zb.reshape(-1, D), device,
-                                   batch_size=batch_size).reshape(len(zb), S, -1)
-        xb = x[i0:i0 + per, None, :]
-        softplus = np.logaddexp(0.0, logits)
-        out[i0:i0 + per] = (xb * logits - softplus).sum(-1)
+    with torch.inference_mode(), t1._no_tf32():
+        m64 = t1.float64_model(model, dev)
+        xd = t1._tensor(x, dev, torch.float64)
+        for i0 in range(0, T, per):
+            zb = t1._tensor(z[i0:i0 + per], dev, torch.float64)
+            logits = m64.decode_logits(zb.reshape(-1, D)).reshape(len(zb), S, -1)
+            xb = xd[i0:i0 + per, None, :]
+            ll = (xb * logits - torch.nn.functional.softplus(logits)).sum(-1)
+            out[i0:i0 + per] = ll.cpu().numpy()
     return out
 
 
@@ -102,26 +104,35 @@ def optimal_log_lik(z, x, train_mean, train_logvar, train_x, *, clamp_eps: float
     The Bernoulli means mu(z) = sum_i w_i(z) x_i come from :func:`theorem1.weight_stats`
     (retried with smaller chunks on GPU out-of-memory), then are clamped to
     [clamp_eps, 1 - clamp_eps]; the counts are the pixels per (t, s) the clamp changed.
+    The training images are uploaded to the device once (``train_x`` may already be a tensor
+    there), mu stays on the device, and only the (T, S) results come back to the host.
     """
     if not 0.0 < clamp_eps < 0.5:
         raise ValueError(f"clamp_eps must be in (0, 0.5), got {clamp_eps}")
+    dev = t1._device(device)
     z = np.asarray(z, np.float64)
-    x = np.asarray(x, np.float64)
     T, S, D = z.shape
     log_lik = np.empty((T, S))
     clamped = np.zeros((T, S), np.int64)
     per = max(1, int(points_per_call) // max(S, 1))
     budget = float(chunk_mb)
-    for i0 in range(0, T, per):
-        zb = z[i0:i0 + per]
-        stats, budget = t1.weight_stats_shrinking(zb.reshape(-1, D), train_mean, train_logvar,
-                                                  train_x, top_k=1, chunk_mb=budget,
-                                                  device=device)
-        mu = stats.mu.reshape(len(zb), S, -1)
-        outside = (mu < clamp_eps) | (mu > 1.0 - clamp_eps)
-        clamped[i0:i0 + per] = outside.sum(-1)
-        mu = np.clip(mu, clamp_eps, 1.0 - clamp_eps)
-        log_lik[i0:i0 + per] = bernoulli_log_lik(x[i0:i0 + per, None, :], mu)
+    with torch.inference_mode():
+        xd = t1._tensor(x, dev, torch.float64)
+        train_xd = t1._tensor(train_x, dev)
+        for i0 in range(0, T, per):
+            zb = z[i0:i0 + per]
+            stats, budget = t1.weight_stats_shrinking(zb.reshape(-1, D), train_mean,
+                                                      train_logvar, train_xd, top_k=1,
+                                                      chunk_mb=budget, device=dev,
+                                                      mu_on_device=True)
+            mu = stats.mu.reshape(len(zb), S, -1)
+            outside = (mu < clamp_eps) | (mu > 1.0 - clamp_eps)
+            clamped[i0:i0 + per] = outside.sum(-1).cpu().numpy()
+            mu = mu.clamp_(clamp_eps, 1.0 - clamp_eps)
+            xb = xd[i0:i0 + per, None, :]
+            ll = (xb * torch.log(mu) + (1.0 - xb) * torch.log1p(-mu)).sum(-1)
+            log_lik[i0:i0 + per] = ll.cpu().numpy()
+            del stats, mu, outside
     return log_lik, clamped
 
 
@@ -131,7 +142,7 @@ def elbo_terms(model, x, mean, logvar, noise, train_mean, train_logvar, train_x,
 
     ``x`` (T, P) test images, ``mean``/``logvar`` (T, D) their posteriors, ``noise``
     (T, S, D) standard normals (:func:`draw_noise`); ``train_*`` the model's training
-    posteriors (N, D) and images (N, P).
+    posteriors (N, D) and images (N, P; or a tensor already on the device).
     """
     dev = t1._device(device)
     x = np.asarray(x, np.float64)
@@ -175,21 +186,29 @@ def build_table(model_id: str, mnist_index, label, terms: dict, meta: dict):
 def evaluate_elbo(posterior_path, model_path, mnist_path, spec, *, samples: int,
                   clamp_eps: float, seed: int, chunk_mb: float = 1024.0, device="cpu"):
     """One model's ELBO table (schema :func:`table_schema`, metadata ``vae_novelty``)."""
+    return evaluate_elbo_inputs(t1.load_model_inputs(posterior_path, model_path, mnist_path, spec),
+                                spec, samples=samples, clamp_eps=clamp_eps, seed=seed,
+                                chunk_mb=chunk_mb, device=device)
+
+
+def evaluate_elbo_inputs(inputs: "t1.ModelInputs", spec, *, samples: int, clamp_eps: float,
+                         seed: int, chunk_mb: float = 1024.0, device="cpu"):
+    """:func:`evaluate_elbo` on inputs already in memory."""
     from .io import describe_device, provenance
 
     dev = t1._device(device)
-    train, test, post_meta, model, model_meta, x, x_train = t1.load_model_inputs(
-        posterior_path, model_path, mnist_path, spec)
+    train, test, x = inputs.train, inputs.test, inputs.x
     noise = draw_noise(seed, spec.model_id, len(x), samples, spec.z_dim)
     with torch.inference_mode():
-        terms = elbo_terms(model, x, test["z_mean"], test["z_logvar"], noise, train["z_mean"],
-                           train["z_logvar"], x_train, clamp_eps=clamp_eps, chunk_mb=chunk_mb,
-                           device=dev)
+        terms = elbo_terms(inputs.model, x, test["z_mean"], test["z_logvar"], noise,
+                           train["z_mean"], train["z_logvar"], inputs.x_train,
+                           clamp_eps=clamp_eps, chunk_mb=chunk_mb, device=dev)
     meta = {**t1.model_info(spec), "schema": TABLE_FORMAT, "samples": int(samples),
             "eps": float(clamp_eps), "seed": int(seed), "chunk_mb": float(chunk_mb),
-            "device": describe_device(dev), "n_train": int(len(x_train)), "n_test": int(len(x)),
-            "posterior_code_version": post_meta.get("code_version"),
-            "model_code_version": model_meta.get("code_version"), **provenance()}
+            "device": describe_device(dev), "n_train": int(len(train["mnist_index"])),
+            "n_test": int(len(x)),
+            "posterior_code_version": inputs.posterior_meta.get("code_version"),
+            "model_code_version": inputs.model_meta.get("code_version"), **provenance()}
     return build_table(spec.model_id, test["mnist_index"], test["label"], terms, meta)
 
 

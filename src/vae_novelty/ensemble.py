@@ -51,7 +51,8 @@ import torch
 from .config import model_id
 from .model import VAE, init_parameters, negative_elbo
 from .train import (NOISE_OFFSET, ORDER_OFFSET, History, ModelJob, TrainConfig, _check_finite,
-                    batches, mean_neg_elbo, write_model_outputs)
+                    SnapshotClock, batches, is_evaluated, mean_neg_elbo, progress,
+                    write_model_outputs)
 
 ENSEMBLE_SNAPSHOT_FORMAT = "vae-novelty-ensemble-snapshot/1"
 
@@ -200,10 +201,12 @@ class StackedAdam:
         return [*self.params, *self.exp_avg, *self.exp_avg_sq, self.steps]
 
     @torch.no_grad()
-    def step(self, grads: Sequence[torch.Tensor], active: Sequence[int] | None = None) -> None:
+    def step(self, grads: Sequence[torch.Tensor], active: Sequence[int] | None = None,
+             active_index: torch.Tensor | None = None) -> None:
         """One Adam step of every member (``active`` None; ``grads`` [M, ...]) or only of the
         members listed in ``active`` (``grads`` [len(active), ...], in that order); the others
-        are left untouched (weights, moments and step count)."""
+        are left untouched (weights, moments and step count). ``active_index``: ``active`` as
+        an int64 tensor on the device, when the caller has one (no host-to-device copy)."""
         members = range(len(self.host_steps)) if active is None else list(active)
         if self.per_member:
             for m in members:
@@ -224,7 +227,8 @@ class StackedAdam:
             for p, g, m1, m2 in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
                 _stacked_adam_update(p, g, m1, m2, nss, bc2)
             return
-        idx = torch.tensor(members, dtype=torch.int64).to(self.steps.device)
+        idx = (active_index if active_index is not None
+               else torch.tensor(members, dtype=torch.int64).to(self.steps.device))
         self.steps.index_add_(0, idx, torch.ones_like(idx))
         steps = self.steps.index_select(0, idx)
         nss = self.neg_step_size.index_select(0, steps)
@@ -370,13 +374,23 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
              "batched rows are padding)", n_members, n_train, steps_per_epoch,
              100 * (1 - sum(n_train) / computed))
 
+    # Subsets of members still in their epoch (only in an epoch's last steps, when the
+    # members' training sets differ in size), as device index tensors made once each.
+    member_index: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def device_index(active: tuple[int, ...]) -> torch.Tensor:
+        if active not in member_index:
+            member_index[active] = torch.tensor(active, dtype=torch.int64).to(device)
+        return member_index[active]
+
     def train_step(gidx, eps, weight, active):
         # gidx [A, B]: rows of x_all; eps [A, B, z]; weight [A, B] (0 on padding), for the
         # members in ``active`` (None: all M); the others' epochs are over and are skipped
         if active is None:
             weights, biases = net.weights, net.biases
+            idx = None
         else:
-            idx = torch.tensor(active, dtype=torch.int64).to(device)
+            idx = device_index(tuple(active))
             weights, biases = ([t.detach().index_select(0, idx).requires_grad_() for t in ts]
                                for ts in (net.weights, net.biases))
         xb = x_all.index_select(0, gidx.reshape(-1)).view(*gidx.shape, x_all.shape[-1])
@@ -384,7 +398,7 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
         per_image = negative_elbo(xb, logits, mean, logvar)  # [A, B]
         loss = (per_image * weight).sum()
         grads = torch.autograd.grad(loss, [t for pair in zip(weights, biases) for t in pair])
-        adam.step(grads, active)
+        adam.step(grads, active, idx)
         with torch.no_grad():  # as train_vae's loss_sum, over real rows only
             sums = torch.where(weight > 0, per_image, 0.0).sum(-1).double()
             if active is None:
@@ -413,6 +427,8 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
         start_epoch = state.restore(snapshot, key)
         if start_epoch > 1:
             log.info("ensemble resumed from snapshot %s at epoch %d", snapshot, start_epoch)
+    clock = SnapshotClock(snapshot_every if snapshot is not None else 0, epochs)
+    t_start = time.perf_counter()
     for epoch in range(start_epoch, epochs + 1):
         t0 = time.perf_counter()
         gidx_all, weight_all, rows_all = _epoch_plan(train_idx, order_gens, batch_size, n_steps)
@@ -439,9 +455,13 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
             if len(active) == n_members:
                 train_step(gidx_all[s, :, :width], eps, weight_all[s, :, :width], None)
             else:
-                sel = torch.tensor(active, dtype=torch.int64).to(device)
+                sel = device_index(tuple(active))
                 train_step(gidx_all[s, :, :width].index_select(0, sel), eps,
                            weight_all[s, :, :width].index_select(0, sel), active)
+        if not is_evaluated(epoch, epochs):
+            if clock.due(epoch):
+                state.save(snapshot, key, epoch)
+            continue
         totals = total.tolist()
         train_losses = [t / n for t, n in zip(totals, n_train)]
         for member, loss in zip(members, train_losses):
@@ -454,8 +474,9 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
                                       "test_neg_elbo": test_loss})
             log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (ensemble epoch %.2fs)",
                      member.tag, epoch, epochs, train_losses[m], test_loss, seconds)
-        if snapshot is not None and snapshot_every and epoch % snapshot_every == 0 \
-                and epoch < epochs:
+        log.info("ensemble epoch %d/%d done: %s", epoch, epochs,
+                 progress(time.perf_counter() - t_start, epoch - start_epoch + 1, epochs - epoch))
+        if clock.due(epoch):
             state.save(snapshot, key, epoch)
     return list(zip(eval_models, histories))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -43,8 +44,12 @@ def write_text_atomic(path: Path | str, text: str) -> None:
         tmp.write_text(text)
 
 
+@functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """The git commit of the repository (with ``-dirty`` if it has uncommitted changes)."""
+    """The git commit of the repository (with ``-dirty`` if it has uncommitted changes), asked
+    once per process; ``unknown`` outside a git checkout (e.g. a copy without ``.git``)."""
+    if not (REPO_ROOT / ".git").exists():
+        return "unknown"
     try:
         commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
                                 capture_output=True, text=True, timeout=10, check=True)
@@ -57,15 +62,12 @@ def code_version() -> str:
 
 
 def package_versions() -> dict[str, str]:
+    """Versions of the packages this process has imported (importing none of them)."""
     versions = {"python": platform.python_version()}
     for name in ("torch", "numpy", "pandas", "pyarrow", "matplotlib", "snakemake"):
         module = sys.modules.get(name)
-        if module is None:
-            try:
-                module = __import__(name)
-            except ImportError:
-                continue
-        versions[name] = str(getattr(module, "__version__", "unknown"))
+        if module is not None:
+            versions[name] = str(getattr(module, "__version__", "unknown"))
     return versions
 
 

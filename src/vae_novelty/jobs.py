@@ -1,21 +1,30 @@
-"""Set-up shared by the scripts of the per-model rules (theorem1, optimal_elbo)."""
+"""Set-up shared by the scripts of the per-architecture rules (train, evaluate)."""
 
 from __future__ import annotations
 
-from .io import select_device, setup_logging
+from pathlib import Path
+
+from .io import describe_device, select_device, setup_logging
 
 
-def start_model_job(sm):
-    """Set-up shared by the per-model rules' scripts (wildcards arch, split, seed; params
-    hidden, z_dim, device): the job's logger, torch threads = the job's threads, the device,
-    and the model's :class:`~vae_novelty.config.ModelSpec`."""
+def start_job(sm):
+    """The job's logger, torch host threads = the threads the scheduler granted the job, and
+    the torch device (``resources.torch_device``: a speed-only setting, so it lives in
+    ``resources``, which Snakemake does not fingerprint, and not in ``params``)."""
     import torch
 
-    from .config import ModelSpec
-
     log = setup_logging(sm.log[0])
-    torch.set_num_threads(sm.threads)
-    device = select_device(sm.params.device)
-    w = sm.wildcards
-    spec = ModelSpec(w.arch, tuple(sm.params.hidden), int(sm.params.z_dim), w.split, int(w.seed))
-    return log, device, spec
+    torch.set_num_threads(max(1, int(sm.threads)))
+    device = select_device(str(sm.resources.get("torch_device", "auto")))
+    log.info("rule %s, wildcards %s: %d host thread(s), %s", sm.rule, dict(sm.wildcards),
+             torch.get_num_threads(), describe_device(device))
+    return log, device
+
+
+def output_for(paths, name: str) -> Path:
+    """The one path among ``paths`` whose file name is ``name`` (an output of this job)."""
+    found = [Path(p) for p in ([paths] if isinstance(paths, str) else paths)
+             if Path(p).name == name]
+    if len(found) != 1:
+        raise ValueError(f"expected one output named {name!r}, found {len(found)}")
+    return found[0]

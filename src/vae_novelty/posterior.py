@@ -116,14 +116,13 @@ def read_posteriors(path: Path | str, expect_z_dim: int | None = None):
     return out["train"], out["test"], meta
 
 
-def export_model(model_path: Path | str, mnist, split, out_path: Path | str, *,
-                 hidden, z_dim: int, device: torch.device) -> pa.Table:
-    """Encode a model's training split and evaluation images and write the Parquet file."""
+def posterior_table(model: VAE, model_meta: dict, mnist, split, *, hidden, z_dim: int,
+                    device: torch.device) -> pa.Table:
+    """The posterior table of a loaded model: its training split and evaluation images."""
     from .data import to_float
     from .io import provenance
-    from .model import decoder_param_count, load_model
+    from .model import decoder_param_count
 
-    model, model_meta = load_model(model_path, expect_hidden=hidden, expect_z_dim=z_dim)
     train_mean, train_logvar = encode(model, to_float(mnist.train_images[split.train_idx]), device)
     test_mean, test_logvar = encode(model, to_float(mnist.test_images[split.test_idx]), device)
     meta = {"model_id": model_meta.get("model_id"), "arch": model_meta.get("arch"),
@@ -132,8 +131,18 @@ def export_model(model_path: Path | str, mnist, split, out_path: Path | str, *,
             "decoder_params": decoder_param_count(hidden, z_dim),
             "schema": "vae-novelty-posteriors/1",
             **provenance(model_code_version=model_meta.get("code_version"))}
-    table = build_table(split.train_idx, mnist.train_labels[split.train_idx], train_mean,
-                        train_logvar, split.test_idx, mnist.test_labels[split.test_idx],
-                        test_mean, test_logvar, meta)
+    return build_table(split.train_idx, mnist.train_labels[split.train_idx], train_mean,
+                       train_logvar, split.test_idx, mnist.test_labels[split.test_idx],
+                       test_mean, test_logvar, meta)
+
+
+def export_model(model_path: Path | str, mnist, split, out_path: Path | str, *,
+                 hidden, z_dim: int, device: torch.device) -> pa.Table:
+    """Encode a model's training split and evaluation images and write the Parquet file."""
+    from .model import load_model
+
+    model, model_meta = load_model(model_path, expect_hidden=hidden, expect_z_dim=z_dim)
+    table = posterior_table(model, model_meta, mnist, split, hidden=hidden, z_dim=z_dim,
+                            device=device)
     write_table(table, out_path)
     return table

@@ -138,6 +138,7 @@ class WeightStats:
     topk_pos: np.ndarray      # (T, k') int64 positions in the training arrays, best first
     topk_weight: np.ndarray   # (T, k') float64
     mu: np.ndarray | None     # (T, P) float64, or None when no training images were given
+    #                           (a torch tensor on the engine's device with mu_on_device=True)
     chunks: tuple[int, int] = field(default=(0, 0))  # (test_chunk, train_chunk) used
 
     @property
@@ -164,7 +165,11 @@ def _device(device) -> torch.device:
 
 
 def _tensor(arr, device: torch.device, dtype=None) -> torch.Tensor:
-    """A torch tensor of a numpy array (copied when the array is read-only)."""
+    """A torch tensor of a numpy array (copied when the array is read-only); a tensor already
+    on ``device`` (and of ``dtype``) is used as it is, so that callers can upload an input once
+    and pass it to every pass of the engine."""
+    if isinstance(arr, torch.Tensor):
+        return arr.to(device=device, dtype=dtype or arr.dtype)
     arr = np.asarray(arr)
     if not arr.flags.writeable:
         arr = arr.copy()
@@ -284,15 +289,23 @@ def _stream_chunk(feats: torch.Tensor, HT: torch.Tensor, X: torch.Tensor | None,
     return m, s, t, num, top_v, top_i
 
 
+def _shape(arr) -> tuple[int, ...]:
+    """Shape of a numpy array, array-like or torch tensor (on any device)."""
+    return tuple(arr.shape) if isinstance(arr, torch.Tensor) else np.shape(arr)
+
+
 def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
                  chunk_mb: float = 1024.0, device="cpu", centre=None,
-                 test_chunk: int | None = None, train_chunk: int | None = None) -> WeightStats:
+                 test_chunk: int | None = None, train_chunk: int | None = None,
+                 mu_on_device: bool = False) -> WeightStats:
     """Theorem 1 weights of test points ``z`` (T, D) under training posteriors (N, D).
 
     ``train_x`` (N, P), optional: the training images (any real dtype; pixels x/255 for the
     pipeline); mu is returned when it is given. ``device``: a torch device or 'auto' / 'cpu' /
     'cuda'. ``centre`` (D,): the coordinate centre (default: mean of the training means).
     ``test_chunk`` / ``train_chunk`` override the sizes derived from ``chunk_mb``.
+    ``train_x`` may be a torch tensor already on the device (uploaded once by the caller).
+    ``mu_on_device``: return mu as a float64 tensor on the device (no copy to the host).
     """
     dev = _device(device)
     z = _as_f64("z", z)
@@ -308,9 +321,9 @@ def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     n_pix = 0
     if train_x is not None:
-        if len(train_x) != n or np.ndim(train_x) != 2:
-            raise ValueError(f"train_x must be ({n}, P), got {np.shape(train_x)}")
-        n_pix = int(np.shape(train_x)[1])
+        if len(_shape(train_x)) != 2 or _shape(train_x)[0] != n:
+            raise ValueError(f"train_x must be ({n}, P), got {_shape(train_x)}")
+        n_pix = int(_shape(train_x)[1])
     centre = (train_mean.mean(0) if centre is None
               else _as_f64("centre", np.reshape(centre, (dim,)), ndim=1))
     tc, nc = chunk_sizes(len(z), n, dim, n_pix, chunk_mb)
@@ -319,7 +332,10 @@ def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
     T = len(z)
     out = {"m": np.empty(T), "s": np.empty(T), "t": np.empty(T),
            "top_v": np.empty((T, k)), "top_i": np.empty((T, k), np.int64)}
-    mu = np.empty((T, n_pix)) if train_x is not None else None
+    mu = None
+    if train_x is not None:
+        mu = (torch.empty((T, n_pix), dtype=F64, device=dev) if mu_on_device
+              else np.empty((T, n_pix)))
     with torch.inference_mode(), _no_tf32():
         HT = _train_features(train_mean, train_logvar, centre, dev).T.contiguous()
         X = None
@@ -335,7 +351,9 @@ def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
             out["m"][sl], out["s"][sl], out["t"][sl] = (m.cpu().numpy(), s.cpu().numpy(),
                                                        t.cpu().numpy())
             out["top_v"][sl], out["top_i"][sl] = top_v.cpu().numpy(), top_i.cpu().numpy()
-            if mu is not None:
+            if mu_on_device and mu is not None:
+                mu[sl] = num / s[:, None]
+            elif mu is not None:
                 mu[sl] = (num / s[:, None]).cpu().numpy()
     m, s, t = out["m"], out["s"], out["t"]
     log_norm = m + np.log(s)
@@ -446,9 +464,9 @@ def xhat_neighbours(logits, train_x, *, chunk_mb: float = 1024.0, device="cpu",
     dev = _device(device)
     logits = _as_f64("logits", logits)
     T, n_pix = logits.shape
-    if np.ndim(train_x) != 2 or np.shape(train_x)[1] != n_pix:
-        raise ValueError(f"train_x must be (N, {n_pix}), got {np.shape(train_x)}")
-    n = len(train_x)
+    if len(_shape(train_x)) != 2 or _shape(train_x)[1] != n_pix:
+        raise ValueError(f"train_x must be (N, {n_pix}), got {_shape(train_x)}")
+    n = _shape(train_x)[0]
     if n == 0:
         raise ValueError("no training images")
     tc, nc = _override_chunks(*chunk_sizes(T, n, 0, n_pix, chunk_mb), test_chunk, train_chunk, n)
@@ -516,12 +534,17 @@ def bce_from_logits(logits, x, mu, device="cpu",
     return x_hat, bce_x, bce_mu
 
 
+def float64_model(model, device: torch.device):
+    """A float64 copy of ``model`` on ``device``, in eval mode (the original is untouched)."""
+    return copy.deepcopy(model).to(device=device, dtype=F64).eval()
+
+
 @torch.inference_mode()
 def decoder_logits(model, z, device="cpu", batch_size: int = 1024) -> np.ndarray:
     """Decoder logits (float64, (T, P)) at latent points ``z`` (T, D), from a float64 copy of
     ``model``."""
     dev = _device(device)
-    m64 = copy.deepcopy(model).to(device=dev, dtype=F64).eval()
+    m64 = float64_model(model, dev)
     z = np.asarray(z)
     out = np.empty((len(z), m64.x_dim))
     with _no_tf32():
@@ -626,78 +649,133 @@ def build_table(info: dict, mnist_index, label, bce_x, bce_mu, stats: WeightStat
 MIN_CHUNK_MB = 8.0
 
 
-def weight_stats_shrinking(z, train_mean, train_logvar, train_x, *, top_k: int, chunk_mb: float,
-                           device, min_chunk_mb: float = MIN_CHUNK_MB) -> tuple[WeightStats, float]:
-    """:func:`weight_stats`, retried with half the chunk budget when the GPU runs out of memory.
+def shrink_on_oom(run, chunk_mb: float, what: str, min_chunk_mb: float = MIN_CHUNK_MB):
+    """``run(budget)`` with ``budget = chunk_mb``, retried with half the budget after a CUDA
+    out-of-memory error. Returns ``(result, budget that worked)``.
 
-    Returns the statistics and the ``chunk_mb`` that worked. Chunk sizes do not change the
-    results (beyond float64 rounding). Below ``min_chunk_mb`` the error names the setting.
+    The failed attempt's tensors are released before the retry: the exception (and with it
+    the traceback's frames, which reference them) is dropped first, then the garbage is
+    collected and the CUDA cache emptied; calling ``empty_cache()`` inside the ``except``
+    block would free nothing. Chunk sizes do not change results (beyond float64 rounding).
+    Below ``min_chunk_mb`` the error names the setting.
     """
+    import gc
     import logging
 
     log = logging.getLogger("vae_novelty")
     budget = float(chunk_mb)
     while True:
+        failure = None
         try:
-            return weight_stats(z, train_mean, train_logvar, train_x, top_k=top_k,
-                                chunk_mb=budget, device=device), budget
+            return run(budget), budget
         except torch.OutOfMemoryError as exc:
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            if budget / 2 < min_chunk_mb:
-                raise RuntimeError(
-                    f"out of GPU memory in the Theorem 1 engine even with chunks of "
-                    f"{budget:g} MiB (started from theorem1.chunk_mb = {chunk_mb:g}): the "
-                    f"training set itself does not fit; set theorem1.device: cpu, or free the "
-                    f"GPU") from exc
-            log.warning("out of GPU memory with theorem1 chunks of %g MiB; retrying with %g MiB "
-                        "(lower theorem1.chunk_mb to avoid this)", budget, budget / 2)
-            budget /= 2
+            failure = str(exc).splitlines()[0] if str(exc) else "out of memory"
+        # outside the except block: the exception and its frames are gone
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if budget / 2 < min_chunk_mb:
+            raise RuntimeError(
+                f"out of GPU memory in {what} even with chunks of {budget:g} MiB (started "
+                f"from theorem1.chunk_mb = {chunk_mb:g}): the training set itself does not "
+                f"fit; set theorem1.device: cpu, or free the GPU ({failure})")
+        log.warning("out of GPU memory in %s with chunks of %g MiB; retrying with %g MiB "
+                    "(lower theorem1.chunk_mb to avoid this)", what, budget, budget / 2)
+        budget /= 2
 
 
-def load_model_inputs(posterior_path, model_path, mnist_path, spec):
-    """What every per-model evaluation reads, checked against each other.
+def weight_stats_shrinking(z, train_mean, train_logvar, train_x, *, top_k: int, chunk_mb: float,
+                           device, min_chunk_mb: float = MIN_CHUNK_MB,
+                           mu_on_device: bool = False) -> tuple[WeightStats, float]:
+    """:func:`weight_stats`, retried with half the chunk budget when the GPU runs out of memory
+    (:func:`shrink_on_oom`). Returns the statistics and the ``chunk_mb`` that worked."""
+    return shrink_on_oom(
+        lambda budget: weight_stats(z, train_mean, train_logvar, train_x, top_k=top_k,
+                                    chunk_mb=budget, device=device,
+                                    mu_on_device=mu_on_device),
+        chunk_mb, "the Theorem 1 engine", min_chunk_mb)
 
-    Returns ``(train, test, posterior_meta, model, model_meta, x_test, x_train)``: the
-    posterior dicts of :func:`~vae_novelty.posterior.read_posteriors`, the model (checked to be
-    ``spec``'s architecture), and the test and training images as float pixels in the
-    posterior file's row order.
-    """
-    from .data import load_mnist, to_float
+
+@dataclass
+class ModelInputs:
+    """What every per-model evaluation reads, checked against each other: the posterior dicts
+    of :func:`~vae_novelty.posterior.read_posteriors` (``train``, ``test``), the files'
+    metadata, the model, and the test and training images as float pixels in the posterior
+    file's row order (``x_train`` may be a tensor uploaded once to the evaluation device)."""
+
+    train: dict
+    test: dict
+    posterior_meta: dict
+    model: "torch.nn.Module"
+    model_meta: dict
+    x: np.ndarray
+    x_train: "np.ndarray | torch.Tensor"
+
+
+def model_inputs(posteriors, mnist, model, model_meta, spec,
+                 posterior_path="posteriors") -> ModelInputs:
+    """:class:`ModelInputs` from a posterior file's contents (``posteriors``: the
+    ``(train, test, meta)`` of :func:`~vae_novelty.posterior.read_posteriors`), the MNIST
+    arrays and the loaded model, checked to belong together."""
+    from .data import to_float
+
+    train, test, post_meta = posteriors
+    if len(train["mnist_index"]) == 0:
+        raise ValueError(f"{posterior_path}: no training rows (role == 'train')")
+    if post_meta.get("model_id") not in (None, spec.model_id):
+        raise ValueError(f"{posterior_path}: posteriors of model {post_meta.get('model_id')!r}, "
+                         f"expected {spec.model_id!r}")
+    test_labels = mnist.test_labels[test["mnist_index"]]
+    if not np.array_equal(test_labels.astype(np.int64), test["label"].astype(np.int64)):
+        raise ValueError(f"{posterior_path}: test labels disagree with the MNIST arrays "
+                         f"(posteriors from another MNIST file?)")
+    x = to_float(mnist.test_images[test["mnist_index"]])
+    x_train = to_float(mnist.train_images[train["mnist_index"]])
+    return ModelInputs(train, test, post_meta, model, model_meta, x, x_train)
+
+
+def load_model_inputs(posterior_path, model_path, mnist_path, spec) -> ModelInputs:
+    """:class:`ModelInputs` read from the files of one model (``spec``: a ModelSpec)."""
+    from .data import load_mnist
     from .model import load_model
     from .posterior import read_posteriors
 
-    train, test, post_meta = read_posteriors(posterior_path, expect_z_dim=spec.z_dim)
-    if len(train["mnist_index"]) == 0:
-        raise ValueError(f"{posterior_path}: no training rows (role == 'train')")
-    mnist = load_mnist(Path(mnist_path))
-    test_labels = mnist.test_labels[test["mnist_index"]]
-    if not np.array_equal(test_labels.astype(np.int64), test["label"].astype(np.int64)):
-        raise ValueError(f"{posterior_path}: test labels disagree with {mnist_path} "
-                         f"(posteriors from another MNIST file?)")
+    posteriors = read_posteriors(posterior_path, expect_z_dim=spec.z_dim)
     model, model_meta = load_model(model_path, expect_hidden=list(spec.hidden),
                                    expect_z_dim=spec.z_dim)
-    x = to_float(mnist.test_images[test["mnist_index"]])
-    x_train = to_float(mnist.train_images[train["mnist_index"]])
-    return train, test, post_meta, model, model_meta, x, x_train
+    return model_inputs(posteriors, load_mnist(Path(mnist_path)), model, model_meta, spec,
+                        posterior_path)
 
 
 def evaluate_model(posterior_path, model_path, mnist_path, spec, *, top_k: int = 3,
                    chunk_mb: float = 1024.0, device="cpu") -> Theorem1Result:
     """All Theorem 1 quantities of one model (``spec``: a ModelSpec) on its evaluation images."""
+    return evaluate_inputs(load_model_inputs(posterior_path, model_path, mnist_path, spec), spec,
+                           top_k=top_k, chunk_mb=chunk_mb, device=device)
+
+
+def evaluate_inputs(inputs: ModelInputs, spec, *, top_k: int = 3, chunk_mb: float = 1024.0,
+                    device="cpu") -> Theorem1Result:
+    """:func:`evaluate_model` on inputs already in memory. Every pass over the training set
+    (weights, latent and pixel neighbours) is retried with smaller chunks on GPU
+    out-of-memory (:func:`shrink_on_oom`)."""
     from .io import describe_device, provenance
 
     dev = _device(device)
-    train, test, post_meta, model, model_meta, x, x_train = load_model_inputs(
-        posterior_path, model_path, mnist_path, spec)
+    train, test, x = inputs.train, inputs.test, inputs.x
+    x_train = _tensor(inputs.x_train, dev)          # uploaded once for every pass below
     stats, chunk_mb = weight_stats_shrinking(test["z_mean"], train["z_mean"], train["z_logvar"],
                                              x_train, top_k=top_k, chunk_mb=chunk_mb, device=dev)
-    logits = decoder_logits(model, test["z_mean"], dev)
+    logits = decoder_logits(inputs.model, test["z_mean"], dev)
     x_hat, bce_x, bce_mu = bce_from_logits(logits, x, stats.mu, dev)
     train_rows = train["mnist_index"].astype(np.int64)
-    nn_pos, nn_dist = latent_neighbours(test["z_mean"], train["z_mean"], k=2, chunk_mb=chunk_mb,
-                                        device=dev)
-    xnn_pos, xnn_bce = xhat_neighbours(logits, x_train, chunk_mb=chunk_mb, device=dev)
+    (nn_pos, nn_dist), chunk_mb = shrink_on_oom(
+        lambda b: latent_neighbours(test["z_mean"], train["z_mean"], k=2, chunk_mb=b, device=dev),
+        chunk_mb, "the latent neighbour search")
+    (xnn_pos, xnn_bce), chunk_mb = shrink_on_oom(
+        lambda b: xhat_neighbours(logits, x_train, chunk_mb=b, device=dev),
+        chunk_mb, "the pixel neighbour search")
+    del x_train
     neighbours = {"nn_index": train_rows[nn_pos[:, 0]], "nn_dist": nn_dist[:, 0],
                   "nn_ratio": nn_ratio(nn_dist), "xhat_nn_index": train_rows[xnn_pos],
                   "xhat_nn_bce": xnn_bce}
@@ -705,8 +783,8 @@ def evaluate_model(posterior_path, model_path, mnist_path, spec, *, top_k: int =
     meta = {**info, "schema": TABLE_FORMAT, "top_k": int(top_k), "chunk_mb": chunk_mb,
             "chunks": list(stats.chunks), "device": describe_device(dev),
             "n_train": int(len(train["mnist_index"])), "n_test": int(len(x)),
-            "posterior_code_version": post_meta.get("code_version"),
-            "model_code_version": model_meta.get("code_version"), **provenance()}
+            "posterior_code_version": inputs.posterior_meta.get("code_version"),
+            "model_code_version": inputs.model_meta.get("code_version"), **provenance()}
     topk_index = train_rows[stats.topk_pos]
     table = build_table(info, test["mnist_index"], test["label"], bce_x, bce_mu, stats,
                         topk_index, meta, neighbours)

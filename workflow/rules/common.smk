@@ -29,6 +29,13 @@ SEEDS = CFG["training"]["seeds"]
 MODELS = vcfg.model_grid(CFG)
 SPLITS = SWEEP_SPLITS + ["mini"]
 
+# Config sections, named once here for every .smk file.
+TRAIN = CFG["training"]
+T1 = CFG["theorem1"]
+ELBO = CFG["elbo"]
+SEEDS_CI = CFG["seeds_ci"]
+FIG = CFG["figures"]
+
 
 wildcard_constraints:
     arch="|".join(re.escape(a) for a in SWEEP_ARCHS + ["mini"]),
@@ -49,6 +56,28 @@ def model_paths(pattern, specs=None):
     """``pattern`` formatted with arch/split/seed for every model (default: the whole grid)."""
     specs = MODELS if specs is None else specs
     return [pattern.format(arch=m.arch, split=m.split, seed=m.seed) for m in specs]
+
+
+def arch_splits(arch):
+    """Training splits of an architecture's models: every sweep split, or mini."""
+    return ["mini"] if arch == "mini" else SWEEP_SPLITS
+
+
+def arch_models(arch):
+    """The ModelSpecs of one architecture, in (split, seed) order."""
+    return [m for m in MODELS if m.arch == arch]
+
+
+def arch_model_paths(pattern, arch):
+    """``pattern`` below the results folder for every model of ``arch``."""
+    return model_paths(res(pattern), arch_models(arch))
+
+
+def arch_outputs(stage, ext, splits):
+    """Per-model outputs of a per-architecture rule: {stage}/{arch}/{split}_s{seed}.{ext} for
+    every split of ``splits`` and every seed, {arch} left a wildcard."""
+    return expand(res(f"{stage}/{{{{arch}}}}/{{split}}_s{{seed}}.{ext}"), split=splits,
+                  seed=SEEDS)
 
 
 def spec_for(wildcards):
@@ -82,17 +111,11 @@ def mnist_inputs(wildcards):
     return files + ([checksums] if checksums else [])
 
 
-def train_outputs(splits, ext):
-    return expand(res("models/{{arch}}/{split}_s{seed}.{ext}"), split=splits, seed=SEEDS,
-                  ext=ext)
-
-
 # --------------------------------------------------------------------------- figures
 
 from vae_novelty.figures.common import hidden_label, output_paths
 from vae_novelty.figures.sweep import sweep_figure_number
 
-FIG = CFG["figures"]
 FIG_SEED = SEEDS[0]  # image figures show the models of the first seed
 FIG_DIGIT = FIG["figure1"]["digit"]
 

@@ -2,6 +2,7 @@
 
 
 rule prepare_mnist:
+    """Read the MNIST IDX files, verify their checksums, save them as one array file."""
     input:
         mnist_inputs,
     output:
@@ -21,17 +22,21 @@ rule prepare_mnist:
 
 
 rule make_split:
+    """One training split and its evaluation test images, as rows of the MNIST files."""
     input:
         res("data/mnist.npz"),
     output:
         res("splits/{split}.npz"),
     params:
-        eval_digits=lambda w: vcfg.eval_digits(CFG, w.split),
-        max_train=CFG["splits"]["max_train_images"],
-        max_test_per_digit=CFG["splits"]["max_test_per_digit"],
-        subsample_seed=CFG["splits"]["subsample_seed"],
-        mini_per_digit=CFG["splits"]["mini"]["per_digit"],
-        mini_seed=CFG["splits"]["mini"]["seed"],
+        # One mapping: Snakemake compares params as a set of values (see evaluate.smk).
+        settings=lambda w: {
+            "eval_digits": vcfg.eval_digits(CFG, w.split),
+            "max_train": CFG["splits"]["max_train_images"],
+            "max_test_per_digit": CFG["splits"]["max_test_per_digit"],
+            "subsample_seed": CFG["splits"]["subsample_seed"],
+            "mini_per_digit": CFG["splits"]["mini"]["per_digit"],
+            "mini_seed": CFG["splits"]["mini"]["seed"],
+        },
     log:
         res("logs/splits/{split}.log"),
     conda:

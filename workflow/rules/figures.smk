@@ -8,6 +8,7 @@ FIG_MODELS = role_models(FIG_DIGIT)
 
 
 rule figure1:
+    """Figure 1: reconstructions, weighted averages, top training images, perplexity histograms."""
     input:
         tables=theorem1_files(FIG_MODELS, "parquet"),
         arrays=theorem1_files(FIG_MODELS, "npz"),
@@ -42,6 +43,7 @@ rule figure1:
 
 
 rule figure2:
+    """Figure 2: BCE(x, x_hat) against BCE(mu, x_hat) for the shallow and deep VAEs."""
     input:
         tables=theorem1_files(FIG_MODELS, "parquet"),
         code=figure_code("figure2"),
@@ -73,6 +75,7 @@ rule figure2:
 
 
 rule figure3:
+    """Figure 3: the mini-MNIST latent space, max weight map and decoder outputs."""
     input:
         posteriors=res(f"posteriors/mini/mini_s{FIG_SEED}.parquet"),
         model=res(f"models/mini/mini_s{FIG_SEED}.pt"),
@@ -96,7 +99,7 @@ rule figure3:
         samples_per_digit=FIG["figure3"]["samples_per_digit"],
         sample_seed=FIG["figure3"]["sample_seed"],
         dpi=FIG["dpi"],
-    threads: 2
+    threads: 1
     resources:
         mem_mb=3000,
         runtime=15,
@@ -108,45 +111,55 @@ rule figure3:
         "../scripts/figure3.py"
 
 
-# Figures 4-13: one rule per held-out digit (Figure 4: 9; Figure d+5: d = 0..8), named after
-# its figure, so that `snakemake figure7` draws Figure 7 and each is its own report item.
+# Figures 4-13: the architecture sweep for every held-out digit (Figure 4: 9; Figure d+5:
+# d = 0..8), drawn by one job that reads each model's small Theorem 1 files once; every figure
+# is its own report item. The sweep options are shared by all of these figures.
 SWEEP_FIGURES = {sweep_figure_number(d): d for d in sorted(CFG["splits"]["heldout_digits"])}
+SWEEP_MODELS = [{"arch": a, "split": f"no{d}"} for d in sorted(SWEEP_FIGURES.values())
+                for a in SWEEP_ARCHS]
 
-for _number, _digit in sorted(SWEEP_FIGURES.items()):
-    _models = [{"arch": a, "split": f"no{_digit}"} for a in SWEEP_ARCHS]
 
-    rule:
-        name:
-            f"figure{_number}"
-        input:
-            tables=theorem1_files(_models, "parquet"),
-            arrays=theorem1_files(_models, "npz"),
-            code=figure_code("sweep"),
-        output:
-            report(
-                figure_files(f"figure{_number}")[0],
-                caption="../report/figure_sweep.rst",
-                category="Figures",
-                subcategory="4-13: architecture sweep",
-                # the report sorts by the first label, as text: digits sort as numbers
-                labels={"held-out digit": str(_digit), "figure": str(_number)},
-            ),
-            figure_files(f"figure{_number}")[1:],
-        params:
-            dataset=CFG["data"]["name"],
-            digit=_digit,
-            test_image=FIG["sweep"]["test_image"],
-            dpi=FIG["dpi"],
-        resources:
-            mem_mb=1000,
-            runtime=10,
-        log:
-            res(f"logs/figures/figure{_number}.log"),
-        conda:
-            "../../envs/figures.yaml"
-        script:
-            "../scripts/figure_sweep.py"
+def sweep_outputs():
+    """figure{n}.png (as a report item) for every sweep figure, then the other formats."""
+    pngs = []
+    for n, d in sorted(SWEEP_FIGURES.items()):
+        # the report sorts by the first label, as text: digits sort as numbers
+        labels = {"held-out digit": str(d), "figure": str(n)}
+        item = report(figure_files(f"figure{n}")[0], caption="../report/figure_sweep.rst",
+                      category="Figures", subcategory="4-13: architecture sweep", labels=labels)
+        pngs.append(item)
+    return pngs + [f for n in sorted(SWEEP_FIGURES) for f in figure_files(f"figure{n}")[1:]]
 
+
+rule figure_sweep:
+    """Figures 4-13: weighted average and decoder output of every architecture, per held-out digit."""
+    input:
+        tables=theorem1_files(SWEEP_MODELS, "parquet"),
+        arrays=theorem1_files(SWEEP_MODELS, "npz"),
+        code=figure_code("sweep"),
+    output:
+        sweep_outputs(),
+    params:
+        dataset=CFG["data"]["name"],
+        # figure number -> held-out digit; the inputs are ordered digit by digit, then by
+        # architecture as in model.architectures
+        figures=SWEEP_FIGURES,
+        n_archs=len(SWEEP_ARCHS),
+        test_image=FIG["sweep"]["test_image"],
+        formats=FIG["formats"],
+        dpi=FIG["dpi"],
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    log:
+        res("logs/figures/figure_sweep.log"),
+    conda:
+        "../../envs/figures.yaml"
+    script:
+        "../scripts/figure_sweep.py"
+
+
+for _number in sorted(SWEEP_FIGURES):
     TARGETS += figure_files(f"figure{_number}")
 
 
@@ -154,6 +167,7 @@ for _number, _digit in sorted(SWEEP_FIGURES.items()):
 # weighted average than to the input and the median perplexity against decoder size, coloured
 # by depth, with the seed intervals of summary_by_config.csv (rule seed_summary) as error bars.
 rule figure_quant:
+    """Figure 4 quantified: closeness to mu and perplexity against decoder size, with seed intervals."""
     input:
         by_config=res("tables/summary_by_config.csv"),
         # the all-digit panel resamples each seed's mean over the held-out digits
@@ -191,6 +205,7 @@ TARGETS += figure_files("figure_quant")
 
 
 rule summary_table:
+    """The per-model summary table as an HTML page for the report."""
     input:
         res("tables/summary.csv"),
         code=[repo_path("src/vae_novelty/figures/summary.py")],

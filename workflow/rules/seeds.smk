@@ -2,7 +2,6 @@
 # split) with the mean of every statistic over training.seeds and a bootstrap percentile
 # interval for it (seeds_ci; src/vae_novelty/seeds.py). One seed: the intervals are NaN.
 
-SEEDS_CI = CFG["seeds_ci"]
 
 
 rule seed_summary:

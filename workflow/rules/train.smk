@@ -1,36 +1,39 @@
 # Stage 2: train the VAEs. One job per architecture trains all of its models (every training
 # split and seed): as one vectorised ensemble (training.ensemble, the default) or one after the
 # other; Snakemake still sees one model file per (architecture, split, seed).
+#
+# Settings that change the models are params; training.device, training.cuda_graphs and
+# training.snapshot_every change speed (or resumability) only, so they are resources, which
+# Snakemake does not fingerprint: changing them retrains nothing.
 
-TRAIN = CFG["training"]
+def train_settings(arch, splits, epochs, batch_size):
+    """Everything that changes an architecture's trained models."""
+    return {"hidden": vcfg.arch_hidden(CFG, arch), "z_dim": vcfg.arch_z_dim(CFG, arch),
+            "splits": splits, "seeds": SEEDS, "epochs": epochs, "batch_size": batch_size,
+            "learning_rate": TRAIN["learning_rate"], "ensemble": TRAIN["ensemble"],
+            "tf32": TRAIN["tf32"]}
 
 
 rule train_sweep:
+    """Train every model (split x seed) of one sweep architecture."""
     input:
         data=res("data/mnist.npz"),
         splits=expand(res("splits/{split}.npz"), split=SWEEP_SPLITS),
     output:
-        models=train_outputs(SWEEP_SPLITS, "pt"),
-        histories=train_outputs(SWEEP_SPLITS, "history.csv"),
+        models=arch_outputs("models", "pt", SWEEP_SPLITS),
+        histories=arch_outputs("models", "history.csv", SWEEP_SPLITS),
     wildcard_constraints:
         arch="|".join(re.escape(a) for a in SWEEP_ARCHS),
     params:
-        hidden=lambda w: vcfg.arch_hidden(CFG, w.arch),
-        z_dim=CFG["model"]["z_dim"],
-        splits=SWEEP_SPLITS,
-        seeds=SEEDS,
-        epochs=TRAIN["epochs"],
-        batch_size=TRAIN["batch_size"],
-        learning_rate=TRAIN["learning_rate"],
-        device=TRAIN["device"],
-        ensemble=TRAIN["ensemble"],
-        cuda_graphs=TRAIN["cuda_graphs"],
-        tf32=TRAIN["tf32"],
-        snapshot_dir=res("snapshots/{arch}"),
-        snapshot_every=TRAIN["snapshot_every"],
-    threads: 2
+        # One mapping: Snakemake compares params as a set of values (see evaluate.smk).
+        settings=lambda w: train_settings(w.arch, SWEEP_SPLITS, TRAIN["epochs"],
+                                          TRAIN["batch_size"]),
+    threads: 1
     resources:
         gpu=gpu_count(TRAIN["device"]),
+        torch_device=TRAIN["device"],
+        cuda_graphs=int(TRAIN["cuda_graphs"]),
+        snapshot_every=TRAIN["snapshot_every"],
         mem_mb=8000,
         runtime=240,
     log:
@@ -48,26 +51,18 @@ use rule train_sweep as train_mini with:
         data=res("data/mnist.npz"),
         splits=res("splits/mini.npz"),
     output:
-        models=train_outputs(["mini"], "pt"),
-        histories=train_outputs(["mini"], "history.csv"),
+        models=arch_outputs("models", "pt", ["mini"]),
+        histories=arch_outputs("models", "history.csv", ["mini"]),
     wildcard_constraints:
         arch="mini",
     params:
-        hidden=lambda w: vcfg.arch_hidden(CFG, "mini"),
-        z_dim=CFG["model"]["mini"]["z_dim"],
-        splits=["mini"],
-        seeds=SEEDS,
-        epochs=TRAIN["mini_epochs"],
-        batch_size=TRAIN["mini_batch_size"],
-        learning_rate=TRAIN["learning_rate"],
-        device=TRAIN["device"],
-        ensemble=TRAIN["ensemble"],
-        cuda_graphs=TRAIN["cuda_graphs"],
-        tf32=TRAIN["tf32"],
-        snapshot_dir=res("snapshots/{arch}"),
-        snapshot_every=TRAIN["snapshot_every"],
+        settings=lambda w: train_settings("mini", ["mini"], TRAIN["mini_epochs"],
+                                          TRAIN["mini_batch_size"]),
     resources:
         gpu=gpu_count(TRAIN["device"]),
+        torch_device=TRAIN["device"],
+        cuda_graphs=int(TRAIN["cuda_graphs"]),
+        snapshot_every=TRAIN["snapshot_every"],
         mem_mb=4000,
         runtime=60,
     log:

@@ -8,12 +8,10 @@ from vae_novelty.io import setup_logging
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
-p = sm.params
+p = dict(sm.params.settings)
 mnist = load_mnist(Path(sm.input[0]))
-split = make_split(sm.wildcards.split, mnist.train_labels, mnist.test_labels, p.eval_digits,
-                   max_train=p.max_train, max_test_per_digit=p.max_test_per_digit,
-                   subsample_seed=p.subsample_seed, mini_per_digit=p.mini_per_digit,
-                   mini_seed=p.mini_seed)
+eval_digits = p.pop("eval_digits")
+split = make_split(sm.wildcards.split, mnist.train_labels, mnist.test_labels, eval_digits, **p)
 log.info("split %s: %d training images, %d evaluation test images (digits %s)", split.name,
-         len(split.train_idx), len(split.test_idx), p.eval_digits)
+         len(split.train_idx), len(split.test_idx), eval_digits)
 save_split(split, Path(sm.output[0]))

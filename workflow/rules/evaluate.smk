@@ -1,0 +1,69 @@
+# Stage 3: evaluate every model of one architecture in one job (src/vae_novelty/evaluate.py):
+# its posteriors (Parquet), the Theorem 1 quantities per evaluation test image (weights over all
+# training posteriors, weighted average mu, perplexity, top-k, BCE(x, x_hat), BCE(mu, x_hat),
+# memorisation measures; images for the figures in the .npz beside the table), and the test
+# ELBO with the trained and with the optimal (Theorem 1) decoder. One file per model each.
+#
+# Only settings that change results are params (theorem1.top_k, elbo.*); theorem1.chunk_mb
+# and theorem1.device change speed and memory only, so they are resources, which Snakemake
+# does not fingerprint: changing them reruns nothing.
+
+
+rule evaluate:
+    """Posteriors, Theorem 1 table and images, optimal-decoder ELBO of one architecture's models."""
+    input:
+        data=res("data/mnist.npz"),
+        splits=lambda w: expand(res("splits/{split}.npz"), split=arch_splits(w.arch)),
+        models=lambda w: arch_model_paths("models/{arch}/{split}_s{seed}.pt", w.arch),
+    output:
+        posteriors=arch_outputs("posteriors", "parquet", SWEEP_SPLITS),
+        theorem1_tables=arch_outputs("theorem1", "parquet", SWEEP_SPLITS),
+        theorem1_images=arch_outputs("theorem1", "npz", SWEEP_SPLITS),
+        elbo=arch_outputs("elbo", "parquet", SWEEP_SPLITS),
+    wildcard_constraints:
+        arch="|".join(re.escape(a) for a in SWEEP_ARCHS),
+    params:
+        # One mapping: Snakemake compares params as a *set* of values, so two separate params
+        # that swap or share values (samples 2 -> 3 beside top_k 3) would hide a change.
+        settings=lambda w: {
+            "hidden": vcfg.arch_hidden(CFG, w.arch),
+            "z_dim": vcfg.arch_z_dim(CFG, w.arch),
+            # (split, seed) of every model of the architecture, in output order
+            "models": [[m.split, m.seed] for m in arch_models(w.arch)],
+            "top_k": T1["top_k"],
+            "samples": ELBO["samples"],
+            "eps": ELBO["eps"],
+            "sample_seed": ELBO["seed"],
+        },
+    threads: 1
+    resources:
+        gpu=gpu_count(T1["device"]),
+        torch_device=T1["device"],
+        chunk_mb=int(T1["chunk_mb"]),
+        # MNIST, one model's float32 training images and posteriors, the engine's chunks
+        mem_mb=4000 + 2 * int(T1["chunk_mb"]),
+        # CPU worst case (the full configuration's largest architecture on 1 core); on a GPU
+        # a job takes seconds to a minute
+        runtime=lambda w: 20 + 12 * len(arch_models(w.arch)) * (1 + int(ELBO["samples"])),
+    log:
+        res("logs/evaluate/{arch}.log"),
+    benchmark:
+        res("benchmarks/evaluate/{arch}.tsv")
+    conda:
+        "../../envs/vae.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+use rule evaluate as evaluate_mini with:
+    output:
+        posteriors=arch_outputs("posteriors", "parquet", ["mini"]),
+        theorem1_tables=arch_outputs("theorem1", "parquet", ["mini"]),
+        theorem1_images=arch_outputs("theorem1", "npz", ["mini"]),
+        elbo=arch_outputs("elbo", "parquet", ["mini"]),
+    wildcard_constraints:
+        arch="mini",
+
+
+TARGETS += model_paths(res("theorem1/{arch}/{split}_s{seed}.parquet"))
+TARGETS += model_paths(res("elbo/{arch}/{split}_s{seed}.parquet"))
