@@ -3,8 +3,8 @@
 #   snakemake --cores all                                   # full paper configuration
 #   snakemake --cores all --configfile config/quick.yaml    # reduced run, minutes on a CPU
 #
-# A --configfile replaces config/config.yaml entirely (it must be a complete config);
-# --config key=value overrides single values of whichever config is in use.
+# A --configfile replaces config/config.yaml (keys it leaves out take the schema defaults);
+# config/README.md lists every key. Nested overrides: --config 'training={epochs: 3}'.
 
 import runpy
 import sys
@@ -40,6 +40,7 @@ include: "workflow/rules/figures.smk"
 
 
 rule all:
+    """Every figure and table of the configuration."""
     default_target: True
     input:
         TARGETS,

@@ -22,7 +22,8 @@ def cfg():
 
 
 @pytest.mark.parametrize("name", ["config/config.yaml", "config/quick.yaml",
-                                  "tests/configs/tiny.yaml"])
+                                  "config/paper-core.yaml", "config/epoch-study.yaml",
+                                  "config/fashion.yaml", "tests/configs/tiny.yaml"])
 def test_shipped_configs_are_valid(name):
     vcfg.load_config(load(name))
 
@@ -302,4 +303,249 @@ def test_nested_config_override_through_snakemake_dry_run(tmp_path):
 
     proc = run_snakemake(tmp_path, "--dry-run", "--cores", "1", "--config",
                          "training={epochs: 3}", timeout=120)
+    assert "This was a dry-run" in proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------- issue #15 (3)
+# One home for every setting: the schema holds each key's default, bounds, description and
+# what changing it reruns; DEFAULTS and config/README.md are derived from it.
+
+@pytest.fixture(scope="module")
+def schema():
+    return yaml.safe_load(vcfg.SCHEMA_PATH.read_text())
+
+
+def _keys(schema, node=None, prefix=""):
+    """(dotted name, node, required) of every key of the schema, sections included."""
+    node = schema if node is None else node
+    for name, child in node.get("properties", {}).items():
+        yield prefix + name, child, name in node.get("required", ())
+        yield from _keys(schema, child, f"{prefix}{name}.")
+
+
+def _leaves(schema):
+    return [(name, node, req) for name, node, req in _keys(schema) if "properties" not in node]
+
+
+def _get(cfg, dotted):
+    node = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _without(cfg, dotted):
+    out = copy.deepcopy(cfg)
+    *parents, last = dotted.split(".")
+    node = out
+    for part in parents:
+        node = node[part]
+    del node[last]
+    return out
+
+
+def _is_required(schema, dotted):
+    node, required = schema, False
+    for part in dotted.split("."):
+        required = part in node.get("required", ())
+        node = node["properties"][part]
+    return required
+
+
+def test_config_without_snapshot_every_gets_its_default(cfg):
+    # Before: the schema let training.snapshot_every out, DEFAULTS had no value for it, and the
+    # Snakefile then failed with a bare KeyError: 'snapshot_every' in train.smk.
+    out = vcfg.load_config(_without(cfg, "training.snapshot_every"))
+    assert out["training"]["snapshot_every"] == 5
+
+
+def test_every_key_is_filled_in_when_only_required_keys_are_given(cfg, schema):
+    # The workflow reads every key of the schema: a config that validates must hold them all.
+    required_only = {}
+    for name, node, required in _leaves(schema):
+        parents = name.split(".")[:-1]
+        if required and all(_is_required(schema, ".".join(parents[:i + 1]))
+                            for i in range(len(parents))):
+            target = required_only
+            for part in parents:
+                target = target.setdefault(part, {})
+            target[name.split(".")[-1]] = copy.deepcopy(_get(cfg, name))
+    out = vcfg.load_config(required_only)
+    missing = []
+    for name, _, _ in _keys(schema):
+        try:
+            _get(out, name)
+        except KeyError:
+            missing.append(name)
+    assert missing == []
+
+
+def _optional(node):
+    """A key the config may leave out: it has a default, or it is a section of such keys."""
+    if "default" in node:
+        return True
+    props = node.get("properties")
+    return bool(props) and not node.get("required") and all(map(_optional, props.values()))
+
+
+def test_every_key_is_required_or_has_a_default(schema):
+    neither = [name for name, node, req in _keys(schema) if not req and not _optional(node)]
+    both = [name for name, node, req in _keys(schema) if req and _optional(node)]
+    assert neither == [] and both == []
+
+
+def test_every_key_has_a_one_line_description(schema):
+    keys = list(_keys(schema))
+    assert len(keys) > 60
+    bad = [name for name, node, _ in keys
+           if not isinstance(node.get("description"), str) or not node["description"].strip()
+           or "\n" in node["description"].strip()]
+    assert bad == []
+
+
+def test_every_setting_says_what_changing_it_reruns(schema):
+    bad = [name for name, node, _ in _leaves(schema)
+           if not isinstance(node.get("x-reruns"), str) or not node["x-reruns"].strip()]
+    assert bad == []
+
+
+def reruns(schema, dotted):
+    node = schema
+    for part in dotted.split("."):
+        node = node["properties"][part]
+    return node["x-reruns"]
+
+
+# What the workflow's rules make of each setting (params rerun, resources do not); the dry
+# runs of tests/test_reruns.py check the rules themselves.
+@pytest.mark.parametrize("dotted", ["training.device", "training.cuda_graphs",
+                                    "training.snapshot_every", "theorem1.device",
+                                    "theorem1.chunk_mb"])
+def test_speed_only_settings_rerun_nothing(schema, dotted):
+    assert reruns(schema, dotted).startswith("nothing (")
+
+
+@pytest.mark.parametrize("dotted", ["training.tf32", "training.epochs", "training.batch_size",
+                                    "training.learning_rate", "training.seeds",
+                                    "training.ensemble", "training.mini_epochs",
+                                    "training.mini_batch_size", "model.z_dim",
+                                    "model.mini.hidden", "model.mini.z_dim"])
+def test_training_settings_rerun_training_and_everything_after(schema, dotted):
+    text = reruns(schema, dotted)
+    assert "training" in text and "everything after" in text
+
+
+@pytest.mark.parametrize("dotted", ["theorem1.top_k", "elbo.samples", "elbo.eps", "elbo.seed"])
+def test_evaluation_settings_rerun_evaluation_never_training(schema, dotted):
+    text = reruns(schema, dotted)
+    assert text.startswith("evaluation") and "never training" in text
+
+
+@pytest.mark.parametrize("dotted, expected", [
+    ("seeds_ci.bootstrap", "the seed summary and figure_quant"),
+    ("seeds_ci.level", "the seed summary and figure_quant"),
+    ("seeds_ci.seed", "the seed summary and figure_quant"),
+    ("figures.figure1.test_images", "that figure only"),
+    ("figures.figure1.hist_bins", "that figure only"),
+    ("figures.figure2.bce_max", "that figure only"),
+    ("figures.figure3.cmap", "that figure only"),
+    ("figures.figure1.digit", "figures 1 and 2 only"),
+    ("model.shallow", "figures 1 and 2 only"),
+    ("figures.sweep.test_image", "figures 4-13 (one job)"),
+    ("figures.dpi", "every figure"),
+    ("data.name", "every figure (labels only)"),
+])
+def test_figure_and_summary_settings_rerun_only_their_outputs(schema, dotted, expected):
+    assert reruns(schema, dotted) == expected
+
+
+@pytest.mark.parametrize("dotted", ["data.source", "data.folder", "data.torchvision_root",
+                                    "data.checksums"])
+def test_data_settings_rerun_the_data_and_everything_after(schema, dotted):
+    assert reruns(schema, dotted).startswith("the data and everything after")
+
+
+def test_defaults_are_read_from_the_schema(schema):
+    assert vcfg.DEFAULTS == vcfg.schema_defaults(schema)
+    for name, node, _ in _leaves(schema):
+        if "default" in node:
+            assert _get(vcfg.DEFAULTS, name) == node["default"], name
+    assert "model" not in vcfg.DEFAULTS  # no default anywhere in model: all required
+
+
+def test_a_default_changed_in_the_schema_is_the_one_used(cfg, schema, tmp_path):
+    edited = copy.deepcopy(schema)
+    edited["properties"]["elbo"]["properties"]["samples"]["default"] = 5
+    path = tmp_path / "schema.yaml"
+    path.write_text(yaml.safe_dump(edited, sort_keys=False))
+    out = vcfg.load_config(_without(cfg, "elbo.samples"), schema_path=path)
+    assert out["elbo"]["samples"] == 5
+    assert vcfg.load_config(_without(cfg, "elbo.samples"))["elbo"]["samples"] == 8
+
+
+def test_every_default_is_valid_for_its_key(schema):
+    import jsonschema
+
+    for name, node, _ in _keys(schema):
+        if "default" in node:
+            validator = jsonschema.Draft202012Validator({**node, "$defs": schema["$defs"]})
+            assert list(validator.iter_errors(node["default"])) == [], name
+
+
+def test_config_readme_is_generated_from_the_schema():
+    # Regenerate: PYTHONPATH=src python -m vae_novelty.config --markdown > config/README.md
+    assert (REPO / "config" / "README.md").read_text() == vcfg.config_reference_markdown()
+
+
+def test_config_readme_has_a_row_per_setting(schema):
+    text = vcfg.config_reference_markdown(schema)
+    assert vcfg.REGENERATE in text.splitlines()[2]
+    for name, node, required in _leaves(schema):
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+        cells = [c.strip() for c in row.strip("|").split(" | ")]
+        assert len(cells) == 5, row
+        assert cells[2] == ("*required*" if required else f"`{vcfg._inline(node['default'])}`")
+        assert cells[4] == node["x-reruns"].replace("|", "\\|")
+    assert "| `training.snapshot_every` |" in text
+
+
+@pytest.mark.parametrize("name, words", [
+    ("training.learning_rate", "number 0 < x ≤ 10"),
+    ("splits.heldout_digits", "list of integers 0 ≤ x ≤ 9 (at least 1 item, no repeats)"),
+    ("splits.max_train_images", "integer 1 ≤ x ≤ 100000000 or null"),
+    ("data.source", "one of `bundled`, `folder`, `torchvision`"),
+    ("data.folder", "string or null"),
+    ("seeds_ci.level", "number 0 < x < 1"),
+    ("figures.formats", "list of values from `png`, `pdf`, `svg` (at least 1 item, no repeats)"),
+    ("model.architectures", "mapping of names matching `^[a-z0-9][a-z0-9-]*$` to lists of "
+                            "integers 1 ≤ x ≤ 65536 (at least 1 item each); at least 1 entry"),
+])
+def test_allowed_values_in_words(schema, name, words):
+    node = schema
+    for part in name.split("."):
+        node = node["properties"][part]
+    assert vcfg.allowed_values(node, schema) == words
+
+
+def test_markdown_entry_point_prints_the_readme():
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "vae_novelty.config", "--markdown"],
+                          cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (REPO / "config" / "README.md").read_text()
+
+
+@pytest.mark.slow  # runs snakemake --dry-run (a few seconds)
+def test_config_without_snapshot_every_plans_through_snakemake(tmp_path):
+    # The symptom of the drift: "KeyError in file workflow/rules/train.smk: 'snapshot_every'".
+    from conftest import TINY, run_snakemake
+
+    tiny = _without(yaml.safe_load(TINY.read_text()), "training.snapshot_every")
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(tiny, sort_keys=False))
+    proc = run_snakemake(tmp_path, "--dry-run", "--cores", "1", configfile=path, timeout=120)
     assert "This was a dry-run" in proc.stdout + proc.stderr

@@ -151,3 +151,106 @@ def test_other_idx_files_fail_the_mnist_checksums(tmp_path, mnist_dir):
     _write_idx(tmp_path / "train-images-idx3-ubyte", 0x803, (5, 28, 28), imgs.tobytes())
     with pytest.raises(DataError, match="train-images-idx3-ubyte: SHA256 .* expected ba891046"):
         data.load_idx_folder(tmp_path, mnist_dir / "SHA256SUMS")
+
+
+# ---------------------------------------------------------------- results/data and split files
+
+def _small_mnist(n_train=30, n_test=10):
+    rng = np.random.default_rng(0)
+    return data.Mnist(rng.integers(0, 256, (n_train, 784), dtype=np.uint8),
+                      (np.arange(n_train) % 10).astype(np.uint8),
+                      rng.integers(0, 256, (n_test, 784), dtype=np.uint8),
+                      (np.arange(n_test) % 10).astype(np.uint8))
+
+
+def _small_split(mnist, name="no9"):
+    return data.make_split(name, mnist.train_labels, mnist.test_labels, [9])
+
+
+def test_truncated_corrupt_or_foreign_mnist_file_is_named(tmp_path):
+    path = tmp_path / "mnist.npz"
+    data.save_mnist(_small_mnist(), path)
+    assert data.load_mnist(path).train_images.shape == (30, 784)       # the good file loads
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(DataError, match=rf"{path}: cannot read the MNIST arrays"):
+        data.load_mnist(path)
+    path.write_text("not an archive at all")
+    with pytest.raises(DataError, match=rf"{path}: cannot read the MNIST arrays"):
+        data.load_mnist(path)
+    split_file = tmp_path / "no9.npz"
+    data.save_split(_small_split(_small_mnist()), split_file)
+    with pytest.raises(DataError, match=rf"{split_file}: not an MNIST arrays file: missing "
+                                        r"array\(s\) \['train_images'"):
+        data.load_mnist(split_file)
+    with pytest.raises(DataError, match=rf"missing MNIST arrays file {tmp_path / 'none.npz'}"):
+        data.load_mnist(tmp_path / "none.npz")
+
+
+def test_mnist_file_with_wrong_shapes_or_labels_is_named(tmp_path):
+    path = tmp_path / "mnist.npz"
+    m = _small_mnist()
+    for arrays, message in [
+        ({**m.__dict__, "train_images": m.train_images.reshape(30, 28, 28)},
+         r"train_images has shape \(30, 28, 28\), expected \(N, 784\)"),
+        ({**m.__dict__, "test_images": m.test_images.astype(np.float32)},
+         r"test_images has dtype float32, expected uint8"),
+        ({**m.__dict__, "train_labels": m.train_labels[:29]},
+         r"30 train_images but 29 train_labels"),
+        ({**m.__dict__, "test_labels": m.test_labels + 5},
+         r"test_labels must be digits 0\.\.9, found 14"),
+    ]:
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+        with pytest.raises(DataError, match=rf"{path}: {message}"):
+            data.load_mnist(path)
+
+
+def test_truncated_or_foreign_split_file_is_named(tmp_path):
+    mnist = _small_mnist()
+    path = tmp_path / "no9.npz"
+    data.save_split(_small_split(mnist), path)
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-40])
+    with pytest.raises(DataError, match=rf"{path}: cannot read the split"):
+        data.load_split(path)
+    data.save_mnist(mnist, path)                                   # an MNIST file, not a split
+    with pytest.raises(DataError, match=rf"{path}: not a split file: missing array\(s\) "
+                                        r"\['name', 'train_idx', 'test_idx', 'heldout_digit'\]"):
+        data.load_split(path)
+    with open(path, "wb") as fh:                                   # float indices
+        np.savez(fh, name=np.array("no9"), train_idx=np.arange(3.0), test_idx=np.arange(2),
+                 heldout_digit=np.array(9))
+    with pytest.raises(DataError, match=rf"{path}: train_idx has dtype float64, expected "
+                                        r"integers"):
+        data.load_split(path)
+
+
+def test_split_whose_name_disagrees_with_its_file_is_refused(tmp_path):
+    path = tmp_path / "no9.npz"
+    data.save_split(_small_split(_small_mnist(), "no3"), path)   # a no3 split saved as no9.npz
+    assert data.load_split(path).name == "no3"                     # no expectation: loads
+    with pytest.raises(DataError, match=rf"{path}: holds split 'no3', expected 'no9'"):
+        data.load_split(path, expect_name="no9")
+    assert data.load_split(path, expect_name="no3").name == "no3"
+
+
+def test_split_with_rows_outside_mnist_is_refused(tmp_path):
+    mnist = _small_mnist(n_train=30, n_test=10)
+    good = _small_split(mnist)
+    data.check_split(good, mnist)                                  # no error
+    bad = data.Split("no9", np.append(good.train_idx, 30), good.test_idx, 9)
+    with pytest.raises(DataError, match=r"no9\.npz: split 'no9': train_idx has rows outside "
+                                        r"0\.\.29 \(MNIST has 30 training images\): \[30\]"):
+        data.check_split(bad, mnist, path="results/splits/no9.npz")
+    bad = data.Split("no9", good.train_idx, np.array([-1, 3]), 9)
+    with pytest.raises(DataError, match=r"split 'no9': test_idx has rows outside 0\.\.9 "
+                                        r"\(MNIST has 10 test images\): \[-1\]"):
+        data.check_split(bad, mnist)
+    bad = data.Split("no9", np.arange(30), good.test_idx, 9)      # holds the 9s: other MNIST?
+    with pytest.raises(DataError, match=r"split 'no9' holds out digit 9 but 3 of its training "
+                                        r"rows are 9s"):
+        data.check_split(bad, mnist)
+    bad = data.Split("no9", np.array([0, 1, 1]), good.test_idx, 9)
+    with pytest.raises(DataError, match=r"train_idx repeats rows \[1\]"):
+        data.check_split(bad, mnist)

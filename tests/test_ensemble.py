@@ -264,3 +264,75 @@ def test_ensemble_snapshot_resume_is_bitwise_identical(x_all, x_test, tmp_path, 
                      epochs=4)
     for p, q in zip(other[0][0].parameters(), alone[0][0].parameters()):
         assert torch.equal(p, q)
+
+
+# --------------------------------------------------------------------------- snapshots that belong
+
+def _snapshot_then_die(monkeypatch, run):
+    """Run ``run()`` until its first snapshot is written, then stop it (as SIGKILL would)."""
+    import vae_novelty.ensemble as ens
+
+    original = ens._EnsembleState.save
+
+    class Killed(Exception):
+        pass
+
+    def save_then_die(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(ens._EnsembleState, "save", save_then_die)
+    with pytest.raises(Killed):
+        run()
+    monkeypatch.setattr(ens._EnsembleState, "save", original)
+
+
+def test_ensemble_snapshot_of_other_training_rows_is_not_resumed(x_all, x_test, tmp_path,
+                                                                  monkeypatch, caplog):
+    """Same tags, seeds, sizes and settings, but member 1 trains on other rows: the snapshot
+    is deleted with a log line and every member trains from scratch."""
+    import logging
+
+    snap = tmp_path / "ensemble.pt"
+    before = [(torch.arange(64), 0), (torch.arange(64, 128), 1)]
+    after = [(torch.arange(64), 0), (torch.arange(128, 192), 1)]
+    _snapshot_then_die(monkeypatch, lambda: ensemble(x_all, x_test, before, epochs=3,
+                                                     snapshot=snap, snapshot_every=1))
+    assert snap.exists()
+    caplog.set_level(logging.INFO, logger="vae_novelty")
+    resumed = ensemble(x_all, x_test, after, epochs=3, snapshot=snap, snapshot_every=0)
+    assert "resumed" not in caplog.text
+    assert f"discarding snapshot {snap}" in caplog.text and "train_rows" in caplog.text
+    assert not snap.exists()
+    fresh = ensemble(x_all, x_test, after, epochs=3)
+    for (m_a, h_a), (m_b, h_b) in zip(resumed, fresh):
+        for p, q in zip(m_a.parameters(), m_b.parameters()):
+            assert torch.equal(p, q)
+        assert h_a.rows == h_b.rows
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong tensors"])
+def test_corrupt_ensemble_snapshot_is_discarded_and_training_completes(
+        x_all, x_test, tmp_path, monkeypatch, caplog, damage):
+    import logging
+
+    snap = tmp_path / "ensemble.pt"
+    specs = [(torch.arange(64), 0), (torch.arange(64, 128), 1)]
+    _snapshot_then_die(monkeypatch, lambda: ensemble(x_all, x_test, specs, epochs=3,
+                                                     snapshot=snap, snapshot_every=1))
+    if damage == "truncated":
+        raw = snap.read_bytes()
+        snap.write_bytes(raw[: len(raw) // 3])
+    else:  # right key, but tensors that do not fit: must not leave a half-restored state
+        payload = torch.load(snap, weights_only=False)
+        payload["tensors"] = payload["tensors"][:3] + [torch.zeros(7)]
+        torch.save(payload, snap)
+    caplog.set_level(logging.INFO, logger="vae_novelty")
+    got = ensemble(x_all, x_test, specs, epochs=3, snapshot=snap, snapshot_every=0)
+    assert f"discarding snapshot {snap}" in caplog.text
+    assert not snap.exists()
+    want = ensemble(x_all, x_test, specs, epochs=3)
+    for (m_a, h_a), (m_b, h_b) in zip(got, want):
+        for p, q in zip(m_a.parameters(), m_b.parameters()):
+            assert torch.equal(p, q)
+        assert h_a.rows == h_b.rows

@@ -109,3 +109,47 @@ def test_sigkill_during_training_loses_no_finished_model(tmp_path):
     assert not list((workdir / "results/snapshots").rglob("*.pt")), "snapshot left behind"
     for t, mtime in finished.items():
         assert (workdir / t).stat().st_mtime_ns == mtime, f"{t} was redone"
+
+
+# --------------------------------------------------------------------------- errors in the log
+
+_FAILING_SCRIPT = """
+import sys
+sys.path.insert(0, {src!r})
+from vae_novelty.io import setup_logging
+log = setup_logging({log!r})
+log.info("job started")
+def load():
+    raise ValueError("results/splits/no9.npz: something is wrong with this file")
+load()
+"""
+
+
+def test_uncaught_exception_traceback_goes_to_the_log_and_stderr(tmp_path):
+    log = tmp_path / "logs" / "job.log"
+    proc = subprocess.run([sys.executable, "-c",
+                           _FAILING_SCRIPT.format(src=str(REPO / "src"), log=str(log))],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    text = log.read_text()
+    assert "job started" in text
+    assert "Traceback (most recent call last)" in text and "in load" in text
+    assert "ValueError: results/splits/no9.npz: something is wrong with this file" in text
+    # still on stderr, once (Snakemake prints a failed job's stderr)
+    assert proc.stderr.count("ValueError: results/splits/no9.npz: something is wrong") == 1
+
+
+def test_uncaught_exception_of_a_rule_script_is_in_the_rule_log(tmp_path):
+    """Through Snakemake: a rule whose script fails has the traceback in its ``log:`` file."""
+    script = tmp_path / "fail.py"
+    script.write_text(_FAILING_SCRIPT.format(src=str(REPO / "src"), log="unused").replace(
+        "setup_logging('unused')", "setup_logging(snakemake.log[0])"))
+    (tmp_path / "Snakefile").write_text(
+        'rule fail:\n    output: "out.txt"\n    log: "logs/fail.log"\n    script: "fail.py"\n')
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(tmp_path / "Snakefile"),
+                           "--directory", str(tmp_path), "--cores", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    text = (tmp_path / "logs" / "fail.log").read_text()
+    assert "job started" in text and "Traceback (most recent call last)" in text
+    assert "ValueError: results/splits/no9.npz: something is wrong with this file" in text

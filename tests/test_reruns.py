@@ -227,3 +227,56 @@ def test_an_evaluation_option_reruns_evaluation_and_after_never_training(complet
 ])
 def test_a_speed_only_setting_reruns_nothing(completed, option, value):
     assert completed.plan(with_option(completed.config, option, value)) == {}
+
+
+@pytest.mark.parametrize("module, expected", [
+    # the model: training of every model and everything after (not the data)
+    ("model.py", lambda n: {"train_sweep": n, "train_mini": 1, "evaluate": n,
+                            "evaluate_mini": 1, "figure3": 1, **AFTER_EVALUATE}),
+    # the Theorem 1 engine: evaluation and after (and Figure 3, which draws its weight map)
+    ("theorem1.py", lambda n: {"evaluate": n, "evaluate_mini": 1, "figure3": 1,
+                               **AFTER_EVALUATE}),
+    ("elbo.py", lambda n: {"evaluate": n, "evaluate_mini": 1, "figure3": 1, **AFTER_EVALUATE}),
+    # the tables: the tables and what reads them
+    ("tables.py", lambda n: {"tables": 1, "summary_table": 1, "seed_summary": 1,
+                             "figure_quant": 1, "all": 1}),
+])
+def test_editing_a_stage_module_reruns_that_stage_and_what_follows(completed, module, expected):
+    n_archs = len(completed.config["model"]["architectures"])
+    with edited(completed.repo / "src" / "vae_novelty" / module):
+        assert completed.plan() == expected(n_archs)
+    assert completed.plan() == {}
+
+
+def test_new_modification_times_alone_rerun_nothing(completed):
+    """A git checkout or a copy that only changes mtimes: every module and script newer than
+    every output, with the same content."""
+    files = [p for d in ("src", "workflow", "resources") for p in (completed.repo / d).rglob("*")
+             if p.is_file()]
+    stats = {p: p.stat() for p in files}
+    later = time.time() + 3600
+    try:
+        for p in files:
+            os.utime(p, (later, later))
+        assert completed.plan() == {}
+    finally:
+        for p, st in stats.items():
+            os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_moved_checkout_with_its_results_reruns_nothing(completed, tmp_path):
+    moved = tmp_path / "elsewhere" / "checkout"
+    shutil.copytree(completed.tmp, moved, symlinks=True,
+                    ignore=shutil.ignore_patterns("config.yaml"))   # copy2 keeps mtimes
+    path = moved / "config.yaml"
+    path.write_text(yaml.safe_dump(completed.config, sort_keys=False))
+    proc = run_snakemake(moved / "work", "--dry-run", "--cores", "2", configfile=path,
+                         snakefile=moved / "repo" / "Snakefile")
+    assert job_counts(proc.stdout + proc.stderr) == {}
+
+
+def test_new_content_of_an_mnist_file_reruns_the_data_stage(completed):
+    with edited(completed.repo / "resources" / "mnist" / "SHA256SUMS"):
+        plan = completed.plan()
+    assert plan["prepare_mnist"] == 1 and plan["train_sweep"] >= 1
+    assert completed.plan() == {}

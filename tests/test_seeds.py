@@ -257,3 +257,47 @@ def test_config_section_defaults_and_limits():
         bad["seeds_ci"][key] = value
         with pytest.raises(vcfg.ConfigError, match=rf"seeds_ci\.{key}"):
             vcfg.load_config(bad)
+
+
+# --------------------------------------------------------------------------- non-finite values
+
+def test_infinite_statistic_is_refused_naming_file_column_and_model():
+    df = summary_frame()
+    df.loc[4, "perplexity_median"] = np.inf
+    with pytest.raises(ValueError, match=r"results/tables/summary\.csv: column perplexity_median "
+                                         r"is infinite for h100\.no9\.s1"):
+        summarise_seeds(df, 100, 0.95, 0, source="results/tables/summary.csv")
+    with pytest.raises(ValueError, match=r"summary: column perplexity_median is infinite"):
+        pool_heldout(df)
+
+
+def test_nan_for_only_some_seeds_of_a_configuration_is_refused():
+    """Legitimate NaNs (no ELBO table, no test images, one training row, memorisation not
+    computed) are the same for every seed of a configuration; a NaN for one seed only is a
+    fault, and leaving it out would silently average the other seeds."""
+    df = summary_frame()
+    df.loc[4, "frac_closer_to_mu"] = np.nan
+    with pytest.raises(ValueError, match=r"s\.csv: column frac_closer_to_mu is NaN for "
+                                         r"h100\.no9\.s1 but not for h100\.no9\.s0, "
+                                         r"h100\.no9\.s2"):
+        summarise_seeds(df, 100, 0.95, 0, source="s.csv")
+
+
+def test_nan_for_only_some_heldout_digits_is_refused_when_pooling():
+    df = summary_frame(seeds=(0, 1))
+    df.loc[(df.model_id == "h3.no3.s1"), "frac_closer_to_mu"] = np.nan
+    with pytest.raises(ValueError, match=r"column frac_closer_to_mu is NaN for h3\.no3\.s1 but "
+                                         r"not for h3\.no9\.s1"):
+        pool_heldout(df, source="s.csv")
+
+
+def test_nan_for_every_seed_of_a_configuration_is_kept():
+    df = summary_frame()
+    df["elbo_gap_mean"] = 1.0 + df.index
+    df.loc[df.split == "full", "elbo_gap_mean"] = np.nan     # e.g. no ELBO table for them
+    out = summarise_seeds(df, 100, 0.95, 0)
+    full = out[out.split == "full"]
+    assert full.elbo_gap_mean_mean.isna().all() and full.elbo_gap_mean_ci_lo.isna().all()
+    assert out[out.split != "full"].elbo_gap_mean_mean.notna().all()
+    pooled = pool_heldout(df)
+    assert pooled.elbo_gap_mean.notna().all()

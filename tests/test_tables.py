@@ -83,22 +83,22 @@ def test_summary_row_without_memorisation_or_elbo_values():
     assert np.isnan(row["frac_xhat_closer_to_train"]) and np.isnan(row["nn_ratio_median"])
 
 
-def _write_model(tmp_path, arch, split, seed, n, rng):
+def _write_model(tmp_path, arch, split, seed, n, rng, k=3, with_neighbours=True):
     from vae_novelty.config import ModelSpec
 
     spec = ModelSpec(arch, (64,), 8, split, seed)
     info = t1.model_info(spec)
-    w = np.sort(rng.dirichlet(np.ones(5), n), axis=1)[:, ::-1][:, :3]
+    w = np.sort(rng.dirichlet(np.ones(5), n), axis=1)[:, ::-1][:, :k]
     stats = t1.WeightStats(log_norm=rng.normal(size=n), entropy=rng.random(n),
-                           w_max=w[:, 0], topk_pos=np.zeros((n, 3), np.int64),
+                           w_max=w[:, 0], topk_pos=np.zeros((n, k), np.int64),
                            topk_weight=w, mu=None)
     neighbours = {"nn_index": rng.integers(0, 60000, n), "nn_dist": rng.random(n),
                   "nn_ratio": rng.random(n), "xhat_nn_index": rng.integers(0, 60000, n),
                   "xhat_nn_bce": rng.uniform(50, 150, n)}
     mnist_index, label = np.arange(n) * 3, rng.integers(0, 10, n)
     table = t1.build_table(info, mnist_index, label, rng.uniform(50, 150, n),
-                           rng.uniform(50, 150, n), stats, rng.integers(0, 60000, (n, 3)),
-                           {**info, "schema": "x"}, neighbours)
+                           rng.uniform(50, 150, n), stats, rng.integers(0, 60000, (n, k)),
+                           {**info, "schema": "x"}, neighbours if with_neighbours else None)
     path = tmp_path / arch / f"{split}_s{seed}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
@@ -184,3 +184,119 @@ def test_write_tables_rejects_elbo_of_other_test_images(tmp_path):
         tables.write_tables([a[0]], [a[1]], [("h64", "no9", 0)], table_path=tmp_path / "t.parquet",
                             summary_path=tmp_path / "s.csv", training_path=tmp_path / "tr.csv",
                             elbo_paths=[a[3]])
+
+
+# --------------------------------------------------------------------------- non-finite values
+
+def _set_column(path, name, values, writer=pq.write_table):
+    """Replace one column of a Parquet file, keeping its schema and metadata."""
+    table = pq.read_table(path)
+    i = table.schema.get_field_index(name)
+    writer(table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type)),
+           path)
+
+
+def _tables(tmp_path, written, models, elbo=True):
+    out = tmp_path / "tables"
+    return tables.write_tables([w[0] for w in written], [w[1] for w in written], models,
+                               table_path=out / "theorem1.parquet",
+                               summary_path=out / "summary.csv", training_path=out / "training.csv",
+                               elbo_paths=[w[3] for w in written] if elbo else None)
+
+
+@pytest.mark.parametrize("column", ["bce_x_xhat", "bce_mu_xhat", "perplexity", "entropy",
+                                    "w_max", "log_norm", "nn_dist", "nn_ratio", "xhat_nn_bce"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_theorem1_value_is_refused_naming_file_and_column(tmp_path, column, bad):
+    """NaN compares False: a NaN bce_mu_xhat would silently count as 'not closer to mu'."""
+    rng = np.random.default_rng(3)
+    written = [_write_model(tmp_path, "h64", "no9", 0, 4, rng)]
+    values = pq.read_table(written[0][0]).column(column).to_numpy().copy()
+    values[2] = bad
+    _set_column(written[0][0], column, values)
+    with pytest.raises(ValueError, match=rf"{written[0][0]}: column {column} has 1 "
+                                         rf"(NaN|infinite) value"):
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+    assert not (tmp_path / "tables" / "summary.csv").exists()
+
+
+def test_non_finite_topk_weight_and_partly_null_neighbours_are_refused(tmp_path):
+    rng = np.random.default_rng(4)
+    written = [_write_model(tmp_path, "h64", "no9", 0, 3, rng)]
+    path = written[0][0]
+    good = pq.read_table(path).column("topk_weight").to_pylist()
+    _set_column(path, "topk_weight", [good[0], [0.5, float("nan"), 0.1], good[2]])
+    with pytest.raises(ValueError, match=rf"{path}: column topk_weight has 1 NaN value"):
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+    _set_column(path, "topk_weight", good)
+    _set_column(path, "xhat_nn_bce", [None, 60.0, 70.0])
+    with pytest.raises(ValueError, match=rf"{path}: column xhat_nn_bce has 1 missing \(null\)"):
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+
+
+def test_legitimate_nan_values_are_kept(tmp_path):
+    """The documented NaNs pass: nn_ratio of a model with a single training row (its top-k
+    lists have one entry; theorem1.py), memorisation columns left null (not computed), and the
+    history's test -ELBO of a model without test images (train.mean_neg_elbo)."""
+    rng = np.random.default_rng(5)
+    one_row = _write_model(tmp_path, "mini", "mini", 0, 3, rng, k=1)
+    _set_column(one_row[0], "nn_ratio", [np.nan] * 3)
+    no_neighbours = _write_model(tmp_path, "h64", "no9", 0, 3, rng, with_neighbours=False)
+    no_test = _write_model(tmp_path, "h64", "full", 0, 0, rng)
+    pd.DataFrame({"epoch": [1, 2], "train_neg_elbo": [100.0, 90.0],
+                  "test_neg_elbo": [np.nan, np.nan]}).to_csv(no_test[1], index=False)
+    models = [("mini", "mini", 0), ("h64", "no9", 0), ("h64", "full", 0)]
+    summary = _tables(tmp_path, [one_row, no_neighbours, no_test], models)
+    assert np.isnan(summary.nn_ratio_median[0]) and summary.frac_closer_to_mu.notna()[0]
+    assert np.isnan(summary.frac_xhat_closer_to_train[1]) and np.isnan(summary.nn_ratio_median[1])
+    assert np.isnan(summary.final_test_neg_elbo[2])
+    # ... but a NaN nn_ratio is refused when the model has more than one training row
+    three_rows = _write_model(tmp_path, "h64", "no3", 0, 3, rng)
+    _set_column(three_rows[0], "nn_ratio", [np.nan] * 3)
+    with pytest.raises(ValueError, match=rf"{three_rows[0]}: column nn_ratio has 3 NaN value"):
+        _tables(tmp_path, [three_rows], [("h64", "no3", 0)])
+
+
+@pytest.mark.parametrize("column, bad", [("train_neg_elbo", "nan"), ("test_neg_elbo", "inf"),
+                                         ("test_neg_elbo", ""), ("epoch", "")])
+def test_non_finite_history_value_is_refused_naming_file_and_column(tmp_path, column, bad):
+    rng = np.random.default_rng(6)
+    written = [_write_model(tmp_path, "h64", "no9", 0, 3, rng)]
+    hist = written[0][1]
+    frame = pd.read_csv(hist).astype(object)
+    frame.loc[1, column] = bad                                   # the final epoch's row
+    frame.to_csv(hist, index=False)
+    with pytest.raises(ValueError, match=rf"{hist}: column {column} has 1 (NaN|infinite) "):
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+
+
+def test_empty_history_or_missing_column_is_refused(tmp_path):
+    rng = np.random.default_rng(7)
+    written = [_write_model(tmp_path, "h64", "no9", 0, 3, rng)]
+    hist = written[0][1]
+    pd.DataFrame({"epoch": [], "train_neg_elbo": [], "test_neg_elbo": []}).to_csv(hist,
+                                                                                 index=False)
+    with pytest.raises(ValueError, match=rf"{hist}: no epochs"):
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+    pd.DataFrame({"epoch": [1], "train_neg_elbo": [1.0]}).to_csv(hist, index=False)
+    with pytest.raises(ValueError, match=rf"{hist}: missing column\(s\) \['test_neg_elbo'\]"):
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+
+
+@pytest.mark.parametrize("column", ["elbo_decoder", "elbo_optimal", "kl", "clamped_fraction"])
+def test_non_finite_elbo_value_is_refused_naming_file_and_column(tmp_path, column):
+    rng = np.random.default_rng(8)
+    written = [_write_model(tmp_path, "h64", "no9", 0, 3, rng)]
+    elbo = written[0][3]
+    values = pq.read_table(elbo).column(column).to_numpy().copy()
+    values[0] = -np.inf if column == "elbo_optimal" else np.nan
+    _set_column(elbo, column, values, writer=E.write_table)
+    with pytest.raises(ValueError, match=rf"{elbo}: column {column} has 1 (NaN|infinite)"):
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+
+
+def test_summary_row_refuses_nan_rather_than_counting_it():
+    frame = pd.DataFrame({"bce_x_xhat": [10.0, 20.0], "bce_mu_xhat": [np.nan, 5.0],
+                          "perplexity": [1.0, 1.2]})
+    with pytest.raises(ValueError, match=r"h64.no9.s0: column bce_mu_xhat has 1 NaN"):
+        tables.summary_row(INFO, frame, None)

@@ -119,3 +119,148 @@ def test_training_history_of_a_long_run_has_one_row_per_evaluated_epoch(tiny_dat
     _, history = train_vae(*tiny_data, cfg(epochs=250))
     epochs = [r["epoch"] for r in history.rows]
     assert epochs == list(range(3, 250, 3)) + [250]
+
+
+# --------------------------------------------------------------------------- snapshots that belong
+
+def _kill_after_first_snapshot(monkeypatch):
+    """Make the next training run die right after writing its first snapshot (as SIGKILL)."""
+    import vae_novelty.train as train_mod
+
+    class Killed(Exception):
+        pass
+
+    original = train_mod._save_snapshot
+
+    def save_then_die(*args, **kwargs):
+        original(*args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(train_mod, "_save_snapshot", save_then_die)
+    return Killed, lambda: monkeypatch.setattr(train_mod, "_save_snapshot", original)
+
+
+def _fake_mnist_and_splits():
+    import numpy as np
+
+    from vae_novelty.data import Mnist, Split
+
+    rng = np.random.default_rng(0)
+    images = (rng.random((120, 784)) * 255).astype(np.uint8)
+    labels = (np.arange(120) % 10).astype(np.uint8)
+    mnist = Mnist(images, labels, images[:20].copy(), labels[:20].copy())
+    # same name, same size, different rows (e.g. another subsample_seed or another MNIST file)
+    a = Split("no9", np.arange(0, 60, dtype=np.int64), np.arange(20), 9)
+    b = Split("no9", np.arange(60, 120, dtype=np.int64), np.arange(20), 9)
+    return mnist, a, b
+
+
+def test_snapshot_of_other_training_rows_is_not_resumed(tmp_path, monkeypatch, caplog):
+    """A snapshot written while training on other rows (same split name, same size, same seed
+    and settings) is deleted with a log line, and training starts afresh on the new rows."""
+    import logging
+
+    from vae_novelty.model import load_model
+    from vae_novelty.train import ModelJob, train_jobs
+
+    mnist, rows_a, rows_b = _fake_mnist_and_splits()
+    kw = dict(arch="h16", hidden=[16], z_dim=2, epochs=3, batch_size=32, learning_rate=1e-3,
+              device=torch.device("cpu"))
+    snaps = tmp_path / "snapshots"
+    job = ModelJob("no9", 0, tmp_path / "m.pt", tmp_path / "m.history.csv")
+    Killed, restore = _kill_after_first_snapshot(monkeypatch)
+    with pytest.raises(Killed):
+        train_jobs(mnist, {"no9": rows_a}, [job], **kw, snapshot_dir=snaps, snapshot_every=1)
+    restore()
+    snap = snaps / "no9_s0.pt"
+    assert snap.exists()
+    caplog.set_level(logging.INFO, logger="vae_novelty")
+    train_jobs(mnist, {"no9": rows_b}, [job], **kw, snapshot_dir=snaps, snapshot_every=1)
+    assert "resumed" not in caplog.text
+    assert f"discarding snapshot {snap}" in caplog.text and "train_rows" in caplog.text
+    fresh = ModelJob("no9", 0, tmp_path / "f.pt", tmp_path / "f.history.csv")
+    train_jobs(mnist, {"no9": rows_b}, [fresh], **kw)
+    got, _ = load_model(job.model_path)
+    want, _ = load_model(fresh.model_path)
+    for p, q in zip(got.parameters(), want.parameters()):
+        assert torch.equal(p, q)
+    assert job.history_path.read_bytes() == fresh.history_path.read_bytes()
+
+
+def test_snapshot_of_other_training_images_is_not_resumed(tiny_data, tmp_path, monkeypatch):
+    """train_vae called without row indices fingerprints the training images themselves."""
+    x_train, x_test = tiny_data
+    snap = tmp_path / "snap.pt"
+    Killed, restore = _kill_after_first_snapshot(monkeypatch)
+    with pytest.raises(Killed):
+        train_vae(x_train, x_test, cfg(epochs=3), snapshot=snap, snapshot_every=1)
+    restore()
+    other = x_train.flip(0).contiguous()  # same images, other order: another data order
+    _, hist = train_vae(other, x_test, cfg(epochs=3), snapshot=snap, snapshot_every=0)
+    _, hist_fresh = train_vae(other, x_test, cfg(epochs=3))
+    assert hist.rows == hist_fresh.rows
+    assert not snap.exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "not a snapshot"])
+def test_corrupt_snapshot_is_discarded_and_training_completes(tiny_data, tmp_path, monkeypatch,
+                                                              caplog, damage):
+    import logging
+
+    snap = tmp_path / "snap.pt"
+    Killed, restore = _kill_after_first_snapshot(monkeypatch)
+    with pytest.raises(Killed):
+        train_vae(*tiny_data, cfg(epochs=3), snapshot=snap, snapshot_every=1)
+    restore()
+    raw = snap.read_bytes()
+    if damage == "truncated":
+        snap.write_bytes(raw[: len(raw) // 2])
+    elif damage == "garbage":
+        snap.write_bytes(b"\x00not a torch file" * 100)
+    elif damage == "empty":
+        snap.write_bytes(b"")
+    else:
+        torch.save({"format": "vae-novelty-snapshot/2", "cfg": None}, snap)
+    caplog.set_level(logging.INFO, logger="vae_novelty")
+    _, hist = train_vae(*tiny_data, cfg(epochs=3), snapshot=snap, snapshot_every=0)
+    assert f"discarding snapshot {snap}" in caplog.text
+    assert not snap.exists()  # not retried on the next run
+    _, hist_fresh = train_vae(*tiny_data, cfg(epochs=3))
+    assert hist.rows == hist_fresh.rows
+
+
+def test_snapshot_that_fails_while_applied_leaves_a_fresh_start(tiny_data, tmp_path, monkeypatch):
+    """A snapshot with the right key whose weights do not fit (a half-applied restore must not
+    leak into training): discarded, and the run equals an uninterrupted one."""
+    snap = tmp_path / "snap.pt"
+    Killed, restore = _kill_after_first_snapshot(monkeypatch)
+    with pytest.raises(Killed):
+        train_vae(*tiny_data, cfg(epochs=3), snapshot=snap, snapshot_every=1)
+    restore()
+    payload = torch.load(snap, weights_only=False)
+    payload["opt"] = {"state": {}, "param_groups": []}   # model loads, optimizer fails
+    torch.save(payload, snap)
+    model, hist = train_vae(*tiny_data, cfg(epochs=3), snapshot=snap, snapshot_every=0)
+    fresh, hist_fresh = train_vae(*tiny_data, cfg(epochs=3))
+    assert hist.rows == hist_fresh.rows
+    for p, q in zip(model.parameters(), fresh.parameters()):
+        assert torch.equal(p, q)
+    assert not snap.exists()
+
+
+def test_progress_is_logged_with_the_time_left(monkeypatch, caplog):
+    from vae_novelty import train as T
+
+    now = [100.0]
+    monkeypatch.setattr(T.time, "perf_counter", lambda: now[0])
+    notes = T.ProgressLog("h400.full.s0", every=15)
+    now[0] += 10
+    with caplog.at_level("INFO", logger="vae_novelty"):
+        notes.note(0.1, "epoch 1/10, step 10/469")        # 10 s since the start: quiet
+        now[0] += 10
+        notes.note(0.25, "epoch 3/10, step 0/469")        # 20 s: logged, 60 s left
+        now[0] += 5
+        notes.note(0.3, "epoch 3/10, step 100/469")       # 5 s after the last: quiet
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["h400.full.s0: epoch 3/10, step 0/469, 25% done, 20s so far, "
+                     "about 60s left"]

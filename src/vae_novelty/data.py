@@ -157,9 +157,58 @@ def save_mnist(mnist: Mnist, path: Path) -> None:
             np.savez(fh, **mnist.__dict__)
 
 
+def read_npz(path: Path | str, what: str, keys, article: str = "a") -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of the ``.npz`` file ``path`` (read into memory), or a
+    :class:`DataError` naming the file when it is missing, truncated, corrupt, not an ``.npz``
+    archive, or lacks one of the arrays (``what``: how the messages call the content,
+    ``article`` its article)."""
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"missing {what} file {path}")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: cannot read the {what} (truncated, corrupt or not an .npz "
+                        f"file: {type(exc).__name__}: {exc})") from exc
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: cannot read the {what} (a single .npy array, not an .npz "
+                        f"archive)")
+    with npz:
+        missing = [k for k in keys if k not in npz.files]
+        if missing:
+            raise DataError(f"{path}: not {article} {what} file: missing array(s) {missing} "
+                            f"(it holds {sorted(npz.files)})")
+        try:
+            return {k: npz[k] for k in keys}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            raise DataError(f"{path}: cannot read the {what} (truncated or corrupt: "
+                            f"{type(exc).__name__}: {exc})") from exc
+
+
 def load_mnist(path: Path) -> Mnist:
-    with np.load(path) as npz:
-        return Mnist(**{k: npz[k] for k in FILES})
+    """``results/data/mnist.npz`` (:func:`save_mnist`), checked: a :class:`DataError` naming
+    the file when it cannot be read, is not such a file, or its arrays are not MNIST-shaped
+    (uint8 images ``(N, 784)``, digit labels ``(N,)``)."""
+    arrays = read_npz(path, "MNIST arrays", FILES, article="an")
+    for part in ("train", "test"):
+        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+        if images.ndim != 2 or images.shape[1] != N_PIXELS:
+            raise DataError(f"{path}: {part}_images has shape {images.shape}, expected "
+                            f"(N, {N_PIXELS})")
+        if images.dtype != np.uint8:
+            raise DataError(f"{path}: {part}_images has dtype {images.dtype}, expected uint8")
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise DataError(f"{path}: {part}_labels has shape {labels.shape} and dtype "
+                            f"{labels.dtype}, expected integers (N,)")
+        if len(images) != len(labels):
+            raise DataError(f"{path}: {len(images)} {part}_images but {len(labels)} "
+                            f"{part}_labels")
+        if len(labels) and (labels.min() < 0 or labels.max() > 9):
+            bad = int(labels.max()) if labels.max() > 9 else int(labels.min())
+            raise DataError(f"{path}: {part}_labels must be digits 0..9, found {bad}")
+    return Mnist(**arrays)
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
@@ -235,7 +284,53 @@ def save_split(split: Split, path: Path) -> None:
                      test_idx=split.test_idx, heldout_digit=np.array(split.heldout_digit))
 
 
-def load_split(path: Path) -> Split:
-    with np.load(path) as npz:
-        return Split(str(npz["name"]), npz["train_idx"], npz["test_idx"],
-                     int(npz["heldout_digit"]))
+SPLIT_KEYS = ("name", "train_idx", "test_idx", "heldout_digit")
+
+
+def load_split(path: Path, expect_name: str | None = None) -> Split:
+    """A split file (:func:`save_split`), checked: a :class:`DataError` naming the file when it
+    cannot be read, is not a split file (arrays, dtypes), or holds another split than
+    ``expect_name`` (when given; the pipeline's split files are named ``{name}.npz``). The
+    rows are checked against MNIST by :func:`check_split`."""
+    arrays = read_npz(path, "split", SPLIT_KEYS)
+    name, held = arrays["name"], arrays["heldout_digit"]
+    if name.shape != () or name.dtype.kind != "U":
+        raise DataError(f"{path}: name is {name.dtype} {name.shape}, expected one string")
+    for key in ("train_idx", "test_idx"):
+        idx = arrays[key]
+        if idx.ndim != 1:
+            raise DataError(f"{path}: {key} has shape {idx.shape}, expected one dimension")
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise DataError(f"{path}: {key} has dtype {idx.dtype}, expected integers")
+    if held.shape != () or not np.issubdtype(held.dtype, np.integer) or not -1 <= held <= 9:
+        raise DataError(f"{path}: heldout_digit is {held!r}, expected a digit or -1")
+    split = Split(str(name), arrays["train_idx"].astype(np.int64),
+                  arrays["test_idx"].astype(np.int64), int(held))
+    if expect_name is not None and split.name != expect_name:
+        raise DataError(f"{path}: holds split {split.name!r}, expected {expect_name!r} (a split "
+                        f"file renamed or copied from elsewhere?)")
+    return split
+
+
+def check_split(split: Split, mnist: Mnist, path: Path | str | None = None) -> None:
+    """Refuse a split that does not fit ``mnist``: rows outside the training or test file,
+    repeated rows, or a held-out digit among its training rows (a split made from another
+    MNIST file). ``path`` (the split's file) is named in the message when given."""
+    where = f"{path}: split {split.name!r}" if path is not None else f"split {split.name!r}"
+    for key, n, what in (("train_idx", len(mnist.train_labels), "training"),
+                         ("test_idx", len(mnist.test_labels), "test")):
+        idx = np.asarray(getattr(split, key))
+        outside = idx[(idx < 0) | (idx >= n)]
+        if len(outside):
+            raise DataError(f"{where}: {key} has rows outside 0..{n - 1} (MNIST has {n} {what} "
+                            f"images): {outside[:5].tolist()}{' ...' if len(outside) > 5 else ''}"
+                            f" (a split made from another MNIST file?)")
+        values, counts = np.unique(idx, return_counts=True)
+        if (counts > 1).any():
+            raise DataError(f"{where}: {key} repeats rows {values[counts > 1][:5].tolist()}")
+    if split.heldout_digit >= 0:
+        n_held = int(np.count_nonzero(mnist.train_labels[split.train_idx] == split.heldout_digit))
+        if n_held:
+            raise DataError(f"{where} holds out digit {split.heldout_digit} but {n_held} of its "
+                            f"training rows are {split.heldout_digit}s (a split made from "
+                            f"another MNIST file?)")

@@ -51,10 +51,11 @@ import torch
 from .config import model_id
 from .model import VAE, init_parameters, negative_elbo
 from .train import (NOISE_OFFSET, ORDER_OFFSET, History, ModelJob, TrainConfig, _check_finite,
-                    SnapshotClock, batches, is_evaluated, mean_neg_elbo, progress,
-                    write_model_outputs)
+                    ProgressLog, SnapshotClock, batches, content_digest, discard_snapshot, is_evaluated,
+                    load_snapshot, mean_neg_elbo, progress, rows_digest, write_model_outputs)
 
-ENSEMBLE_SNAPSHOT_FORMAT = "vae-novelty-ensemble-snapshot/1"
+# /2: the key fingerprints every member's training rows and the training images
+ENSEMBLE_SNAPSHOT_FORMAT = "vae-novelty-ensemble-snapshot/2"
 
 log = logging.getLogger("vae_novelty")
 
@@ -327,8 +328,8 @@ class _GraphedStep:
 def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
                    hidden: Sequence[int], z_dim: int, epochs: int, batch_size: int,
                    learning_rate: float, cuda_graphs: bool = False,
-                   snapshot: Path | None = None, snapshot_every: int = 0
-                   ) -> list[tuple[VAE, History]]:
+                   snapshot: Path | None = None, snapshot_every: int = 0,
+                   data_digest: str | None = None) -> list[tuple[VAE, History]]:
     """Train one VAE per member, all at once; return each member's (model, history).
 
     ``x_all`` holds every training image (float pixels in [0, 1]) on the training device; each
@@ -339,8 +340,13 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
 
     With ``snapshot`` set, the whole ensemble's state (stacked weights, Adam moments and step
     counts, every member's generators and history) is saved every ``snapshot_every`` epochs,
-    and training resumes from that file when it exists and was written for the same settings:
-    the result is bitwise the same as an uninterrupted run.
+    and training resumes from that file when it exists and was written for the same run: the
+    same settings, members (tags, seeds of the data order and noise) and training rows (a
+    SHA-256 of each member's ``train_idx``, and ``data_digest``, a digest of the training
+    images, by default :func:`~vae_novelty.train.content_digest` of ``x_all``). The result is
+    bitwise the same as an uninterrupted run. A snapshot of another run, or one that cannot be
+    read or applied, is deleted with a log line and training starts afresh
+    (:func:`~vae_novelty.train.load_snapshot`).
     """
     device = x_all.device
     n_members = len(members)
@@ -418,9 +424,15 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
     elif cuda_graphs:
         log.info("cuda_graphs is set but the device is %s: ignored", device)
 
-    key = {"hidden": list(hidden), "z_dim": z_dim, "epochs": epochs, "batch_size": batch_size,
-           "learning_rate": learning_rate, "seeds": [m.seed for m in members],
-           "tags": [m.tag for m in members], "n_train": n_train}
+    key = None
+    if snapshot is not None:
+        key = {"hidden": list(hidden), "z_dim": z_dim, "epochs": epochs,
+               "batch_size": batch_size, "learning_rate": learning_rate,
+               "seeds": [m.seed for m in members], "tags": [m.tag for m in members],
+               "order_seeds": [m.seed + ORDER_OFFSET for m in members],
+               "noise_seeds": [m.seed + NOISE_OFFSET for m in members], "n_train": n_train,
+               "train_rows": [rows_digest(idx) for idx in train_idx],
+               "train_data": data_digest if data_digest is not None else content_digest(x_all)}
     state = _EnsembleState(adam, order_gens, noise_gens, histories)
     start_epoch = 1
     if snapshot is not None and Path(snapshot).exists():
@@ -429,12 +441,15 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
             log.info("ensemble resumed from snapshot %s at epoch %d", snapshot, start_epoch)
     clock = SnapshotClock(snapshot_every if snapshot is not None else 0, epochs)
     t_start = time.perf_counter()
+    notes = ProgressLog(f"ensemble of {n_members}")
     for epoch in range(start_epoch, epochs + 1):
         t0 = time.perf_counter()
         gidx_all, weight_all, rows_all = _epoch_plan(train_idx, order_gens, batch_size, n_steps)
         gidx_all, weight_all = gidx_all.to(device), weight_all.to(device)
         total.zero_()
         for s in range(n_steps):
+            notes.note((epoch - start_epoch + s / n_steps) / (epochs - start_epoch + 1),
+                       f"epoch {epoch}/{epochs}, step {s}/{n_steps}")
             rows = rows_all[s]
             if all(r == batch_size for r in rows):
                 if graphed is not None:
@@ -493,8 +508,7 @@ class _EnsembleState:
 
         a = self.adam
         payload = {"format": ENSEMBLE_SNAPSHOT_FORMAT, "key": key, "epoch": epoch,
-                   "tensors": [t.detach().cpu() for t in (*a.params, *a.exp_avg,
-                                                           *a.exp_avg_sq, a.steps)],
+                   "tensors": [t.detach().cpu() for t in self._tensors()],
                    "host_steps": list(a.host_steps),
                    "order_gens": [g.get_state() for g in self.order_gens],
                    "noise_gens": [g.get_state() for g in self.noise_gens],
@@ -502,24 +516,61 @@ class _EnsembleState:
         write_torch_atomic(payload, path)
         log.info("ensemble snapshot written at epoch %d: %s", epoch, path)
 
+    def _tensors(self) -> list[torch.Tensor]:
+        a = self.adam
+        return [*a.params, *a.exp_avg, *a.exp_avg_sq, a.steps]
+
     def restore(self, path: Path, key: dict) -> int:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-        if payload.get("format") != ENSEMBLE_SNAPSHOT_FORMAT or payload.get("key") != key:
-            log.warning("ignoring snapshot %s: written for other settings", path)
+        """Resume from the snapshot ``path`` when it belongs to this run (``key``): the next
+        epoch. Otherwise (another run, unreadable, or content that does not fit) the file is
+        deleted with a log line, the state is left as it was and the result is 1."""
+        payload = load_snapshot(path, ENSEMBLE_SNAPSHOT_FORMAT, key)
+        if payload is None:
             return 1
         a = self.adam
-        with torch.no_grad():
-            for t, saved in zip((*a.params, *a.exp_avg, *a.exp_avg_sq, a.steps),
-                                payload["tensors"]):
-                t.copy_(saved)
-        a.host_steps[:] = payload["host_steps"]
-        for g, st in zip(self.order_gens, payload["order_gens"]):
-            g.set_state(st)
-        for g, st in zip(self.noise_gens, payload["noise_gens"]):
-            g.set_state(st)
-        for h, rows in zip(self.histories, payload["histories"]):
-            h.rows[:] = rows
-        return int(payload["epoch"]) + 1
+        tensors = self._tensors()
+        backup = ([t.detach().clone() for t in tensors], list(a.host_steps),
+                  [g.get_state() for g in self.order_gens],
+                  [g.get_state() for g in self.noise_gens], [list(h.rows) for h in self.histories])
+        try:
+            saved = payload["tensors"]
+            counts = {"tensors": (len(saved), len(tensors)),
+                      "host_steps": (len(payload["host_steps"]), len(a.host_steps)),
+                      "order_gens": (len(payload["order_gens"]), len(self.order_gens)),
+                      "noise_gens": (len(payload["noise_gens"]), len(self.noise_gens)),
+                      "histories": (len(payload["histories"]), len(self.histories))}
+            wrong = {k: v for k, v in counts.items() if v[0] != v[1]}
+            if wrong:
+                raise ValueError(", ".join(f"{k}: {got} saved, {want} expected"
+                                           for k, (got, want) in wrong.items()))
+            for t, value in zip(tensors, saved):
+                if tuple(value.shape) != tuple(t.shape):
+                    raise ValueError(f"a tensor of shape {tuple(value.shape)}, expected "
+                                     f"{tuple(t.shape)}")
+            with torch.no_grad():
+                for t, value in zip(tensors, saved):
+                    t.copy_(value)
+            a.host_steps[:] = [int(x) for x in payload["host_steps"]]
+            for g, st in zip(self.order_gens, payload["order_gens"]):
+                g.set_state(st)
+            for g, st in zip(self.noise_gens, payload["noise_gens"]):
+                g.set_state(st)
+            for h, rows in zip(self.histories, payload["histories"]):
+                h.rows[:] = rows
+            return int(payload["epoch"]) + 1
+        except Exception as exc:  # put back the state as it was before: nothing half-applied
+            with torch.no_grad():
+                for t, value in zip(tensors, backup[0]):
+                    t.copy_(value)
+            a.host_steps[:] = backup[1]
+            for g, st in zip(self.order_gens, backup[2]):
+                g.set_state(st)
+            for g, st in zip(self.noise_gens, backup[3]):
+                g.set_state(st)
+            for h, rows in zip(self.histories, backup[4]):
+                h.rows[:] = rows
+            discard_snapshot(path, f"cannot be applied ({type(exc).__name__}: {exc})")
+            return 1
 
 
 # --------------------------------------------------------------------------- one rule's jobs
@@ -548,7 +599,8 @@ def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str,
     results = train_ensemble(x_all, members, hidden=hidden, z_dim=z_dim, epochs=epochs,
                              batch_size=batch_size, learning_rate=learning_rate,
                              cuda_graphs=cuda_graphs, snapshot=snap,
-                             snapshot_every=snapshot_every)
+                             snapshot_every=snapshot_every,
+                             data_digest=content_digest(mnist.train_images) if snap else None)
     for job, member, (model, history) in zip(jobs, members, results):
         cfg = TrainConfig(hidden, z_dim, epochs, batch_size, learning_rate, job.seed)
         write_model_outputs(job, model, history, arch=arch,

@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from . import elbo as E
 from . import theorem1 as t1
 from .config import ModelSpec

@@ -105,10 +105,17 @@ def describe_device(device) -> str:
 
 
 def setup_logging(log_path: Path | str | None) -> logging.Logger:
-    """Log to the rule's ``log:`` file (and stderr)."""
+    """Log to the rule's ``log:`` file (and stderr).
+
+    Also installs :func:`log_uncaught` as ``sys.excepthook``: an exception nobody catches
+    ends the script with its traceback in the log file (where the user of a failed job looks)
+    as well as on stderr.
+    """
     logger = logging.getLogger("vae_novelty")
     logger.setLevel(logging.INFO)
-    logger.handlers.clear()
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
@@ -117,7 +124,24 @@ def setup_logging(log_path: Path | str | None) -> logging.Logger:
     for handler in handlers:
         handler.setFormatter(fmt)
         logger.addHandler(handler)
+    sys.excepthook = log_uncaught
     return logger
+
+
+def log_uncaught(exc_type, exc, tb) -> None:
+    """``sys.excepthook``: the traceback of an uncaught exception through the ``vae_novelty``
+    logger, i.e. to the job's log file and to stderr (once). Python's own hook prints it
+    instead when the logger has no handler or logging fails."""
+    logger = logging.getLogger("vae_novelty")
+    try:
+        if not logger.handlers:
+            raise RuntimeError("no log handler")
+        logger.critical("uncaught %s: the job fails", exc_type.__name__,
+                        exc_info=(exc_type, exc, tb))
+        for handler in logger.handlers:
+            handler.flush()
+    except Exception:
+        sys.__excepthook__(exc_type, exc, tb)
 
 
 def read_model_table(path, expect_model_id: str | None = None):

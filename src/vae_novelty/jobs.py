@@ -16,8 +16,8 @@ def start_job(sm):
     log = setup_logging(sm.log[0])
     torch.set_num_threads(max(1, int(sm.threads)))
     device = select_device(str(sm.resources.get("torch_device", "auto")))
-    log.info("rule %s, wildcards %s: %d host thread(s), %s", sm.rule, dict(sm.wildcards),
-             torch.get_num_threads(), describe_device(device))
+    log.info("rule %s, wildcards %s: on %s, %d host thread(s)", sm.rule, dict(sm.wildcards),
+             describe_device(device), torch.get_num_threads())
     return log, device
 
 

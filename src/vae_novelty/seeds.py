@@ -16,7 +16,12 @@ every statistic, the mean over seeds and a bootstrap percentile interval for tha
   the table holds.
 - With one seed the interval is undefined: ``_ci_lo`` and ``_ci_hi`` are NaN (the mean is that
   seed's value). With identical values over seeds the interval is exactly that value.
-- Per statistic, seeds whose value is NaN are left out (``n_seeds`` counts every seed).
+- Non-finite statistics: an infinite value is refused, and so is a NaN for some but not all
+  seeds of a configuration (the error names the file, the column and the models). The NaNs
+  that summary.csv holds by design (no ELBO table, no test images, a single training row,
+  memorisation measures not computed; see :mod:`vae_novelty.tables`) are the same for every
+  seed of a configuration: such a statistic's mean and interval are NaN. Leaving one seed's NaN
+  out would silently report the mean of the others.
 
 Statistics are every numeric column of the summary other than the configuration's own
 (:data:`CONFIG_COLUMNS`, constant over seeds and copied once), ``seed`` and ``model_id``;
@@ -26,7 +31,8 @@ then ``{stat}_mean, {stat}_ci_lo, {stat}_ci_hi`` for every statistic in summary 
 
 :func:`pool_heldout` averages each seed's statistics over the held-out digits (one row per
 architecture and seed), for the all-digit panel of ``figure_quant``; its output goes through
-:func:`summarise_seeds` like the per-digit rows.
+:func:`summarise_seeds` like the per-digit rows. It refuses non-finite values the same way (a
+NaN for some but not all digits of an architecture and seed).
 """
 
 from __future__ import annotations
@@ -81,6 +87,43 @@ def bootstrap_interval(values, n_resamples: int, level: float,
     return float(v.mean()), float(lo), float(hi)
 
 
+def _row_names(frame: pd.DataFrame) -> list[str]:
+    """How the error messages name rows: their model ids, or ``arch/split seed``."""
+    if "model_id" in frame.columns:
+        return [str(m) for m in frame["model_id"]]
+    return [f"{a}/{s} seed {int(k)}" for a, s, k in zip(frame["arch"], frame["split"],
+                                                        frame["seed"])]
+
+
+def check_statistics(summary: pd.DataFrame, stats: Sequence[str], groups: Sequence[str],
+                     source: str = "summary", group_name: str = "seeds of {0}/{1}") -> None:
+    """Refuse an infinite value of any statistic in ``stats``, and a statistic that is NaN in
+    some but not all rows of a group (``groups``: the columns that define one; none: only
+    the infinite values are checked; ``group_name``: how a group is called, formatted with its
+    key)."""
+    for c in stats:
+        values = summary[c].to_numpy(np.float64)
+        bad = np.isinf(values)
+        if bad.any():
+            names = [n for n, b in zip(_row_names(summary), bad) if b]
+            raise ValueError(f"{source}: column {c} is infinite for {', '.join(names)}; "
+                             f"refusing to summarise it")
+    if not groups:
+        return
+    for key, group in summary.groupby(list(groups), sort=False):
+        names = _row_names(group)
+        for c in stats:
+            nan = group[c].isna().to_numpy()
+            if nan.any() and not nan.all():
+                label = group_name.format(*(key if isinstance(key, tuple) else (key,)))
+                raise ValueError(
+                    f"{source}: column {c} is NaN for "
+                    f"{', '.join(n for n, b in zip(names, nan) if b)} but not for "
+                    f"{', '.join(n for n, b in zip(names, nan) if not b)} (the other "
+                    f"{label}); a statistic may be NaN for all of them or for none "
+                    f"(rerun the jobs of the NaN models)")
+
+
 def statistic_columns(summary: pd.DataFrame) -> list[str]:
     """The summary's numeric columns that are summarised over seeds, in table order."""
     return [c for c in summary.columns if c not in NOT_STATISTICS
@@ -88,9 +131,11 @@ def statistic_columns(summary: pd.DataFrame) -> list[str]:
 
 
 def summarise_seeds(summary: pd.DataFrame, n_resamples: int = 2000, level: float = 0.95,
-                    seed: int = 0, statistics: Sequence[str] | None = None) -> pd.DataFrame:
+                    seed: int = 0, statistics: Sequence[str] | None = None,
+                    source: str = "summary") -> pd.DataFrame:
     """One row per ``(arch, split)`` (in order of first appearance) with ``n_seeds``, and for
-    every statistic the mean over seeds and its bootstrap percentile interval (module doc)."""
+    every statistic the mean over seeds and its bootstrap percentile interval (module doc).
+    ``source`` names the summary in error messages (its file)."""
     _check(n_resamples, level)
     missing = [c for c in ("seed", *KEY_COLUMNS) if c not in summary.columns]
     if missing:
@@ -100,6 +145,7 @@ def summarise_seeds(summary: pd.DataFrame, n_resamples: int = 2000, level: float
     if unknown:
         raise ValueError(f"statistics not in the summary: {unknown}")
     carried = [c for c in CONFIG_COLUMNS if c in summary.columns]
+    check_statistics(summary, stats, KEY_COLUMNS, source)
     rows = []
     for (arch, split), group in summary.groupby(list(KEY_COLUMNS), sort=False):
         seeds = group["seed"].astype(int).tolist()
@@ -123,7 +169,8 @@ def summarise_seeds(summary: pd.DataFrame, n_resamples: int = 2000, level: float
     return pd.DataFrame(rows, columns=columns)
 
 
-def pool_heldout(summary: pd.DataFrame, digits: Sequence[int] | None = None) -> pd.DataFrame:
+def pool_heldout(summary: pd.DataFrame, digits: Sequence[int] | None = None,
+                 source: str = "summary") -> pd.DataFrame:
     """Per architecture and seed, every statistic averaged over the held-out digits' models
     (splits ``no{d}``, ``d`` in ``digits``, default all), with ``split`` = ``"heldout"`` and
     ``n_digits``; the configuration columns that vary with the digit are dropped."""
@@ -131,6 +178,8 @@ def pool_heldout(summary: pd.DataFrame, digits: Sequence[int] | None = None) -> 
     if digits is not None:
         held = held[held["split"].isin([f"no{int(d)}" for d in digits])]
     stats = statistic_columns(summary)
+    check_statistics(summary, stats, (), source)  # infinite values anywhere
+    check_statistics(held, stats, ("arch", "seed"), source, "held-out digits of {0} seed {1}")
     keep = [c for c in ("hidden", "n_hidden_layers", "z_dim", "decoder_params")
             if c in summary.columns]
     rows = []

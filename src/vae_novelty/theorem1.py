@@ -775,7 +775,6 @@ def evaluate_inputs(inputs: ModelInputs, spec, *, top_k: int = 3, chunk_mb: floa
     (xnn_pos, xnn_bce), chunk_mb = shrink_on_oom(
         lambda b: xhat_neighbours(logits, x_train, chunk_mb=b, device=dev),
         chunk_mb, "the pixel neighbour search")
-    del x_train
     neighbours = {"nn_index": train_rows[nn_pos[:, 0]], "nn_dist": nn_dist[:, 0],
                   "nn_ratio": nn_ratio(nn_dist), "xhat_nn_index": train_rows[xnn_pos],
                   "xhat_nn_bce": xnn_bce}

@@ -7,10 +7,20 @@ only on (architecture, data, seed, hyperparameters):
 - the reparameterisation noise: a generator on the training device seeded with
   ``seed + NOISE_OFFSET``;
 - the noise of the per-epoch test ELBO: a fresh generator seeded with ``seed + EVAL_OFFSET``.
+
+Snapshots (resuming an interrupted run) are used only when they belong to the run: the
+snapshot's key must equal the run's, i.e. the architecture and hyperparameters, the seeds of
+the data order and the noise, the number of training rows and a SHA-256 of the training rows
+themselves (:func:`rows_digest` of the rows' indices into the training file together with a
+digest of that file's images, or :func:`content_digest` of the training images when no indices
+are given). Any other snapshot, and one that cannot be read (truncated, corrupt, not a
+snapshot), is deleted with a log line and training starts afresh: it is never applied, and it
+never stops a rerun (:func:`load_snapshot`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -26,7 +36,7 @@ from .model import VAE, init_parameters, negative_elbo
 ORDER_OFFSET = 1_000_003
 NOISE_OFFSET = 2_000_003
 EVAL_OFFSET = 3_000_017
-SNAPSHOT_FORMAT = "vae-novelty-snapshot/1"
+SNAPSHOT_FORMAT = "vae-novelty-snapshot/2"  # /2: keyed by the training rows too
 
 log = logging.getLogger("vae_novelty")
 
@@ -109,6 +119,29 @@ def mean_neg_elbo(model: VAE, x: torch.Tensor, seed: int, batch_size: int = 4096
     return total / len(x)
 
 
+# A training job logs its progress at least this often (seconds), with the time left.
+PROGRESS_SECONDS = 15.0
+
+
+class ProgressLog:
+    """Logs ``what`` with the fraction done and an estimate of the time left, at most once per
+    :data:`PROGRESS_SECONDS` (for epochs that take longer than that)."""
+
+    def __init__(self, what: str, every: float | None = None):
+        self.what = what
+        self.every = PROGRESS_SECONDS if every is None else float(every)
+        self.start = self.last = time.perf_counter()
+
+    def note(self, fraction: float, detail: str) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every or fraction <= 0:
+            return
+        self.last = now
+        elapsed = now - self.start
+        log.info("%s: %s, %.0f%% done, %.0fs so far, about %.0fs left", self.what, detail,
+                 100 * fraction, elapsed, elapsed * (1 - fraction) / fraction)
+
+
 def progress(elapsed: float, done: int, left: int) -> str:
     """``"12.3s, about 45s left"``: time so far and the estimate for ``left`` more epochs."""
     per = elapsed / max(done, 1)
@@ -125,37 +158,64 @@ def _check_finite(value: float, epoch: int, what: str, tag: str = "") -> None:
 
 def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
               snapshot: Path | None = None, snapshot_every: int = 0,
-              tag: str = "") -> tuple[VAE, History]:
+              tag: str = "", train_rows=None, data_digest: str | None = None
+              ) -> tuple[VAE, History]:
     """Train one VAE on ``x_train`` (float pixels in [0, 1], already on the training device).
 
     ``x_test`` gives the test negative ELBO recorded after each evaluated epoch
     (:func:`is_evaluated`). With ``snapshot`` set, the full training state (weights, Adam,
     generators, history) is saved every ``snapshot_every`` epochs (:class:`SnapshotClock`) and
-    training resumes from it when the file exists, producing the same model as an
-    uninterrupted run.
+    training resumes from it when the file exists and was written by this very run (same
+    settings, seeds and training rows; see the module docstring), producing the same model as
+    an uninterrupted run. ``train_rows`` (the indices of ``x_train``'s rows in the training
+    file) and ``data_digest`` (a digest of that file's images, :func:`content_digest`)
+    fingerprint the training data for the snapshot key; without ``train_rows`` the training
+    images themselves are hashed.
     """
     device = x_train.device
-    model = VAE(cfg.hidden, cfg.z_dim).to(device)
-    init_parameters(model, torch.Generator().manual_seed(cfg.seed))
-    model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, foreach=False)
-    order_gen = torch.Generator().manual_seed(cfg.seed + ORDER_OFFSET)
-    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + NOISE_OFFSET)
-    history = History()
+
+    def fresh():
+        model = VAE(cfg.hidden, cfg.z_dim).to(device)
+        init_parameters(model, torch.Generator().manual_seed(cfg.seed))
+        model.to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, foreach=False)
+        order_gen = torch.Generator().manual_seed(cfg.seed + ORDER_OFFSET)
+        noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + NOISE_OFFSET)
+        return model, opt, order_gen, noise_gen, History()
+
+    model, opt, order_gen, noise_gen, history = fresh()
     start_epoch = 1
+    key = None
+    if snapshot is not None:
+        key = snapshot_key(cfg, len(x_train),
+                           rows_digest(train_rows) if train_rows is not None
+                           else content_digest(x_train), data_digest)
     if snapshot is not None and Path(snapshot).exists():
-        start_epoch = _restore(snapshot, cfg, model, opt, order_gen, noise_gen, history)
-        log.info("%s resumed from snapshot %s at epoch %d", tag, snapshot, start_epoch)
+        payload = load_snapshot(snapshot, SNAPSHOT_FORMAT, key, tag)
+        if payload is not None:
+            try:
+                start_epoch = _restore(payload, model, opt, order_gen, noise_gen, history)
+            except Exception as exc:  # a half-applied state must not be trained on
+                discard_snapshot(snapshot, f"cannot be applied ({type(exc).__name__}: {exc})",
+                                 tag)
+                model, opt, order_gen, noise_gen, history = fresh()
+                start_epoch = 1
+            else:
+                log.info("%s resumed from snapshot %s at epoch %d", tag, snapshot, start_epoch)
     n = len(x_train)
     clock = SnapshotClock(snapshot_every if snapshot is not None else 0, cfg.epochs)
     t0 = time.perf_counter()
+    steps = math.ceil(n / cfg.batch_size)
+    notes = ProgressLog(tag or "training")
     for epoch in range(start_epoch, cfg.epochs + 1):
         model.train()
         total = torch.zeros((), dtype=torch.float64, device=device)
         # the shuffle is drawn on the CPU (one stream whatever the device) and copied to the
         # device once per epoch, not once per batch
-        for idx in torch.cat(batches(n, cfg.batch_size, order_gen)).to(device).split(
-                cfg.batch_size):
+        for step, idx in enumerate(torch.cat(batches(n, cfg.batch_size, order_gen)).to(
+                device).split(cfg.batch_size)):
+            notes.note((epoch - start_epoch + step / steps) / (cfg.epochs - start_epoch + 1),
+                       f"epoch {epoch}/{cfg.epochs}, step {step}/{steps}")
             xb = x_train[idx]
             eps = torch.randn(len(xb), cfg.z_dim, generator=noise_gen, device=device)
             logits, mean, logvar = model(xb, eps)
@@ -166,7 +226,7 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
             total += loss_sum.detach().double()
         if not is_evaluated(epoch, cfg.epochs):
             if clock.due(epoch):
-                _save_snapshot(snapshot, cfg, epoch, model, opt, order_gen, noise_gen, history)
+                _save_snapshot(snapshot, key, epoch, model, opt, order_gen, noise_gen, history)
             continue
         train_loss = float(total) / n
         _check_finite(train_loss, epoch, "training")
@@ -179,7 +239,7 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
                  progress(time.perf_counter() - t0, epoch - start_epoch + 1,
                           cfg.epochs - epoch))
         if clock.due(epoch):
-            _save_snapshot(snapshot, cfg, epoch, model, opt, order_gen, noise_gen, history)
+            _save_snapshot(snapshot, key, epoch, model, opt, order_gen, noise_gen, history)
     model.eval()
     return model, history
 
@@ -189,10 +249,77 @@ def _cfg_key(cfg: TrainConfig) -> dict:
             "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate, "seed": cfg.seed}
 
 
-def _save_snapshot(path, cfg, epoch, model, opt, order_gen, noise_gen, history) -> None:
+def rows_digest(rows) -> str:
+    """SHA-256 of training-row indices (a numpy array or tensor) as little-endian int64 bytes."""
+    import numpy as np
+
+    if isinstance(rows, torch.Tensor):
+        rows = rows.detach().cpu().numpy()
+    arr = np.ascontiguousarray(np.asarray(rows), dtype="<i8")
+    return "rows-sha256:" + hashlib.sha256(arr.tobytes()).hexdigest()
+
+
+def content_digest(values) -> str:
+    """SHA-256 of an array's (or tensor's) dtype, shape and bytes: the identity of the data."""
+    import numpy as np
+
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    arr = np.ascontiguousarray(values)
+    h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
+    h.update(memoryview(arr).cast("B"))
+    return "content-sha256:" + h.hexdigest()
+
+
+def snapshot_key(cfg: TrainConfig, n_train: int, train_rows: str,
+                 data_digest: str | None = None) -> dict:
+    """What a snapshot of one model must have been written for: settings, seeds of every
+    stream, and the training data (``train_rows``: :func:`rows_digest` or
+    :func:`content_digest`; ``data_digest``: the training file, when known)."""
+    return {**_cfg_key(cfg), "order_seed": cfg.seed + ORDER_OFFSET,
+            "noise_seed": cfg.seed + NOISE_OFFSET, "n_train": int(n_train),
+            "train_rows": train_rows, "train_data": data_digest}
+
+
+def discard_snapshot(path, why: str, tag: str = "") -> None:
+    """Delete a snapshot that must not be resumed from, saying why in the log."""
+    prefix = f"{tag}: " if tag else ""
+    log.warning("%sdiscarding snapshot %s: %s; training starts from epoch 1", prefix, path, why)
+    try:
+        Path(path).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def load_snapshot(path, fmt: str, key: dict, tag: str = "") -> dict | None:
+    """The content of the snapshot ``path`` when it is a readable snapshot of format ``fmt``
+    written for ``key``; otherwise the file is deleted (:func:`discard_snapshot`) and the
+    result is None. A snapshot that cannot be read is never retried: it is gone."""
+    try:
+        # weights_only: tensors, numbers, strings, lists and dicts; nothing else is unpickled
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, corrupt, empty, not a torch file, foreign types
+        first_line = (str(exc).splitlines() or [""])[0]
+        discard_snapshot(path, f"unreadable, truncated or not a snapshot "
+                               f"({type(exc).__name__}: {first_line})", tag)
+        return None
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        discard_snapshot(path, f"format {found!r}, expected {fmt!r}", tag)
+        return None
+    saved = payload.get("key")
+    if saved != key:
+        saved = saved if isinstance(saved, dict) else {}
+        differ = sorted(k for k in set(key) | set(saved) if saved.get(k) != key.get(k))
+        discard_snapshot(path, f"written for another run ({', '.join(differ)} differ)", tag)
+        return None
+    return payload
+
+
+def _save_snapshot(path, key, epoch, model, opt, order_gen, noise_gen, history) -> None:
     from .model import write_torch_atomic
 
-    payload = {"format": SNAPSHOT_FORMAT, "cfg": _cfg_key(cfg), "epoch": epoch,
+    payload = {"format": SNAPSHOT_FORMAT, "key": key, "epoch": epoch,
                "model": model.state_dict(), "opt": opt.state_dict(),
                "order_gen": order_gen.get_state(), "noise_gen": noise_gen.get_state(),
                "history": history.rows}
@@ -200,17 +327,16 @@ def _save_snapshot(path, cfg, epoch, model, opt, order_gen, noise_gen, history) 
     log.info("snapshot written at epoch %d: %s", epoch, path)
 
 
-def _restore(path, cfg, model, opt, order_gen, noise_gen, history) -> int:
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    if payload.get("format") != SNAPSHOT_FORMAT or payload.get("cfg") != _cfg_key(cfg):
-        log.warning("ignoring snapshot %s: written for other settings", path)
-        return 1
+def _restore(payload, model, opt, order_gen, noise_gen, history) -> int:
+    """Apply a snapshot's content (checked by :func:`load_snapshot`); the next epoch."""
+    epoch = int(payload["epoch"])
+    rows = list(payload["history"])
     model.load_state_dict(payload["model"])
     opt.load_state_dict(payload["opt"])
     order_gen.set_state(payload["order_gen"])
     noise_gen.set_state(payload["noise_gen"])
-    history.rows[:] = payload["history"]
-    return int(payload["epoch"]) + 1
+    history.rows[:] = rows
+    return epoch + 1
 
 
 # --------------------------------------------------------------------------- one rule's jobs
@@ -235,6 +361,7 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str, hidden: 
 
     x_all = torch.from_numpy(to_float(mnist.train_images)).to(device)
     x_test_all = torch.from_numpy(to_float(mnist.test_images)).to(device)
+    data_digest = content_digest(mnist.train_images) if snapshot_dir else None
     for job in jobs:
         split = splits[job.split]
         cfg = TrainConfig(hidden, z_dim, epochs, batch_size, learning_rate, job.seed)
@@ -244,7 +371,8 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str, hidden: 
         log.info("%s: %d training images, %d test images", tag, len(x_train), len(x_test))
         snap = Path(snapshot_dir) / f"{job.split}_s{job.seed}.pt" if snapshot_dir else None
         model, history = train_vae(x_train, x_test, cfg, snapshot=snap,
-                                   snapshot_every=snapshot_every, tag=tag)
+                                   snapshot_every=snapshot_every, tag=tag,
+                                   train_rows=split.train_idx, data_digest=data_digest)
         write_model_outputs(job, model, history, arch=arch, heldout_digit=split.heldout_digit,
                             n_train=len(x_train), cfg=cfg, device=device, trainer="sequential")
         if snap is not None and snap.exists():

@@ -1,5 +1,7 @@
 # Helpers shared by every stage: the validated config, the model grid and path builders.
 
+import hashlib
+import os
 import re
 
 from snakemake.exceptions import WorkflowError
@@ -45,11 +47,13 @@ wildcard_constraints:
 
 
 def repo_path(path):
-    """A config path: absolute as given, else relative to the repository."""
+    """A config path: absolute as given; else a path of the repository, written relative to
+    the working directory, so that a checkout moved or copied with its results reruns
+    nothing (Snakemake records input paths and params)."""
     if path is None:
         return None
     p = Path(path)
-    return str(p if p.is_absolute() else REPO / p)
+    return str(p) if p.is_absolute() else os.path.relpath(REPO / p)
 
 
 def model_paths(pattern, specs=None):
@@ -76,8 +80,48 @@ def arch_model_paths(pattern, arch):
 def arch_outputs(stage, ext, splits):
     """Per-model outputs of a per-architecture rule: {stage}/{arch}/{split}_s{seed}.{ext} for
     every split of ``splits`` and every seed, {arch} left a wildcard."""
-    return expand(res(f"{stage}/{{{{arch}}}}/{{split}}_s{{seed}}.{ext}"), split=splits,
-                  seed=SEEDS)
+    return expand(res(f"{stage}/{{{{arch}}}}/{{split}}_s{{seed}}.{ext}"), split=splits, seed=SEEDS)
+
+
+def train_settings(arch, splits, epochs, batch_size):
+    """Everything that changes an architecture's trained models."""
+    return {
+        "hidden": vcfg.arch_hidden(CFG, arch),
+        "z_dim": vcfg.arch_z_dim(CFG, arch),
+        "splits": splits,
+        "seeds": SEEDS,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": TRAIN["learning_rate"],
+        "ensemble": TRAIN["ensemble"],
+        "tf32": TRAIN["tf32"],
+    }
+
+
+def code_version(*modules, script=None):
+    """A digest of the code a stage runs, passed as a ``params`` value: the package modules
+    (paths below src/vae_novelty/) and the rule's script (below workflow/scripts/). Editing
+    one reruns the stage and what follows; a new modification time alone (a git checkout, a
+    copy) reruns nothing. profiles/default switches off Snakemake's own code trigger, which
+    compares script modification times."""
+    paths = [REPO / "src" / "vae_novelty" / m for m in modules]
+    if script is not None:
+        paths += [REPO / "workflow" / "scripts" / s for s in (script, "_bootstrap.py")]
+    digest = hashlib.sha256()
+    for path in paths:
+        for part in (path.relative_to(REPO).as_posix().encode(), b"\0", path.read_bytes()):
+            digest.update(part)
+    return digest.hexdigest()[:16]
+
+
+# The package modules each stage runs (what a stage's code_version covers).
+STAGE_CODE = {
+    "data": ("data.py",),
+    "train": ("data.py", "model.py", "train.py", "ensemble.py"),
+    "evaluate": ("data.py", "model.py", "posterior.py", "theorem1.py", "elbo.py", "evaluate.py"),
+    "tables": ("tables.py",),
+    "seeds": ("seeds.py", "figures/summary.py"),
+}
 
 
 def spec_for(wildcards):
@@ -95,20 +139,41 @@ def gpu_count(device):
     return 0 if device == "cpu" else 1
 
 
-def mnist_inputs(wildcards):
-    """The IDX files read by prepare_mnist, so that replacing one reruns it."""
+def mnist_files():
+    """The IDX files (and checksum file) prepare_mnist reads; none for torchvision."""
     source = CFG["data"]["source"]
     if source == "torchvision":
         return []
     folder = repo_path("resources/mnist") if source == "bundled" else CFG["data"]["folder"]
     files = []
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         gz = Path(folder) / f"{name}.gz"
-        files.append(str(gz if gz.exists() or not (Path(folder) / name).exists()
-                         else Path(folder) / name))
+        files.append(
+            str(gz if gz.exists() or not (Path(folder) / name).exists() else Path(folder) / name)
+        )
     checksums = repo_path(CFG["data"]["checksums"])
     return files + ([checksums] if checksums else [])
+
+
+def mnist_inputs(wildcards):
+    """prepare_mnist's inputs, by content: marked ancient (a new modification time alone, as
+    from a copy or a checkout, reruns nothing); :func:`mnist_digest` reruns it when a file's
+    content changes."""
+    return [ancient(f) for f in mnist_files()]
+
+
+def mnist_digest():
+    """SHA-256 of the content of every file prepare_mnist reads (a params value)."""
+    digest = hashlib.sha256()
+    for f in mnist_files():
+        if Path(f).exists():
+            digest.update(Path(f).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- figures
@@ -125,10 +190,13 @@ def figure_files(name):
     return output_paths(res(f"figures/{name}"), FIG["formats"])
 
 
-def figure_code(*modules):
-    """The plotting modules a figure's script runs (inputs: editing one reruns the figure)."""
-    return [repo_path(f"src/vae_novelty/figures/{m}.py")
-            for m in ("common", "selection", "loaders", "build", *modules)]
+def figure_code(script, *modules, extra=()):
+    """:func:`code_version` of a figure's script, the plotting modules it runs and ``extra``."""
+    return code_version(
+        *[f"figures/{m}.py" for m in ("common", "selection", "loaders", "build", *modules)],
+        *extra,
+        script=script,
+    )
 
 
 def role_models(digit):
@@ -139,10 +207,36 @@ def role_models(digit):
         arch = CFG["model"][role]
         hidden = hidden_label(vcfg.arch_hidden(CFG, arch))
         for split in splits:
-            models.append({"role": role, "arch": arch, "split": split,
-                           "title": f"{role} VAE ({hidden})"})
+            models.append(
+                {"role": role, "arch": arch, "split": split, "title": f"{role} VAE ({hidden})"}
+            )
     return models
 
 
 def theorem1_files(models, ext):
     return [res(f"theorem1/{m['arch']}/{m['split']}_s{FIG_SEED}.{ext}") for m in models]
+
+
+# Figures 4-13: figure number -> held-out digit, and the models they show (digit by digit,
+# then by architecture as in model.architectures).
+SWEEP_FIGURES = {sweep_figure_number(d): d for d in sorted(CFG["splits"]["heldout_digits"])}
+SWEEP_MODELS = [
+    {"arch": a, "split": f"no{d}"} for d in sorted(SWEEP_FIGURES.values()) for a in SWEEP_ARCHS
+]
+
+
+def sweep_outputs():
+    """figure{n}.png (as a report item) for every sweep figure, then the other formats."""
+    pngs = []
+    for n, d in sorted(SWEEP_FIGURES.items()):
+        # the report sorts by the first label, as text: digits sort as numbers
+        labels = {"held-out digit": str(d), "figure": str(n)}
+        item = report(
+            figure_files(f"figure{n}")[0],
+            caption="../report/figure_sweep.rst",
+            category="Figures",
+            subcategory="4-13: architecture sweep",
+            labels=labels,
+        )
+        pngs.append(item)
+    return pngs + [f for n in sorted(SWEEP_FIGURES) for f in figure_files(f"figure{n}")[1:]]

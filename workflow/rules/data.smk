@@ -7,16 +7,18 @@ rule prepare_mnist:
         mnist_inputs,
     output:
         res("data/mnist.npz"),
+    log:
+        res("logs/data/prepare_mnist.log"),
+    conda:
+        "../../envs/vae.yaml"
     params:
+        code=code_version(*STAGE_CODE["data"], script="prepare_mnist.py"),
+        content=mnist_digest(),
         source=CFG["data"]["source"],
         folder=CFG["data"]["folder"],
         bundled=repo_path("resources/mnist"),
         checksums=repo_path(CFG["data"]["checksums"]),
         torchvision_root=repo_path(CFG["data"]["torchvision_root"]),
-    log:
-        res("logs/data/prepare_mnist.log"),
-    conda:
-        "../../envs/vae.yaml"
     script:
         "../scripts/prepare_mnist.py"
 
@@ -27,7 +29,12 @@ rule make_split:
         res("data/mnist.npz"),
     output:
         res("splits/{split}.npz"),
+    log:
+        res("logs/splits/{split}.log"),
+    conda:
+        "../../envs/vae.yaml"
     params:
+        code=code_version(*STAGE_CODE["data"], script="make_split.py"),
         # One mapping: Snakemake compares params as a set of values (see evaluate.smk).
         settings=lambda w: {
             "eval_digits": vcfg.eval_digits(CFG, w.split),
@@ -37,9 +44,5 @@ rule make_split:
             "mini_per_digit": CFG["splits"]["mini"]["per_digit"],
             "mini_seed": CFG["splits"]["mini"]["seed"],
         },
-    log:
-        res("logs/splits/{split}.log"),
-    conda:
-        "../../envs/vae.yaml"
     script:
         "../scripts/make_split.py"

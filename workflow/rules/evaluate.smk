@@ -20,9 +20,26 @@ rule evaluate:
         theorem1_tables=arch_outputs("theorem1", "parquet", SWEEP_SPLITS),
         theorem1_images=arch_outputs("theorem1", "npz", SWEEP_SPLITS),
         elbo=arch_outputs("elbo", "parquet", SWEEP_SPLITS),
+    log:
+        res("logs/evaluate/{arch}.log"),
+    benchmark:
+        res("benchmarks/evaluate/{arch}.tsv")
     wildcard_constraints:
         arch="|".join(re.escape(a) for a in SWEEP_ARCHS),
+    conda:
+        "../../envs/vae.yaml"
+    threads: 1
+    resources:
+        gpu=gpu_count(T1["device"]),
+        torch_device=T1["device"],
+        chunk_mb=int(T1["chunk_mb"]),
+        # MNIST, one model's float32 training images and posteriors, the engine's chunks
+        mem_mb=4000 + 2 * int(T1["chunk_mb"]),
+        # CPU worst case (the full configuration's largest architecture on 1 core); on a GPU
+        # a job takes seconds to a minute
+        runtime=lambda w: 20 + 12 * len(arch_models(w.arch)) * (1 + int(ELBO["samples"])),
     params:
+        code=code_version(*STAGE_CODE["evaluate"], script="evaluate.py"),
         # One mapping: Snakemake compares params as a *set* of values, so two separate params
         # that swap or share values (samples 2 -> 3 beside top_k 3) would hide a change.
         settings=lambda w: {
@@ -35,27 +52,12 @@ rule evaluate:
             "eps": ELBO["eps"],
             "sample_seed": ELBO["seed"],
         },
-    threads: 1
-    resources:
-        gpu=gpu_count(T1["device"]),
-        torch_device=T1["device"],
-        chunk_mb=int(T1["chunk_mb"]),
-        # MNIST, one model's float32 training images and posteriors, the engine's chunks
-        mem_mb=4000 + 2 * int(T1["chunk_mb"]),
-        # CPU worst case (the full configuration's largest architecture on 1 core); on a GPU
-        # a job takes seconds to a minute
-        runtime=lambda w: 20 + 12 * len(arch_models(w.arch)) * (1 + int(ELBO["samples"])),
-    log:
-        res("logs/evaluate/{arch}.log"),
-    benchmark:
-        res("benchmarks/evaluate/{arch}.tsv")
-    conda:
-        "../../envs/vae.yaml"
     script:
         "../scripts/evaluate.py"
 
 
 use rule evaluate as evaluate_mini with:
+    """Posteriors, Theorem 1 table and images, optimal-decoder ELBO of the mini-MNIST model(s)."""
     output:
         posteriors=arch_outputs("posteriors", "parquet", ["mini"]),
         theorem1_tables=arch_outputs("theorem1", "parquet", ["mini"]),

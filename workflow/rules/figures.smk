@@ -13,7 +13,6 @@ rule figure1:
         tables=theorem1_files(FIG_MODELS, "parquet"),
         arrays=theorem1_files(FIG_MODELS, "npz"),
         mnist=res("data/mnist.npz"),
-        code=figure_code("figure1"),
     output:
         report(
             figure_files("figure1")[0],
@@ -23,7 +22,15 @@ rule figure1:
             labels={"figure": "1", "shows": "reconstructions, weights, perplexity"},
         ),
         figure_files("figure1")[1:],
+    log:
+        res("logs/figures/figure1.log"),
+    conda:
+        "../../envs/figures.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
+        code=figure_code("figure1.py", "figure1"),
         dataset=CFG["data"]["name"],
         models=FIG_MODELS,
         digit=FIG_DIGIT,
@@ -31,13 +38,6 @@ rule figure1:
         hist_bins=FIG["figure1"]["hist_bins"],
         hist_max=FIG["figure1"]["hist_max"],
         dpi=FIG["dpi"],
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    log:
-        res("logs/figures/figure1.log"),
-    conda:
-        "../../envs/figures.yaml"
     script:
         "../scripts/figure1.py"
 
@@ -46,7 +46,6 @@ rule figure2:
     """Figure 2: BCE(x, x_hat) against BCE(mu, x_hat) for the shallow and deep VAEs."""
     input:
         tables=theorem1_files(FIG_MODELS, "parquet"),
-        code=figure_code("figure2"),
     output:
         report(
             figure_files("figure2")[0],
@@ -56,20 +55,21 @@ rule figure2:
             labels={"figure": "2", "shows": "BCE(x, x_hat) vs BCE(mu, x_hat)"},
         ),
         figure_files("figure2")[1:],
+    log:
+        res("logs/figures/figure2.log"),
+    conda:
+        "../../envs/figures.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
+        code=figure_code("figure2.py", "figure2"),
         dataset=CFG["data"]["name"],
         models=FIG_MODELS,
         digit=FIG_DIGIT,
         bce_max=FIG["figure2"]["bce_max"],
         bins=FIG["figure2"]["bins"],
         dpi=FIG["dpi"],
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    log:
-        res("logs/figures/figure2.log"),
-    conda:
-        "../../envs/figures.yaml"
     script:
         "../scripts/figure2.py"
 
@@ -79,7 +79,6 @@ rule figure3:
     input:
         posteriors=res(f"posteriors/mini/mini_s{FIG_SEED}.parquet"),
         model=res(f"models/mini/mini_s{FIG_SEED}.pt"),
-        code=figure_code("figure3") + [repo_path("src/vae_novelty/theorem1.py")],
     output:
         report(
             figure_files("figure3")[0],
@@ -89,7 +88,16 @@ rule figure3:
             labels={"figure": "3", "shows": "mini-MNIST latent space"},
         ),
         figure_files("figure3")[1:],
+    log:
+        res("logs/figures/figure3.log"),
+    conda:
+        "../../envs/figures.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=15,
     params:
+        code=figure_code("figure3.py", "figure3", extra=("theorem1.py",)),
         dataset=CFG["data"]["name"],
         hidden=vcfg.arch_hidden(CFG, "mini"),
         z_dim=vcfg.arch_z_dim(CFG, "mini"),
@@ -99,14 +107,6 @@ rule figure3:
         samples_per_digit=FIG["figure3"]["samples_per_digit"],
         sample_seed=FIG["figure3"]["sample_seed"],
         dpi=FIG["dpi"],
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=15,
-    log:
-        res("logs/figures/figure3.log"),
-    conda:
-        "../../envs/figures.yaml"
     script:
         "../scripts/figure3.py"
 
@@ -114,32 +114,22 @@ rule figure3:
 # Figures 4-13: the architecture sweep for every held-out digit (Figure 4: 9; Figure d+5:
 # d = 0..8), drawn by one job that reads each model's small Theorem 1 files once; every figure
 # is its own report item. The sweep options are shared by all of these figures.
-SWEEP_FIGURES = {sweep_figure_number(d): d for d in sorted(CFG["splits"]["heldout_digits"])}
-SWEEP_MODELS = [{"arch": a, "split": f"no{d}"} for d in sorted(SWEEP_FIGURES.values())
-                for a in SWEEP_ARCHS]
-
-
-def sweep_outputs():
-    """figure{n}.png (as a report item) for every sweep figure, then the other formats."""
-    pngs = []
-    for n, d in sorted(SWEEP_FIGURES.items()):
-        # the report sorts by the first label, as text: digits sort as numbers
-        labels = {"held-out digit": str(d), "figure": str(n)}
-        item = report(figure_files(f"figure{n}")[0], caption="../report/figure_sweep.rst",
-                      category="Figures", subcategory="4-13: architecture sweep", labels=labels)
-        pngs.append(item)
-    return pngs + [f for n in sorted(SWEEP_FIGURES) for f in figure_files(f"figure{n}")[1:]]
-
-
 rule figure_sweep:
     """Figures 4-13: weighted average and decoder output of every architecture, per held-out digit."""
     input:
         tables=theorem1_files(SWEEP_MODELS, "parquet"),
         arrays=theorem1_files(SWEEP_MODELS, "npz"),
-        code=figure_code("sweep"),
     output:
         sweep_outputs(),
+    log:
+        res("logs/figures/figure_sweep.log"),
+    conda:
+        "../../envs/figures.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
     params:
+        code=figure_code("figure_sweep.py", "sweep"),
         dataset=CFG["data"]["name"],
         # figure number -> held-out digit; the inputs are ordered digit by digit, then by
         # architecture as in model.architectures
@@ -148,13 +138,6 @@ rule figure_sweep:
         test_image=FIG["sweep"]["test_image"],
         formats=FIG["formats"],
         dpi=FIG["dpi"],
-    resources:
-        mem_mb=2000,
-        runtime=20,
-    log:
-        res("logs/figures/figure_sweep.log"),
-    conda:
-        "../../envs/figures.yaml"
     script:
         "../scripts/figure_sweep.py"
 
@@ -172,8 +155,6 @@ rule figure_quant:
         by_config=res("tables/summary_by_config.csv"),
         # the all-digit panel resamples each seed's mean over the held-out digits
         summary=res("tables/summary.csv"),
-        code=[repo_path(f"src/vae_novelty/figures/{m}.py") for m in ("common", "sweep", "quant")]
-        + [repo_path("src/vae_novelty/seeds.py")],
     output:
         report(
             figure_files("figure_quant")[0],
@@ -183,20 +164,27 @@ rule figure_quant:
             labels={"held-out digit": "all", "figure": "4 quantified"},
         ),
         figure_files("figure_quant")[1:],
+    log:
+        res("logs/figures/figure_quant.log"),
+    conda:
+        "../../envs/figures.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
+        code=code_version(
+            "figures/common.py",
+            "figures/sweep.py",
+            "figures/quant.py",
+            "seeds.py",
+            script="figure_quant.py",
+        ),
         dataset=CFG["data"]["name"],
         digits=sorted(CFG["splits"]["heldout_digits"]),
         bootstrap=SEEDS_CI["bootstrap"],
         level=SEEDS_CI["level"],
         seed=SEEDS_CI["seed"],
         dpi=FIG["dpi"],
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    log:
-        res("logs/figures/figure_quant.log"),
-    conda:
-        "../../envs/figures.yaml"
     script:
         "../scripts/figure_quant.py"
 
@@ -208,7 +196,6 @@ rule summary_table:
     """The per-model summary table as an HTML page for the report."""
     input:
         res("tables/summary.csv"),
-        code=[repo_path("src/vae_novelty/figures/summary.py")],
     output:
         report(
             res("report/summary.html"),
@@ -217,7 +204,12 @@ rule summary_table:
             subcategory="Summary",
             labels={"table": "summary.csv", "rows": "one per trained model"},
         ),
+    log:
+        res("logs/figures/summary_table.log"),
+    conda:
+        "../../envs/figures.yaml"
     params:
+        code=code_version("figures/summary.py", script="summary_table.py"),
         title="Per-model summary (results/tables/summary.csv)",
         note=(
             "One row per trained model. bce_x_xhat = BCE(x, x_hat), bce_mu_xhat = "
@@ -225,10 +217,6 @@ rule summary_table:
             "frac_closer_to_mu: fraction with BCE(mu, x_hat) < BCE(x, x_hat); "
             "perplexity of the Theorem 1 weights (1 = nearest-neighbour matching)."
         ),
-    log:
-        res("logs/figures/summary_table.log"),
-    conda:
-        "../../envs/figures.yaml"
     script:
         "../scripts/summary_table.py"
 

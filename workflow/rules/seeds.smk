@@ -3,12 +3,10 @@
 # interval for it (seeds_ci; src/vae_novelty/seeds.py). One seed: the intervals are NaN.
 
 
-
 rule seed_summary:
+    """Per configuration: the mean of every statistic over seeds, with a bootstrap interval."""
     input:
         summary=res("tables/summary.csv"),
-        code=[repo_path("src/vae_novelty/seeds.py"),
-              repo_path("src/vae_novelty/figures/summary.py")],
     output:
         table=res("tables/summary_by_config.csv"),
         page=report(
@@ -16,10 +14,20 @@ rule seed_summary:
             caption="../report/seed_summary.rst",
             category="Tables",
             subcategory="Summary",
-            labels={"table": "summary_by_config.csv",
-                    "rows": "one per architecture and training split"},
+            labels={
+                "table": "summary_by_config.csv",
+                "rows": "one per architecture and training split",
+            },
         ),
+    log:
+        res("logs/tables/seed_summary.log"),
+    conda:
+        "../../envs/figures.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
+        code=code_version(*STAGE_CODE["seeds"], script="seed_summary.py"),
         bootstrap=SEEDS_CI["bootstrap"],
         level=SEEDS_CI["level"],
         seed=SEEDS_CI["seed"],
@@ -31,13 +39,6 @@ rule seed_summary:
             f"{SEEDS_CI['bootstrap']} resamples of the seeds]. With one seed the interval is "
             f"undefined (NaN in the CSV) and only the mean is shown."
         ),
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    log:
-        res("logs/tables/seed_summary.log"),
-    conda:
-        "../../envs/figures.yaml"
     script:
         "../scripts/seed_summary.py"
 

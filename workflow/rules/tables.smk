@@ -3,6 +3,7 @@
 
 
 rule tables:
+    """The per-model summary (summary.csv), all Theorem 1 rows, all training histories."""
     input:
         theorem1=model_paths(res("theorem1/{arch}/{split}_s{seed}.parquet")),
         histories=model_paths(res("models/{arch}/{split}_s{seed}.history.csv")),
@@ -11,16 +12,17 @@ rule tables:
         table=res("tables/theorem1.parquet"),
         summary=res("tables/summary.csv"),
         training=res("tables/training.csv"),
-    params:
-        # (arch, split, seed) of every model, in the order of the input lists
-        models=[[m.arch, m.split, m.seed] for m in MODELS],
-    resources:
-        mem_mb=4000,
-        runtime=10,
     log:
         res("logs/tables/tables.log"),
     conda:
         "../../envs/vae.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        code=code_version(*STAGE_CODE["tables"], script="tables.py"),
+        # (arch, split, seed) of every model, in the order of the input lists
+        models=[[m.arch, m.split, m.seed] for m in MODELS],
     script:
         "../scripts/tables.py"
 

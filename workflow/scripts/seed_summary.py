@@ -14,7 +14,8 @@ sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 p = sm.params
 summary = pd.read_csv(sm.input.summary)
-table = summarise_seeds(summary, n_resamples=p.bootstrap, level=p.level, seed=p.seed)
+table = summarise_seeds(summary, n_resamples=p.bootstrap, level=p.level, seed=p.seed,
+                        source=str(sm.input.summary))
 with atomic_path(sm.output.table) as tmp:
     table.to_csv(tmp, index=False)
 save_text(sm.output.page, summary_html(display_table(table), p.title, p.note))

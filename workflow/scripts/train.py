@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from vae_novelty.data import load_mnist, load_split
+from vae_novelty.data import check_split, load_mnist, load_split
 from vae_novelty.ensemble import train_ensemble_jobs
 from vae_novelty.jobs import output_for, start_job
 from vae_novelty.train import ModelJob, train_jobs
@@ -20,7 +20,11 @@ log.info("architecture %s hidden=%s dim(z)=%d, %s trainer%s", arch, p["hidden"],
          "ensemble" if p["ensemble"] else "sequential",
          ", TF32" if p["tf32"] and device.type == "cuda" else "")
 split_files = [sm.input.splits] if isinstance(sm.input.splits, str) else sm.input.splits
-splits = {Path(f).stem: load_split(Path(f)) for f in split_files}
+# every split checked against its file name and the MNIST arrays before any training starts
+splits = {Path(f).stem: load_split(Path(f), expect_name=Path(f).stem) for f in split_files}
+mnist = load_mnist(Path(sm.input.data))
+for f in split_files:
+    check_split(splits[Path(f).stem], mnist, path=f)
 jobs = [ModelJob(split, seed, output_for(sm.output.models, f"{split}_s{seed}.pt"),
                  output_for(sm.output.histories, f"{split}_s{seed}.history.csv"))
         for split in p["splits"] for seed in p["seeds"]]
@@ -30,7 +34,7 @@ common = dict(arch=arch, hidden=p["hidden"], z_dim=p["z_dim"], epochs=p["epochs"
               batch_size=p["batch_size"], learning_rate=p["learning_rate"], device=device,
               snapshot_dir=snapshot_dir, snapshot_every=int(res.snapshot_every))
 if p["ensemble"]:
-    train_ensemble_jobs(load_mnist(Path(sm.input.data)), splits, jobs, **common,
+    train_ensemble_jobs(mnist, splits, jobs, **common,
                         cuda_graphs=bool(res.cuda_graphs))
 else:
-    train_jobs(load_mnist(Path(sm.input.data)), splits, jobs, **common)
+    train_jobs(mnist, splits, jobs, **common)

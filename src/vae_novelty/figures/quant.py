@@ -238,8 +238,9 @@ def quant_from_files(by_config_path, summary_path, digits: Sequence[int], *, lev
     by_config = pd.read_csv(by_config_path)
     pooled = None
     if len(digits) > 1:
-        pooled = summarise_seeds(pool_heldout(pd.read_csv(summary_path), digits),
+        pooled = summarise_seeds(pool_heldout(pd.read_csv(summary_path), digits,
+                                              source=str(summary_path)),
                                  n_resamples=n_resamples, level=level, seed=seed,
-                                 statistics=[m[0] for m in METRICS])
+                                 statistics=[m[0] for m in METRICS], source=str(summary_path))
     panels = digit_panels(by_config, sorted(int(d) for d in digits), pooled)
     return plot_quant(panels, level=level, n_resamples=n_resamples)
