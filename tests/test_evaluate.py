@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vae_novelty import elbo as E
-from vae_novelty import theorem1 as t1
+from vae_novelty import theorem1_table as t1t
 from vae_novelty.config import ModelSpec
 from vae_novelty.data import Mnist, Split, save_mnist
 from vae_novelty.evaluate import EvalJob, EvalSettings, evaluate_jobs
@@ -48,7 +48,7 @@ def test_one_process_gives_what_the_per_file_functions_give(tmp_path):
                  device=torch.device("cpu"))
     pd.testing.assert_frame_equal(pd.read_parquet(job.posteriors), pd.read_parquet(ref))
     files = (ref, tmp_path / "m.pt", tmp_path / "mnist.npz")
-    want_t1 = t1.evaluate_model(*files, spec, top_k=3, chunk_mb=0.05).table.to_pandas()
+    want_t1 = t1t.evaluate_model(*files, spec, top_k=3, chunk_mb=0.05).table.to_pandas()
     got_t1 = pd.read_parquet(job.theorem1_table)
     pd.testing.assert_frame_equal(got_t1, want_t1)
     want_elbo = E.evaluate_elbo(*files, spec, samples=2, clamp_eps=1e-6, seed=0,

@@ -11,6 +11,7 @@ import pytest
 from vae_novelty import elbo as E
 from vae_novelty import tables
 from vae_novelty import theorem1 as t1
+from vae_novelty import theorem1_table as t1t
 
 INFO = {"model_id": "h64.no9.s0", "arch": "h64", "hidden": "64", "n_hidden_layers": 1,
         "z_dim": 8, "split": "no9", "heldout_digit": 9, "seed": 0, "decoder_params": 51_472}
@@ -87,7 +88,7 @@ def _write_model(tmp_path, arch, split, seed, n, rng, k=3, with_neighbours=True)
     from vae_novelty.config import ModelSpec
 
     spec = ModelSpec(arch, (64,), 8, split, seed)
-    info = t1.model_info(spec)
+    info = t1t.model_info(spec)
     w = np.sort(rng.dirichlet(np.ones(5), n), axis=1)[:, ::-1][:, :k]
     stats = t1.WeightStats(log_norm=rng.normal(size=n), entropy=rng.random(n),
                            w_max=w[:, 0], topk_pos=np.zeros((n, k), np.int64),
@@ -96,7 +97,7 @@ def _write_model(tmp_path, arch, split, seed, n, rng, k=3, with_neighbours=True)
                   "nn_ratio": rng.random(n), "xhat_nn_index": rng.integers(0, 60000, n),
                   "xhat_nn_bce": rng.uniform(50, 150, n)}
     mnist_index, label = np.arange(n) * 3, rng.integers(0, 10, n)
-    table = t1.build_table(info, mnist_index, label, rng.uniform(50, 150, n),
+    table = t1t.build_table(info, mnist_index, label, rng.uniform(50, 150, n),
                            rng.uniform(50, 150, n), stats, rng.integers(0, 60000, (n, k)),
                            {**info, "schema": "x"}, neighbours if with_neighbours else None)
     path = tmp_path / arch / f"{split}_s{seed}.parquet"
@@ -125,7 +126,7 @@ def test_write_tables(tmp_path):
                                   training_path=out / "training.csv",
                                   elbo_paths=[w[3] for w in written])
     combined = pq.read_table(out / "theorem1.parquet")
-    assert combined.schema.equals(t1.table_schema(), check_metadata=False)
+    assert combined.schema.equals(t1t.table_schema(), check_metadata=False)
     assert b"vae_novelty" in combined.schema.metadata
     assert combined.num_rows == 7
     assert combined.column("model_id").to_pylist() == ["h64.full.s0"] * 4 + ["h64.no9.s0"] * 3

@@ -16,7 +16,10 @@ import pandas as pd
 import pytest
 import torch
 
+from vae_novelty import decoder as dec
+from vae_novelty import neighbours as nb
 from vae_novelty import theorem1 as t1
+from vae_novelty import theorem1_table as t1t
 
 # --------------------------------------------------------------------------- reference
 
@@ -350,7 +353,7 @@ def test_decode_bce_matches_formula():
     z = rng.normal(size=(5, 2)).astype(np.float32)
     x = rng.random((5, 784)).astype(np.float32)
     mu = rng.random((5, 784))
-    x_hat, bce_x, bce_mu = t1.decode_bce(model, z, x, mu, "cpu", batch_size=2)
+    x_hat, bce_x, bce_mu = dec.decode_bce(model, z, x, mu, "cpu", batch_size=2)
     with torch.no_grad():
         logits = model.double().decode_logits(torch.as_tensor(z, dtype=torch.float64)).numpy()
     p = 1.0 / (1.0 + np.exp(-logits))
@@ -402,11 +405,11 @@ def ref_xhat_neighbours(logits, train_x):
 def test_latent_neighbours_match_reference(tc, nc):
     rng = np.random.default_rng(20)
     z, mean, _ = random_posteriors(rng, 50, 4, 11)
-    pos, dist = t1.latent_neighbours(z, mean, k=2, test_chunk=tc, train_chunk=nc)
+    pos, dist = nb.latent_neighbours(z, mean, k=2, test_chunk=tc, train_chunk=nc)
     ref_pos, ref_dist = ref_latent_neighbours(z, mean)
     np.testing.assert_array_equal(pos, ref_pos)
     np.testing.assert_allclose(dist, ref_dist, rtol=1e-10)
-    np.testing.assert_allclose(t1.nn_ratio(dist), ref_dist[:, 0] / ref_dist[:, 1], rtol=1e-10)
+    np.testing.assert_allclose(nb.nn_ratio(dist), ref_dist[:, 0] / ref_dist[:, 1], rtol=1e-10)
     assert pos.dtype == np.int64 and dist.dtype == np.float64
 
 
@@ -423,21 +426,21 @@ def test_latent_neighbours_ties_and_copies():
     mean[2], mean[9] = mid + [0.25, 0.0, 0.0], mid - [0.25, 0.0, 0.0]
     z = np.stack([mean[4], mean[7], mid])
     for nc in (8, 30):
-        pos, dist = t1.latent_neighbours(z, mean, k=3, train_chunk=nc, centre=np.zeros(3))
+        pos, dist = nb.latent_neighbours(z, mean, k=3, train_chunk=nc, centre=np.zeros(3))
         assert pos[0].tolist() == [4, 11, 25]
         assert dist[0].tolist() == [0.0, 0.0, 0.0]
         assert pos[1, 0] == 7 and dist[1, 0] <= 1e-7
         assert pos[2, :2].tolist() == [2, 9] and dist[2, 0] == dist[2, 1] == 0.25
-        ratio = t1.nn_ratio(dist)
+        ratio = nb.nn_ratio(dist)
         assert ratio[0] == 1.0 and ratio[1] <= 1e-6 and ratio[2] == 1.0
         # the default centre (mean of the training means) gives the same neighbours
-        pos_c, dist_c = t1.latent_neighbours(z, mean, k=3, train_chunk=nc)
+        pos_c, dist_c = nb.latent_neighbours(z, mean, k=3, train_chunk=nc)
         np.testing.assert_array_equal(pos_c[:, :2], pos[:, :2])
         np.testing.assert_allclose(dist_c, dist, atol=1e-7)
     ref_pos, ref_dist = ref_latent_neighbours(z, mean)
     np.testing.assert_array_equal(pos[:, :2], ref_pos)
     np.testing.assert_allclose(dist[:, :2], ref_dist, atol=1e-7)
-    assert np.isnan(t1.nn_ratio(np.array([[0.5]]))).all()      # one training row: no d2
+    assert np.isnan(nb.nn_ratio(np.array([[0.5]]))).all()      # one training row: no d2
 
 
 def test_latent_neighbours_far_from_origin_need_centring():
@@ -447,10 +450,10 @@ def test_latent_neighbours_far_from_origin_need_centring():
     mean = 1e6 + rng.normal(size=(40, 3))
     z = 1e6 + rng.normal(size=(6, 3))
     ref_pos, ref_dist = ref_latent_neighbours(z, mean)
-    pos, dist = t1.latent_neighbours(z, mean, train_chunk=9)
+    pos, dist = nb.latent_neighbours(z, mean, train_chunk=9)
     np.testing.assert_array_equal(pos, ref_pos)
     np.testing.assert_allclose(dist, ref_dist, rtol=1e-8)
-    _, raw = t1.latent_neighbours(z, mean, centre=np.zeros(3))
+    _, raw = nb.latent_neighbours(z, mean, centre=np.zeros(3))
     assert np.abs(raw - ref_dist).max() > 1e-6
 
 
@@ -459,7 +462,7 @@ def test_xhat_neighbours_match_reference(tc, nc):
     rng = np.random.default_rng(23)
     logits = 3 * rng.normal(size=(9, 30))
     train_x = rng.random((40, 30)).astype(np.float32)
-    pos, bce = t1.xhat_neighbours(logits, train_x, test_chunk=tc, train_chunk=nc)
+    pos, bce = nb.xhat_neighbours(logits, train_x, test_chunk=tc, train_chunk=nc)
     ref_pos, ref_bce = ref_xhat_neighbours(logits, train_x)
     np.testing.assert_array_equal(pos, ref_pos)
     np.testing.assert_allclose(bce, ref_bce, rtol=1e-12)
@@ -473,7 +476,7 @@ def test_xhat_nearest_is_by_distance_not_by_smallest_bce():
     # BCE(inky) - BCE(similar) = -(sum of the logits where they differ) = -(10 - 5) < 0, but
     # |inky - x_hat|^2 ~ 5 * 0.73^2 = 2.7 > |similar - x_hat|^2 ~ 1 + 5 * 0.27^2 = 1.4
     logits = np.array([[2.0, 2.0, 10.0, -1.0, -1.0, -1.0, -1.0, -1.0]])
-    pos, bce = t1.xhat_neighbours(logits, np.stack([inky, similar]))
+    pos, bce = nb.xhat_neighbours(logits, np.stack([inky, similar]))
     assert pos.tolist() == [1]
     assert ref_bce_to_train(logits, inky[None])[0, 0] < bce[0]
 
@@ -489,14 +492,14 @@ def test_xhat_neighbours_ties_and_exact_copy():
     train_x[12] = train_x[20] = test_x
     logits = np.stack([800.0 * (2 * test_x - 1), rng.integers(-3, 4, 16).astype(np.float64)])
     for nc in (5, 25):
-        pos, bce = t1.xhat_neighbours(logits, train_x, train_chunk=nc)
+        pos, bce = nb.xhat_neighbours(logits, train_x, train_chunk=nc)
         assert pos[0] == 3
         assert abs(bce[0]) <= 1e-16 * np.abs(logits[0]).sum() * 10
         ref_pos, ref_bce = ref_xhat_neighbours(logits, train_x)
         np.testing.assert_array_equal(pos, ref_pos)
         np.testing.assert_allclose(bce, ref_bce, rtol=1e-12, atol=1e-9)
     # all training images equal: every row ties, the first wins
-    pos, _ = t1.xhat_neighbours(logits, np.tile(test_x, (7, 1)), train_chunk=3)
+    pos, _ = nb.xhat_neighbours(logits, np.tile(test_x, (7, 1)), train_chunk=3)
     assert pos.tolist() == [0, 0]
 
 
@@ -506,7 +509,7 @@ def test_decoder_logits_are_float64_decoder_outputs():
     torch.manual_seed(1)
     model = VAE([8], 3).eval()
     z = np.random.default_rng(25).normal(size=(5, 3))
-    got = t1.decoder_logits(model, z, batch_size=2)
+    got = dec.decoder_logits(model, z, batch_size=2)
     with torch.no_grad():
         want = model.double().decode_logits(torch.as_tensor(z)).numpy()
     assert got.dtype == np.float64 and got.shape == (5, 784)
@@ -557,11 +560,11 @@ def test_evaluate_model_writes_the_documented_format(tmp_path):
     rng = np.random.default_rng(11)
     spec, mnist, train_idx, test_idx, (tm, tv, em, ev) = _tiny_model_files(tmp_path, rng,
                                                                            copy_of=3)
-    result = t1.evaluate_model(tmp_path / "post.parquet", tmp_path / "m.pt",
+    result = t1t.evaluate_model(tmp_path / "post.parquet", tmp_path / "m.pt",
                                tmp_path / "mnist.npz", spec, top_k=3, chunk_mb=0.05)
-    t1.write_result(result, tmp_path / "out.parquet", tmp_path / "out.npz")
+    t1t.write_result(result, tmp_path / "out.parquet", tmp_path / "out.npz")
     table = pq.read_table(tmp_path / "out.parquet")
-    assert table.schema.equals(t1.table_schema(), check_metadata=False)
+    assert table.schema.equals(t1t.table_schema(), check_metadata=False)
     meta = json.loads(table.schema.metadata[b"vae_novelty"])
     assert meta["model_id"] == "h16.no9.s0" and "code_version" in meta
     df = table.to_pandas()
@@ -624,7 +627,7 @@ def test_evaluate_model_rejects_label_mismatch(tmp_path):
     mnist.test_labels[:] = (mnist.test_labels + 1) % 10
     save_mnist(mnist, tmp_path / "mnist.npz")
     with pytest.raises(ValueError, match="labels disagree"):
-        t1.evaluate_model(tmp_path / "post.parquet", tmp_path / "m.pt", tmp_path / "mnist.npz",
+        t1t.evaluate_model(tmp_path / "post.parquet", tmp_path / "m.pt", tmp_path / "mnist.npz",
                           spec)
 
 
@@ -646,13 +649,13 @@ def test_cuda_equals_cpu():
     np.testing.assert_allclose(t1.max_weight_grid(mean, logvar, grid, device="cuda"),
                                t1.max_weight_grid(mean, logvar, grid, device="cpu"), atol=1e-9)
     # memorisation measures
-    pos_c, dist_c = t1.latent_neighbours(z, mean, chunk_mb=4, device="cpu")
-    pos_g, dist_g = t1.latent_neighbours(z, mean, chunk_mb=4, device="cuda")
+    pos_c, dist_c = nb.latent_neighbours(z, mean, chunk_mb=4, device="cpu")
+    pos_g, dist_g = nb.latent_neighbours(z, mean, chunk_mb=4, device="cuda")
     np.testing.assert_array_equal(pos_g, pos_c)
     np.testing.assert_allclose(dist_g, dist_c, rtol=1e-10)
     logits = 3 * rng.normal(size=(64, 784))
-    xpos_c, xbce_c = t1.xhat_neighbours(logits, x, chunk_mb=4, device="cpu")
-    xpos_g, xbce_g = t1.xhat_neighbours(logits, x, chunk_mb=4, device="cuda")
+    xpos_c, xbce_c = nb.xhat_neighbours(logits, x, chunk_mb=4, device="cpu")
+    xpos_g, xbce_g = nb.xhat_neighbours(logits, x, chunk_mb=4, device="cuda")
     np.testing.assert_array_equal(xpos_g, xpos_c)
     np.testing.assert_allclose(xbce_g, xbce_c, rtol=1e-10)
 
@@ -740,10 +743,10 @@ def test_neighbour_passes_are_retried_on_out_of_memory(tmp_path, monkeypatch):
     rng = np.random.default_rng(11)
     spec, *_ = _tiny_model_files(tmp_path, rng, copy_of=3)
     files = (tmp_path / "post.parquet", tmp_path / "m.pt", tmp_path / "mnist.npz")
-    expected = t1.evaluate_model(*files, spec, top_k=3, chunk_mb=64).table.to_pandas()
+    expected = t1t.evaluate_model(*files, spec, top_k=3, chunk_mb=64).table.to_pandas()
     tried = {"latent": [], "xhat": []}
     for name, key in (("latent_neighbours", "latent"), ("xhat_neighbours", "xhat")):
-        real = getattr(t1, name)
+        real = getattr(nb, name)
 
         def oom_above_16(*args, chunk_mb, _real=real, _key=key, **kwargs):
             tried[_key].append(chunk_mb)
@@ -751,8 +754,8 @@ def test_neighbour_passes_are_retried_on_out_of_memory(tmp_path, monkeypatch):
                 raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
             return _real(*args, chunk_mb=chunk_mb, **kwargs)
 
-        monkeypatch.setattr(t1, name, oom_above_16)
-    got = t1.evaluate_model(*files, spec, top_k=3, chunk_mb=64).table.to_pandas()
+        monkeypatch.setattr(nb, name, oom_above_16)
+    got = t1t.evaluate_model(*files, spec, top_k=3, chunk_mb=64).table.to_pandas()
     assert tried["latent"] == [64, 32, 16] and tried["xhat"] == [16]
     cols = ["nn_index", "nn_dist", "xhat_nn_index", "xhat_nn_bce", "perplexity"]
     pd.testing.assert_frame_equal(got[cols], expected[cols])

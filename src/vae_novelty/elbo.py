@@ -37,9 +37,11 @@ import numpy as np
 import torch
 
 from . import theorem1 as t1
+from . import theorem1_table as t1t
+from .decoder import float64_model
 
 TABLE_FORMAT = "vae-novelty-elbo/1"
-META_KEY = t1.META_KEY
+META_KEY = t1t.META_KEY
 # Points (test images x samples) per call of the Theorem 1 engine: bounds the (points x 784)
 # float64 means held at once (~25 MB).
 POINTS_PER_CALL = 4096
@@ -85,7 +87,7 @@ def decoder_log_lik(model, z, x, device="cpu", batch_size: int = POINTS_PER_CALL
     out = np.empty((T, S))
     per = max(1, batch_size // max(S, 1))
     with torch.inference_mode(), t1._no_tf32():
-        m64 = t1.float64_model(model, dev)
+        m64 = float64_model(model, dev)
         xd = t1._tensor(x, dev, torch.float64)
         for i0 in range(0, T, per):
             zb = t1._tensor(z[i0:i0 + per], dev, torch.float64)
@@ -186,12 +188,12 @@ def build_table(model_id: str, mnist_index, label, terms: dict, meta: dict):
 def evaluate_elbo(posterior_path, model_path, mnist_path, spec, *, samples: int,
                   clamp_eps: float, seed: int, chunk_mb: float = 1024.0, device="cpu"):
     """One model's ELBO table (schema :func:`table_schema`, metadata ``vae_novelty``)."""
-    return evaluate_elbo_inputs(t1.load_model_inputs(posterior_path, model_path, mnist_path, spec),
+    return evaluate_elbo_inputs(t1t.load_model_inputs(posterior_path, model_path, mnist_path, spec),
                                 spec, samples=samples, clamp_eps=clamp_eps, seed=seed,
                                 chunk_mb=chunk_mb, device=device)
 
 
-def evaluate_elbo_inputs(inputs: "t1.ModelInputs", spec, *, samples: int, clamp_eps: float,
+def evaluate_elbo_inputs(inputs: "t1t.ModelInputs", spec, *, samples: int, clamp_eps: float,
                          seed: int, chunk_mb: float = 1024.0, device="cpu"):
     """:func:`evaluate_elbo` on inputs already in memory."""
     from .io import describe_device, provenance
@@ -203,7 +205,7 @@ def evaluate_elbo_inputs(inputs: "t1.ModelInputs", spec, *, samples: int, clamp_
         terms = elbo_terms(inputs.model, x, test["z_mean"], test["z_logvar"], noise,
                            train["z_mean"], train["z_logvar"], inputs.x_train,
                            clamp_eps=clamp_eps, chunk_mb=chunk_mb, device=dev)
-    meta = {**t1.model_info(spec), "schema": TABLE_FORMAT, "samples": int(samples),
+    meta = {**t1t.model_info(spec), "schema": TABLE_FORMAT, "samples": int(samples),
             "eps": float(clamp_eps), "seed": int(seed), "chunk_mb": float(chunk_mb),
             "device": describe_device(dev), "n_train": int(len(train["mnist_index"])),
             "n_test": int(len(x)),

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import elbo as E
 from . import theorem1 as t1
+from . import theorem1_table as t1t
 from .config import ModelSpec
 from .model import ModelFileError, load_model
 from .posterior import read_posteriors, posterior_table
@@ -71,12 +72,12 @@ def evaluate_job(job: EvalJob, mnist, split, settings: EvalSettings, device) -> 
     write_posteriors(table, job.posteriors)
     # read back through the same checks as any reader of the file
     posteriors = read_posteriors(job.posteriors, expect_z_dim=spec.z_dim)
-    inputs = t1.model_inputs(posteriors, mnist, model, model_meta, spec, job.posteriors)
+    inputs = t1t.model_inputs(posteriors, mnist, model, model_meta, spec, job.posteriors)
     inputs.x_train = t1._tensor(inputs.x_train, device)          # uploaded once per model
     t1_start = time.perf_counter()
-    result = t1.evaluate_inputs(inputs, spec, top_k=settings.top_k,
+    result = t1t.evaluate_inputs(inputs, spec, top_k=settings.top_k,
                                 chunk_mb=settings.chunk_mb, device=device)
-    t1.write_result(result, job.theorem1_table, job.theorem1_images)
+    t1t.write_result(result, job.theorem1_table, job.theorem1_images)
     elbo_start = time.perf_counter()
     elbo_table = E.evaluate_elbo_inputs(inputs, spec, samples=settings.samples,
                                         clamp_eps=settings.eps, seed=settings.sample_seed,

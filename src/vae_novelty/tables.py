@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .config import model_id
-from .theorem1 import META_KEY, MODEL_COLUMNS, NEIGHBOUR_COLUMNS
+from .theorem1_table import META_KEY, MODEL_COLUMNS, NEIGHBOUR_COLUMNS
 
 STAT_COLUMNS = ("bce_x_xhat", "bce_mu_xhat", "perplexity")
 QUANTILES = (("median", 0.5), ("q25", 0.25), ("q75", 0.75))
@@ -218,7 +218,7 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
     import pyarrow.parquet as pq
 
     from .io import atomic_path, provenance
-    from .theorem1 import table_schema
+    from .theorem1_table import table_schema
 
     if not len(theorem1_paths) == len(history_paths) == len(models):
         raise ValueError(f"{len(theorem1_paths)} Theorem 1 tables, {len(history_paths)} "

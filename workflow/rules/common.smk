@@ -118,7 +118,8 @@ def code_version(*modules, script=None):
 STAGE_CODE = {
     "data": ("data.py",),
     "train": ("data.py", "model.py", "train.py", "ensemble.py"),
-    "evaluate": ("data.py", "model.py", "posterior.py", "theorem1.py", "elbo.py", "evaluate.py"),
+    "evaluate": ("data.py", "model.py", "posterior.py", "theorem1.py", "neighbours.py",
+                 "decoder.py", "theorem1_table.py", "elbo.py", "evaluate.py"),
     "tables": ("tables.py",),
     "seeds": ("seeds.py", "figures/summary.py"),
 }
