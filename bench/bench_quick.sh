@@ -20,9 +20,9 @@ run() {  # name commit
   git worktree add -q --detach "$dir" "$2"
   local jobs_quick jobs_full
   jobs_full=$(cd "$dir" && snakemake -n --config results_dir="$TMP/dry-$1" 2>/dev/null \
-              | awk '$1 == "total" {print $2; exit}')
+              | awk '$1 == "total" {n = $2} END {print n}')
   jobs_quick=$(cd "$dir" && snakemake -n --configfile config/quick.yaml \
-               --config results_dir="$TMP/dry-$1" 2>/dev/null | awk '$1 == "total" {print $2; exit}')
+               --config results_dir="$TMP/dry-$1" 2>/dev/null | awk '$1 == "total" {n = $2} END {print n}')
   local t0 t1
   t0=$(date +%s.%N)
   (cd "$dir" && snakemake --cores "$CORES" --configfile config/quick.yaml \

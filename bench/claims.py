@@ -113,6 +113,28 @@ def mini_numbers(results: Path, grid: int = 600, extent: float = 5.0) -> dict:
             "sd_max": float(sd.max()), "n": len(sd)}
 
 
+def epoch_rows(args) -> pd.DataFrame:
+    """The four models of Figures 1-2 at every training length (summary.csv of each run)."""
+    rows = []
+    runs = [(args.core_epochs, args.core)] + [
+        (int(e.split("=", 1)[0]), Path(e.split("=", 1)[1])) for e in args.epochs]
+    for epochs, results in sorted(runs):
+        # summary.csv: with held-out digit 9 only, every model is evaluated on MNIST_9^te
+        s = pd.read_csv(results / "tables" / "summary.csv")
+        for arch in (SHALLOW, DEEP):
+            for split in ("full", "no9"):
+                r = s[(s.arch == arch) & (s.split == split)].iloc[0]
+                rows.append({"epochs": epochs, "arch": arch, "split": split,
+                             "VAE": ROLE[arch], "trained on": SPLIT[split],
+                             "median BCE(x, x_hat)": r.bce_x_xhat_median,
+                             "median BCE(mu, x_hat)": r.bce_mu_xhat_median,
+                             "closer to mu": r.frac_closer_to_mu,
+                             "median perplexity": r.perplexity_median,
+                             "test -ELBO": r.final_test_neg_elbo})
+    return pd.DataFrame(rows).sort_values(["VAE", "trained on", "epochs"],
+                                        ascending=[False, True, True])
+
+
 def verdict(ok: bool, partly: bool = False) -> str:
     return "**holds**" if ok else ("**holds partly**" if partly else "**does not hold**")
 
@@ -134,6 +156,15 @@ def main() -> None:
     by = {(r["arch"], r["split"]): r for r in four.to_dict("records")}
     sw = sweep(t1)
     mini = mini_numbers(args.core)
+    ep = epoch_rows(args) if args.epochs else None
+
+    def longer(arch: str) -> str:
+        if ep is None:
+            return ""
+        r = ep[(ep.arch == arch) & (ep.split == "no9") & (ep.epochs != args.core_epochs)]
+        return (" Trained longer (epoch study below): " + ", ".join(
+            f"{e} epochs {100 * v:.1f}% ({'holds' if v > 0.5 else 'partly'})"
+            for e, v in zip(r.epochs, r["closer to mu"])) + ".")
     out = []
     w = out.append
     w("# The paper's claims against this run\n")
@@ -168,9 +199,11 @@ def main() -> None:
       + "; median BCE(mu, x_hat) vs BCE(x, x_hat): "
       + ", ".join(f"{p['VAE']} {p['median BCE(mu, x_hat)']:.1f} vs "
                   f"{p['median BCE(x, x_hat)']:.1f}" for p in full)
-      + ". Looked at in Figure 1, mu and x_hat of these models are the same digit (a 9, the "
-      "nearest training 9s), but in BCE the reconstructions stay closer to the input than to "
-      "the weighted average for most images. Verdict: "
+      + ". In the committed Figure 1 (looked at), mu and x_hat of these models show the same "
+      "digit, a 9 (the nearest training 9s carry the weight); in BCE the reconstructions are "
+      "closer to the input than to the weighted average for "
+      + ("most" if all(p["closer to mu"] < 0.5 for p in full) else "some")
+      + " images. Verdict: "
       + verdict(False, partly=True) + " (similar in kind, not closer than the input; rule: "
       "holds if closer to mu > 50% for both).\n")
 
@@ -190,7 +223,7 @@ def main() -> None:
       f"{d9['median BCE(mu, x_hat)']:.1f}. Verdict at "
       f"{args.core_epochs} epochs: {verdict(dc > 0.5, partly=dc > 0.25)} (rule: above "
       "the line for more than half; partly: for more than a quarter, far more than the "
-      "shallow VAE). How it moves with training length: the epoch study below.\n")
+      "shallow VAE)." + longer(DEEP) + "\n")
     w("**5. Deep vs shallow perplexity histograms are similar (\"a characteristic of the "
       "encoder\").**  ")
     sf, df_ = by[(SHALLOW, "full")], by[(DEEP, "full")]
@@ -245,23 +278,6 @@ def main() -> None:
         w("The four models of Figures 1-2 trained for longer (`config/epoch-study.yaml`, on an "
           "NVIDIA H200, same seeds and data), next to this run. Test -ELBO: mean negative ELBO "
           "over the model's evaluation images after the last epoch (MNIST_9^te).\n")
-        rows = []
-        runs = [(args.core_epochs, args.core)] + [
-            (int(e.split("=", 1)[0]), Path(e.split("=", 1)[1])) for e in args.epochs]
-        for epochs, results in sorted(runs):
-            # summary.csv: with held-out digit 9 only, every model is evaluated on MNIST_9^te
-            s = pd.read_csv(results / "tables" / "summary.csv")
-            for arch in (SHALLOW, DEEP):
-                for split in ("full", "no9"):
-                    r = s[(s.arch == arch) & (s.split == split)].iloc[0]
-                    rows.append({"epochs": epochs, "VAE": ROLE[arch], "trained on": SPLIT[split],
-                                 "median BCE(x, x_hat)": r.bce_x_xhat_median,
-                                 "median BCE(mu, x_hat)": r.bce_mu_xhat_median,
-                                 "closer to mu": r.frac_closer_to_mu,
-                                 "median perplexity": r.perplexity_median,
-                                 "test -ELBO": r.final_test_neg_elbo})
-        ep = pd.DataFrame(rows).sort_values(["VAE", "trained on", "epochs"],
-                                            ascending=[False, True, True])
         w(fmt_table(ep, ["VAE", "trained on", "epochs", "median BCE(x, x_hat)",
                          "median BCE(mu, x_hat)", "closer to mu", "median perplexity",
                          "test -ELBO"]))
@@ -270,22 +286,32 @@ def main() -> None:
         g = pd.read_csv(args.gpu).set_index("model_id")
         c = summary.set_index("model_id")
         common = c.index.intersection(g.index)
-        # MNIST^tr models: evaluated on MNIST_9^te here, on all test images in the full run
-        same_test = [m for m in common if c.loc[m, "split"] != "full"]
-        diff = (c.loc[same_test, "final_test_neg_elbo"]
-                - g.loc[same_test, "final_test_neg_elbo"])
-        rel = diff.abs() / c.loc[same_test, "final_test_neg_elbo"].abs()
+        # models without 9 have the same evaluation images in both runs (MNIST_9^te); the
+        # MNIST^tr models are evaluated on all test images in the full run, the mini model too
+        no9 = [m for m in common if c.loc[m, "split"] == "no9"]
+        d_test = (c.loc[no9, "final_test_neg_elbo"] - g.loc[no9, "final_test_neg_elbo"]).abs()
+        d_train = (c.loc[common, "final_train_neg_elbo"]
+                   - g.loc[common, "final_train_neg_elbo"]).abs()
+        d_close = (c.loc[no9, "frac_closer_to_mu"] - g.loc[no9, "frac_closer_to_mu"]).abs()
+        worst = d_train.idxmax()
         w("## GPU and CPU\n")
         w(f"The same {len(common)} models (same seeds, data and settings) trained on this "
           "machine's CPU (ensembles of 2 members per architecture) and on an NVIDIA H200 (the "
-          "full configuration: ensembles of 11). Final test -ELBO of the "
-          f"{len(same_test)} models with the same evaluation images (without 9, mini) differs "
-          f"by at most {diff.abs().max():.2f} nats ({100 * rel.max():.2f}%), median "
-          f"{diff.abs().median():.2f} nats. (The full configuration evaluates its MNIST^tr "
-          "models on all 10,000 test images, this run on MNIST_9^te; final training -ELBO of "
-          "all of them differs by at most "
-          f"{(c.final_train_neg_elbo - g.final_train_neg_elbo).loc[common].abs().max():.2f} "
-          "nats.)\n")
+          "full configuration: ensembles of 11, whose kernels round differently). Final "
+          f"training -ELBO: median difference {d_train.median():.2f} nats, largest "
+          f"{d_train.max():.2f} ({worst}). The {len(no9)} models without 9 (same evaluation "
+          f"images in both runs): test -ELBO median difference {d_test.median():.2f} nats, "
+          f"largest {d_test.max():.2f}; closer to mu median difference "
+          f"{100 * d_close.median():.1f} points, largest {100 * d_close.max():.1f} points "
+          f"({d_close.idxmax()}). Rounding differences grow during training into models that "
+          "differ by this much (how that compares with changing the seed was not measured: one "
+          "seed here); single-seed fractions carry at least this noise, and the depth groups "
+          "of claim 6 are further apart than that. The mini-MNIST model, trained to memorise 100 images, agrees in "
+          f"training -ELBO ({c.loc['mini.mini.s0', 'final_train_neg_elbo']:.1f} vs "
+          f"{g.loc['mini.mini.s0', 'final_train_neg_elbo']:.1f}) but not on unseen images "
+          f"({c.loc['mini.mini.s0', 'final_test_neg_elbo']:.0f} vs "
+          f"{g.loc['mini.mini.s0', 'final_test_neg_elbo']:.0f} nats), as expected of a model "
+          "that far from its training data.\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(out) + "\n")
     print(args.out.read_text())
