@@ -233,24 +233,11 @@ def test_cuda_graphs_give_the_eager_result(x_all, x_test):
 def test_ensemble_snapshot_resume_is_bitwise_identical(x_all, x_test, tmp_path, monkeypatch):
     """Interrupt an ensemble right after its epoch-2 snapshot (as a SIGKILL would) and resume:
     every member ends bitwise equal to an uninterrupted run, history included."""
-    import vae_novelty.ensemble as ens
-
     specs = [(torch.arange(224), 0), (torch.arange(100, 145), 2)]
     full = ensemble(x_all, x_test, specs, epochs=4)
     snap = tmp_path / "ensemble.pt"
-    original = ens._EnsembleState.save
-
-    class Killed(Exception):
-        pass
-
-    def save_then_die(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        raise Killed
-
-    monkeypatch.setattr(ens._EnsembleState, "save", save_then_die)
-    with pytest.raises(Killed):
-        ensemble(x_all, x_test, specs, epochs=4, snapshot=snap, snapshot_every=2)
-    monkeypatch.setattr(ens._EnsembleState, "save", original)
+    _snapshot_then_die(monkeypatch, lambda: ensemble(x_all, x_test, specs, epochs=4,
+                                                     snapshot=snap, snapshot_every=2))
     assert snap.exists()
     resumed = ensemble(x_all, x_test, specs, epochs=4, snapshot=snap, snapshot_every=2)
     for (m_full, h_full), (m_res, h_res) in zip(full, resumed):

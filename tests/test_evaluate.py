@@ -99,3 +99,19 @@ def test_cuda_evaluation_equals_cpu(tmp_path):
         fa, fb = pd.read_parquet(a), pd.read_parquet(b)
         num = [c for c in fa.columns if fa[c].dtype.kind == "f"]
         np.testing.assert_allclose(fb[num].to_numpy(), fa[num].to_numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_trained_on_other_training_rows_is_refused(tmp_path):
+    from vae_novelty.train import rows_digest
+
+    mnist, split, spec, job = _setup(tmp_path)
+    torch.manual_seed(0)
+    other_rows = split.train_idx[:-1]                     # e.g. a split made differently since
+    save_model(VAE([16], 2), tmp_path / "m.pt", model_id="h16.no9.s0",
+               train_rows=rows_digest(other_rows))
+    with pytest.raises(ModelFileError, match="trained on other training rows than split 'no9'"):
+        evaluate_jobs([job], mnist, {"no9": split}, SETTINGS, torch.device("cpu"))
+    save_model(VAE([16], 2), tmp_path / "m.pt", model_id="h16.no9.s0",
+               train_rows=rows_digest(split.train_idx))
+    evaluate_jobs([job], mnist, {"no9": split}, SETTINGS, torch.device("cpu"))
+    assert job.elbo_table.exists()

@@ -41,3 +41,17 @@ def test_lint_failures_are_detected(tmp_path):
     rc, out = lint(tmp_path / "work", snakefile=snakefile)
     assert rc == 1
     assert "Lints for rule a" in out and "No log directive defined" in out
+
+
+def test_parsing_the_workflow_imports_no_heavy_library():
+    """The Snakefile's own imports (config, naming helpers) pull in neither torch nor
+    matplotlib: parsing (every snakemake call, every submitted cluster job) stays fast."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path.insert(0, 'src'); "
+            "import vae_novelty.config, vae_novelty.figures.naming; "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"

@@ -153,3 +153,22 @@ def test_uncaught_exception_of_a_rule_script_is_in_the_rule_log(tmp_path):
     text = (tmp_path / "logs" / "fail.log").read_text()
     assert "job started" in text and "Traceback (most recent call last)" in text
     assert "ValueError: results/splits/no9.npz: something is wrong with this file" in text
+
+
+@pytest.mark.slow
+def test_a_damaged_split_stops_the_run_before_finished_models_are_deleted(tiny_run, tmp_path):
+    """A split file damaged after a complete run (newer than the models): the rerun stops in
+    check_splits, and every finished model is still there, unchanged."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run, work, symlinks=True)          # copy2: modification times kept
+    models = sorted((work / "results" / "models").rglob("*.pt"))
+    before = {p: p.read_bytes() for p in models}
+    split = work / "results" / "splits" / "no9.npz"
+    split.write_bytes(split.read_bytes()[:200])             # truncated
+    proc = run_snakemake(work, "--cores", "2", check=False)
+    assert proc.returncode != 0
+    log = (work / "results" / "logs" / "splits" / "check_splits.log").read_text()
+    assert "no9.npz" in log
+    assert {p: p.read_bytes() for p in models if p.exists()} == before

@@ -48,28 +48,14 @@ def test_nan_stops_with_epoch_and_loss(tiny_data):
         train_vae(bad, x_test, cfg())
 
 
-def test_snapshot_resume_is_bitwise_identical(tiny_data, tmp_path):
+def test_snapshot_resume_is_bitwise_identical(tiny_data, tmp_path, monkeypatch):
     full, hist_full = train_vae(*tiny_data, cfg(epochs=5))
     snap = tmp_path / "snap.pt"
-
-    class Killed(Exception):
-        pass
-
     # Interrupt a run right after its epoch-2 snapshot is written, as SIGKILL would.
-    import vae_novelty.train as train_mod
-
-    original = train_mod._save_snapshot
-
-    def save_then_die(*args, **kwargs):
-        original(*args, **kwargs)
-        raise Killed
-
-    train_mod._save_snapshot = save_then_die
-    try:
-        with pytest.raises(Killed):
-            train_vae(*tiny_data, cfg(epochs=5), snapshot=snap, snapshot_every=2)
-    finally:
-        train_mod._save_snapshot = original
+    killed, restore = _kill_after_first_snapshot(monkeypatch)
+    with pytest.raises(killed):
+        train_vae(*tiny_data, cfg(epochs=5), snapshot=snap, snapshot_every=2)
+    restore()
     assert snap.exists()
     resumed, hist_resumed = train_vae(*tiny_data, cfg(epochs=5), snapshot=snap, snapshot_every=2)
     for p, q in zip(full.parameters(), resumed.parameters()):

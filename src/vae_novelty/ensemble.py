@@ -606,6 +606,6 @@ def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str,
         write_model_outputs(job, model, history, arch=arch,
                             heldout_digit=splits[job.split].heldout_digit,
                             n_train=len(member.train_idx), cfg=cfg, device=device,
-                            trainer="ensemble")
+                            trainer="ensemble", train_rows=splits[job.split].train_idx)
     if snap is not None and snap.exists():
         snap.unlink()

@@ -20,7 +20,8 @@ from . import theorem1 as t1
 from . import theorem1_table as t1t
 from .config import ModelSpec
 from .model import ModelFileError, load_model
-from .posterior import read_posteriors, posterior_table
+from .posterior import posterior_table, read_posteriors
+from .train import rows_digest
 from .posterior import write_table as write_posteriors
 
 log = logging.getLogger("vae_novelty")
@@ -67,6 +68,11 @@ def evaluate_job(job: EvalJob, mnist, split, settings: EvalSettings, device) -> 
                          f"on {spec.split!r}")
     t0 = time.perf_counter()
     model, model_meta = load_checked_model(job)
+    recorded = model_meta.get("train_rows")
+    if recorded is not None and recorded != rows_digest(split.train_idx):
+        raise ModelFileError(f"{job.model}: trained on other training rows than split "
+                             f"{split.name!r} holds now (the split file or the data changed "
+                             f"after training; rerun training)")
     table = posterior_table(model, model_meta, mnist, split, hidden=list(spec.hidden),
                             z_dim=spec.z_dim, device=device)
     write_posteriors(table, job.posteriors)

@@ -118,8 +118,17 @@ def code_version(*modules, script=None):
 STAGE_CODE = {
     "data": ("data.py",),
     "train": ("data.py", "model.py", "train.py", "ensemble.py"),
-    "evaluate": ("data.py", "model.py", "posterior.py", "theorem1.py", "neighbours.py",
-                 "decoder.py", "theorem1_table.py", "elbo.py", "evaluate.py"),
+    "evaluate": (
+        "data.py",
+        "model.py",
+        "posterior.py",
+        "theorem1.py",
+        "neighbours.py",
+        "decoder.py",
+        "theorem1_table.py",
+        "elbo.py",
+        "evaluate.py",
+    ),
     "tables": ("tables.py",),
     "seeds": ("seeds.py", "figures/summary.py"),
 }
@@ -161,13 +170,6 @@ def mnist_files():
     return files + ([checksums] if checksums else [])
 
 
-def mnist_inputs(wildcards):
-    """prepare_mnist's inputs, by content: marked ancient (a new modification time alone, as
-    from a copy or a checkout, reruns nothing); :func:`mnist_digest` reruns it when a file's
-    content changes."""
-    return [ancient(f) for f in mnist_files()]
-
-
 def mnist_digest():
     """SHA-256 of the content of every file prepare_mnist reads (a params value)."""
     digest = hashlib.sha256()
@@ -179,8 +181,8 @@ def mnist_digest():
 
 # --------------------------------------------------------------------------- figures
 
-from vae_novelty.figures.common import hidden_label, output_paths
-from vae_novelty.figures.sweep import sweep_figure_number
+# (naming imports no plotting library: nothing heavy is imported while the workflow is parsed)
+from vae_novelty.figures.naming import hidden_label, output_paths, sweep_figure_number
 
 FIG_SEED = SEEDS[0]  # image figures show the models of the first seed
 FIG_DIGIT = FIG["figure1"]["digit"]

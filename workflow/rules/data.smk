@@ -3,8 +3,9 @@
 
 rule prepare_mnist:
     """Read the MNIST IDX files, verify their checksums, save them as one array file."""
-    input:
-        mnist_inputs,
+    # No input files: the files are known by their content (mnist_digest), so that a copy or a
+    # checkout that only changes modification times, or a results folder at another place
+    # relative to the repository, reruns nothing, while new content reruns everything.
     output:
         res("data/mnist.npz"),
     log:
@@ -16,9 +17,10 @@ rule prepare_mnist:
         content=mnist_digest(),
         source=CFG["data"]["source"],
         folder=CFG["data"]["folder"],
-        bundled=repo_path("resources/mnist"),
-        checksums=repo_path(CFG["data"]["checksums"]),
-        torchvision_root=repo_path(CFG["data"]["torchvision_root"]),
+        # repository-relative (resolved by the script against the repository)
+        bundled="resources/mnist",
+        checksums=CFG["data"]["checksums"],
+        torchvision_root=CFG["data"]["torchvision_root"],
     script:
         "../scripts/prepare_mnist.py"
 
@@ -46,3 +48,20 @@ rule make_split:
         },
     script:
         "../scripts/make_split.py"
+
+
+rule check_splits:
+    """Check every split file (its name, its MNIST rows) before any training job may start."""
+    input:
+        data=res("data/mnist.npz"),
+        splits=expand(res("splits/{split}.npz"), split=SPLITS),
+    output:
+        res("splits/checked.tsv"),
+    log:
+        res("logs/splits/check_splits.log"),
+    conda:
+        "../../envs/vae.yaml"
+    params:
+        code=code_version(*STAGE_CODE["data"], "train.py", script="check_splits.py"),
+    script:
+        "../scripts/check_splits.py"

@@ -12,6 +12,9 @@ rule train_sweep:
     input:
         data=res("data/mnist.npz"),
         splits=expand(res("splits/{split}.npz"), split=SWEEP_SPLITS),
+        # a damaged split stops the run in check_splits, before Snakemake deletes this job's
+        # finished models to rerun it (ancient: a new check alone retrains nothing)
+        checked=ancient(res("splits/checked.tsv")),
     output:
         models=arch_outputs("models", "pt", SWEEP_SPLITS),
         histories=arch_outputs("models", "history.csv", SWEEP_SPLITS),
@@ -46,6 +49,7 @@ use rule train_sweep as train_mini with:
     input:
         data=res("data/mnist.npz"),
         splits=res("splits/mini.npz"),
+        checked=ancient(res("splits/checked.tsv")),
     output:
         models=arch_outputs("models", "pt", ["mini"]),
         histories=arch_outputs("models", "history.csv", ["mini"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator
 
 import matplotlib
 
@@ -14,6 +14,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from .naming import hidden_label, output_paths  # noqa: E402,F401 (used by the figure modules)
 
 IMAGE_SIDE = 28
 # Digits are drawn white on black, pixel values in [0, 1] (x / 255), as MNIST is usually shown.
@@ -56,13 +58,6 @@ def test_set_label(digit: int) -> str:
     return rf"{dataset()}$^{{te}}_{{{digit}}}$"
 
 
-def hidden_label(hidden: Sequence[int] | str) -> str:
-    """Encoder widths as ``400-200-100``."""
-    if isinstance(hidden, str):
-        return hidden
-    return "-".join(str(int(h)) for h in hidden)
-
-
 def as_image(vec: np.ndarray) -> np.ndarray:
     """A flat 784-pixel MNIST row (row-major, as stored) as a 28 x 28 array, top row first."""
     arr = np.asarray(vec, dtype=np.float32)
@@ -95,12 +90,6 @@ def format_weight(w: float) -> str:
     if w >= 0.01 or w == 0.0:
         return f"{w:.2f}"
     return f"{w:.0e}"
-
-
-def output_paths(stem: str, formats: Iterable[str]) -> list[str]:
-    """``stem.png`` first, then every other configured format once."""
-    exts = ["png"] + [f for f in formats if f != "png"]
-    return [f"{stem}.{ext}" for ext in dict.fromkeys(exts)]
 
 
 def save_figure(fig: Figure, paths: Iterable[str | os.PathLike], dpi: int) -> None:

@@ -17,6 +17,7 @@ from matplotlib.ticker import NullLocator
 
 from .common import show_digit, split_label, test_set_label
 from .loaders import ModelImages
+from .naming import sweep_figure_number  # noqa: F401 (part of this module's interface)
 
 IMG_IN = 0.62        # side of one image, inches
 MAIN_W_IN = 10.5     # width of the sweep axes, inches
@@ -25,11 +26,6 @@ RAIL_IN = 0.14       # from the bottom of a row band to the parameter-count rail
 LEADER_IN = 0.16     # from the rail to the bottom of an image pair
 LABEL_IN = 0.2       # above an image pair, for the architecture name
 GAP_IN = 0.03        # between the two images of a pair
-
-
-def sweep_figure_number(digit: int) -> int:
-    """The paper's numbering: Figure 4 holds out 9, Figures 5-13 hold out 0..8."""
-    return 4 if int(digit) == 9 else int(digit) + 5
 
 
 def count_ticks(lo: float, hi: float) -> list[float]:
