@@ -254,3 +254,11 @@ def test_split_with_rows_outside_mnist_is_refused(tmp_path):
     bad = data.Split("no9", np.array([0, 1, 1]), good.test_idx, 9)
     with pytest.raises(DataError, match=r"train_idx repeats rows \[1\]"):
         data.check_split(bad, mnist)
+
+
+def test_a_heldout_digit_without_test_images_stops_when_splits_are_made():
+    train_labels = np.arange(100) % 10
+    test_labels = np.arange(30) % 9                 # no 9 in the test file
+    with pytest.raises(DataError, match="split no9: the test file has no images of digit 9"):
+        data.make_split("no9", train_labels, test_labels, [9])
+    assert len(data.make_split("no8", train_labels, test_labels, [8]).test_idx) == 3

@@ -270,7 +270,14 @@ def make_split(name: str, train_labels: np.ndarray, test_labels: np.ndarray,
     test_parts = []
     for d in sorted(eval_digits):
         of_d = np.flatnonzero(test_labels == d).astype(np.int64)
+        if len(of_d) == 0:
+            # stop when splits are made, not after training: such a model cannot be evaluated
+            raise DataError(f"split {name}: the test file has no images of digit {d}, so the "
+                            f"models of this split cannot be evaluated (check "
+                            f"splits.heldout_digits and the data)")
         test_parts.append(of_d[:max_test_per_digit] if max_test_per_digit else of_d)
+    if len(train_idx) == 0:
+        raise DataError(f"split {name}: no training images")
     test_idx = np.sort(np.concatenate(test_parts)) if test_parts else np.zeros(0, np.int64)
     return Split(name, train_idx.astype(np.int64), test_idx, heldout)
 
