@@ -3,6 +3,7 @@
 
 rule prepare_mnist:
     """Read the MNIST IDX files, verify their checksums, save them as one array file."""
+
     # No input files: the files are known by their content (mnist_digest), so that a copy or a
     # checkout that only changes modification times, or a results folder at another place
     # relative to the repository, reruns nothing, while new content reruns everything.
