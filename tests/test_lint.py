@@ -55,3 +55,21 @@ def test_parsing_the_workflow_imports_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_rule_scripts_import_this_checkout_even_with_another_copy_installed(tmp_path):
+    """Snakemake appends the workflow's search paths after site-packages in a script's
+    preamble: _bootstrap must still put this repository's src/ first."""
+    import subprocess
+    import sys
+
+    shadow = tmp_path / "site" / "vae_novelty"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("SHADOW = True\n")
+    src = REPO / "src"
+    code = (f"import sys; sys.path[:0] = [{str(tmp_path / 'site')!r}]; "
+            f"sys.path.append({str(src)!r}); sys.path.append({str(REPO / 'workflow/scripts')!r}); "
+            "import _bootstrap, vae_novelty; print(vae_novelty.__file__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out.startswith(str(src)), out
