@@ -24,7 +24,7 @@ from vae_novelty.data import Mnist, Split
 from vae_novelty.ensemble import (EnsembleMember, StackedAdam, train_ensemble,
                                   train_ensemble_jobs)
 from vae_novelty.model import load_model
-from vae_novelty.train import ModelJob, TrainConfig, TrainingDiverged, train_jobs, train_vae
+from vae_novelty.train import ModelJob, TrainConfig, TrainingDiverged, train_vae
 
 ATOL_PARAM = 1e-5
 RTOL_HISTORY = 1e-5
@@ -168,12 +168,15 @@ def _jobs(root, names):
 
 
 def test_ensemble_jobs_write_the_files_train_jobs_writes(fake_mnist, tmp_path):
-    kw = dict(arch="h16", hidden=[16], z_dim=2, epochs=2, batch_size=64, learning_rate=1e-3,
-              device=torch.device("cpu"))
+    """Through the one entry point, train_architecture: ensemble or one after the other."""
+    from vae_novelty.train import TrainSettings, train_architecture
+
+    settings = TrainSettings("h16", (16,), 2, epochs=2, batch_size=64, learning_rate=1e-3)
     splits = _splits(fake_mnist)
     seq, ens = _jobs(tmp_path / "seq", ["no9"]), _jobs(tmp_path / "ens", ["no9"])
-    train_jobs(fake_mnist, splits, seq, **kw)
-    train_ensemble_jobs(fake_mnist, splits, ens, **kw)
+    cpu = torch.device("cpu")
+    train_architecture(fake_mnist, splits, seq, settings, device=cpu, ensemble=False)
+    train_architecture(fake_mnist, splits, ens, settings, device=cpu, ensemble=True)
     a, meta_a = load_model(seq[0].model_path, expect_hidden=[16], expect_z_dim=2)
     b, meta_b = load_model(ens[0].model_path, expect_hidden=[16], expect_z_dim=2)
     for (ka, pa), (kb, pb) in zip(a.state_dict().items(), b.state_dict().items()):

@@ -351,6 +351,39 @@ class ModelJob:
     history_path: Path
 
 
+@dataclass(frozen=True)
+class TrainSettings:
+    """What changes an architecture's trained models (the training rule's params)."""
+
+    arch: str
+    hidden: tuple[int, ...]
+    z_dim: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+
+
+def train_architecture(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
+                       device: torch.device, ensemble: bool = True,
+                       snapshot_dir: Path | None = None, snapshot_every: int = 0,
+                       cuda_graphs: bool = False) -> None:
+    """The one entry point for training: every model (``jobs``: split x seed) of one
+    architecture, as one vectorised ensemble (``ensemble``, :mod:`vae_novelty.ensemble`) or
+    one after the other (:func:`train_jobs`). Both write the same files; an ensemble member
+    follows its own single-model trajectory to float32 rounding. ``device``,
+    ``snapshot_*`` and ``cuda_graphs`` change speed or resumability, not the models."""
+    common = dict(arch=settings.arch, hidden=list(settings.hidden), z_dim=settings.z_dim,
+                  epochs=settings.epochs, batch_size=settings.batch_size,
+                  learning_rate=settings.learning_rate, device=device,
+                  snapshot_dir=snapshot_dir, snapshot_every=snapshot_every)
+    if ensemble:
+        from .ensemble import train_ensemble_jobs
+
+        train_ensemble_jobs(mnist, splits, jobs, **common, cuda_graphs=cuda_graphs)
+    else:
+        train_jobs(mnist, splits, jobs, **common)
+
+
 def train_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str, hidden: Sequence[int],
                z_dim: int, epochs: int, batch_size: int, learning_rate: float,
                device: torch.device, snapshot_dir: Path | None = None,

@@ -6,9 +6,8 @@ from pathlib import Path
 import torch
 
 from vae_novelty.data import check_split, load_mnist, load_split
-from vae_novelty.ensemble import train_ensemble_jobs
 from vae_novelty.jobs import output_for, start_job
-from vae_novelty.train import ModelJob, train_jobs
+from vae_novelty.train import ModelJob, TrainSettings, train_architecture
 
 sm = snakemake  # noqa: F821
 p, res = sm.params.settings, sm.resources
@@ -30,11 +29,8 @@ jobs = [ModelJob(split, seed, output_for(sm.output.models, f"{split}_s{seed}.pt"
         for split in p["splits"] for seed in p["seeds"]]
 # resumable snapshots: {results_dir}/snapshots/{arch}/ (models are {results_dir}/models/{arch}/)
 snapshot_dir = Path(sm.output.models[0]).parents[2] / "snapshots" / arch
-common = dict(arch=arch, hidden=p["hidden"], z_dim=p["z_dim"], epochs=p["epochs"],
-              batch_size=p["batch_size"], learning_rate=p["learning_rate"], device=device,
-              snapshot_dir=snapshot_dir, snapshot_every=int(res.snapshot_every))
-if p["ensemble"]:
-    train_ensemble_jobs(mnist, splits, jobs, **common,
-                        cuda_graphs=bool(res.cuda_graphs))
-else:
-    train_jobs(mnist, splits, jobs, **common)
+settings = TrainSettings(arch, tuple(p["hidden"]), p["z_dim"], p["epochs"], p["batch_size"],
+                         p["learning_rate"])
+train_architecture(mnist, splits, jobs, settings, device=device, ensemble=p["ensemble"],
+                   snapshot_dir=snapshot_dir, snapshot_every=int(res.snapshot_every),
+                   cuda_graphs=bool(res.cuda_graphs))
