@@ -473,24 +473,23 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
                 sel = device_index(tuple(active))
                 train_step(gidx_all[s, :, :width].index_select(0, sel), eps,
                            weight_all[s, :, :width].index_select(0, sel), active)
-        if not is_evaluated(epoch, epochs):
-            if clock.due(epoch):
-                state.save(snapshot, key, epoch)
-            continue
-        totals = total.tolist()
-        train_losses = [t / n for t, n in zip(totals, n_train)]
-        for member, loss in zip(members, train_losses):
-            _check_finite(loss, epoch, "training", tag=member.tag)
-        seconds = time.perf_counter() - t0
-        for m, member in enumerate(members):
-            model = net.copy_member_into(m, eval_models[m])
-            test_loss = mean_neg_elbo(model, member.x_test, member.seed)
-            histories[m].rows.append({"epoch": epoch, "train_neg_elbo": train_losses[m],
-                                      "test_neg_elbo": test_loss})
-            log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (ensemble epoch %.2fs)",
-                     member.tag, epoch, epochs, train_losses[m], test_loss, seconds)
-        log.info("ensemble epoch %d/%d done: %s", epoch, epochs,
-                 progress(time.perf_counter() - t_start, epoch - start_epoch + 1, epochs - epoch))
+        if is_evaluated(epoch, epochs):
+            totals = total.tolist()
+            train_losses = [t / n for t, n in zip(totals, n_train)]
+            for member, loss in zip(members, train_losses):
+                _check_finite(loss, epoch, "training", tag=member.tag)
+            seconds = time.perf_counter() - t0
+            for m, member in enumerate(members):
+                model = net.copy_member_into(m, eval_models[m])
+                test_loss = mean_neg_elbo(model, member.x_test, member.seed)
+                histories[m].rows.append({"epoch": epoch, "train_neg_elbo": train_losses[m],
+                                          "test_neg_elbo": test_loss})
+                log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (ensemble epoch "
+                         "%.2fs)", member.tag, epoch, epochs, train_losses[m], test_loss,
+                         seconds)
+            log.info("ensemble epoch %d/%d done: %s", epoch, epochs,
+                     progress(time.perf_counter() - t_start, epoch - start_epoch + 1,
+                              epochs - epoch))
         if clock.due(epoch):
             state.save(snapshot, key, epoch)
     return list(zip(eval_models, histories))
@@ -506,19 +505,35 @@ class _EnsembleState:
     def save(self, path: Path, key: dict, epoch: int) -> None:
         from .model import write_torch_atomic
 
-        a = self.adam
         payload = {"format": ENSEMBLE_SNAPSHOT_FORMAT, "key": key, "epoch": epoch,
-                   "tensors": [t.detach().cpu() for t in self._tensors()],
-                   "host_steps": list(a.host_steps),
-                   "order_gens": [g.get_state() for g in self.order_gens],
-                   "noise_gens": [g.get_state() for g in self.noise_gens],
-                   "histories": [h.rows for h in self.histories]}
+                   **self._state()}
         write_torch_atomic(payload, path)
         log.info("ensemble snapshot written at epoch %d: %s", epoch, path)
 
     def _tensors(self) -> list[torch.Tensor]:
         a = self.adam
         return [*a.params, *a.exp_avg, *a.exp_avg_sq, a.steps]
+
+    def _state(self) -> dict:
+        """A copy of the resumable state (tensors on the CPU): what a snapshot holds."""
+        return {"tensors": [t.detach().to("cpu", copy=True) for t in self._tensors()],
+                "host_steps": list(self.adam.host_steps),
+                "order_gens": [g.get_state() for g in self.order_gens],
+                "noise_gens": [g.get_state() for g in self.noise_gens],
+                "histories": [list(h.rows) for h in self.histories]}
+
+    def _apply(self, state: dict) -> None:
+        """Set the state from :meth:`_state`'s form (a snapshot's payload or a backup)."""
+        with torch.no_grad():
+            for t, value in zip(self._tensors(), state["tensors"]):
+                t.copy_(value)
+        self.adam.host_steps[:] = [int(x) for x in state["host_steps"]]
+        for g, st in zip(self.order_gens, state["order_gens"]):
+            g.set_state(st)
+        for g, st in zip(self.noise_gens, state["noise_gens"]):
+            g.set_state(st)
+        for h, rows in zip(self.histories, state["histories"]):
+            h.rows[:] = rows
 
     def restore(self, path: Path, key: dict) -> int:
         """Resume from the snapshot ``path`` when it belongs to this run (``key``): the next
@@ -529,9 +544,7 @@ class _EnsembleState:
             return 1
         a = self.adam
         tensors = self._tensors()
-        backup = ([t.detach().clone() for t in tensors], list(a.host_steps),
-                  [g.get_state() for g in self.order_gens],
-                  [g.get_state() for g in self.noise_gens], [list(h.rows) for h in self.histories])
+        backup = self._state()
         try:
             saved = payload["tensors"]
             counts = {"tensors": (len(saved), len(tensors)),
@@ -547,33 +560,13 @@ class _EnsembleState:
                 if tuple(value.shape) != tuple(t.shape):
                     raise ValueError(f"a tensor of shape {tuple(value.shape)}, expected "
                                      f"{tuple(t.shape)}")
-            with torch.no_grad():
-                for t, value in zip(tensors, saved):
-                    t.copy_(value)
-            a.host_steps[:] = [int(x) for x in payload["host_steps"]]
-            for g, st in zip(self.order_gens, payload["order_gens"]):
-                g.set_state(st)
-            for g, st in zip(self.noise_gens, payload["noise_gens"]):
-                g.set_state(st)
-            for h, rows in zip(self.histories, payload["histories"]):
-                h.rows[:] = rows
+            self._apply(payload)
             return int(payload["epoch"]) + 1
         except Exception as exc:  # put back the state as it was before: nothing half-applied
-            with torch.no_grad():
-                for t, value in zip(tensors, backup[0]):
-                    t.copy_(value)
-            a.host_steps[:] = backup[1]
-            for g, st in zip(self.order_gens, backup[2]):
-                g.set_state(st)
-            for g, st in zip(self.noise_gens, backup[3]):
-                g.set_state(st)
-            for h, rows in zip(self.histories, backup[4]):
-                h.rows[:] = rows
+            self._apply(backup)
             discard_snapshot(path, f"cannot be applied ({type(exc).__name__}: {exc})")
             return 1
 
-
-# --------------------------------------------------------------------------- one rule's jobs
 
 def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str,
                         hidden: Sequence[int], z_dim: int, epochs: int, batch_size: int,

@@ -224,20 +224,17 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
             (loss_sum / len(xb)).backward()
             opt.step()
             total += loss_sum.detach().double()
-        if not is_evaluated(epoch, cfg.epochs):
-            if clock.due(epoch):
-                _save_snapshot(snapshot, key, epoch, model, opt, order_gen, noise_gen, history)
-            continue
-        train_loss = float(total) / n
-        _check_finite(train_loss, epoch, "training")
-        model.eval()
-        test_loss = mean_neg_elbo(model, x_test, cfg.seed)
-        history.rows.append({"epoch": epoch, "train_neg_elbo": train_loss,
-                             "test_neg_elbo": test_loss})
-        log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (%s)", tag, epoch,
-                 cfg.epochs, train_loss, test_loss,
-                 progress(time.perf_counter() - t0, epoch - start_epoch + 1,
-                          cfg.epochs - epoch))
+        if is_evaluated(epoch, cfg.epochs):
+            train_loss = float(total) / n
+            _check_finite(train_loss, epoch, "training")
+            model.eval()
+            test_loss = mean_neg_elbo(model, x_test, cfg.seed)
+            history.rows.append({"epoch": epoch, "train_neg_elbo": train_loss,
+                                 "test_neg_elbo": test_loss})
+            log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (%s)", tag, epoch,
+                     cfg.epochs, train_loss, test_loss,
+                     progress(time.perf_counter() - t0, epoch - start_epoch + 1,
+                              cfg.epochs - epoch))
         if clock.due(epoch):
             _save_snapshot(snapshot, key, epoch, model, opt, order_gen, noise_gen, history)
     model.eval()
