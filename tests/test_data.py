@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import struct
 
+import os
+
 import numpy as np
 import pytest
 
@@ -262,3 +264,16 @@ def test_a_heldout_digit_without_test_images_stops_when_splits_are_made():
     with pytest.raises(DataError, match="split no9: the test file has no images of digit 9"):
         data.make_split("no9", train_labels, test_labels, [9])
     assert len(data.make_split("no8", train_labels, test_labels, [8]).test_idx) == 3
+
+
+def test_source_digest_follows_the_content_of_the_files_read(mnist_copy):
+    sums = mnist_copy / "SHA256SUMS"
+    before = data.source_digest(mnist_copy, sums)
+    assert data.source_digest(mnist_copy, sums) == before            # stable
+    os.utime(sums, (1, 1))
+    assert data.source_digest(mnist_copy, sums) == before            # a new mtime: the same
+    sums.write_text(sums.read_text() + "\n")
+    assert data.source_digest(mnist_copy, sums) != before            # new content: another
+    (mnist_copy / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert data.source_digest(mnist_copy, None) != data.source_digest(mnist_copy, sums)
+    assert len(data.source_digest(None, None)) == 16                 # torchvision: no files

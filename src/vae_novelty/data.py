@@ -99,6 +99,26 @@ class Mnist:
     test_labels: np.ndarray
 
 
+def source_digest(folder: Path | None, checksums: Path | None) -> str:
+    """SHA-256 (16 hex digits) of the content of the files :func:`load_idx_folder` reads from
+    ``folder`` (None: none, e.g. a download) and ``checksums``; missing files are left out
+    (reading them names them). The data rule's params carry it, so new content reruns it while
+    a new modification time alone does not."""
+    paths = []
+    if folder is not None:
+        for name in FILES.values():
+            try:
+                paths.append(find_idx_file(folder, name))
+            except DataError:
+                pass
+    if checksums is not None and Path(checksums).is_file():
+        paths.append(Path(checksums))
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def load_idx_folder(folder: Path, checksums: Path | None) -> Mnist:
     """Read the four MNIST IDX files from ``folder``, verifying each against ``checksums``."""
     sums = read_checksums(checksums) if checksums is not None else None

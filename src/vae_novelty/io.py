@@ -44,6 +44,12 @@ def write_text_atomic(path: Path | str, text: str) -> None:
         tmp.write_text(text)
 
 
+def in_repo(path) -> Path | None:
+    """A path of the config: absolute as given, else relative to the repository (None stays
+    None). Rules pass such paths repository-relative, so that params name no absolute path."""
+    return None if path is None else REPO_ROOT / path  # an absolute ``path`` stays itself
+
+
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
     """The git commit of the repository (with ``-dirty`` if it has uncommitted changes), asked

@@ -1,12 +1,13 @@
 # Helpers shared by every stage: the validated config, the model grid and path builders.
 
 import hashlib
-import os
 import re
 
 from snakemake.exceptions import WorkflowError
 
 from vae_novelty import config as vcfg
+from vae_novelty.data import source_digest
+from vae_novelty.io import in_repo
 
 try:
     CFG = vcfg.load_config(config)
@@ -44,16 +45,6 @@ wildcard_constraints:
     split="full|mini|no[0-9]",
     seed=r"\d+",
     digit=r"[0-9]",
-
-
-def repo_path(path):
-    """A config path: absolute as given; else a path of the repository, written relative to
-    the working directory, so that a checkout moved or copied with its results reruns
-    nothing (Snakemake records input paths and params)."""
-    if path is None:
-        return None
-    p = Path(path)
-    return str(p) if p.is_absolute() else os.path.relpath(REPO / p)
 
 
 def model_paths(pattern, specs=None):
@@ -149,34 +140,11 @@ def gpu_count(device):
     return 0 if device == "cpu" else 1
 
 
-def mnist_files():
-    """The IDX files (and checksum file) prepare_mnist reads; none for torchvision."""
-    source = CFG["data"]["source"]
-    if source == "torchvision":
-        return []
-    folder = repo_path("resources/mnist") if source == "bundled" else CFG["data"]["folder"]
-    files = []
-    for name in (
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ):
-        gz = Path(folder) / f"{name}.gz"
-        files.append(
-            str(gz if gz.exists() or not (Path(folder) / name).exists() else Path(folder) / name)
-        )
-    checksums = repo_path(CFG["data"]["checksums"])
-    return files + ([checksums] if checksums else [])
-
-
 def mnist_digest():
-    """SHA-256 of the content of every file prepare_mnist reads (a params value)."""
-    digest = hashlib.sha256()
-    for f in mnist_files():
-        if Path(f).exists():
-            digest.update(Path(f).read_bytes())
-    return digest.hexdigest()[:16]
+    """The content digest of the files prepare_mnist reads (a params value)."""
+    source = CFG["data"]["source"]
+    folder = {"bundled": in_repo("resources/mnist"), "folder": CFG["data"]["folder"]}.get(source)
+    return source_digest(folder, in_repo(CFG["data"]["checksums"]))
 
 
 # --------------------------------------------------------------------------- figures

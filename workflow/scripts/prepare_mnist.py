@@ -4,18 +4,11 @@ import _bootstrap  # noqa: F401
 from pathlib import Path
 
 from vae_novelty.data import load_idx_folder, resolve_source, save_mnist
-from vae_novelty.io import REPO_ROOT, setup_logging
+from vae_novelty.io import in_repo, setup_logging
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 p = sm.params
-
-
-def in_repo(path):
-    """A path of the config: absolute as given, else relative to the repository."""
-    return None if path is None else REPO_ROOT / path  # an absolute path stays itself
-
-
 folder = resolve_source(p.source, p.folder, in_repo(p.bundled), in_repo(p.torchvision_root))
 log.info("reading MNIST IDX files from %s (source: %s)", folder, p.source)
 if p.checksums is None:
