@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import struct
-
 import os
+import struct
 
 import numpy as np
 import pytest
