@@ -20,7 +20,7 @@ from . import theorem1 as t1
 from . import theorem1_table as t1t
 from .config import ModelSpec
 from .model import ModelFileError, load_model
-from .posterior import posterior_table, read_posteriors
+from .posterior import posterior_arrays, posterior_table
 from .train import rows_digest
 from .posterior import write_table as write_posteriors
 
@@ -76,8 +76,8 @@ def evaluate_job(job: EvalJob, mnist, split, settings: EvalSettings, device) -> 
     table = posterior_table(model, model_meta, mnist, split, hidden=list(spec.hidden),
                             z_dim=spec.z_dim, device=device)
     write_posteriors(table, job.posteriors)
-    # read back through the same checks as any reader of the file
-    posteriors = read_posteriors(job.posteriors, expect_z_dim=spec.z_dim)
+    # the same checks as any reader of the file, on the table in memory
+    posteriors = posterior_arrays(table, job.posteriors, expect_z_dim=spec.z_dim)
     inputs = t1t.model_inputs(posteriors, mnist, model, model_meta, spec, job.posteriors)
     inputs.x_train = t1._tensor(inputs.x_train, device)          # uploaded once per model
     t1_start = time.perf_counter()

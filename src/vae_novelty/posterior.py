@@ -91,6 +91,12 @@ def read_posteriors(path: Path | str, expect_z_dim: int | None = None):
         table = pq.read_table(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds
         raise PosteriorFileError(f"{path}: cannot read Parquet file ({exc})") from exc
+    return posterior_arrays(table, path, expect_z_dim)
+
+
+def posterior_arrays(table: pa.Table, path: Path | str = "posterior table",
+                     expect_z_dim: int | None = None):
+    """:func:`read_posteriors` of a table in memory (``path`` names it in errors)."""
     missing = [c for c in COLUMNS if c not in table.column_names]
     if missing:
         raise PosteriorFileError(f"{path}: missing column(s) {missing}; expected {list(COLUMNS)}")
