@@ -50,16 +50,6 @@ class EvalJob:
     elbo_table: Path
 
 
-def load_checked_model(job: EvalJob):
-    """The model of ``job``, checked to be the architecture, dim(z) and model id expected."""
-    spec = job.spec
-    model, meta = load_model(job.model, expect_hidden=list(spec.hidden), expect_z_dim=spec.z_dim)
-    if meta.get("model_id") not in (None, spec.model_id):
-        raise ModelFileError(f"{job.model}: holds model {meta.get('model_id')!r}, expected "
-                             f"{spec.model_id!r} (a file of another split or seed?)")
-    return model, meta
-
-
 def evaluate_job(job: EvalJob, mnist, split, settings: EvalSettings, device) -> dict:
     """Write the posterior, Theorem 1 and ELBO files of one model; returns a few numbers."""
     spec = job.spec
@@ -67,7 +57,8 @@ def evaluate_job(job: EvalJob, mnist, split, settings: EvalSettings, device) -> 
         raise ValueError(f"split file holds {split.name!r}, model {spec.model_id} was trained "
                          f"on {spec.split!r}")
     t0 = time.perf_counter()
-    model, model_meta = load_checked_model(job)
+    model, model_meta = load_model(job.model, expect_hidden=list(spec.hidden),
+                                   expect_z_dim=spec.z_dim, expect_model_id=spec.model_id)
     recorded = model_meta.get("train_rows")
     if recorded is not None and recorded != rows_digest(split.train_idx):
         raise ModelFileError(f"{job.model}: trained on other training rows than split "

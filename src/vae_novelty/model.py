@@ -135,8 +135,10 @@ def write_torch_atomic(payload, path: Path | str) -> None:
 
 
 def load_model(path: Path | str, expect_hidden: Sequence[int] | None = None,
-               expect_z_dim: int | None = None, map_location="cpu") -> tuple[VAE, dict]:
-    """Load a model saved by :func:`save_model`, checking it is the expected architecture."""
+               expect_z_dim: int | None = None, map_location="cpu",
+               expect_model_id: str | None = None) -> tuple[VAE, dict]:
+    """Load a model saved by :func:`save_model`, checking it is the expected architecture (and,
+    with ``expect_model_id``, the expected model: split and seed)."""
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds
@@ -149,6 +151,10 @@ def load_model(path: Path | str, expect_hidden: Sequence[int] | None = None,
                              f"{list(expect_hidden)} (a model file from another architecture?)")
     if expect_z_dim is not None and int(expect_z_dim) != z_dim:
         raise ModelFileError(f"{path}: model has dim(z)={z_dim}, expected {expect_z_dim}")
+    recorded = payload["meta"].get("model_id")
+    if expect_model_id is not None and recorded not in (None, expect_model_id):
+        raise ModelFileError(f"{path}: holds model {recorded!r}, expected {expect_model_id!r} "
+                             f"(a file of another split or seed?)")
     model = VAE(hidden, z_dim, payload["x_dim"])
     model.load_state_dict(payload["state_dict"])
     model.eval()

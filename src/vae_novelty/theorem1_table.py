@@ -156,7 +156,7 @@ def load_model_inputs(posterior_path, model_path, mnist_path, spec) -> ModelInpu
 
     posteriors = read_posteriors(posterior_path, expect_z_dim=spec.z_dim)
     model, model_meta = load_model(model_path, expect_hidden=list(spec.hidden),
-                                   expect_z_dim=spec.z_dim)
+                                   expect_z_dim=spec.z_dim, expect_model_id=spec.model_id)
     return model_inputs(posteriors, load_mnist(Path(mnist_path)), model, model_meta, spec,
                         posterior_path)
 
