@@ -82,10 +82,11 @@ def test_unknown_split_name_rejected(mnist):
 
 
 def test_split_round_trip(tmp_path, mnist):
-    split = data.make_split("no5", mnist.train_labels, mnist.test_labels, [5], max_train=50)
+    split = data.make_split("no5", mnist.train_labels, mnist.test_labels, [5], max_train=50,
+                            data=mnist.fingerprint)
     data.save_split(split, tmp_path / "no5.npz")
     back = data.load_split(tmp_path / "no5.npz")
-    assert back.name == "no5" and back.heldout_digit == 5
+    assert back.name == "no5" and back.heldout_digit == 5 and back.data == mnist.fingerprint
     assert np.array_equal(back.train_idx, split.train_idx)
     assert np.array_equal(back.test_idx, split.test_idx)
 
@@ -165,7 +166,53 @@ def _small_mnist(n_train=30, n_test=10):
 
 
 def _small_split(mnist, name="no9"):
-    return data.make_split(name, mnist.train_labels, mnist.test_labels, [9])
+    return data.make_split(name, mnist.train_labels, mnist.test_labels, [9],
+                           data=mnist.fingerprint)
+
+
+def test_the_data_fingerprint_follows_every_array_and_nothing_else(tmp_path):
+    m = _small_mnist()
+    assert m.fingerprint == _small_mnist().fingerprint                 # same arrays, same print
+    assert len(m.fingerprint) == 16
+    for key in data.FILES:                                             # one value changed
+        arrays = {k: v.copy() for k, v in m.arrays().items()}
+        arrays[key].flat[0] = (int(arrays[key].flat[0]) + 1) % 10
+        assert data.Mnist(**arrays).fingerprint != m.fingerprint, key
+    moved = {**m.arrays(), "test_images": m.test_images[:-1], "test_labels": m.test_labels[:-1]}
+    assert data.Mnist(**moved).fingerprint != m.fingerprint            # one image fewer
+    path = tmp_path / "mnist.npz"
+    data.save_mnist(m, path)
+    assert data.read_fingerprint(path) == m.fingerprint                # recorded in the file
+    assert data.load_mnist(path).fingerprint == m.fingerprint
+
+
+def test_an_altered_mnist_file_is_refused(tmp_path):
+    m = _small_mnist()
+    path = tmp_path / "mnist.npz"
+    altered = {**m.arrays(), "train_labels": m.train_labels[::-1].copy()}
+    with open(path, "wb") as fh:                    # the arrays changed, the record did not
+        np.savez(fh, **altered, fingerprint=np.array(m.fingerprint))
+    with pytest.raises(DataError, match=rf"{path}: its arrays have fingerprint \w+ but the "
+                                        rf"file records {m.fingerprint}"):
+        data.load_mnist(path)
+
+
+def test_a_split_made_from_other_data_is_refused(tmp_path):
+    mnist, other = _small_mnist(), _small_mnist(n_train=40)
+    split = data.make_split("no9", mnist.train_labels[:30], mnist.test_labels, [9],
+                            data=other.fingerprint)  # same rows, other data's fingerprint
+    with pytest.raises(DataError, match=rf"split 'no9': made from data {other.fingerprint}, but "
+                                        rf"this run's data is {mnist.fingerprint}"):
+        data.check_split(split, mnist, path="results/splits/no9.npz")
+    path = tmp_path / "no9.npz"
+    with pytest.raises(ValueError, match="has no data fingerprint"):
+        data.save_split(data.make_split("no9", mnist.train_labels, mnist.test_labels, [9]), path)
+    assert not path.exists()
+    with open(path, "wb") as fh:                    # a split file without the record
+        np.savez(fh, name=np.array("no9"), train_idx=np.arange(3), test_idx=np.arange(2),
+                 heldout_digit=np.array(9), data=np.array(""))
+    with pytest.raises(DataError, match=rf"{path}: records no data fingerprint"):
+        data.load_split(path)
 
 
 def test_truncated_corrupt_or_foreign_mnist_file_is_named(tmp_path):
@@ -217,11 +264,12 @@ def test_truncated_or_foreign_split_file_is_named(tmp_path):
         data.load_split(path)
     data.save_mnist(mnist, path)                                   # an MNIST file, not a split
     with pytest.raises(DataError, match=rf"{path}: not a split file: missing array\(s\) "
-                                        r"\['name', 'train_idx', 'test_idx', 'heldout_digit'\]"):
+                                        r"\['name', 'train_idx', 'test_idx', 'heldout_digit', "
+                                        r"'data'\]"):
         data.load_split(path)
     with open(path, "wb") as fh:                                   # float indices
         np.savez(fh, name=np.array("no9"), train_idx=np.arange(3.0), test_idx=np.arange(2),
-                 heldout_digit=np.array(9))
+                 heldout_digit=np.array(9), data=np.array(mnist.fingerprint))
     with pytest.raises(DataError, match=rf"{path}: train_idx has dtype float64, expected "
                                         r"integers"):
         data.load_split(path)

@@ -29,9 +29,9 @@ def _setup(tmp_path: Path, model_id="h16.no9.s0"):
                   np.arange(20, dtype=np.uint8) % 10)
     save_mnist(mnist, tmp_path / "mnist.npz")
     torch.manual_seed(0)
-    save_model(VAE([16], 2), tmp_path / "m.pt", model_id=model_id)
+    save_model(VAE([16], 2), tmp_path / "m.pt", model_id=model_id, data=mnist.fingerprint)
     split = Split("no9", np.flatnonzero(mnist.train_labels != 9),
-                  np.flatnonzero(mnist.test_labels == 9), 9)
+                  np.flatnonzero(mnist.test_labels == 9), 9, mnist.fingerprint)
     spec = ModelSpec("h16", (16,), 2, "no9", 0)
     out = tmp_path / "out"
     job = EvalJob(spec, tmp_path / "m.pt", out / "post.parquet", out / "t1.parquet",
@@ -108,10 +108,23 @@ def test_a_model_trained_on_other_training_rows_is_refused(tmp_path):
     torch.manual_seed(0)
     other_rows = split.train_idx[:-1]                     # e.g. a split made differently since
     save_model(VAE([16], 2), tmp_path / "m.pt", model_id="h16.no9.s0",
-               train_rows=rows_digest(other_rows))
+               train_rows=rows_digest(other_rows), data=mnist.fingerprint)
     with pytest.raises(ModelFileError, match="trained on other training rows than split 'no9'"):
         evaluate_jobs([job], mnist, {"no9": split}, SETTINGS, torch.device("cpu"))
     save_model(VAE([16], 2), tmp_path / "m.pt", model_id="h16.no9.s0",
-               train_rows=rows_digest(split.train_idx))
+               train_rows=rows_digest(split.train_idx), data=mnist.fingerprint)
     evaluate_jobs([job], mnist, {"no9": split}, SETTINGS, torch.device("cpu"))
     assert job.elbo_table.exists()
+
+
+def test_a_model_trained_on_other_data_is_refused_before_anything_is_written(tmp_path):
+    from vae_novelty.data import DataError
+
+    mnist, split, spec, job = _setup(tmp_path)
+    for recorded, message in [("0123456789abcdef", rf"m\.pt: trained on data 0123456789abcdef, "
+                                                   rf"but this run's data is {mnist.fingerprint}"),
+                              (None, r"m\.pt: records no data fingerprint")]:
+        save_model(VAE([16], 2), tmp_path / "m.pt", model_id="h16.no9.s0", data=recorded)
+        with pytest.raises(DataError, match=message):
+            evaluate_jobs([job], mnist, {"no9": split}, SETTINGS, torch.device("cpu"))
+        assert not job.posteriors.exists()

@@ -53,6 +53,27 @@ def arrays_for(table: pd.DataFrame) -> dict[str, np.ndarray]:
     return {"mnist_index": idx, "x": x, "mu": x * 0.5, "x_hat": x * 0.25}
 
 
+DATA = "feedfacefeedface"  # the data fingerprint the model files below record
+
+
+def write_model_files(table: pd.DataFrame, stem, data: str = DATA) -> tuple[str, str]:
+    """``table`` and its images as the evaluate stage writes them (Parquet with the
+    ``vae_novelty`` metadata, npz with model id and data): ``(parquet, npz)`` paths."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    model_id = str(table["model_id"].iloc[0])
+    meta = json.dumps({"model_id": model_id, "data": data}).encode()
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    pq.write_table(arrow.replace_schema_metadata({b"vae_novelty": meta}), f"{stem}.parquet")
+    a = arrays_for(table)
+    np.savez(f"{stem}.npz", model_id=np.array(model_id), data=np.array(data),
+             mnist_index=a["mnist_index"], **{k: a[k].astype(np.float16) for k in ("x", "mu", "x_hat")})
+    return f"{stem}.parquet", f"{stem}.npz"
+
+
 def train_images(n=50) -> np.ndarray:
     imgs = np.zeros((n, 784), np.uint8)
     imgs[:, 0] = np.arange(n)  # pixel 0 encodes the training row
@@ -391,14 +412,34 @@ def test_sweep_from_files_checks_the_same_input(tmp_path):
     for i, split_labels in enumerate([(9,), (9,)]):
         t = theorem1_table(f"m{i}.no9.s0", f"m{i}", "4" if i == 0 else "4-4", "no9", split_labels,
                            per_label=4, decoder_params=1000 * (i + 1), seed=i)
-        a = arrays_for(t)
-        t.to_parquet(tmp_path / f"m{i}.parquet")
-        np.savez(tmp_path / f"m{i}.npz", mnist_index=a["mnist_index"],
-                 **{k: a[k].astype(np.float16) for k in ("x", "mu", "x_hat")})
-        paths.append((tmp_path / f"m{i}.parquet", tmp_path / f"m{i}.npz"))
-    fig = build.sweep_from_files([p for p, _ in paths], [n for _, n in paths], 9, 2)
+        paths.append(write_model_files(t, tmp_path / f"m{i}"))
+    tables, arrays = [p for p, _ in paths], [n for _, n in paths]
+    fig = build.sweep_from_files(tables, arrays, 9, 2, model_ids=["m0.no9.s0", "m1.no9.s0"],
+                                 data=DATA)
     assert isinstance(fig, Figure)
     assert read_arrays(paths[0][1])["x"].dtype == np.float32
+    with pytest.raises(ValueError, match=r"m0\.parquet: holds model 'm0\.no9\.s0', expected "
+                                         r"'m1\.no9\.s0'"):
+        build.sweep_from_files(tables, arrays, 9, 2, model_ids=["m1.no9.s0", "m0.no9.s0"])
+    with pytest.raises(ValueError, match=r"m1\.npz: holds model 'm1\.no9\.s0', expected "
+                                         r"'m0\.no9\.s0'"):                  # images swapped
+        build.sweep_from_files(tables, arrays[::-1], 9, 2, model_ids=["m0.no9.s0", "m1.no9.s0"])
+
+
+def test_figures_refuse_files_made_from_other_data(tmp_path):
+    from vae_novelty.data import DataError
+
+    t = theorem1_table("m0.no9.s0", "m0", "4", "no9", (9,), per_label=4)
+    table, arrays = write_model_files(t, tmp_path / "m0", data="0123456789abcdef")
+    for kwargs in ({}, {"model_ids": ["m0.no9.s0"]}):
+        with pytest.raises(DataError, match=rf"m0\.parquet: made from data 0123456789abcdef, but "
+                                            rf"this run's data is {DATA}"):
+            build.sweep_from_files([table], [arrays], 9, 0, data=DATA, **kwargs)
+    with pytest.raises(DataError, match=r"m0\.npz: made from data 0123456789abcdef"):
+        read_arrays(arrays, "m0.no9.s0", DATA)
+    models = [{"role": "shallow", "split": "no9", "title": "s", "model_id": "m0.no9.s0"}]
+    with pytest.raises(DataError, match="made from data 0123456789abcdef"):
+        build.figure2_from_files(models, [table], 9, 250.0, 30, data=DATA)
 
 
 # --------------------------------------------------------------------------- from files
@@ -408,18 +449,20 @@ def test_figure1_and_2_from_files(tmp_path):
     for role, hidden in (("shallow", "4"), ("deep", "4-3-2")):
         for split, labels in (("full", (3, 9)), ("no9", (9,))):
             t = theorem1_table(f"{role}.{split}.s0", role, hidden, split, labels, per_label=4)
-            a = arrays_for(t)
-            stem = tmp_path / f"{role}_{split}"
-            t.to_parquet(f"{stem}.parquet")
-            np.savez(f"{stem}.npz", **a)
-            models.append({"role": role, "split": split, "title": f"{role} VAE ({hidden})"})
-            tables.append(f"{stem}.parquet")
-            arrays.append(f"{stem}.npz")
+            table, array = write_model_files(t, tmp_path / f"{role}_{split}")
+            models.append({"role": role, "split": split, "title": f"{role} VAE ({hidden})",
+                           "model_id": f"{role}.{split}.s0"})
+            tables.append(table)
+            arrays.append(array)
     np.savez(tmp_path / "mnist.npz", train_images=train_images())
     fig1 = build.figure1_from_files(models, tables, arrays, tmp_path / "mnist.npz", 9, [0, 3],
-                                    hist_bins=10, hist_max=4.0)
+                                    hist_bins=10, hist_max=4.0, data=DATA)
     assert len(fig1.subfigs) == 2 * 3  # a title row, then 2 x 2 blocks
-    fig2 = build.figure2_from_files(models, tables, 9, 250.0, 30)
+    with pytest.raises(ValueError, match=r"holds model 'shallow\.no9\.s0', expected "
+                                         r"'shallow\.full\.s0'"):                # two swapped
+        build.figure1_from_files(models, [tables[1], tables[0], *tables[2:]], arrays,
+                                 tmp_path / "mnist.npz", 9, [0, 3], hist_bins=10, hist_max=4.0)
+    fig2 = build.figure2_from_files(models, tables, 9, 250.0, 30, data=DATA)
     titles = [ax.get_title() for ax in fig2.axes if ax.get_label() != "<colorbar>"]
     assert titles[0].startswith("shallow") and "MNIST$^{tr}$" in titles[0]
     assert titles[3].startswith("deep") and "setminus 9" in titles[3]

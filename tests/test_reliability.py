@@ -172,3 +172,37 @@ def test_a_damaged_split_stops_the_run_before_finished_models_are_deleted(tiny_r
     log = (work / "results" / "logs" / "splits" / "check_splits.log").read_text()
     assert "no9.npz" in log
     assert {p: p.read_bytes() for p in models if p.exists()} == before
+
+
+@pytest.mark.slow
+def test_bad_input_after_a_complete_run_deletes_and_retrains_nothing(tiny_run, tmp_path,
+                                                                    mnist_copy):
+    """Failure modes met after a complete run: each stops before any job runs, every finished
+    model is unchanged, and once the input is put right nothing is left to do (no model is
+    retrained because an earlier failure deleted an upstream file)."""
+    import shutil
+
+    import yaml
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run, work, symlinks=True)          # copy2: modification times kept
+    models = sorted((work / "results" / "models").rglob("*.pt"))
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in models}
+    bad_data = mnist_copy / "train-labels-idx1-ubyte.gz"
+    bad_data.write_bytes(bad_data.read_bytes()[:-100])      # a corrupt data source
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["data"].update(source="folder", folder=str(mnist_copy))
+    folder_cfg = tmp_path / "folder.yaml"
+    folder_cfg.write_text(yaml.safe_dump(cfg))
+    for args, configfile, message in [
+        (["--config", "training={learning_rate: .nan}"], TINY,
+         "training.learning_rate: nan is not a finite number"),
+        (["--config", "training={epoch: 3}"], TINY, "unknown config key training.epoch"),
+        ([], folder_cfg, "train-labels-idx1-ubyte.gz: corrupt or truncated gzip"),
+    ]:
+        proc = run_snakemake(work, "--cores", "2", *args, configfile=configfile, check=False)
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
+        assert (work / "results" / "data" / "mnist.npz").exists()
+        assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in models} == before
+    dry = run_snakemake(work, "--dry-run")                  # put right: nothing to do
+    assert "Nothing to be done" in dry.stdout + dry.stderr

@@ -84,7 +84,11 @@ def test_summary_row_without_memorisation_or_elbo_values():
     assert np.isnan(row["frac_xhat_closer_to_train"]) and np.isnan(row["nn_ratio_median"])
 
 
-def _write_model(tmp_path, arch, split, seed, n, rng, k=3, with_neighbours=True):
+DATA = "0123456789abcdef"
+
+
+def _write_model(tmp_path, arch, split, seed, n, rng, k=3, with_neighbours=True, data=DATA,
+                 elbo_data=None):
     from vae_novelty.config import ModelSpec
 
     spec = ModelSpec(arch, (64,), 8, split, seed)
@@ -99,7 +103,8 @@ def _write_model(tmp_path, arch, split, seed, n, rng, k=3, with_neighbours=True)
     mnist_index, label = np.arange(n) * 3, rng.integers(0, 10, n)
     table = t1t.build_table(info, mnist_index, label, rng.uniform(50, 150, n),
                            rng.uniform(50, 150, n), stats, rng.integers(0, 60000, (n, k)),
-                           {**info, "schema": "x"}, neighbours if with_neighbours else None)
+                           {**info, "schema": "x", "data": data},
+                           neighbours if with_neighbours else None)
     path = tmp_path / arch / f"{split}_s{seed}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
@@ -111,7 +116,7 @@ def _write_model(tmp_path, arch, split, seed, n, rng, k=3, with_neighbours=True)
     elbo = tmp_path / "elbo" / arch / f"{split}_s{seed}.parquet"
     elbo.parent.mkdir(parents=True, exist_ok=True)
     E.write_table(E.build_table(info["model_id"], mnist_index, label, terms,
-                                {"model_id": info["model_id"]}), elbo)
+                                {"model_id": info["model_id"], "data": elbo_data or data}), elbo)
     return path, hist, table, elbo
 
 
@@ -124,7 +129,7 @@ def test_write_tables(tmp_path):
                                   table_path=out / "theorem1.parquet",
                                   summary_path=out / "summary.csv",
                                   training_path=out / "training.csv",
-                                  elbo_paths=[w[3] for w in written])
+                                  elbo_paths=[w[3] for w in written], expect_data=DATA)
     combined = pq.read_table(out / "theorem1.parquet")
     assert combined.schema.equals(t1t.table_schema(), check_metadata=False)
     assert b"vae_novelty" in combined.schema.metadata
@@ -301,3 +306,23 @@ def test_summary_row_refuses_nan_rather_than_counting_it():
                           "perplexity": [1.0, 1.2]})
     with pytest.raises(ValueError, match=r"h64.no9.s0: column bce_mu_xhat has 1 NaN"):
         tables.summary_row(INFO, frame, None)
+
+
+def test_tables_refuse_a_model_table_made_from_other_data(tmp_path):
+    from vae_novelty.data import DataError
+
+    rng = np.random.default_rng(0)
+    models = [("h64", "full", 0), ("h64", "no9", 0)]
+    out = tmp_path / "tables"
+    kw = dict(table_path=out / "theorem1.parquet", summary_path=out / "summary.csv",
+              training_path=out / "training.csv", expect_data=DATA)
+    for theorem1_data, elbo_data, culprit in [("fedcba9876543210", None, "no9_s0.parquet"),
+                                              (DATA, "fedcba9876543210", "elbo")]:
+        written = [_write_model(tmp_path, *models[0], 3, rng),
+                   _write_model(tmp_path, *models[1], 3, rng, data=theorem1_data,
+                                elbo_data=elbo_data)]
+        with pytest.raises(DataError, match=rf"{culprit}.*made from data fedcba9876543210, but "
+                                            rf"this run's data is {DATA}"):
+            tables.write_tables([w[0] for w in written], [w[1] for w in written], models,
+                                elbo_paths=[w[3] for w in written], **kw)
+        assert not out.exists()

@@ -528,23 +528,25 @@ def _tiny_model_files(tmp_path, rng, n_train=40, n_test=6, hidden=(16,), z_dim=2
     from vae_novelty.model import VAE, save_model
     from vae_novelty.posterior import build_table as post_table, write_table
 
-    mnist = Mnist(rng.integers(0, 256, (n_train + 10, 784), dtype=np.uint8),
-                  rng.integers(0, 10, n_train + 10).astype(np.uint8),
-                  rng.integers(0, 256, (n_test + 5, 784), dtype=np.uint8),
-                  rng.integers(0, 10, n_test + 5).astype(np.uint8))
-    torch.manual_seed(0)
-    model = VAE(list(hidden), z_dim)
-    save_model(model, tmp_path / "m.pt", model_id="h16.no9.s0")
+    arrays = (rng.integers(0, 256, (n_train + 10, 784), dtype=np.uint8),
+              rng.integers(0, 10, n_train + 10).astype(np.uint8),
+              rng.integers(0, 256, (n_test + 5, 784), dtype=np.uint8),
+              rng.integers(0, 10, n_test + 5).astype(np.uint8))
     train_idx = np.sort(rng.choice(n_train + 10, n_train, replace=False))
     test_idx = np.sort(rng.choice(n_test + 5, n_test, replace=False))
     tm, tv = rng.normal(size=(n_train, z_dim)), rng.normal(size=(n_train, z_dim)) - 2
     em, ev = rng.normal(size=(n_test, z_dim)), rng.normal(size=(n_test, z_dim)) - 2
     if copy_of is not None:
-        mnist.test_images[test_idx[0]] = mnist.train_images[train_idx[copy_of]]
+        arrays[2][test_idx[0]] = arrays[0][train_idx[copy_of]]
         em[0], ev[0] = tm[copy_of], tv[copy_of]
+    mnist = Mnist(*arrays)                          # after the copy: its fingerprint covers it
     save_mnist(mnist, tmp_path / "mnist.npz")
+    torch.manual_seed(0)
+    model = VAE(list(hidden), z_dim)
+    save_model(model, tmp_path / "m.pt", model_id="h16.no9.s0", data=mnist.fingerprint)
     table = post_table(train_idx, mnist.train_labels[train_idx], tm, tv, test_idx,
-                       mnist.test_labels[test_idx], em, ev, {"model_id": "h16.no9.s0"})
+                       mnist.test_labels[test_idx], em, ev,
+                       {"model_id": "h16.no9.s0", "data": mnist.fingerprint})
     write_table(table, tmp_path / "post.parquet")
     spec = ModelSpec("h16", tuple(hidden), z_dim, "no9", 0)
     return spec, mnist, train_idx, test_idx, (tm, tv, em, ev)
@@ -584,7 +586,8 @@ def test_evaluate_model_writes_the_documented_format(tmp_path):
     np.testing.assert_array_equal(np.stack(df.topk_index), train_idx[ref["top"]])
     np.testing.assert_allclose(np.stack(df.topk_weight), ref["top_w"], atol=1e-6)
     with np.load(tmp_path / "out.npz") as npz:
-        assert set(npz.files) == {"mnist_index", "x", "mu", "x_hat"}
+        assert set(npz.files) == {"model_id", "data", "mnist_index", "x", "mu", "x_hat"}
+        assert str(npz["model_id"]) == "h16.no9.s0" and str(npz["data"]) == mnist.fingerprint
         np.testing.assert_array_equal(npz["mnist_index"], test_idx)
         assert npz["x"].dtype == np.float16 and npz["x"].shape == (len(test_idx), 784)
         np.testing.assert_allclose(npz["x"], to_float(mnist.test_images[test_idx]), atol=1e-3)
@@ -616,17 +619,19 @@ def test_evaluate_model_writes_the_documented_format(tmp_path):
     assert df.nn_index[0] == train_idx[3] and df.nn_dist[0] <= 1e-7 and df.nn_ratio[0] <= 1e-6
     np.testing.assert_allclose(ref_bce_to_train(logits[:1], x_train[3:4])[0, 0],
                                df.bce_x_xhat[0], rtol=1e-12)
-    assert meta["schema"] == "vae-novelty-theorem1/2"
+    assert meta["schema"] == "vae-novelty-theorem1/3"
+    assert meta["data"] == mnist.fingerprint
 
 
-def test_evaluate_model_rejects_label_mismatch(tmp_path):
+def test_evaluate_model_rejects_files_of_other_data(tmp_path):
     rng = np.random.default_rng(12)
     spec, mnist, *_ = _tiny_model_files(tmp_path, rng)
-    from vae_novelty.data import save_mnist
+    from vae_novelty.data import DataError, Mnist, save_mnist
 
-    mnist.test_labels[:] = (mnist.test_labels + 1) % 10
-    save_mnist(mnist, tmp_path / "mnist.npz")
-    with pytest.raises(ValueError, match="labels disagree"):
+    other = Mnist(**{**mnist.arrays(), "test_labels": (mnist.test_labels + 1) % 10})
+    save_mnist(other, tmp_path / "mnist.npz")       # posteriors and model made from `mnist`
+    with pytest.raises(DataError, match=rf"post\.parquet: made from data {mnist.fingerprint}, "
+                                        rf"but this run's data is {other.fingerprint}"):
         t1t.evaluate_model(tmp_path / "post.parquet", tmp_path / "m.pt", tmp_path / "mnist.npz",
                           spec)
 

@@ -10,7 +10,7 @@ import gzip
 import hashlib
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -91,12 +91,45 @@ def parse_idx(content: bytes, expected_magic: int, path: Path) -> np.ndarray:
 
 @dataclass
 class Mnist:
-    """MNIST as uint8 arrays: images (N, 784) and labels (N,)."""
+    """MNIST as uint8 arrays: images (N, 784) and labels (N,), and their :func:`fingerprint`
+    (:func:`data_fingerprint`, computed from the arrays when not given)."""
 
     train_images: np.ndarray
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
+    fingerprint: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.fingerprint:
+            self.fingerprint = data_fingerprint(self.arrays())
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The four arrays by :data:`FILES` key."""
+        return {key: getattr(self, key) for key in FILES}
+
+
+def data_fingerprint(arrays: dict[str, np.ndarray]) -> str:
+    """The data's fingerprint: SHA-256 (16 hex digits) of the arrays' names, dtypes, shapes and
+    bytes. Every file made from the data records it (split, model, posterior, Theorem 1 and
+    ELBO files) and every reader checks it, so a file made from other data (another dataset,
+    another MNIST copy, another subsample) is refused instead of mixed in."""
+    digest = hashlib.sha256()
+    for key in FILES:
+        arr = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}:{arr.dtype.str}:{arr.shape};".encode())
+        digest.update(memoryview(arr).cast("B"))
+    return digest.hexdigest()[:16]
+
+
+def check_fingerprint(recorded, expected: str, where, what: str = "made from") -> None:
+    """Refuse a file whose recorded data fingerprint is not ``expected`` (or is missing)."""
+    if recorded is None:
+        raise DataError(f"{where}: records no data fingerprint (made by an older version of "
+                        f"the pipeline? rerun the step that makes it)")
+    if recorded != expected:
+        raise DataError(f"{where}: {what} data {recorded}, but this run's data is {expected} "
+                        f"(a file from another dataset or run?)")
 
 
 def source_digest(folder: Path | None, checksums: Path | None) -> str:
@@ -169,12 +202,37 @@ def resolve_source(source: str, folder: str | None, bundled: Path, torchvision_r
     raise DataError(f"unknown data.source {source!r} (bundled, folder or torchvision)")
 
 
-def save_mnist(mnist: Mnist, path: Path) -> None:
+def save_mnist(mnist: Mnist, path: Path, source_digest: str = "") -> None:
+    """Write ``results/data/mnist.npz`` atomically: the arrays, their fingerprint and the
+    :func:`source_digest` of the files they were read from (read back by :func:`read_record`)."""
     from .io import atomic_path
 
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **mnist.__dict__)
+            np.savez(fh, **mnist.arrays(), fingerprint=np.array(mnist.fingerprint),
+                     source=np.array(source_digest))
+
+
+def source_problem(npz_path: Path | str, digest: str, folder: Path | None,
+                   checksums: Path | None) -> str | None:
+    """Why the data rule would fail, checked while the workflow is parsed; None when it would
+    not. When ``npz_path`` (``results/data/mnist.npz``) was made from source content ``digest``
+    the data rule does not rerun and nothing is read. Otherwise the IDX files in ``folder``
+    are read and verified now (about a second): found by the job instead, a bad source would
+    stop the run only after Snakemake deleted ``mnist.npz``, and every finished model would
+    then be retrained once the source is fixed. ``folder`` None (a download) is left to the
+    job."""
+    try:
+        recorded = read_record(npz_path, "source")
+    except DataError:
+        recorded = None
+    if recorded == digest or folder is None:
+        return None
+    try:
+        load_idx_folder(Path(folder), checksums)
+    except DataError as exc:
+        return str(exc)
+    return None
 
 
 def read_npz(path: Path | str, what: str, keys, article: str = "a") -> dict[str, np.ndarray]:
@@ -228,7 +286,45 @@ def load_mnist(path: Path) -> Mnist:
         if len(labels) and (labels.min() < 0 or labels.max() > 9):
             bad = int(labels.max()) if labels.max() > 9 else int(labels.min())
             raise DataError(f"{path}: {part}_labels must be digits 0..9, found {bad}")
-    return Mnist(**arrays)
+    mnist = Mnist(**arrays)
+    stored = read_record(path, "fingerprint")
+    if stored is not None and stored != mnist.fingerprint:
+        raise DataError(f"{path}: its arrays have fingerprint {mnist.fingerprint} but the file "
+                        f"records {stored} (altered after it was written; rerun prepare_mnist)")
+    return mnist
+
+
+def read_fingerprint(path: Path | str) -> str:
+    """The data fingerprint ``results/data/mnist.npz`` records, read without loading the
+    arrays: what a figure or table rule checks its inputs against."""
+    recorded = read_record(path, "fingerprint")
+    if not recorded:
+        raise DataError(f"{path}: records no data fingerprint (made by an older version of the "
+                        f"pipeline? rerun prepare_mnist)")
+    return recorded
+
+
+def read_record(path: Path | str, key: str) -> str | None:
+    """The string ``key`` that ``results/data/mnist.npz`` records (None when it has none),
+    read without loading the arrays."""
+    if key not in read_npz_keys(path, "MNIST arrays"):
+        return None
+    return str(read_npz(path, "MNIST arrays", [key], article="an")[key])
+
+
+def read_npz_keys(path: Path | str, what: str) -> list[str]:
+    """The array names of an ``.npz`` file (a :class:`DataError` naming it when unreadable)."""
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"missing {what} file {path}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return list(npz.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, TypeError) as exc:
+        raise DataError(f"{path}: cannot read the {what} (truncated, corrupt or not an .npz "
+                        f"file: {type(exc).__name__}: {exc})") from exc
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
@@ -246,6 +342,7 @@ class Split:
     train_idx: np.ndarray  # rows of the MNIST training file
     test_idx: np.ndarray   # rows of the MNIST test file used for evaluation
     heldout_digit: int     # -1 when no digit is held out
+    data: str = ""         # fingerprint of the MNIST arrays it was made from ("" = unknown)
 
 
 def _subsample(idx: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -257,7 +354,7 @@ def _subsample(idx: np.ndarray, n: int | None, rng: np.random.Generator) -> np.n
 def make_split(name: str, train_labels: np.ndarray, test_labels: np.ndarray,
                eval_digits: list[int], *, max_train: int | None = None,
                max_test_per_digit: int | None = None, subsample_seed: int = 0,
-               mini_per_digit: int = 10, mini_seed: int = 0) -> Split:
+               mini_per_digit: int = 10, mini_seed: int = 0, data: str = "") -> Split:
     """Build one split.
 
     ``full``: all of MNIST^tr. ``noD``: MNIST^tr without digit D. ``mini``: ``mini_per_digit``
@@ -299,19 +396,24 @@ def make_split(name: str, train_labels: np.ndarray, test_labels: np.ndarray,
     if len(train_idx) == 0:
         raise DataError(f"split {name}: no training images")
     test_idx = np.sort(np.concatenate(test_parts)) if test_parts else np.zeros(0, np.int64)
-    return Split(name, train_idx.astype(np.int64), test_idx, heldout)
+    return Split(name, train_idx.astype(np.int64), test_idx, heldout, data)
 
 
 def save_split(split: Split, path: Path) -> None:
+    """Write a split file atomically; it must record the data it was made from."""
     from .io import atomic_path
 
+    if not split.data:
+        raise ValueError(f"split {split.name!r} has no data fingerprint: make it with "
+                         f"make_split(..., data=mnist.fingerprint) before saving it to {path}")
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, name=np.array(split.name), train_idx=split.train_idx,
-                     test_idx=split.test_idx, heldout_digit=np.array(split.heldout_digit))
+                     test_idx=split.test_idx, heldout_digit=np.array(split.heldout_digit),
+                     data=np.array(split.data))
 
 
-SPLIT_KEYS = ("name", "train_idx", "test_idx", "heldout_digit")
+SPLIT_KEYS = ("name", "train_idx", "test_idx", "heldout_digit", "data")
 
 
 def load_split(path: Path, expect_name: str | None = None) -> Split:
@@ -331,8 +433,13 @@ def load_split(path: Path, expect_name: str | None = None) -> Split:
             raise DataError(f"{path}: {key} has dtype {idx.dtype}, expected integers")
     if held.shape != () or not np.issubdtype(held.dtype, np.integer) or not -1 <= held <= 9:
         raise DataError(f"{path}: heldout_digit is {held!r}, expected a digit or -1")
+    data = arrays["data"]
+    if data.shape != () or data.dtype.kind != "U":
+        raise DataError(f"{path}: data is {data.dtype} {data.shape}, expected one string")
+    if not str(data):
+        raise DataError(f"{path}: records no data fingerprint (not written by save_split?)")
     split = Split(str(name), arrays["train_idx"].astype(np.int64),
-                  arrays["test_idx"].astype(np.int64), int(held))
+                  arrays["test_idx"].astype(np.int64), int(held), str(data))
     if expect_name is not None and split.name != expect_name:
         raise DataError(f"{path}: holds split {split.name!r}, expected {expect_name!r} (a split "
                         f"file renamed or copied from elsewhere?)")
@@ -341,9 +448,13 @@ def load_split(path: Path, expect_name: str | None = None) -> Split:
 
 def check_split(split: Split, mnist: Mnist, path: Path | str | None = None) -> None:
     """Refuse a split that does not fit ``mnist``: rows outside the training or test file,
-    repeated rows, or a held-out digit among its training rows (a split made from another
-    MNIST file). ``path`` (the split's file) is named in the message when given."""
+    repeated rows, a held-out digit among its training rows, or another data fingerprint (a
+    split made from another MNIST file). ``path`` (the split's file) is named in the message
+    when given. A split made in memory without a fingerprint (``data == ""``) is checked by
+    its rows only; a split *file* always records one (:func:`load_split`)."""
     where = f"{path}: split {split.name!r}" if path is not None else f"split {split.name!r}"
+    if split.data:
+        check_fingerprint(split.data, mnist.fingerprint, where)
     for key, n, what in (("train_idx", len(mnist.train_labels), "training"),
                          ("test_idx", len(mnist.test_labels), "test")):
         idx = np.asarray(getattr(split, key))

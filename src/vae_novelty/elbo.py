@@ -40,7 +40,7 @@ from . import theorem1 as t1
 from . import theorem1_table as t1t
 from .decoder import float64_model
 
-TABLE_FORMAT = "vae-novelty-elbo/1"
+TABLE_FORMAT = "vae-novelty-elbo/2"
 META_KEY = t1t.META_KEY
 # Points (test images x samples) per call of the Theorem 1 engine: bounds the (points x 784)
 # float64 means held at once (~25 MB).
@@ -205,7 +205,8 @@ def evaluate_elbo_inputs(inputs: "t1t.ModelInputs", spec, *, samples: int, clamp
         terms = elbo_terms(inputs.model, x, test["z_mean"], test["z_logvar"], noise,
                            train["z_mean"], train["z_logvar"], inputs.x_train,
                            clamp_eps=clamp_eps, chunk_mb=chunk_mb, device=dev)
-    meta = {**t1t.model_info(spec), "schema": TABLE_FORMAT, "samples": int(samples),
+    meta = {**t1t.model_info(spec), "schema": TABLE_FORMAT, "data": inputs.data,
+            "samples": int(samples),
             "eps": float(clamp_eps), "seed": int(seed), "chunk_mb": float(chunk_mb),
             "device": describe_device(dev), "n_train": int(len(train["mnist_index"])),
             "n_test": int(len(x)),
@@ -223,8 +224,8 @@ def write_table(table, path) -> None:
         pq.write_table(table, tmp)
 
 
-def read_elbo(path, expect_model_id: str | None = None):
-    """A per-model ELBO table and its metadata."""
+def read_elbo(path, expect_model_id: str | None = None, expect_data: str | None = None):
+    """A per-model ELBO table and its metadata (checked as :func:`io.read_model_table` does)."""
     from .io import read_model_table
 
-    return read_model_table(path, expect_model_id)
+    return read_model_table(path, expect_model_id, expect_data)

@@ -599,6 +599,7 @@ def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str,
         write_model_outputs(job, model, history, arch=arch,
                             heldout_digit=splits[job.split].heldout_digit,
                             n_train=len(member.train_idx), cfg=cfg, device=device,
-                            trainer="ensemble", train_rows=splits[job.split].train_idx)
+                            trainer="ensemble", train_rows=splits[job.split].train_idx,
+                            data=mnist.fingerprint)
     if snap is not None and snap.exists():
         snap.unlink()

@@ -19,6 +19,7 @@ from . import elbo as E
 from . import theorem1 as t1
 from . import theorem1_table as t1t
 from .config import ModelSpec
+from .data import check_fingerprint
 from .model import ModelFileError, load_model
 from .posterior import posterior_arrays, posterior_table
 from .train import rows_digest
@@ -64,6 +65,7 @@ def evaluate_job(job: EvalJob, mnist, split, settings: EvalSettings, device) -> 
         raise ModelFileError(f"{job.model}: trained on other training rows than split "
                              f"{split.name!r} holds now (the split file or the data changed "
                              f"after training; rerun training)")
+    check_fingerprint(model_meta.get("data"), mnist.fingerprint, job.model, what="trained on")
     table = posterior_table(model, model_meta, mnist, split, hidden=list(spec.hidden),
                             z_dim=spec.z_dim, device=device)
     write_posteriors(table, job.posteriors)

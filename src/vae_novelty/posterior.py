@@ -135,7 +135,7 @@ def posterior_table(model: VAE, model_meta: dict, mnist, split, *, hidden, z_dim
             "hidden": list(hidden), "z_dim": z_dim, "split": split.name,
             "heldout_digit": split.heldout_digit, "seed": model_meta.get("seed"),
             "decoder_params": decoder_param_count(hidden, z_dim),
-            "schema": "vae-novelty-posteriors/1",
+            "schema": "vae-novelty-posteriors/2", "data": mnist.fingerprint,
             **provenance(model_code_version=model_meta.get("code_version"))}
     return build_table(split.train_idx, mnist.train_labels[split.train_idx], train_mean,
                        train_logvar, split.test_idx, mnist.test_labels[split.test_idx],

@@ -152,11 +152,12 @@ def check_elbo_table(table, where) -> None:
         refuse_non_finite(values, where, column)
 
 
-def read_theorem1(path, expect_model_id: str | None = None):
-    """A per-model Theorem 1 table and its metadata (JSON under the ``vae_novelty`` key)."""
+def read_theorem1(path, expect_model_id: str | None = None, expect_data: str | None = None):
+    """A per-model Theorem 1 table and its metadata (JSON under the ``vae_novelty`` key),
+    checked as :func:`io.read_model_table` does."""
     from .io import read_model_table
 
-    return read_model_table(path, expect_model_id)
+    return read_model_table(path, expect_model_id, expect_data)
 
 
 def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None,
@@ -209,11 +210,13 @@ def stack_histories(histories: Sequence[tuple[dict, pd.DataFrame]]) -> pd.DataFr
 
 def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequence,
                  *, table_path, summary_path, training_path,
-                 elbo_paths: Sequence | None = None) -> pd.DataFrame:
+                 elbo_paths: Sequence | None = None,
+                 expect_data: str | None = None) -> pd.DataFrame:
     """Read every model's Theorem 1 table, history and (optionally) ELBO table (the lists in
     the order of ``models``, a list of ``(arch, split, seed)``), write the three tables
     atomically, return the summary. An ELBO table must list the Theorem 1 table's test images
-    in the same order."""
+    in the same order. ``expect_data``: the run's data fingerprint, which every per-model
+    table must record (:func:`vae_novelty.data.read_fingerprint` of ``results/data/mnist.npz``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -230,7 +233,7 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
     for k, (path, hist_path, (arch, split, seed)) in enumerate(zip(theorem1_paths, history_paths,
                                                                    models)):
         mid = model_id(arch, split, seed)
-        table, meta = read_theorem1(path, expect_model_id=mid)
+        table, meta = read_theorem1(path, expect_model_id=mid, expect_data=expect_data)
         table = table.replace_schema_metadata(None)
         check_theorem1_table(table, path)
         tables.append(table)
@@ -242,7 +245,7 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
         if elbo_paths is not None:
             from .elbo import read_elbo
 
-            elbo_table = read_elbo(elbo_paths[k], expect_model_id=mid)[0]
+            elbo_table = read_elbo(elbo_paths[k], expect_model_id=mid, expect_data=expect_data)[0]
             check_elbo_table(elbo_table, elbo_paths[k])
             elbo = elbo_table.to_pandas()
             if not np.array_equal(elbo.mnist_index.to_numpy(),
@@ -251,7 +254,7 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
         rows.append(summary_row(meta, table.to_pandas(), history, elbo))
     combined = pa.concat_tables(tables) if tables else table_schema().empty_table()
     combined = combined.replace_schema_metadata({META_KEY: json.dumps(
-        provenance(models=[model_id(*m) for m in models]), sort_keys=True,
+        provenance(models=[model_id(*m) for m in models], data=expect_data), sort_keys=True,
         default=str).encode()})
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     training = stack_histories(histories)

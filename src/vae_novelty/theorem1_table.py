@@ -16,7 +16,7 @@ from . import decoder, neighbours
 from . import theorem1 as engine
 from .theorem1 import WeightStats, _device, _tensor
 
-TABLE_FORMAT = "vae-novelty-theorem1/2"
+TABLE_FORMAT = "vae-novelty-theorem1/3"
 META_KEY = b"vae_novelty"
 
 
@@ -124,14 +124,16 @@ class ModelInputs:
     model_meta: dict
     x: np.ndarray
     x_train: "np.ndarray | torch.Tensor"
+    data: str  # the fingerprint of the MNIST arrays, recorded in every table made from these
 
 
 def model_inputs(posteriors, mnist, model, model_meta, spec,
                  posterior_path="posteriors") -> ModelInputs:
     """:class:`ModelInputs` from a posterior file's contents (``posteriors``: the
     ``(train, test, meta)`` of :func:`~vae_novelty.posterior.read_posteriors`), the MNIST
-    arrays and the loaded model, checked to belong together."""
-    from .data import to_float
+    arrays and the loaded model, checked to belong together: one model id, one data
+    fingerprint (the model's and the posteriors' against ``mnist``'s), the same labels."""
+    from .data import check_fingerprint, to_float
 
     train, test, post_meta = posteriors
     if len(train["mnist_index"]) == 0:
@@ -139,13 +141,16 @@ def model_inputs(posteriors, mnist, model, model_meta, spec,
     if post_meta.get("model_id") not in (None, spec.model_id):
         raise ValueError(f"{posterior_path}: posteriors of model {post_meta.get('model_id')!r}, "
                          f"expected {spec.model_id!r}")
+    check_fingerprint(post_meta.get("data"), mnist.fingerprint, posterior_path)
+    check_fingerprint(model_meta.get("data"), mnist.fingerprint,
+                      f"model {model_meta.get('model_id')}", what="trained on")
     test_labels = mnist.test_labels[test["mnist_index"]]
     if not np.array_equal(test_labels.astype(np.int64), test["label"].astype(np.int64)):
         raise ValueError(f"{posterior_path}: test labels disagree with the MNIST arrays "
                          f"(posteriors from another MNIST file?)")
     x = to_float(mnist.test_images[test["mnist_index"]])
     x_train = to_float(mnist.train_images[train["mnist_index"]])
-    return ModelInputs(train, test, post_meta, model, model_meta, x, x_train)
+    return ModelInputs(train, test, post_meta, model, model_meta, x, x_train, mnist.fingerprint)
 
 
 def load_model_inputs(posterior_path, model_path, mnist_path, spec) -> ModelInputs:
@@ -194,7 +199,8 @@ def evaluate_inputs(inputs: ModelInputs, spec, *, top_k: int = 3, chunk_mb: floa
                   "nn_ratio": neighbours.nn_ratio(nn_dist), "xhat_nn_index": train_rows[xnn_pos],
                   "xhat_nn_bce": xnn_bce}
     info = model_info(spec)
-    meta = {**info, "schema": TABLE_FORMAT, "top_k": int(top_k), "chunk_mb": chunk_mb,
+    meta = {**info, "schema": TABLE_FORMAT, "data": inputs.data, "top_k": int(top_k),
+            "chunk_mb": chunk_mb,
             "chunks": list(stats.chunks), "device": describe_device(dev),
             "n_train": int(len(train["mnist_index"])), "n_test": int(len(x)),
             "posterior_code_version": inputs.posterior_meta.get("code_version"),
@@ -215,6 +221,8 @@ def write_result(result: Theorem1Result, parquet_path, npz_path) -> None:
         pq.write_table(result.table, tmp)
     with atomic_path(npz_path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, mnist_index=result.mnist_index.astype(np.int64),
+            np.savez_compressed(fh, model_id=np.array(result.meta["model_id"]),
+                                data=np.array(result.meta["data"]),
+                                mnist_index=result.mnist_index.astype(np.int64),
                                 x=result.x.astype(np.float16), mu=result.mu.astype(np.float16),
                                 x_hat=result.x_hat.astype(np.float16))

@@ -405,25 +405,26 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str, hidden: 
                                    train_rows=split.train_idx, data_digest=data_digest)
         write_model_outputs(job, model, history, arch=arch, heldout_digit=split.heldout_digit,
                             n_train=len(x_train), cfg=cfg, device=device, trainer="sequential",
-                            train_rows=split.train_idx)
+                            train_rows=split.train_idx, data=mnist.fingerprint)
         if snap is not None and snap.exists():
             snap.unlink()
 
 
 def write_model_outputs(job: ModelJob, model: VAE, history: History, *, arch: str,
                         heldout_digit: int, n_train: int, cfg: TrainConfig, device,
-                        trainer: str, train_rows=None) -> None:
+                        trainer: str, train_rows=None, data: str | None = None) -> None:
     """Write one trained model and its per-epoch history (CSV), each atomically. Shared by the
     sequential trainer (:func:`train_jobs`) and the ensemble trainer (``ensemble.py``). The
     model's metadata records :func:`rows_digest` of its training rows (``train_rows``), which
-    the evaluation stage checks against the split it evaluates the model with."""
+    the evaluation stage checks against the split it evaluates the model with, and ``data``, the
+    fingerprint of the MNIST arrays (:func:`vae_novelty.data.data_fingerprint`)."""
     from .io import atomic_path, provenance
     from .model import save_model
 
     meta = {"model_id": model_id(arch, job.split, job.seed), "arch": arch, "split": job.split,
             "seed": job.seed, "heldout_digit": heldout_digit, "n_train": n_train,
             "train_config": _cfg_key(cfg), "trainer": trainer,
-            "train_rows": None if train_rows is None else rows_digest(train_rows),
+            "train_rows": None if train_rows is None else rows_digest(train_rows), "data": data,
             **provenance(device=str(device))}
     with atomic_path(job.history_path) as tmp:
         history.to_frame().to_csv(tmp, index=False)

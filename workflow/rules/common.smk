@@ -6,7 +6,7 @@ import re
 from snakemake.exceptions import WorkflowError
 
 from vae_novelty import config as vcfg
-from vae_novelty.data import source_digest
+from vae_novelty.data import source_digest, source_problem
 from vae_novelty.io import in_repo
 
 try:
@@ -140,11 +140,30 @@ def gpu_count(device):
     return 0 if device == "cpu" else 1
 
 
+def mnist_folder():
+    """The folder of IDX files prepare_mnist reads (None: a torchvision download)."""
+    source = CFG["data"]["source"]
+    return {"bundled": in_repo("resources/mnist"), "folder": CFG["data"]["folder"]}.get(source)
+
+
+MNIST_DIGEST = source_digest(mnist_folder(), in_repo(CFG["data"]["checksums"]))
+
+
 def mnist_digest():
     """The content digest of the files prepare_mnist reads (a params value)."""
-    source = CFG["data"]["source"]
-    folder = {"bundled": in_repo("resources/mnist"), "folder": CFG["data"]["folder"]}.get(source)
-    return source_digest(folder, in_repo(CFG["data"]["checksums"]))
+    return MNIST_DIGEST
+
+
+# A data source that fails its checks stops the run here, before Snakemake deletes
+# results/data/mnist.npz to rerun the data rule (which would retrain every model later).
+_data_problem = source_problem(
+    Path(RESULTS) / "data" / "mnist.npz",
+    MNIST_DIGEST,
+    mnist_folder(),
+    in_repo(CFG["data"]["checksums"]),
+)
+if _data_problem:
+    raise WorkflowError(f"data ({CFG['data']['source']}): {_data_problem}")
 
 
 # --------------------------------------------------------------------------- figures
@@ -179,7 +198,13 @@ def role_models(digit):
         hidden = hidden_label(vcfg.arch_hidden(CFG, arch))
         for split in splits:
             models.append(
-                {"role": role, "arch": arch, "split": split, "title": f"{role} VAE ({hidden})"}
+                {
+                    "role": role,
+                    "arch": arch,
+                    "split": split,
+                    "model_id": vcfg.model_id(arch, split, FIG_SEED),
+                    "title": f"{role} VAE ({hidden})",
+                }
             )
     return models
 
@@ -192,7 +217,9 @@ def theorem1_files(models, ext):
 # then by architecture as in model.architectures).
 SWEEP_FIGURES = {sweep_figure_number(d): d for d in sorted(CFG["splits"]["heldout_digits"])}
 SWEEP_MODELS = [
-    {"arch": a, "split": f"no{d}"} for d in sorted(SWEEP_FIGURES.values()) for a in SWEEP_ARCHS
+    {"arch": a, "split": f"no{d}", "model_id": vcfg.model_id(a, f"no{d}", FIG_SEED)}
+    for d in sorted(SWEEP_FIGURES.values())
+    for a in SWEEP_ARCHS
 ]
 
 

@@ -46,6 +46,7 @@ rule figure2:
     """Figure 2: BCE(x, x_hat) against BCE(mu, x_hat) for the shallow and deep VAEs."""
     input:
         tables=theorem1_files(FIG_MODELS, "parquet"),
+        mnist=res("data/mnist.npz"),
     output:
         report(
             figure_files("figure2")[0],
@@ -79,6 +80,7 @@ rule figure3:
     input:
         posteriors=res(f"posteriors/mini/mini_s{FIG_SEED}.parquet"),
         model=res(f"models/mini/mini_s{FIG_SEED}.pt"),
+        mnist=res("data/mnist.npz"),
     output:
         report(
             figure_files("figure3")[0],
@@ -101,6 +103,7 @@ rule figure3:
         dataset=CFG["data"]["name"],
         hidden=vcfg.arch_hidden(CFG, "mini"),
         z_dim=vcfg.arch_z_dim(CFG, "mini"),
+        model_id=vcfg.model_id("mini", "mini", FIG_SEED),
         grid_size=FIG["figure3"]["grid_size"],
         extent=FIG["figure3"]["extent"],
         cmap=FIG["figure3"]["cmap"],
@@ -119,6 +122,7 @@ rule figure_sweep:
     input:
         tables=theorem1_files(SWEEP_MODELS, "parquet"),
         arrays=theorem1_files(SWEEP_MODELS, "npz"),
+        mnist=res("data/mnist.npz"),
     output:
         sweep_outputs(),
     log:
@@ -135,6 +139,7 @@ rule figure_sweep:
         # architecture as in model.architectures
         figures=SWEEP_FIGURES,
         n_archs=len(SWEEP_ARCHS),
+        model_ids=[m["model_id"] for m in SWEEP_MODELS],
         test_image=FIG["sweep"]["test_image"],
         formats=FIG["formats"],
         dpi=FIG["dpi"],

@@ -8,6 +8,7 @@ rule tables:
         theorem1=model_paths(res("theorem1/{arch}/{split}_s{seed}.parquet")),
         histories=model_paths(res("models/{arch}/{split}_s{seed}.history.csv")),
         elbo=model_paths(res("elbo/{arch}/{split}_s{seed}.parquet")),
+        mnist=res("data/mnist.npz"),
     output:
         table=res("tables/theorem1.parquet"),
         summary=res("tables/summary.csv"),

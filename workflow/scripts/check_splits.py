@@ -11,12 +11,12 @@ from vae_novelty.train import rows_digest
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 mnist = load_mnist(Path(sm.input.data))
-lines = ["split\tn_train\tn_test\ttrain_rows"]
+lines = ["split\tn_train\tn_test\ttrain_rows\tdata"]
 for f in sm.input.splits:
     split = load_split(Path(f), expect_name=Path(f).stem)
     check_split(split, mnist, path=f)
     lines.append(f"{split.name}\t{len(split.train_idx)}\t{len(split.test_idx)}\t"
-                 f"{rows_digest(split.train_idx)}")
+                 f"{rows_digest(split.train_idx)}\t{split.data}")
     log.info("%s: %d training rows, %d test rows: ok", f, len(split.train_idx),
              len(split.test_idx))
 with atomic_path(sm.output[0]) as tmp:

@@ -4,6 +4,7 @@ import _bootstrap  # noqa: F401
 
 from vae_novelty.figures.build import figure1_from_files
 from vae_novelty.figures.common import dataset_name, save_figure
+from vae_novelty.data import read_fingerprint
 from vae_novelty.io import setup_logging
 
 sm = snakemake  # noqa: F821
@@ -11,7 +12,8 @@ log = setup_logging(sm.log[0])
 p = sm.params
 with dataset_name(p.dataset):
     fig = figure1_from_files(p.models, sm.input.tables, sm.input.arrays, sm.input.mnist, p.digit,
-                             p.test_images, p.hist_bins, p.hist_max)
+                             p.test_images, p.hist_bins, p.hist_max,
+                             data=read_fingerprint(sm.input.mnist))
 save_figure(fig, sm.output, p.dpi)
 log.info("figure 1: digit %d, test image positions %s, models %s -> %s", p.digit, p.test_images,
          [m["title"] + " / " + m["split"] for m in p.models], list(sm.output))

@@ -4,13 +4,15 @@ import _bootstrap  # noqa: F401
 
 from vae_novelty.figures.build import figure2_from_files
 from vae_novelty.figures.common import dataset_name, save_figure
+from vae_novelty.data import read_fingerprint
 from vae_novelty.io import setup_logging
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 p = sm.params
 with dataset_name(p.dataset):
-    fig = figure2_from_files(p.models, sm.input.tables, p.digit, p.bce_max, p.bins)
+    fig = figure2_from_files(p.models, sm.input.tables, p.digit, p.bce_max, p.bins,
+                             data=read_fingerprint(sm.input.mnist))
 save_figure(fig, sm.output, p.dpi)
 log.info("figure 2: digit %d, axes 0..%g, %d bins -> %s", p.digit, p.bce_max, p.bins,
          list(sm.output))

@@ -7,6 +7,7 @@ import torch
 
 from vae_novelty.figures.build import figure3_from_files
 from vae_novelty.figures.common import dataset_name, save_figure
+from vae_novelty.data import read_fingerprint
 from vae_novelty.io import setup_logging
 
 sm = snakemake  # noqa: F821
@@ -16,7 +17,8 @@ torch.set_num_threads(sm.threads)
 with dataset_name(p.dataset):
     fig, data = figure3_from_files(sm.input.posteriors, sm.input.model, p.hidden, p.z_dim,
                                    p.grid_size, p.extent, p.cmap, p.samples_per_digit,
-                                   p.sample_seed)
+                                   p.sample_seed, model_id=p.model_id,
+                                   data=read_fingerprint(sm.input.mnist))
 save_figure(fig, sm.output, p.dpi)
 log.info("figure 3: %d x %d grid over [-%g, %g]^2, %d sampled z; max weight on the grid: "
          "median %.3f, %.1f%% of points above 0.99 -> %s", p.grid_size, p.grid_size, p.extent,

@@ -16,4 +16,5 @@ if p.checksums is None:
 mnist = load_idx_folder(folder, in_repo(p.checksums))
 log.info("verified: %d training and %d test images", len(mnist.train_images),
          len(mnist.test_images))
-save_mnist(mnist, Path(sm.output[0]))
+log.info("data fingerprint %s (source content %s)", mnist.fingerprint, p.content)
+save_mnist(mnist, Path(sm.output[0]), source_digest=p.content)

@@ -2,6 +2,7 @@
 
 import _bootstrap  # noqa: F401
 
+from vae_novelty.data import read_fingerprint
 from vae_novelty.io import setup_logging
 from vae_novelty.tables import write_tables
 
@@ -9,6 +10,7 @@ sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 summary = write_tables(list(sm.input.theorem1), list(sm.input.histories), sm.params.models,
                        table_path=sm.output.table, summary_path=sm.output.summary,
-                       training_path=sm.output.training, elbo_paths=list(sm.input.elbo))
+                       training_path=sm.output.training, elbo_paths=list(sm.input.elbo),
+                       expect_data=read_fingerprint(sm.input.mnist))
 log.info("summarised %d models into %s, %s and %s", len(summary), sm.output.table,
          sm.output.summary, sm.output.training)

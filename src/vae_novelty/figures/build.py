@@ -2,6 +2,8 @@
 
 Each function reads only small outputs of earlier stages (Theorem 1 tables and image arrays,
 the mini-MNIST posteriors and model) and returns a matplotlib Figure; saving is the caller's.
+Every file is checked to hold the model the caller expects (``model_id`` of each model dict,
+or ``model_ids``) made from the run's data (``data``: its fingerprint), when given.
 """
 
 from __future__ import annotations
@@ -36,20 +38,22 @@ def _titles(models: Sequence[dict], roles: list[str]) -> list[str]:
 
 def figure1_from_files(models: Sequence[dict], tables: Sequence[str], arrays: Sequence[str],
                        mnist: str, digit: int, test_images: Sequence[int], hist_bins: int,
-                       hist_max: float, top: int = 3) -> Figure:
-    """``models``: dicts with role, title and split, in the order of ``tables``/``arrays``."""
+                       hist_max: float, top: int = 3, data: str | None = None) -> Figure:
+    """``models``: dicts with role, title, split (and model_id), in the order of
+    ``tables``/``arrays``."""
     train = read_train_images(mnist)
-    panels = [load_model_images(t, a, digit, test_images, train, top)
-              for t, a in zip(tables, arrays, strict=True)]
+    panels = [load_model_images(t, a, digit, test_images, train, top,
+                                expect_model_id=m.get("model_id"), expect_data=data)
+              for m, t, a in zip(models, tables, arrays, strict=True)]
     roles, blocks = model_grid(models, panels)
     return plot_figure1(blocks, _titles(models, roles), roles, digit, hist_bins, hist_max)
 
 
 def figure2_from_files(models: Sequence[dict], tables: Sequence[str], digit: int,
-                       bce_max: float, bins: int) -> Figure:
+                       bce_max: float, bins: int, data: str | None = None) -> Figure:
     panels = []
     for m, path in zip(models, tables, strict=True):
-        rows = digit_rows(read_table(path), digit)
+        rows = digit_rows(read_table(path, m.get("model_id"), data), digit)
         panels.append(BcePanel(m["title"], m["role"], m["split"],
                                rows["bce_x_xhat"].to_numpy(), rows["bce_mu_xhat"].to_numpy()))
     roles, grid = model_grid(models, panels)
@@ -69,12 +73,14 @@ def mini_weights(train_mean: np.ndarray, train_logvar: np.ndarray,
     return weights
 
 
-def mini_decoder(model_path: str, hidden: Sequence[int], z_dim: int) -> Callable:
+def mini_decoder(model_path: str, hidden: Sequence[int], z_dim: int,
+                 model_id: str | None = None) -> Callable:
     import torch
 
     from ..model import load_model
 
-    model, _ = load_model(model_path, expect_hidden=list(hidden), expect_z_dim=z_dim)
+    model, _ = load_model(model_path, expect_hidden=list(hidden), expect_z_dim=z_dim,
+                          expect_model_id=model_id)
 
     def decode(z: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -85,22 +91,32 @@ def mini_decoder(model_path: str, hidden: Sequence[int], z_dim: int) -> Callable
 
 def figure3_from_files(posteriors: str, model: str, hidden: Sequence[int], z_dim: int,
                        grid_size: int, extent: float, cmap: str, samples_per_digit: int,
-                       sample_seed: int) -> tuple[Figure, Figure3Data]:
+                       sample_seed: int, model_id: str | None = None,
+                       data: str | None = None) -> tuple[Figure, Figure3Data]:
+    from ..data import check_fingerprint
     from ..posterior import read_posteriors
 
-    train, _, _ = read_posteriors(posteriors, expect_z_dim=z_dim)
+    train, _, meta = read_posteriors(posteriors, expect_z_dim=z_dim)
+    if model_id is not None and meta.get("model_id") != model_id:
+        raise ValueError(f"{posteriors}: posteriors of model {meta.get('model_id')!r}, "
+                         f"expected {model_id!r}")
+    if data is not None:
+        check_fingerprint(meta.get("data"), data, posteriors)
     data = figure3_data(train["z_mean"], train["z_logvar"], train["label"],
                         mini_weights(train["z_mean"], train["z_logvar"]),
-                        mini_decoder(model, hidden, z_dim), grid_size, extent,
+                        mini_decoder(model, hidden, z_dim, model_id), grid_size, extent,
                         samples_per_digit, sample_seed)
     return plot_figure3(data, cmap), data
 
 
 def sweep_from_files(tables: Sequence[str], arrays: Sequence[str], digit: int,
-                     test_image: int) -> Figure:
+                     test_image: int, model_ids: Sequence[str] | None = None,
+                     data: str | None = None) -> Figure:
     """Figures 4-13: one model per architecture, all trained without ``digit``."""
-    entries = [load_model_images(t, a, digit, [test_image], None, top=0)
-               for t, a in zip(tables, arrays, strict=True)]
+    ids = list(model_ids) if model_ids is not None else [None] * len(tables)
+    entries = [load_model_images(t, a, digit, [test_image], None, top=0, expect_model_id=i,
+                                 expect_data=data)
+               for t, a, i in zip(tables, arrays, ids, strict=True)]
     first = entries[0]
     for e in entries[1:]:
         if int(e.rows["mnist_index"].iloc[0]) != int(first.rows["mnist_index"].iloc[0]):

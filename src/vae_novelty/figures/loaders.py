@@ -1,4 +1,6 @@
-"""Readers of the Theorem 1 outputs that the figures draw (small tables and image arrays)."""
+"""Readers of the Theorem 1 outputs that the figures draw (small tables and image arrays),
+checked as every reader of a per-model file is: the model it holds and the data it was made
+from, when the caller names the ones it expects."""
 
 from __future__ import annotations
 
@@ -11,21 +13,36 @@ import pandas as pd
 
 from .selection import digit_rows, lookup_rows, select_positions
 
-ARRAY_KEYS = ("mnist_index", "x", "mu", "x_hat")
+ARRAY_KEYS = ("model_id", "data", "mnist_index", "x", "mu", "x_hat")
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    return pd.read_parquet(path)
+def read_table(path: str | Path, expect_model_id: str | None = None,
+               expect_data: str | None = None) -> pd.DataFrame:
+    """A model's Theorem 1 table (checked by :func:`vae_novelty.io.read_model_table`)."""
+    from ..io import read_model_table
+
+    return read_model_table(path, expect_model_id, expect_data)[0].to_pandas()
 
 
-def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
-    """A model's ``.npz`` of test images: mnist_index, and x, mu, x_hat as float32 (T, 784)."""
+def read_arrays(path: str | Path, expect_model_id: str | None = None,
+                expect_data: str | None = None) -> dict[str, np.ndarray]:
+    """A model's ``.npz`` of test images: mnist_index, and x, mu, x_hat as float32 (T, 784),
+    refused when it holds another model than ``expect_model_id`` or was made from other data
+    than ``expect_data`` (each checked when given)."""
+    from ..data import check_fingerprint
+
     with np.load(path) as npz:
         missing = [k for k in ARRAY_KEYS if k not in npz.files]
         if missing:
             raise KeyError(f"{path}: missing arrays {missing}; expected {list(ARRAY_KEYS)}")
+        held = str(npz["model_id"])
+        if expect_model_id is not None and held != expect_model_id:
+            raise ValueError(f"{path}: holds model {held!r}, expected {expect_model_id!r} "
+                             f"(inputs out of order?)")
+        if expect_data is not None:
+            check_fingerprint(str(npz["data"]), expect_data, path)
         out = {"mnist_index": npz["mnist_index"].astype(np.int64)}
-        for key in ARRAY_KEYS[1:]:
+        for key in ARRAY_KEYS[3:]:
             out[key] = npz[key].astype(np.float32)
     return out
 
@@ -86,6 +103,11 @@ def model_images(table: pd.DataFrame, arrays: dict[str, np.ndarray], digit: int,
 
 
 def load_model_images(parquet: str | Path, npz: str | Path, digit: int, positions: Sequence[int],
-                      train_images: np.ndarray | None = None, top: int = 3) -> ModelImages:
-    return model_images(read_table(parquet), read_arrays(npz), digit, positions, train_images,
-                        top)
+                      train_images: np.ndarray | None = None, top: int = 3, *,
+                      expect_model_id: str | None = None,
+                      expect_data: str | None = None) -> ModelImages:
+    """:func:`model_images` of one model's files, each checked to hold ``expect_model_id``
+    made from ``expect_data`` (when given)."""
+    return model_images(read_table(parquet, expect_model_id, expect_data),
+                        read_arrays(npz, expect_model_id, expect_data), digit, positions,
+                        train_images, top)
