@@ -9,6 +9,7 @@ import yaml
 
 from conftest import REPO
 from vae_novelty import config as vcfg
+from vae_novelty import config_doc
 from vae_novelty.config import ConfigError
 
 
@@ -494,17 +495,18 @@ def test_every_default_is_valid_for_its_key(schema):
 
 def test_config_readme_is_generated_from_the_schema():
     # Regenerate: PYTHONPATH=src python -m vae_novelty.config --markdown > config/README.md
-    assert (REPO / "config" / "README.md").read_text() == vcfg.config_reference_markdown()
+    assert (REPO / "config" / "README.md").read_text() == config_doc.config_reference_markdown()
 
 
 def test_config_readme_has_a_row_per_setting(schema):
-    text = vcfg.config_reference_markdown(schema)
-    assert vcfg.REGENERATE in text.splitlines()[2]
+    text = config_doc.config_reference_markdown(schema)
+    assert config_doc.REGENERATE in text.splitlines()[2]
     for name, node, required in _leaves(schema):
         row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
         cells = [c.strip() for c in row.strip("|").split(" | ")]
         assert len(cells) == 5, row
-        assert cells[2] == ("*required*" if required else f"`{vcfg._inline(node['default'])}`")
+        default = "*required*" if required else f"`{config_doc._inline(node['default'])}`"
+        assert cells[2] == default
         assert cells[4] == node["x-reruns"].replace("|", "\\|")
     assert "| `training.snapshot_every` |" in text
 
@@ -524,7 +526,7 @@ def test_allowed_values_in_words(schema, name, words):
     node = schema
     for part in name.split("."):
         node = node["properties"][part]
-    assert vcfg.allowed_values(node, schema) == words
+    assert config_doc.allowed_values(node, schema) == words
 
 
 def test_markdown_entry_point_prints_the_readme():
