@@ -10,18 +10,28 @@ import runpy
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
+from vae_novelty.config_check import ConfigFileError, read_config_file
 
 # With the SLURM executor (profiles/slurm): stop at once, before any job is planned, where no
 # job could be submitted (no SLURM here, a CHANGE-ME account or partition); see the module.
 runpy.run_path(str(REPO / "workflow" / "slurm_preflight.py"))["check"](workflow)
 
+# Without --configfile, config/config.yaml. Snakemake's own message for a YAML syntax error
+# names neither the file nor the line, so the file is read here first: such an error stops the
+# run as FILE:LINE:COL: problem. (A --configfile is read by Snakemake before this file runs:
+# `python -m vae_novelty.config check FILE` names its line.)
 if not workflow.overwrite_configfiles:
+    try:
+        read_config_file(REPO / "config" / "config.yaml")
+    except ConfigFileError as exc:
+        raise WorkflowError(f"cannot read the config file: {exc}")
 
     configfile: str(REPO / "config" / "config.yaml")
 

@@ -64,6 +64,28 @@ def test_config_typo_fails_at_parse_time(tmp_path):
     assert not (tmp_path / "run" / "results").exists()
 
 
+def test_default_config_syntax_error_names_file_and_line(tmp_path):
+    """Without --configfile the Snakefile reads config/config.yaml itself, so a YAML syntax
+    error names the file and line (Snakemake's own message names neither)."""
+    import shutil
+    import subprocess
+
+    from conftest import REPO, SNAKEMAKE
+
+    copy = tmp_path / "repo"
+    (copy / "config").mkdir(parents=True)
+    shutil.copy(REPO / "Snakefile", copy)
+    for name in ("src", "workflow", "profiles"):
+        (copy / name).symlink_to(REPO / name)
+    bad = copy / "config" / "config.yaml"
+    bad.write_text("training:\n  epochs: 3\n   batch_size: 4\n")
+    proc = subprocess.run([*SNAKEMAKE, "-s", str(copy / "Snakefile"), "--directory",
+                           str(tmp_path / "run"), "--dry-run"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert f"{bad}:3:14: mapping values are not allowed here" in proc.stdout + proc.stderr
+
+
 def test_corrupt_user_folder_writes_no_data(tmp_path, mnist_copy):
     target = mnist_copy / "train-labels-idx1-ubyte.gz"
     target.write_bytes(target.read_bytes()[:-100])
