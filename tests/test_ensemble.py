@@ -21,10 +21,10 @@ import pytest
 import torch
 
 from vae_novelty.data import Mnist, Split
-from vae_novelty.ensemble import (EnsembleMember, StackedAdam, train_ensemble,
-                                  train_ensemble_jobs)
+from vae_novelty.ensemble import EnsembleMember, train_ensemble, train_ensemble_jobs
 from vae_novelty.model import load_model
-from vae_novelty.train import ModelJob, TrainConfig, TrainingDiverged, train_vae
+from vae_novelty.stacked import StackedAdam
+from vae_novelty.train import ModelJob, TrainConfig, TrainingDiverged, TrainSettings, train_vae
 
 ATOL_PARAM = 1e-5
 RTOL_HISTORY = 1e-5
@@ -169,7 +169,7 @@ def _jobs(root, names):
 
 def test_ensemble_jobs_write_the_files_train_jobs_writes(fake_mnist, tmp_path):
     """Through the one entry point, train_architecture: ensemble or one after the other."""
-    from vae_novelty.train import TrainSettings, train_architecture
+    from vae_novelty.train import train_architecture
 
     settings = TrainSettings("h16", (16,), 2, epochs=2, batch_size=64, learning_rate=1e-3)
     splits = _splits(fake_mnist)
@@ -191,8 +191,8 @@ def test_ensemble_jobs_write_the_files_train_jobs_writes(fake_mnist, tmp_path):
 def test_ensemble_jobs_write_every_member(fake_mnist, tmp_path):
     splits = _splits(fake_mnist)
     jobs = _jobs(tmp_path, ["full", "no9"])
-    train_ensemble_jobs(fake_mnist, splits, jobs, arch="h16", hidden=[16], z_dim=2, epochs=2,
-                        batch_size=64, learning_rate=1e-3, device=torch.device("cpu"))
+    settings = TrainSettings("h16", (16,), 2, epochs=2, batch_size=64, learning_rate=1e-3)
+    train_ensemble_jobs(fake_mnist, splits, jobs, settings, device=torch.device("cpu"))
     for job in jobs:
         _, meta = load_model(job.model_path, expect_hidden=[16], expect_z_dim=2)
         assert meta["model_id"] == f"h16.{job.split}.s0"

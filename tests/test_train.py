@@ -147,25 +147,27 @@ def test_snapshot_of_other_training_rows_is_not_resumed(tmp_path, monkeypatch, c
     import logging
 
     from vae_novelty.model import load_model
-    from vae_novelty.train import ModelJob, train_jobs
+    from vae_novelty.train import ModelJob, TrainSettings, train_jobs
 
     mnist, rows_a, rows_b = _fake_mnist_and_splits()
-    kw = dict(arch="h16", hidden=[16], z_dim=2, epochs=3, batch_size=32, learning_rate=1e-3,
-              device=torch.device("cpu"))
+    settings = TrainSettings("h16", (16,), z_dim=2, epochs=3, batch_size=32, learning_rate=1e-3)
+    cpu = torch.device("cpu")
     snaps = tmp_path / "snapshots"
     job = ModelJob("no9", 0, tmp_path / "m.pt", tmp_path / "m.history.csv")
     Killed, restore = _kill_after_first_snapshot(monkeypatch)
     with pytest.raises(Killed):
-        train_jobs(mnist, {"no9": rows_a}, [job], **kw, snapshot_dir=snaps, snapshot_every=1)
+        train_jobs(mnist, {"no9": rows_a}, [job], settings, device=cpu, snapshot_dir=snaps,
+                   snapshot_every=1)
     restore()
     snap = snaps / "no9_s0.pt"
     assert snap.exists()
     caplog.set_level(logging.INFO, logger="vae_novelty")
-    train_jobs(mnist, {"no9": rows_b}, [job], **kw, snapshot_dir=snaps, snapshot_every=1)
+    train_jobs(mnist, {"no9": rows_b}, [job], settings, device=cpu, snapshot_dir=snaps,
+               snapshot_every=1)
     assert "resumed" not in caplog.text
     assert f"discarding snapshot {snap}" in caplog.text and "train_rows" in caplog.text
     fresh = ModelJob("no9", 0, tmp_path / "f.pt", tmp_path / "f.history.csv")
-    train_jobs(mnist, {"no9": rows_b}, [fresh], **kw)
+    train_jobs(mnist, {"no9": rows_b}, [fresh], settings, device=cpu)
     got, _ = load_model(job.model_path)
     want, _ = load_model(fresh.model_path)
     for p, q in zip(got.parameters(), want.parameters()):
@@ -235,18 +237,24 @@ def test_snapshot_that_fails_while_applied_leaves_a_fresh_start(tiny_data, tmp_p
 
 
 def test_progress_is_logged_with_the_time_left(monkeypatch, caplog):
+    """One time-left formula for the 15-second notes and the per-epoch log lines."""
     from vae_novelty import train as T
 
     now = [100.0]
     monkeypatch.setattr(T.time, "perf_counter", lambda: now[0])
-    notes = T.ProgressLog("h400.full.s0", every=15)
+    notes = T.ProgressLog("h400.full.s0", epochs=10, every=15)
     now[0] += 10
     with caplog.at_level("INFO", logger="vae_novelty"):
-        notes.note(0.1, "epoch 1/10, step 10/469")        # 10 s since the start: quiet
+        notes.step(1, 10, 469)         # 10 s since the start: quiet
         now[0] += 10
-        notes.note(0.25, "epoch 3/10, step 0/469")        # 20 s: logged, 60 s left
+        notes.step(3, 0, 469)          # 20 s, 2 of 10 epochs: logged, 80 s left
         now[0] += 5
-        notes.note(0.3, "epoch 3/10, step 100/469")       # 5 s after the last: quiet
+        notes.step(3, 100, 469)        # 5 s after the last: quiet
     lines = [r.getMessage() for r in caplog.records]
-    assert lines == ["h400.full.s0: epoch 3/10, step 0/469, 25% done, 20s so far, "
-                     "about 60s left"]
+    assert lines == ["h400.full.s0: epoch 3/10, step 0/469, 20% done, 20.0s so far, "
+                     "about 80s left"]
+    now[0] += 15
+    assert notes.epoch_done(4) == "40.0s so far, about 60s left"   # 4 of 10 epochs in 40 s
+    resumed = T.ProgressLog("h400.full.s0", epochs=10, start_epoch=6)
+    now[0] += 10
+    assert resumed.epoch_done(7) == "10.0s so far, about 15s left"  # 2 of 5 epochs in 10 s

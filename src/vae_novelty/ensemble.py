@@ -1,9 +1,11 @@
 """Training every model of one architecture at once, as one vectorised ensemble.
 
 The M models ("members") of one architecture (every training split and seed) share their
-shapes, so their weights are stacked into ``[M, out, in]`` tensors and every layer of all
-members is one batched matrix product (``torch.baddbmm`` / ``torch.bmm``). The training images
-stay on the device; each step gathers every member's mini-batch at once.
+shapes, so they are trained as one stacked model with one stacked optimizer
+(:class:`~vae_novelty.stacked.StackedVAE`, :class:`~vae_novelty.stacked.StackedAdam`: the
+math). This module is the training loop around them: each epoch's plan of batches, the steps,
+the evaluation, the CUDA graph and the snapshots. The training images stay on the device; each
+step gathers every member's mini-batch at once.
 
 Each member follows the trajectory it would follow if trained alone by
 :func:`vae_novelty.train.train_vae`:
@@ -25,12 +27,10 @@ Each member follows the trajectory it would follow if trained alone by
   model file, written by the same code as the sequential trainer.
 
 On the CPU an ensemble of one member reproduces ``train_vae`` bit for bit (tests/test_ensemble.py):
-the backward pass of the stacked linear layer is written by hand so that its matrix products
-have the same operand layouts as the ones autograd runs for ``nn.Linear``, and one member never
-needs padding. Larger ensembles match their members trained alone to float32 rounding: a
-vectorised CPU kernel can round an element differently depending on where it falls in a larger
-tensor (SIMD body or scalar tail), a padded batch changes the length of the sums over the batch,
-and a batched product of small matrices is split across threads differently from a single one.
+the stacked model computes what a lone model computes (see :mod:`vae_novelty.stacked`), and one
+member never needs padding. Larger ensembles match their members trained alone to float32
+rounding: besides the rounding of the stacked kernels, a padded batch changes the length of the
+sums over the batch.
 
 On CUDA, the full-batch training step (forward, backward, Adam) can be captured once as a CUDA
 graph and replayed (``cuda_graphs=True``), which removes the per-kernel launch cost that
@@ -48,20 +48,17 @@ from typing import Sequence
 
 import torch
 
-from .config import model_id
 from .model import VAE, init_parameters, negative_elbo
-from .train import (NOISE_OFFSET, ORDER_OFFSET, History, ModelJob, TrainConfig, _check_finite,
-                    ProgressLog, SnapshotClock, batches, content_digest, discard_snapshot, is_evaluated,
-                    load_snapshot, mean_neg_elbo, progress, rows_digest, write_model_outputs)
+from .stacked import StackedAdam, StackedVAE
+from .train import (NOISE_OFFSET, ORDER_OFFSET, History, JobData, ModelJob, ProgressLog,
+                    SnapshotClock, TrainSettings, _check_finite, batches, content_digest,
+                    discard_snapshot, is_evaluated, load_snapshot, mean_neg_elbo,
+                    remove_snapshot, rows_digest, write_model_outputs)
 
 # /2: the key fingerprints every member's training rows and the training images
 ENSEMBLE_SNAPSHOT_FORMAT = "vae-novelty-ensemble-snapshot/2"
 
 log = logging.getLogger("vae_novelty")
-
-# torch.optim.Adam's defaults, which train_vae uses.
-ADAM_BETA1, ADAM_BETA2 = 0.9, 0.999
-ADAM_EPS = 1e-8
 
 
 @dataclass
@@ -73,180 +70,6 @@ class EnsembleMember:
     x_test: torch.Tensor     # evaluation images, on the training device
     seed: int
     tag: str = ""
-
-
-# --------------------------------------------------------------------------- stacked model
-
-class _StackedLinear(torch.autograd.Function):
-    """``y[m] = x[m] @ weight[m].T + bias[m]`` for every member m.
-
-    The backward pass uses the operand layouts autograd uses for ``nn.Linear`` (``addmm`` with
-    a transposed weight): grad_x = grad @ W and grad_W = grad^T @ x, so that each member's
-    products go through the same BLAS calls as when it is trained alone (autograd's ``baddbmm``
-    backward computes x^T @ grad instead, which rounds differently for some shapes).
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias):
-        ctx.save_for_backward(x, weight)
-        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
-        return grad_x, torch.bmm(grad.transpose(1, 2), x), grad.sum(1)
-
-
-class StackedVAE:
-    """The parameters of M VAEs of one architecture, stacked along a leading member dimension:
-    one ``[M, out, in]`` weight and one ``[M, out]`` bias per linear layer, in the order of
-    :meth:`VAE.linear_layers`. The forward pass is :class:`VAE`'s, layer for layer."""
-
-    def __init__(self, models: Sequence[VAE], device: torch.device):
-        first = models[0]
-        self.hidden, self.z_dim, self.x_dim = first.hidden, first.z_dim, first.x_dim
-        layers = [m.linear_layers() for m in models]
-        self.weights = [torch.stack([ls[i].weight.detach() for ls in layers]).to(device)
-                        .requires_grad_() for i in range(len(layers[0]))]
-        self.biases = [torch.stack([ls[i].bias.detach() for ls in layers]).to(device)
-                       .requires_grad_() for i in range(len(layers[0]))]
-        self.n_members = len(models)
-
-    def parameters(self) -> list[torch.Tensor]:
-        return [p for pair in zip(self.weights, self.biases) for p in pair]
-
-    def forward(self, x: torch.Tensor, eps: torch.Tensor, weights=None, biases=None):
-        """``x`` [M, B, x_dim], ``eps`` [M, B, z_dim] -> (logits, mean, logvar), each [M, B, .].
-        ``weights`` and ``biases`` (default: all members') may be a subset of the members'."""
-        weights = self.weights if weights is None else weights
-        biases = self.biases if biases is None else biases
-        lin = _StackedLinear.apply
-        n_enc = len(self.hidden)
-        h = x
-        for i in range(n_enc):  # encoder: Linear + ReLU per hidden layer
-            h = torch.relu(lin(h, weights[i], biases[i]))
-        mean = lin(h, weights[n_enc], biases[n_enc])
-        logvar = lin(h, weights[n_enc + 1], biases[n_enc + 1])
-        h = VAE.reparameterize(mean, logvar, eps)
-        last = len(weights) - 1
-        for i in range(n_enc + 2, last + 1):  # decoder: Linear + ReLU, no ReLU on the logits
-            h = lin(h, weights[i], biases[i])
-            if i < last:
-                h = torch.relu(h)
-        return h, mean, logvar
-
-    @torch.no_grad()
-    def copy_member_into(self, m: int, model: VAE) -> VAE:
-        """Copy member ``m``'s parameters into ``model`` (a :class:`VAE` of this architecture)."""
-        for layer, w, b in zip(model.linear_layers(), self.weights, self.biases):
-            layer.weight.copy_(w[m])
-            layer.bias.copy_(b[m])
-        return model
-
-
-# --------------------------------------------------------------------------- stacked Adam
-
-class StackedAdam:
-    """Adam for stacked parameters, with a step count per member.
-
-    Reproduces ``torch.optim.Adam(lr, foreach=False)`` (``_single_tensor_adam``) for every
-    member: ``exp_avg.lerp_``, ``exp_avg_sq.mul_().addcmul_()``, ``denom = sqrt(exp_avg_sq) /
-    sqrt(bias_correction2) + eps`` and ``param.addcdiv_(exp_avg, denom, -step_size)``, with the
-    bias corrections computed in Python (double precision) from the member's own step count.
-
-    Two ways, the same arithmetic:
-
-    - ``per_member`` (the default on the CPU): Adam's own calls on each member's slices. The
-      update is memory-bound, and one member's slices stay in cache where the stacked tensors
-      of a large ensemble do not.
-    - stacked (the default on CUDA): one call per tensor for all members. The bias corrections
-      are tabulated per step number as Adam's kernels round them (to float32) and looked up per
-      member on the device; ``addcdiv_`` is spelled out in its evaluation order,
-      ``param + (value * exp_avg) / denom``. No host synchronisation, so it can be captured in a
-      CUDA graph.
-    """
-
-    def __init__(self, params: Sequence[torch.Tensor], n_members: int, lr: float,
-                 max_steps: int, per_member: bool | None = None):
-        self.params = list(params)
-        device = self.params[0].device
-        self.lr = lr
-        self.per_member = device.type == "cpu" if per_member is None else per_member
-        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format)
-                        for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format)
-                           for p in self.params]
-        self.steps = torch.zeros(n_members, dtype=torch.int64, device=device)
-        self.host_steps = [0] * n_members  # per_member only (the stacked way uses self.steps)
-        self.neg_step_size = self.bc2_sqrt = None
-        if not self.per_member:
-            # Index 0 is never used for an update (a member's first update is step 1).
-            neg_step_size, bc2_sqrt = [float("nan")], [float("nan")]
-            for s in range(1, max_steps + 1):
-                step_size, bc2 = self._scalars(s)
-                neg_step_size.append(-step_size)
-                bc2_sqrt.append(bc2)
-            self.neg_step_size = torch.tensor(neg_step_size, dtype=torch.float64).float().to(
-                device)
-            self.bc2_sqrt = torch.tensor(bc2_sqrt, dtype=torch.float64).float().to(device)
-
-    def _scalars(self, step: int) -> tuple[float, float]:
-        """(step_size, sqrt(bias_correction2)) as _single_tensor_adam computes them."""
-        step = float(step)  # Adam keeps its step count in a float tensor
-        bias_correction1 = 1 - ADAM_BETA1 ** step
-        bias_correction2 = 1 - ADAM_BETA2 ** step
-        return self.lr / bias_correction1, bias_correction2 ** 0.5
-
-    def state_tensors(self) -> list[torch.Tensor]:
-        return [*self.params, *self.exp_avg, *self.exp_avg_sq, self.steps]
-
-    @torch.no_grad()
-    def step(self, grads: Sequence[torch.Tensor], active: Sequence[int] | None = None,
-             active_index: torch.Tensor | None = None) -> None:
-        """One Adam step of every member (``active`` None; ``grads`` [M, ...]) or only of the
-        members listed in ``active`` (``grads`` [len(active), ...], in that order); the others
-        are left untouched (weights, moments and step count). ``active_index``: ``active`` as
-        an int64 tensor on the device, when the caller has one (no host-to-device copy)."""
-        members = range(len(self.host_steps)) if active is None else list(active)
-        if self.per_member:
-            for m in members:
-                self.host_steps[m] += 1
-            self.steps.copy_(torch.tensor(self.host_steps))
-            for j, m in enumerate(members):
-                step_size, bc2_sqrt = self._scalars(self.host_steps[m])
-                for p, g, m1, m2 in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
-                    m1[m].lerp_(g[j], 1 - ADAM_BETA1)
-                    m2[m].mul_(ADAM_BETA2).addcmul_(g[j], g[j], value=1 - ADAM_BETA2)
-                    denom = (m2[m].sqrt() / bc2_sqrt).add_(ADAM_EPS)
-                    p[m].addcdiv_(m1[m], denom, value=-step_size)
-            return
-        if active is None:
-            self.steps += 1
-            nss = self.neg_step_size.index_select(0, self.steps)
-            bc2 = self.bc2_sqrt.index_select(0, self.steps)
-            for p, g, m1, m2 in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
-                _stacked_adam_update(p, g, m1, m2, nss, bc2)
-            return
-        idx = (active_index if active_index is not None
-               else torch.tensor(members, dtype=torch.int64).to(self.steps.device))
-        self.steps.index_add_(0, idx, torch.ones_like(idx))
-        steps = self.steps.index_select(0, idx)
-        nss = self.neg_step_size.index_select(0, steps)
-        bc2 = self.bc2_sqrt.index_select(0, steps)
-        for p, g, m1, m2 in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
-            sub = [t.index_select(0, idx) for t in (p, m1, m2)]
-            _stacked_adam_update(sub[0], g, sub[1], sub[2], nss, bc2)
-            for full, part in zip((p, m1, m2), sub):
-                full.index_copy_(0, idx, part)
-
-
-def _stacked_adam_update(p, g, exp_avg, exp_avg_sq, neg_step_size, bc2_sqrt) -> None:
-    shape = (-1,) + (1,) * (p.dim() - 1)
-    exp_avg.lerp_(g, 1 - ADAM_BETA1)
-    exp_avg_sq.mul_(ADAM_BETA2).addcmul_(g, g, value=1 - ADAM_BETA2)
-    denom = (exp_avg_sq.sqrt() / bc2_sqrt.view(shape)).add_(ADAM_EPS)
-    p.add_(neg_step_size.view(shape) * exp_avg / denom)
 
 
 # --------------------------------------------------------------------------- one epoch's plan
@@ -325,6 +148,191 @@ class _GraphedStep:
         self.graph.replay()
 
 
+class _EnsembleRun:
+    """The training state of one ensemble (stacked weights, Adam, every member's generators,
+    histories and evaluation model) and its steps.
+
+    Everything is made in the order :func:`~vae_novelty.train.train_vae` makes it for one
+    model, member after member, so that every stream (the global one included, which the
+    :class:`VAE` constructors draw from) is consumed as before.
+    """
+
+    def __init__(self, x_all: torch.Tensor, members: Sequence[EnsembleMember],
+                 hidden: Sequence[int], z_dim: int, epochs: int, batch_size: int,
+                 learning_rate: float):
+        device = self.device = x_all.device
+        self.x_all, self.members, self.batch_size = x_all, members, batch_size
+        self.settings = dict(hidden=list(hidden), z_dim=z_dim, epochs=epochs,
+                             batch_size=batch_size, learning_rate=learning_rate)
+        self.net = StackedVAE([_initial_model(hidden, z_dim, m.seed) for m in members], device)
+        self.train_idx = [m.train_idx.detach().to("cpu", torch.int64) for m in members]
+        self.n_train = [len(idx) for idx in self.train_idx]
+        if min(self.n_train) == 0:
+            raise ValueError("every ensemble member needs at least one training image")
+        self.steps_per_epoch = [math.ceil(n / batch_size) for n in self.n_train]
+        self.n_steps = max(self.steps_per_epoch)
+        self.adam = StackedAdam(self.net.parameters(), len(members), learning_rate,
+                                epochs * self.n_steps)
+        self.order_gens = [torch.Generator().manual_seed(m.seed + ORDER_OFFSET) for m in members]
+        self.noise_gens = [torch.Generator(device=device).manual_seed(m.seed + NOISE_OFFSET)
+                           for m in members]
+        self.eval_models = [VAE(hidden, z_dim).to(device).eval() for _ in members]
+        self.histories = [History() for _ in members]
+        self.state = _EnsembleState(self.adam, self.order_gens, self.noise_gens, self.histories)
+        self.total = torch.zeros(len(members), dtype=torch.float64, device=device)
+        # Subsets of members still in their epoch (only in an epoch's last steps, when the
+        # members' training sets differ in size), as device index tensors made once each.
+        self.member_index: dict[tuple[int, ...], torch.Tensor] = {}
+        self.graphed: _GraphedStep | None = None
+        self._log_padding()
+
+    def _log_padding(self) -> None:
+        """Log the members' sizes and the share of the batched rows that is padding."""
+        computed = 0  # rows computed per epoch: members whose epoch is over are left out
+        for s in range(self.n_steps):
+            rows = [min(self.batch_size, n - s * self.batch_size) for n in self.n_train
+                    if n > s * self.batch_size]
+            computed += len(rows) * max(rows)
+        log.info("ensemble of %d members, %s training images, %s steps per epoch (%.1f%% of "
+                 "the batched rows are padding)", len(self.members), self.n_train,
+                 self.steps_per_epoch, 100 * (1 - sum(self.n_train) / computed))
+
+    def index(self, active: tuple[int, ...]) -> torch.Tensor:
+        """``active`` as an int64 tensor on the device, made once per subset."""
+        if active not in self.member_index:
+            self.member_index[active] = torch.tensor(active, dtype=torch.int64).to(self.device)
+        return self.member_index[active]
+
+    def step(self, gidx, eps, weight, active) -> None:
+        """One step of the members in ``active`` (None: all M; the others' epochs are over and
+        are skipped): ``gidx`` [A, B] rows of x_all, ``eps`` [A, B, z], ``weight`` [A, B]
+        (0 on padding). Adds each member's summed loss over its real rows to ``total``."""
+        net, x_all = self.net, self.x_all
+        if active is None:
+            weights, biases = net.weights, net.biases
+            idx = None
+        else:
+            idx = self.index(tuple(active))
+            weights, biases = ([t.detach().index_select(0, idx).requires_grad_() for t in ts]
+                               for ts in (net.weights, net.biases))
+        xb = x_all.index_select(0, gidx.reshape(-1)).view(*gidx.shape, x_all.shape[-1])
+        logits, mean, logvar = net.forward(xb, eps, weights, biases)
+        per_image = negative_elbo(xb, logits, mean, logvar)  # [A, B]
+        loss = (per_image * weight).sum()
+        grads = torch.autograd.grad(loss, [t for pair in zip(weights, biases) for t in pair])
+        self.adam.step(grads, active, idx)
+        with torch.no_grad():  # as train_vae's loss_sum, over real rows only
+            sums = torch.where(weight > 0, per_image, 0.0).sum(-1).double()
+            if active is None:
+                self.total.add_(sums)
+            else:
+                self.total.index_add_(0, idx, sums)
+
+    def capture_graph(self, cuda_graphs: bool) -> None:
+        """With ``cuda_graphs`` on a CUDA device, capture the full-batch step as a CUDA graph
+        (:class:`_GraphedStep`); steps run eagerly when capture fails."""
+        if cuda_graphs and self.device.type == "cuda":
+            try:
+                self.graphed = _GraphedStep(self.step, self.x_all, len(self.members),
+                                            self.batch_size, self.net.z_dim,
+                                            self.adam.state_tensors(), self.total)
+                log.info("full-batch training step captured as a CUDA graph")
+            except RuntimeError as exc:  # pragma: no cover - needs a GPU
+                log.warning("CUDA graph capture failed (%s); training without CUDA graphs", exc)
+                self.graphed = None
+        elif cuda_graphs:
+            log.info("cuda_graphs is set but the device is %s: ignored", self.device)
+
+    def snapshot_key(self, data_digest: str | None) -> dict:
+        """What a snapshot of this ensemble must have been written for: the settings, the
+        members (tags, seeds of every stream) and their training rows and images."""
+        members = self.members
+        return {**self.settings,
+                "seeds": [m.seed for m in members], "tags": [m.tag for m in members],
+                "order_seeds": [m.seed + ORDER_OFFSET for m in members],
+                "noise_seeds": [m.seed + NOISE_OFFSET for m in members], "n_train": self.n_train,
+                "train_rows": [rows_digest(idx) for idx in self.train_idx],
+                "train_data": (data_digest if data_digest is not None
+                               else content_digest(self.x_all))}
+
+    def resume(self, snapshot: Path | None, key: dict | None) -> int:
+        """The first epoch to train: after the snapshot's, when ``snapshot`` exists and belongs
+        to this run (:meth:`_EnsembleState.restore`); else 1."""
+        if snapshot is None or not Path(snapshot).exists():
+            return 1
+        start_epoch = self.state.restore(snapshot, key)
+        if start_epoch > 1:
+            log.info("ensemble resumed from snapshot %s at epoch %d", snapshot, start_epoch)
+        return start_epoch
+
+    def train_epoch(self, epoch: int, notes: ProgressLog) -> None:
+        """Every member's steps of one epoch, its losses summed in ``total``."""
+        gidx_all, weight_all, rows_all = _epoch_plan(self.train_idx, self.order_gens,
+                                                     self.batch_size, self.n_steps)
+        gidx_all, weight_all = gidx_all.to(self.device), weight_all.to(self.device)
+        self.total.zero_()
+        for s in range(self.n_steps):
+            notes.step(epoch, s, self.n_steps)
+            if all(r == self.batch_size for r in rows_all[s]):
+                self._full_step(gidx_all[s], weight_all[s])
+            else:
+                self._padded_step(gidx_all[s], weight_all[s], rows_all[s])
+
+    def _full_step(self, gidx, weight) -> None:
+        """A step in which every member has a full batch: replayed as a CUDA graph if one was
+        captured, else run eagerly."""
+        if self.graphed is not None:
+            self.graphed.run(gidx, self.noise_gens)
+            return
+        eps = torch.empty(len(self.members), self.batch_size, self.net.z_dim,
+                          device=self.device)
+        for m, gen in enumerate(self.noise_gens):
+            eps[m].normal_(generator=gen)
+        self.step(gidx, eps, weight, None)
+
+    def _padded_step(self, gidx, weight, rows) -> None:
+        """A step with a short last batch: padded to the longest batch of this step, the
+        members whose epoch is over (``rows[m]`` 0) left out."""
+        width = max(rows)
+        active = [m for m, r in enumerate(rows) if r]
+        eps = torch.zeros(len(active), width, self.net.z_dim, device=self.device)
+        for j, m in enumerate(active):
+            eps[j, :rows[m]].normal_(generator=self.noise_gens[m])
+        if len(active) == len(self.members):
+            self.step(gidx[:, :width], eps, weight[:, :width], None)
+        else:
+            sel = self.index(tuple(active))
+            self.step(gidx[:, :width].index_select(0, sel), eps,
+                      weight[:, :width].index_select(0, sel), active)
+
+    def evaluate(self, epoch: int, t0: float) -> None:
+        """Check every member's training loss (:class:`~vae_novelty.train.TrainingDiverged`),
+        evaluate it on its test images, and record and log both (``t0``: the epoch's start)."""
+        epochs = self.settings["epochs"]
+        train_losses = [t / n for t, n in zip(self.total.tolist(), self.n_train)]
+        for member, loss in zip(self.members, train_losses):
+            _check_finite(loss, epoch, "training", tag=member.tag)
+        seconds = time.perf_counter() - t0
+        for m, member in enumerate(self.members):
+            model = self.net.copy_member_into(m, self.eval_models[m])
+            test_loss = mean_neg_elbo(model, member.x_test, member.seed)
+            self.histories[m].rows.append({"epoch": epoch, "train_neg_elbo": train_losses[m],
+                                           "test_neg_elbo": test_loss})
+            log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (ensemble epoch %.2fs)",
+                     member.tag, epoch, epochs, train_losses[m], test_loss, seconds)
+
+    def results(self) -> list[tuple[VAE, History]]:
+        """Every member's (model, history); the models hold the last evaluated weights."""
+        return list(zip(self.eval_models, self.histories))
+
+
+def _initial_model(hidden: Sequence[int], z_dim: int, seed: int) -> VAE:
+    """A VAE with the initial weights ``train_vae`` gives it for ``seed``."""
+    model = VAE(hidden, z_dim)
+    init_parameters(model, torch.Generator().manual_seed(seed))
+    return model
+
+
 def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
                    hidden: Sequence[int], z_dim: int, epochs: int, batch_size: int,
                    learning_rate: float, cuda_graphs: bool = False,
@@ -348,151 +356,23 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
     read or applied, is deleted with a log line and training starts afresh
     (:func:`~vae_novelty.train.load_snapshot`).
     """
-    device = x_all.device
-    n_members = len(members)
-    if n_members == 0:
+    if not members:
         return []
-    models = []
-    for member in members:
-        model = VAE(hidden, z_dim)
-        init_parameters(model, torch.Generator().manual_seed(member.seed))
-        models.append(model)
-    net = StackedVAE(models, device)
-    params = net.parameters()
-    train_idx = [m.train_idx.detach().to("cpu", torch.int64) for m in members]
-    n_train = [len(idx) for idx in train_idx]
-    if min(n_train) == 0:
-        raise ValueError("every ensemble member needs at least one training image")
-    steps_per_epoch = [math.ceil(n / batch_size) for n in n_train]
-    n_steps = max(steps_per_epoch)
-    adam = StackedAdam(params, n_members, learning_rate, epochs * n_steps)
-    order_gens = [torch.Generator().manual_seed(m.seed + ORDER_OFFSET) for m in members]
-    noise_gens = [torch.Generator(device=device).manual_seed(m.seed + NOISE_OFFSET)
-                  for m in members]
-    eval_models = [VAE(hidden, z_dim).to(device).eval() for _ in members]
-    histories = [History() for _ in members]
-    total = torch.zeros(n_members, dtype=torch.float64, device=device)
-    computed = 0  # rows computed per epoch: members whose epoch is over are left out
-    for s in range(n_steps):
-        rows = [min(batch_size, n - s * batch_size) for n in n_train if n > s * batch_size]
-        computed += len(rows) * max(rows)
-    log.info("ensemble of %d members, %s training images, %s steps per epoch (%.1f%% of the "
-             "batched rows are padding)", n_members, n_train, steps_per_epoch,
-             100 * (1 - sum(n_train) / computed))
-
-    # Subsets of members still in their epoch (only in an epoch's last steps, when the
-    # members' training sets differ in size), as device index tensors made once each.
-    member_index: dict[tuple[int, ...], torch.Tensor] = {}
-
-    def device_index(active: tuple[int, ...]) -> torch.Tensor:
-        if active not in member_index:
-            member_index[active] = torch.tensor(active, dtype=torch.int64).to(device)
-        return member_index[active]
-
-    def train_step(gidx, eps, weight, active):
-        # gidx [A, B]: rows of x_all; eps [A, B, z]; weight [A, B] (0 on padding), for the
-        # members in ``active`` (None: all M); the others' epochs are over and are skipped
-        if active is None:
-            weights, biases = net.weights, net.biases
-            idx = None
-        else:
-            idx = device_index(tuple(active))
-            weights, biases = ([t.detach().index_select(0, idx).requires_grad_() for t in ts]
-                               for ts in (net.weights, net.biases))
-        xb = x_all.index_select(0, gidx.reshape(-1)).view(*gidx.shape, x_all.shape[-1])
-        logits, mean, logvar = net.forward(xb, eps, weights, biases)
-        per_image = negative_elbo(xb, logits, mean, logvar)  # [A, B]
-        loss = (per_image * weight).sum()
-        grads = torch.autograd.grad(loss, [t for pair in zip(weights, biases) for t in pair])
-        adam.step(grads, active, idx)
-        with torch.no_grad():  # as train_vae's loss_sum, over real rows only
-            sums = torch.where(weight > 0, per_image, 0.0).sum(-1).double()
-            if active is None:
-                total.add_(sums)
-            else:
-                total.index_add_(0, idx, sums)
-
-    graphed = None
-    if cuda_graphs and device.type == "cuda":
-        try:
-            graphed = _GraphedStep(train_step, x_all, n_members, batch_size, z_dim,
-                                   adam.state_tensors(), total)
-            log.info("full-batch training step captured as a CUDA graph")
-        except RuntimeError as exc:  # pragma: no cover - needs a GPU
-            log.warning("CUDA graph capture failed (%s); training without CUDA graphs", exc)
-            graphed = None
-    elif cuda_graphs:
-        log.info("cuda_graphs is set but the device is %s: ignored", device)
-
-    key = None
-    if snapshot is not None:
-        key = {"hidden": list(hidden), "z_dim": z_dim, "epochs": epochs,
-               "batch_size": batch_size, "learning_rate": learning_rate,
-               "seeds": [m.seed for m in members], "tags": [m.tag for m in members],
-               "order_seeds": [m.seed + ORDER_OFFSET for m in members],
-               "noise_seeds": [m.seed + NOISE_OFFSET for m in members], "n_train": n_train,
-               "train_rows": [rows_digest(idx) for idx in train_idx],
-               "train_data": data_digest if data_digest is not None else content_digest(x_all)}
-    state = _EnsembleState(adam, order_gens, noise_gens, histories)
-    start_epoch = 1
-    if snapshot is not None and Path(snapshot).exists():
-        start_epoch = state.restore(snapshot, key)
-        if start_epoch > 1:
-            log.info("ensemble resumed from snapshot %s at epoch %d", snapshot, start_epoch)
+    run = _EnsembleRun(x_all, members, hidden, z_dim, epochs, batch_size, learning_rate)
+    run.capture_graph(cuda_graphs)
+    key = run.snapshot_key(data_digest) if snapshot is not None else None
+    start_epoch = run.resume(snapshot, key)
     clock = SnapshotClock(snapshot_every if snapshot is not None else 0, epochs)
-    t_start = time.perf_counter()
-    notes = ProgressLog(f"ensemble of {n_members}")
+    notes = ProgressLog(f"ensemble of {len(members)}", epochs, start_epoch)
     for epoch in range(start_epoch, epochs + 1):
         t0 = time.perf_counter()
-        gidx_all, weight_all, rows_all = _epoch_plan(train_idx, order_gens, batch_size, n_steps)
-        gidx_all, weight_all = gidx_all.to(device), weight_all.to(device)
-        total.zero_()
-        for s in range(n_steps):
-            notes.note((epoch - start_epoch + s / n_steps) / (epochs - start_epoch + 1),
-                       f"epoch {epoch}/{epochs}, step {s}/{n_steps}")
-            rows = rows_all[s]
-            if all(r == batch_size for r in rows):
-                if graphed is not None:
-                    graphed.run(gidx_all[s], noise_gens)
-                    continue
-                eps = torch.empty(n_members, batch_size, z_dim, device=device)
-                for m, gen in enumerate(noise_gens):
-                    eps[m].normal_(generator=gen)
-                train_step(gidx_all[s], eps, weight_all[s], None)
-                continue
-            # a short last batch: pad to the longest batch of this step, skip the members
-            # whose epoch is over
-            width = max(rows)
-            active = [m for m, r in enumerate(rows) if r]
-            eps = torch.zeros(len(active), width, z_dim, device=device)
-            for j, m in enumerate(active):
-                eps[j, :rows[m]].normal_(generator=noise_gens[m])
-            if len(active) == n_members:
-                train_step(gidx_all[s, :, :width], eps, weight_all[s, :, :width], None)
-            else:
-                sel = device_index(tuple(active))
-                train_step(gidx_all[s, :, :width].index_select(0, sel), eps,
-                           weight_all[s, :, :width].index_select(0, sel), active)
+        run.train_epoch(epoch, notes)
         if is_evaluated(epoch, epochs):
-            totals = total.tolist()
-            train_losses = [t / n for t, n in zip(totals, n_train)]
-            for member, loss in zip(members, train_losses):
-                _check_finite(loss, epoch, "training", tag=member.tag)
-            seconds = time.perf_counter() - t0
-            for m, member in enumerate(members):
-                model = net.copy_member_into(m, eval_models[m])
-                test_loss = mean_neg_elbo(model, member.x_test, member.seed)
-                histories[m].rows.append({"epoch": epoch, "train_neg_elbo": train_losses[m],
-                                          "test_neg_elbo": test_loss})
-                log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (ensemble epoch "
-                         "%.2fs)", member.tag, epoch, epochs, train_losses[m], test_loss,
-                         seconds)
-            log.info("ensemble epoch %d/%d done: %s", epoch, epochs,
-                     progress(time.perf_counter() - t_start, epoch - start_epoch + 1,
-                              epochs - epoch))
+            run.evaluate(epoch, t0)
+            log.info("ensemble epoch %d/%d done: %s", epoch, epochs, notes.epoch_done(epoch))
         if clock.due(epoch):
-            state.save(snapshot, key, epoch)
-    return list(zip(eval_models, histories))
+            run.state.save(snapshot, key, epoch)
+    return run.results()
 
 
 class _EnsembleState:
@@ -511,8 +391,7 @@ class _EnsembleState:
         log.info("ensemble snapshot written at epoch %d: %s", epoch, path)
 
     def _tensors(self) -> list[torch.Tensor]:
-        a = self.adam
-        return [*a.params, *a.exp_avg, *a.exp_avg_sq, a.steps]
+        return self.adam.state_tensors()
 
     def _state(self) -> dict:
         """A copy of the resumable state (tensors on the CPU): what a snapshot holds."""
@@ -568,38 +447,23 @@ class _EnsembleState:
             return 1
 
 
-def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str,
-                        hidden: Sequence[int], z_dim: int, epochs: int, batch_size: int,
-                        learning_rate: float, device: torch.device,
-                        cuda_graphs: bool = False, snapshot_dir: Path | None = None,
-                        snapshot_every: int = 0) -> None:
+def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
+                        device: torch.device, snapshot_dir: Path | None = None,
+                        snapshot_every: int = 0, cuda_graphs: bool = False) -> None:
     """Train every model of one architecture as one ensemble, then write each model file and
     its per-epoch history (CSV) atomically, exactly as :func:`~vae_novelty.train.train_jobs`
     writes them."""
-    from .data import to_float
-
-    x_all = torch.from_numpy(to_float(mnist.train_images)).to(device)
-    x_test_all = torch.from_numpy(to_float(mnist.test_images)).to(device)
-    members = []
-    for job in jobs:
-        split = splits[job.split]
-        tag = model_id(arch, job.split, job.seed)
-        x_test = x_test_all[torch.from_numpy(split.test_idx).to(device)]
-        members.append(EnsembleMember(torch.from_numpy(split.train_idx), x_test, job.seed, tag))
-        log.info("%s: %d training images, %d test images", tag, len(split.train_idx),
-                 len(x_test))
+    data = JobData(mnist, device, snapshot_dir)
+    prepared = list(data.prepare(splits, jobs, settings.arch))
+    members = [EnsembleMember(torch.from_numpy(p.split.train_idx), p.x_test, p.job.seed, p.tag)
+               for p in prepared]
     snap = Path(snapshot_dir) / "ensemble.pt" if snapshot_dir else None
-    results = train_ensemble(x_all, members, hidden=hidden, z_dim=z_dim, epochs=epochs,
-                             batch_size=batch_size, learning_rate=learning_rate,
-                             cuda_graphs=cuda_graphs, snapshot=snap,
-                             snapshot_every=snapshot_every,
-                             data_digest=content_digest(mnist.train_images) if snap else None)
-    for job, member, (model, history) in zip(jobs, members, results):
-        cfg = TrainConfig(hidden, z_dim, epochs, batch_size, learning_rate, job.seed)
-        write_model_outputs(job, model, history, arch=arch,
-                            heldout_digit=splits[job.split].heldout_digit,
-                            n_train=len(member.train_idx), cfg=cfg, device=device,
-                            trainer="ensemble", train_rows=splits[job.split].train_idx,
-                            data=mnist.fingerprint)
-    if snap is not None and snap.exists():
-        snap.unlink()
+    results = train_ensemble(data.x_all, members, hidden=list(settings.hidden),
+                             z_dim=settings.z_dim, epochs=settings.epochs,
+                             batch_size=settings.batch_size,
+                             learning_rate=settings.learning_rate, cuda_graphs=cuda_graphs,
+                             snapshot=snap, snapshot_every=snapshot_every,
+                             data_digest=data.data_digest)
+    for prep, (model, history) in zip(prepared, results):
+        write_model_outputs(prep, model, history, settings, device=device, trainer="ensemble")
+    remove_snapshot(snap)

@@ -26,11 +26,12 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 
 from .config import model_id
+from .data import Split, to_float
 from .model import VAE, init_parameters, negative_elbo
 
 ORDER_OFFSET = 1_000_003
@@ -124,28 +125,44 @@ PROGRESS_SECONDS = 15.0
 
 
 class ProgressLog:
-    """Logs ``what`` with the fraction done and an estimate of the time left, at most once per
-    :data:`PROGRESS_SECONDS` (for epochs that take longer than that)."""
+    """The progress of one training run (epochs ``start_epoch`` to ``epochs``): time so far and
+    an estimate of the time left, by one formula (:meth:`text`) for the per-epoch log lines and
+    for the notes :meth:`note` logs at most once per :data:`PROGRESS_SECONDS` (for epochs that
+    take longer than that)."""
 
-    def __init__(self, what: str, every: float | None = None):
-        self.what = what
+    def __init__(self, what: str, epochs: int = 1, start_epoch: int = 1,
+                 every: float | None = None):
+        self.what, self.epochs, self.start_epoch = what, epochs, start_epoch
         self.every = PROGRESS_SECONDS if every is None else float(every)
         self.start = self.last = time.perf_counter()
 
+    def fraction(self, epoch: int, step: int = 0, steps: int = 1) -> float:
+        """The fraction of the run done at ``step`` (of ``steps``) of ``epoch``."""
+        return (epoch - self.start_epoch + step / steps) / (self.epochs - self.start_epoch + 1)
+
+    def text(self, fraction: float, now: float | None = None) -> str:
+        """``"12.3s so far, about 45s left"``, at the pace so far, with ``fraction`` done."""
+        elapsed = (time.perf_counter() if now is None else now) - self.start
+        return f"{elapsed:.1f}s so far, about {elapsed * (1 - fraction) / fraction:.0f}s left"
+
+    def epoch_done(self, epoch: int) -> str:
+        """:meth:`text` at the end of ``epoch``, for its log line."""
+        return self.text(self.fraction(epoch + 1))
+
+    def step(self, epoch: int, step: int, steps: int) -> None:
+        """:meth:`note` for ``step`` (of ``steps``) of ``epoch``."""
+        self.note(self.fraction(epoch, step, steps),
+                  f"epoch {epoch}/{self.epochs}, step {step}/{steps}")
+
     def note(self, fraction: float, detail: str) -> None:
+        """Log ``detail`` with the fraction done and the time left, unless the last note is
+        less than ``every`` seconds old."""
         now = time.perf_counter()
         if now - self.last < self.every or fraction <= 0:
             return
         self.last = now
-        elapsed = now - self.start
-        log.info("%s: %s, %.0f%% done, %.0fs so far, about %.0fs left", self.what, detail,
-                 100 * fraction, elapsed, elapsed * (1 - fraction) / fraction)
-
-
-def progress(elapsed: float, done: int, left: int) -> str:
-    """``"12.3s, about 45s left"``: time so far and the estimate for ``left`` more epochs."""
-    per = elapsed / max(done, 1)
-    return f"{elapsed:.1f}s, about {per * left:.0f}s left"
+        log.info("%s: %s, %.0f%% done, %s", self.what, detail, 100 * fraction,
+                 self.text(fraction, now))
 
 
 def _check_finite(value: float, epoch: int, what: str, tag: str = "") -> None:
@@ -204,9 +221,8 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
                 log.info("%s resumed from snapshot %s at epoch %d", tag, snapshot, start_epoch)
     n = len(x_train)
     clock = SnapshotClock(snapshot_every if snapshot is not None else 0, cfg.epochs)
-    t0 = time.perf_counter()
     steps = math.ceil(n / cfg.batch_size)
-    notes = ProgressLog(tag or "training")
+    notes = ProgressLog(tag or "training", cfg.epochs, start_epoch)
     for epoch in range(start_epoch, cfg.epochs + 1):
         model.train()
         total = torch.zeros((), dtype=torch.float64, device=device)
@@ -214,8 +230,7 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
         # device once per epoch, not once per batch
         for step, idx in enumerate(torch.cat(batches(n, cfg.batch_size, order_gen)).to(
                 device).split(cfg.batch_size)):
-            notes.note((epoch - start_epoch + step / steps) / (cfg.epochs - start_epoch + 1),
-                       f"epoch {epoch}/{cfg.epochs}, step {step}/{steps}")
+            notes.step(epoch, step, steps)
             xb = x_train[idx]
             eps = torch.randn(len(xb), cfg.z_dim, generator=noise_gen, device=device)
             logits, mean, logvar = model(xb, eps)
@@ -232,9 +247,7 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
             history.rows.append({"epoch": epoch, "train_neg_elbo": train_loss,
                                  "test_neg_elbo": test_loss})
             log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (%s)", tag, epoch,
-                     cfg.epochs, train_loss, test_loss,
-                     progress(time.perf_counter() - t0, epoch - start_epoch + 1,
-                              cfg.epochs - epoch))
+                     cfg.epochs, train_loss, test_loss, notes.epoch_done(epoch))
         if clock.due(epoch):
             _save_snapshot(snapshot, key, epoch, model, opt, order_gen, noise_gen, history)
     model.eval()
@@ -359,6 +372,46 @@ class TrainSettings:
     batch_size: int
     learning_rate: float
 
+    def config(self, seed: int) -> TrainConfig:
+        """The :class:`TrainConfig` of this architecture's model with seed ``seed``."""
+        return TrainConfig(list(self.hidden), self.z_dim, self.epochs, self.batch_size,
+                           self.learning_rate, seed)
+
+
+@dataclass
+class PreparedJob:
+    """One job ready to train: its split, model id (the log's tag), evaluation images and the
+    fingerprint of the data they come from (:func:`vae_novelty.data.data_fingerprint`)."""
+
+    job: ModelJob
+    split: Split
+    tag: str
+    x_test: torch.Tensor
+    data: str
+
+
+class JobData:
+    """The set-up both trainers share: every training and test image of ``mnist`` as float
+    pixels on ``device`` (``x_all``, ``x_test_all``), and the digest of the training images
+    for snapshot keys (``data_digest``; None without ``snapshot_dir``)."""
+
+    def __init__(self, mnist, device: torch.device, snapshot_dir: Path | None):
+        self.device = device
+        self.fingerprint = mnist.fingerprint
+        self.x_all = torch.from_numpy(to_float(mnist.train_images)).to(device)
+        self.x_test_all = torch.from_numpy(to_float(mnist.test_images)).to(device)
+        self.data_digest = content_digest(mnist.train_images) if snapshot_dir else None
+
+    def prepare(self, splits: dict, jobs: list[ModelJob], arch: str) -> Iterator[PreparedJob]:
+        """Each job in turn (:class:`PreparedJob`), logging its numbers of images."""
+        for job in jobs:
+            split = splits[job.split]
+            tag = model_id(arch, job.split, job.seed)
+            x_test = self.x_test_all[torch.from_numpy(split.test_idx).to(self.device)]
+            log.info("%s: %d training images, %d test images", tag, len(split.train_idx),
+                     len(x_test))
+            yield PreparedJob(job, split, tag, x_test, self.fingerprint)
+
 
 def train_architecture(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
                        device: torch.device, ensemble: bool = True,
@@ -368,63 +421,57 @@ def train_architecture(mnist, splits: dict, jobs: list[ModelJob], settings: Trai
     architecture, as one vectorised ensemble (``ensemble``, :mod:`vae_novelty.ensemble`) or
     one after the other (:func:`train_jobs`). Both write the same files; an ensemble member
     follows its own single-model trajectory to float32 rounding. ``device``,
-    ``snapshot_*`` and ``cuda_graphs`` change speed or resumability, not the models."""
-    common = dict(arch=settings.arch, hidden=list(settings.hidden), z_dim=settings.z_dim,
-                  epochs=settings.epochs, batch_size=settings.batch_size,
-                  learning_rate=settings.learning_rate, device=device,
-                  snapshot_dir=snapshot_dir, snapshot_every=snapshot_every)
+    ``snapshot_*`` and ``cuda_graphs`` (ensemble only) change speed or resumability, not the
+    models."""
+    per_call = dict(device=device, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every)
     if ensemble:
         from .ensemble import train_ensemble_jobs
 
-        train_ensemble_jobs(mnist, splits, jobs, **common, cuda_graphs=cuda_graphs)
+        train_ensemble_jobs(mnist, splits, jobs, settings, **per_call, cuda_graphs=cuda_graphs)
     else:
-        train_jobs(mnist, splits, jobs, **common)
+        train_jobs(mnist, splits, jobs, settings, **per_call)
 
 
-def train_jobs(mnist, splits: dict, jobs: list[ModelJob], *, arch: str, hidden: Sequence[int],
-               z_dim: int, epochs: int, batch_size: int, learning_rate: float,
+def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
                device: torch.device, snapshot_dir: Path | None = None,
                snapshot_every: int = 0) -> None:
     """Train every model of one architecture, one after the other, writing each model file and
     its per-epoch history (CSV) atomically as soon as it is done."""
-    from .data import to_float
-
-    x_all = torch.from_numpy(to_float(mnist.train_images)).to(device)
-    x_test_all = torch.from_numpy(to_float(mnist.test_images)).to(device)
-    data_digest = content_digest(mnist.train_images) if snapshot_dir else None
-    for job in jobs:
-        split = splits[job.split]
-        cfg = TrainConfig(hidden, z_dim, epochs, batch_size, learning_rate, job.seed)
-        tag = model_id(arch, job.split, job.seed)
-        x_train = x_all[torch.from_numpy(split.train_idx).to(device)]
-        x_test = x_test_all[torch.from_numpy(split.test_idx).to(device)]
-        log.info("%s: %d training images, %d test images", tag, len(x_train), len(x_test))
+    data = JobData(mnist, device, snapshot_dir)
+    for prepared in data.prepare(splits, jobs, settings.arch):
+        job, split = prepared.job, prepared.split
+        x_train = data.x_all[torch.from_numpy(split.train_idx).to(device)]
         snap = Path(snapshot_dir) / f"{job.split}_s{job.seed}.pt" if snapshot_dir else None
-        model, history = train_vae(x_train, x_test, cfg, snapshot=snap,
-                                   snapshot_every=snapshot_every, tag=tag,
-                                   train_rows=split.train_idx, data_digest=data_digest)
-        write_model_outputs(job, model, history, arch=arch, heldout_digit=split.heldout_digit,
-                            n_train=len(x_train), cfg=cfg, device=device, trainer="sequential",
-                            train_rows=split.train_idx, data=mnist.fingerprint)
-        if snap is not None and snap.exists():
-            snap.unlink()
+        model, history = train_vae(x_train, prepared.x_test, settings.config(job.seed),
+                                   snapshot=snap, snapshot_every=snapshot_every,
+                                   tag=prepared.tag, train_rows=split.train_idx,
+                                   data_digest=data.data_digest)
+        write_model_outputs(prepared, model, history, settings, device=device,
+                            trainer="sequential")
+        remove_snapshot(snap)
 
 
-def write_model_outputs(job: ModelJob, model: VAE, history: History, *, arch: str,
-                        heldout_digit: int, n_train: int, cfg: TrainConfig, device,
-                        trainer: str, train_rows=None, data: str | None = None) -> None:
+def remove_snapshot(path: Path | None) -> None:
+    """Delete a finished run's last snapshot, if there is one."""
+    if path is not None and path.exists():
+        path.unlink()
+
+
+def write_model_outputs(prepared: PreparedJob, model: VAE, history: History,
+                        settings: TrainSettings, *, device, trainer: str) -> None:
     """Write one trained model and its per-epoch history (CSV), each atomically. Shared by the
-    sequential trainer (:func:`train_jobs`) and the ensemble trainer (``ensemble.py``). The
-    model's metadata records :func:`rows_digest` of its training rows (``train_rows``), which
-    the evaluation stage checks against the split it evaluates the model with, and ``data``, the
-    fingerprint of the MNIST arrays (:func:`vae_novelty.data.data_fingerprint`)."""
+    sequential trainer (:func:`train_jobs`) and the ensemble trainer
+    (:func:`vae_novelty.ensemble.train_ensemble_jobs`). The model's metadata records
+    :func:`rows_digest` of its training rows and the data's fingerprint, which the evaluation
+    stage checks against the split and the data it evaluates the model with."""
     from .io import atomic_path, provenance
     from .model import save_model
 
-    meta = {"model_id": model_id(arch, job.split, job.seed), "arch": arch, "split": job.split,
-            "seed": job.seed, "heldout_digit": heldout_digit, "n_train": n_train,
-            "train_config": _cfg_key(cfg), "trainer": trainer,
-            "train_rows": None if train_rows is None else rows_digest(train_rows), "data": data,
+    job, split = prepared.job, prepared.split
+    meta = {"model_id": prepared.tag, "arch": settings.arch, "split": job.split,
+            "seed": job.seed, "heldout_digit": split.heldout_digit,
+            "n_train": len(split.train_idx), "train_config": _cfg_key(settings.config(job.seed)),
+            "trainer": trainer, "train_rows": rows_digest(split.train_idx), "data": prepared.data,
             **provenance(device=str(device))}
     with atomic_path(job.history_path) as tmp:
         history.to_frame().to_csv(tmp, index=False)

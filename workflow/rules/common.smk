@@ -108,7 +108,7 @@ def code_version(*modules, script=None):
 # The package modules each stage runs (what a stage's code_version covers).
 STAGE_CODE = {
     "data": ("data.py",),
-    "train": ("data.py", "model.py", "train.py", "ensemble.py"),
+    "train": ("data.py", "model.py", "train.py", "ensemble.py", "stacked.py"),
     "evaluate": (
         "data.py",
         "model.py",
