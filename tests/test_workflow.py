@@ -104,10 +104,26 @@ def test_corrupt_user_folder_writes_no_data(tmp_path, mnist_copy):
     assert not data_dir.exists() or not any(data_dir.iterdir())
 
 
+def test_the_report_describes_only_the_run_whose_results_it_embeds(tiny_run, tmp_path):
+    record = yaml.safe_load((tiny_run / "results" / "run_record.yaml").read_text())
+    assert record["config"]["training"]["epochs"] == 2 and len(record["data"]) == 16
+    assert "device" not in record["config"]["training"]        # speed-only keys are left out
+    report = tmp_path / "other.html"
+    proc = run_snakemake(tiny_run, "--report", str(report), "--config",
+                         "training={epochs: 3}", check=False)
+    assert proc.returncode != 0 and not report.exists()
+    assert "made with another configuration than the one given now" in proc.stderr
+    assert "training.epochs: 2 in the results, 3 now" in proc.stderr
+    proc = run_snakemake(tiny_run, "--report", str(report), "--config",
+                         "theorem1={chunk_mb: 64}")             # speed only: the same run
+    assert report.exists()
+
+
 def test_report_holds_every_figure_and_table_with_captions(tiny_run):
     report = tiny_run / "report.html"
     run_snakemake(tiny_run, "--report", str(report))
     html = report.read_text(errors="replace")
+    assert "run_record.yaml" in html and "Run record" in html
     assert len(html) > 100_000  # self-contained: the images are embedded
     for name in ("figure1.png", "figure2.png", "figure3.png", "figure4.png",
                  "figure_quant.png", "summary.html", "summary_by_config.html"):

@@ -2,12 +2,14 @@
 
 import hashlib
 import re
+import sys
 
 from snakemake.exceptions import WorkflowError
 
 from vae_novelty import config as vcfg
 from vae_novelty.data import source_digest, source_problem
 from vae_novelty.io import in_repo
+from vae_novelty.run_record import report_problem, results_config
 
 try:
     CFG = vcfg.load_config(config)
@@ -16,6 +18,15 @@ except vcfg.ConfigError as exc:
 
 # Every rule's default target is appended here by its stage's .smk file.
 TARGETS = []
+
+# The configuration as the run record keeps it: without the keys that change no result.
+RESULTS_CONFIG = results_config(CFG, vcfg.read_schema())
+
+
+def report_requested():
+    """Whether this is ``snakemake --report`` (the report checks the run record first)."""
+    return any(a == "--report" or a.startswith("--report=") for a in sys.argv)
+
 
 # Where every output goes (results_dir: "results" by default; e.g. one folder per dataset).
 RESULTS = CFG["results_dir"].rstrip("/")

@@ -1,0 +1,15 @@
+"""Rule run_record: the configuration, data and code a completed run's results were made with."""
+
+import _bootstrap  # noqa: F401
+
+from vae_novelty.data import read_fingerprint
+from vae_novelty.io import setup_logging
+from vae_novelty.run_record import build_record, write_record
+
+sm = snakemake  # noqa: F821
+log = setup_logging(sm.log[0])
+record = build_record(dict(sm.params.config), read_fingerprint(sm.input.mnist),
+                      outputs=len(sm.input.targets))
+write_record(record, sm.output[0])
+log.info("run record of %d outputs, data %s -> %s", len(sm.input.targets), record["data"],
+         sm.output[0])
