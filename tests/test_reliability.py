@@ -194,9 +194,12 @@ def test_bad_input_after_a_complete_run_deletes_and_retrains_nothing(tiny_run, t
     cfg["data"].update(source="folder", folder=str(mnist_copy))
     folder_cfg = tmp_path / "folder.yaml"
     folder_cfg.write_text(yaml.safe_dump(cfg))
+    nan_cfg = tmp_path / "nan.yaml"
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["training"]["learning_rate"] = float("nan")
+    nan_cfg.write_text(yaml.safe_dump(cfg))
     for args, configfile, message in [
-        (["--config", "training={learning_rate: .nan}"], TINY,
-         "training.learning_rate: nan is not a finite number"),
+        ([], nan_cfg, "training.learning_rate: nan is not a finite number"),
         (["--config", "training={epoch: 3}"], TINY, "unknown config key training.epoch"),
         ([], folder_cfg, "train-labels-idx1-ubyte.gz: corrupt or truncated gzip"),
     ]:
