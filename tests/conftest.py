@@ -41,6 +41,15 @@ def mnist_dir() -> Path:
     return REPO / "resources" / "mnist"
 
 
+@pytest.fixture(scope="session")
+def mnist():
+    """The bundled MNIST (checked against its checksums), read once (test_data, test_splits)."""
+    from vae_novelty.data import load_idx_folder
+
+    folder = REPO / "resources" / "mnist"
+    return load_idx_folder(folder, folder / "SHA256SUMS")
+
+
 @pytest.fixture
 def mnist_copy(tmp_path, mnist_dir) -> Path:
     """A writable copy of the bundled MNIST folder (to corrupt in tests)."""

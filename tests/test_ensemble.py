@@ -20,9 +20,10 @@ import pandas as pd
 import pytest
 import torch
 
-from vae_novelty.data import Mnist, Split
+from vae_novelty.data import Mnist
 from vae_novelty.ensemble import EnsembleMember, train_ensemble, train_ensemble_jobs
 from vae_novelty.model import load_model
+from vae_novelty.splits import Split
 from vae_novelty.stacked import StackedAdam
 from vae_novelty.train import ModelJob, TrainConfig, TrainingDiverged, TrainSettings, train_vae
 

@@ -13,10 +13,11 @@ import torch
 from vae_novelty import elbo as E
 from vae_novelty import theorem1_table as t1t
 from vae_novelty.config import ModelSpec
-from vae_novelty.data import Mnist, Split, save_mnist
+from vae_novelty.data import Mnist, save_mnist
 from vae_novelty.evaluate import EvalJob, EvalSettings, evaluate_jobs
 from vae_novelty.model import VAE, ModelFileError, save_model
 from vae_novelty.posterior import export_model
+from vae_novelty.splits import Split
 
 SETTINGS = EvalSettings(top_k=3, samples=2, eps=1e-6, sample_seed=0, chunk_mb=0.05)
 

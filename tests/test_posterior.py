@@ -10,10 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from vae_novelty.data import Mnist, make_split
+from vae_novelty.data import Mnist
 from vae_novelty.model import VAE, save_model
 from vae_novelty.posterior import (META_KEY, PosteriorFileError, build_table, encode,
                                    export_model, read_posteriors, write_table)
+from vae_novelty.splits import make_split
 
 
 def small_table(d=3, meta=None):

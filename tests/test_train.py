@@ -129,7 +129,8 @@ def _kill_after_first_snapshot(monkeypatch):
 def _fake_mnist_and_splits():
     import numpy as np
 
-    from vae_novelty.data import Mnist, Split
+    from vae_novelty.data import Mnist
+    from vae_novelty.splits import Split
 
     rng = np.random.default_rng(0)
     images = (rng.random((120, 784)) * 255).astype(np.uint8)

@@ -9,7 +9,7 @@ import yaml
 
 from conftest import TINY, run_snakemake
 from vae_novelty import config as vcfg
-from vae_novelty.data import load_split
+from vae_novelty.splits import load_split
 from vae_novelty.model import load_model
 from vae_novelty.posterior import read_posteriors
 

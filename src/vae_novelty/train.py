@@ -31,8 +31,9 @@ from typing import Iterator, Sequence
 import torch
 
 from .config import model_id
-from .data import Split, to_float
+from .data import to_float
 from .model import VAE, init_parameters, negative_elbo
+from .splits import Split
 
 ORDER_OFFSET = 1_000_003
 NOISE_OFFSET = 2_000_003

@@ -118,10 +118,11 @@ def code_version(*modules, script=None):
 
 # The package modules each stage runs (what a stage's code_version covers).
 STAGE_CODE = {
-    "data": ("data.py",),
-    "train": ("data.py", "model.py", "train.py", "ensemble.py", "stacked.py"),
+    "data": ("data.py", "splits.py"),
+    "train": ("data.py", "splits.py", "model.py", "train.py", "ensemble.py", "stacked.py"),
     "evaluate": (
         "data.py",
+        "splits.py",
         "model.py",
         "posterior.py",
         "theorem1.py",

@@ -4,7 +4,8 @@ so that a damaged split stops the run while the finished models are still on dis
 import _bootstrap  # noqa: F401
 from pathlib import Path
 
-from vae_novelty.data import check_split, load_mnist, load_split
+from vae_novelty.data import load_mnist
+from vae_novelty.splits import check_split, load_split
 from vae_novelty.io import atomic_path, setup_logging
 from vae_novelty.train import rows_digest
 

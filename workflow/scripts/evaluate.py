@@ -5,7 +5,8 @@ import _bootstrap  # noqa: F401
 from pathlib import Path
 
 from vae_novelty.config import ModelSpec
-from vae_novelty.data import check_split, load_mnist, load_split
+from vae_novelty.data import load_mnist
+from vae_novelty.splits import check_split, load_split
 from vae_novelty.evaluate import EvalJob, EvalSettings, evaluate_jobs
 from vae_novelty.jobs import output_for, start_job
 

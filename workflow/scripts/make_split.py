@@ -3,7 +3,8 @@
 import _bootstrap  # noqa: F401
 from pathlib import Path
 
-from vae_novelty.data import load_mnist, make_split, save_split
+from vae_novelty.data import load_mnist
+from vae_novelty.splits import make_split, save_split
 from vae_novelty.io import setup_logging
 
 sm = snakemake  # noqa: F821

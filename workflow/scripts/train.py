@@ -5,7 +5,8 @@ from pathlib import Path
 
 import torch
 
-from vae_novelty.data import check_split, load_mnist, load_split
+from vae_novelty.data import load_mnist
+from vae_novelty.splits import check_split, load_split
 from vae_novelty.jobs import output_for, start_job
 from vae_novelty.train import ModelJob, TrainSettings, train_architecture
 
