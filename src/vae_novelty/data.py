@@ -89,7 +89,7 @@ def parse_idx(content: bytes, expected_magic: int, path: Path) -> np.ndarray:
 
 @dataclass
 class Mnist:
-    """MNIST as uint8 arrays: images (N, 784) and labels (N,), and their :func:`fingerprint`
+    """MNIST as uint8 arrays: images (N, 784) and labels (N,), and their fingerprint
     (:func:`data_fingerprint`, computed from the arrays when not given)."""
 
     train_images: np.ndarray
@@ -200,15 +200,16 @@ def resolve_source(source: str, folder: str | None, bundled: Path, torchvision_r
     raise DataError(f"unknown data.source {source!r} (bundled, folder or torchvision)")
 
 
-def save_mnist(mnist: Mnist, path: Path, source_digest: str = "") -> None:
-    """Write ``results/data/mnist.npz`` atomically: the arrays, their fingerprint and the
-    :func:`source_digest` of the files they were read from (read back by :func:`read_record`)."""
+def save_mnist(mnist: Mnist, path: Path, source: str = "") -> None:
+    """Write ``results/data/mnist.npz`` atomically: the arrays, their fingerprint and
+    ``source``, the :func:`source_digest` of the files they were read from (each read back by
+    :func:`npz_string`)."""
     from .io import atomic_path
 
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **mnist.arrays(), fingerprint=np.array(mnist.fingerprint),
-                     source=np.array(source_digest))
+                     source=np.array(source))
 
 
 def source_problem(npz_path: Path | str, digest: str, folder: Path | None,
@@ -221,7 +222,7 @@ def source_problem(npz_path: Path | str, digest: str, folder: Path | None,
     then be retrained once the source is fixed. ``folder`` None (a download) is left to the
     job."""
     try:
-        recorded = read_record(npz_path, "source")
+        recorded = npz_string(npz_path, "source")
     except DataError:
         recorded = None
     if recorded == digest or folder is None:
@@ -285,7 +286,7 @@ def load_mnist(path: Path) -> Mnist:
             bad = int(labels.max()) if labels.max() > 9 else int(labels.min())
             raise DataError(f"{path}: {part}_labels must be digits 0..9, found {bad}")
     mnist = Mnist(**arrays)
-    stored = read_record(path, "fingerprint")
+    stored = npz_string(path, "fingerprint")
     if stored is not None and stored != mnist.fingerprint:
         raise DataError(f"{path}: its arrays have fingerprint {mnist.fingerprint} but the file "
                         f"records {stored} (altered after it was written; rerun prepare_mnist)")
@@ -295,14 +296,14 @@ def load_mnist(path: Path) -> Mnist:
 def read_fingerprint(path: Path | str) -> str:
     """The data fingerprint ``results/data/mnist.npz`` records, read without loading the
     arrays: what a figure or table rule checks its inputs against."""
-    recorded = read_record(path, "fingerprint")
+    recorded = npz_string(path, "fingerprint")
     if not recorded:
         raise DataError(f"{path}: records no data fingerprint (made by an older version of the "
                         f"pipeline? rerun prepare_mnist)")
     return recorded
 
 
-def read_record(path: Path | str, key: str) -> str | None:
+def npz_string(path: Path | str, key: str) -> str | None:
     """The string ``key`` that ``results/data/mnist.npz`` records (None when it has none),
     read without loading the arrays."""
     if key not in read_npz_keys(path, "MNIST arrays"):

@@ -17,4 +17,4 @@ mnist = load_idx_folder(folder, in_repo(p.checksums))
 log.info("verified: %d training and %d test images", len(mnist.train_images),
          len(mnist.test_images))
 log.info("data fingerprint %s (source content %s)", mnist.fingerprint, p.content)
-save_mnist(mnist, Path(sm.output[0]), source_digest=p.content)
+save_mnist(mnist, Path(sm.output[0]), source=p.content)
