@@ -21,7 +21,8 @@ from vae_novelty.config_check import ConfigFileError, read_config_file
 
 # With the SLURM executor (profiles/slurm): stop at once, before any job is planned, where no
 # job could be submitted (no SLURM here, a CHANGE-ME account or partition); see the module.
-runpy.run_path(str(REPO / "workflow" / "slurm_preflight.py"))["check"](workflow)
+PREFLIGHT = runpy.run_path(str(REPO / "workflow" / "slurm_preflight.py"))
+PREFLIGHT["check"](workflow)
 
 # Without --configfile, config/config.yaml. Snakemake's own message for a YAML syntax error
 # names neither the file nor the line, so the file is read here first: such an error stops the

@@ -105,7 +105,7 @@ def _mode(workflow, args):
         if plugin.name != "slurm":
             return None
         return "dryrun" if workflow.dryrun else "run"
-    args = args if args is not None else _cli_args()
+    args = args if args is not None else cli_args()
     if args is None or getattr(args, "executor", None) != "slurm":
         return None
     inspect_only = [o for o in INSPECTION_OPTIONS if getattr(args, o, None)]
@@ -126,13 +126,14 @@ def _cli_frame():
     return None
 
 
-def _cli_args():
+def cli_args():
+    """The command line Snakemake parsed (argparse namespace), or None (the Python API)."""
     frame = _cli_frame()
     return None if frame is None else frame.f_locals.get("args")
 
 
 def _cli_profiles(args):
-    args = args if args is not None else _cli_args()
+    args = args if args is not None else cli_args()
     return list(getattr(args, "profile", None) or [])
 
 

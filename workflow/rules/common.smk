@@ -2,7 +2,6 @@
 
 import hashlib
 import re
-import sys
 
 from snakemake.exceptions import WorkflowError
 
@@ -24,8 +23,10 @@ RESULTS_CONFIG = results_config(CFG, vcfg.read_schema())
 
 
 def report_requested():
-    """Whether this is ``snakemake --report`` (the report checks the run record first)."""
-    return any(a == "--report" or a.startswith("--report=") for a in sys.argv)
+    """Whether this is ``snakemake --report`` building a report of existing results (the
+    report checks the run record first); not with --report-after-run, which runs first."""
+    args = PREFLIGHT["cli_args"]()
+    return bool(getattr(args, "report", None)) and not getattr(args, "report_after_run", False)
 
 
 # Where every output goes (results_dir: "results" by default; e.g. one folder per dataset).
