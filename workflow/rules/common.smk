@@ -24,9 +24,11 @@ RESULTS_CONFIG = results_config(CFG, vcfg.read_schema())
 
 def report_requested():
     """Whether this is ``snakemake --report`` building a report of existing results (the
-    report checks the run record first); not with --report-after-run, which runs first."""
+    report checks the run record first); not with --report-after-run, which runs the jobs
+    first, unless it is a dry run (which reports without running)."""
     args = PREFLIGHT["cli_args"]()
-    return bool(getattr(args, "report", None)) and not getattr(args, "report_after_run", False)
+    runs_first = getattr(args, "report_after_run", False) and not getattr(args, "dryrun", False)
+    return bool(getattr(args, "report", None)) and not runs_first
 
 
 # Where every output goes (results_dir: "results" by default; e.g. one folder per dataset).

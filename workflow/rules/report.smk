@@ -30,8 +30,8 @@ rule run_record:
 TARGETS += [res("run_record.yaml")]
 
 # snakemake --report: refuse to describe results made with another configuration.
+mimetypes.add_type("text/plain", ".yaml")  # the report shows the record as text
 if report_requested():
-    mimetypes.add_type("text/plain", ".yaml")  # the record is shown as text
     _report_problem = report_problem(res("run_record.yaml"), RESULTS_CONFIG)
     if _report_problem:
         raise WorkflowError(_report_problem)
