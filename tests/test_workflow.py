@@ -117,7 +117,7 @@ def test_the_report_describes_only_the_run_whose_results_it_embeds(tiny_run, tmp
     proc = run_snakemake(tiny_run, "--dry-run", "--report", str(report), "--report-after-run",
                          "--config", "training={epochs: 3}", check=False)  # reports, runs nothing
     assert proc.returncode != 0 and not report.exists()
-    assert "training.epochs: 2 in the results, 3 now" in proc.stderr
+    assert "training.epochs: 2 in the results, 3 now" in proc.stdout + proc.stderr
     proc = run_snakemake(tiny_run, "--report", str(report), "--config",
                          "theorem1={chunk_mb: 64}")             # speed only: the same run
     assert report.exists()
