@@ -103,7 +103,7 @@ def test_cuda_evaluation_equals_cpu(tmp_path):
 
 
 def test_a_model_trained_on_other_training_rows_is_refused(tmp_path):
-    from vae_novelty.train import rows_digest
+    from vae_novelty.splits import rows_digest
 
     mnist, split, spec, job = _setup(tmp_path)
     torch.manual_seed(0)

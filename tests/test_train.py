@@ -85,11 +85,11 @@ def test_long_training_is_evaluated_at_most_100_times_and_at_its_last_epoch():
 
 
 def test_snapshot_clock_every_n_epochs_never_at_the_end_and_not_too_often(monkeypatch):
-    from vae_novelty import train as T
+    from vae_novelty import snapshots as S
 
     now = [0.0]
-    monkeypatch.setattr(T.time, "monotonic", lambda: now[0])
-    clock = T.SnapshotClock(every=5, epochs=3000, min_seconds=30)
+    monkeypatch.setattr(S.time, "monotonic", lambda: now[0])
+    clock = S.SnapshotClock(every=5, epochs=3000, min_seconds=30)
     due = []
     for epoch in range(1, 3001):
         now[0] += 1.0                                   # one second per epoch
@@ -98,7 +98,7 @@ def test_snapshot_clock_every_n_epochs_never_at_the_end_and_not_too_often(monkey
     assert due[0] == 5                                  # the first one as soon as due
     assert all(b - a >= 30 for a, b in zip(due, due[1:]))
     assert all(e % 5 == 0 for e in due) and 3000 not in due
-    assert not T.SnapshotClock(every=0, epochs=10).due(5)
+    assert not S.SnapshotClock(every=0, epochs=10).due(5)
 
 
 def test_training_history_of_a_long_run_has_one_row_per_evaluated_epoch(tiny_data):
@@ -116,14 +116,14 @@ def _kill_after_first_snapshot(monkeypatch):
     class Killed(Exception):
         pass
 
-    original = train_mod._save_snapshot
+    original = train_mod.save_snapshot
 
     def save_then_die(*args, **kwargs):
         original(*args, **kwargs)
         raise Killed
 
-    monkeypatch.setattr(train_mod, "_save_snapshot", save_then_die)
-    return Killed, lambda: monkeypatch.setattr(train_mod, "_save_snapshot", original)
+    monkeypatch.setattr(train_mod, "save_snapshot", save_then_die)
+    return Killed, lambda: monkeypatch.setattr(train_mod, "save_snapshot", original)
 
 
 def _fake_mnist_and_splits():

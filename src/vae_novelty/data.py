@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import struct
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,17 @@ def data_fingerprint(arrays: dict[str, np.ndarray]) -> str:
         digest.update(memoryview(arr).cast("B"))
     return digest.hexdigest()[:16]
 
+
+
+def content_digest(values) -> str:
+    """SHA-256 of an array's (or tensor's) dtype, shape and bytes: the identity of the data."""
+    torch = sys.modules.get("torch")  # a tensor implies torch is loaded; this module needs none
+    if torch is not None and isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    arr = np.ascontiguousarray(values)
+    h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
+    h.update(memoryview(arr).cast("B"))
+    return "content-sha256:" + h.hexdigest()
 
 def check_fingerprint(recorded, expected: str, where, what: str = "made from") -> None:
     """Refuse a file whose recorded data fingerprint is not ``expected`` (or is missing)."""

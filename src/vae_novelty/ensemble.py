@@ -48,12 +48,14 @@ from typing import Sequence
 
 import torch
 
+from .data import content_digest
 from .model import VAE, init_parameters, negative_elbo
+from .snapshots import SnapshotClock, discard_snapshot, load_snapshot, remove_snapshot
+from .splits import rows_digest
 from .stacked import StackedAdam, StackedVAE
 from .train import (NOISE_OFFSET, ORDER_OFFSET, History, JobData, ModelJob, ProgressLog,
-                    SnapshotClock, TrainSettings, _check_finite, batches, content_digest,
-                    discard_snapshot, is_evaluated, load_snapshot, mean_neg_elbo,
-                    remove_snapshot, rows_digest, write_model_outputs)
+                    TrainSettings, _check_finite, batches, is_evaluated, mean_neg_elbo,
+                    write_model_outputs)
 
 # /2: the key fingerprints every member's training rows and the training images
 ENSEMBLE_SNAPSHOT_FORMAT = "vae-novelty-ensemble-snapshot/2"
@@ -351,10 +353,10 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
     and training resumes from that file when it exists and was written for the same run: the
     same settings, members (tags, seeds of the data order and noise) and training rows (a
     SHA-256 of each member's ``train_idx``, and ``data_digest``, a digest of the training
-    images, by default :func:`~vae_novelty.train.content_digest` of ``x_all``). The result is
+    images, by default :func:`~vae_novelty.data.content_digest` of ``x_all``). The result is
     bitwise the same as an uninterrupted run. A snapshot of another run, or one that cannot be
     read or applied, is deleted with a log line and training starts afresh
-    (:func:`~vae_novelty.train.load_snapshot`).
+    (:func:`~vae_novelty.snapshots.load_snapshot`).
     """
     if not members:
         return []

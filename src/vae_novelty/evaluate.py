@@ -22,8 +22,8 @@ from .config import ModelSpec
 from .data import check_fingerprint
 from .model import ModelFileError, load_model
 from .posterior import posterior_arrays, posterior_table
-from .train import rows_digest
 from .posterior import write_table as write_posteriors
+from .splits import rows_digest
 
 log = logging.getLogger("vae_novelty")
 

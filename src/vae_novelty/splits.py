@@ -7,6 +7,8 @@ records the data fingerprint (:func:`vae_novelty.data.data_fingerprint`) it was 
 
 from __future__ import annotations
 
+import hashlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,3 +155,12 @@ def check_split(split: Split, mnist: Mnist, path: Path | str | None = None) -> N
             raise DataError(f"{where} holds out digit {split.heldout_digit} but {n_held} of its "
                             f"training rows are {split.heldout_digit}s (a split made from "
                             f"another MNIST file?)")
+
+
+def rows_digest(rows) -> str:
+    """SHA-256 of training-row indices (a numpy array or tensor) as little-endian int64 bytes."""
+    torch = sys.modules.get("torch")  # a tensor implies torch is loaded; this module needs none
+    if torch is not None and isinstance(rows, torch.Tensor):
+        rows = rows.detach().cpu().numpy()
+    arr = np.ascontiguousarray(np.asarray(rows), dtype="<i8")
+    return "rows-sha256:" + hashlib.sha256(arr.tobytes()).hexdigest()

@@ -8,19 +8,19 @@ only on (architecture, data, seed, hyperparameters):
   ``seed + NOISE_OFFSET``;
 - the noise of the per-epoch test ELBO: a fresh generator seeded with ``seed + EVAL_OFFSET``.
 
-Snapshots (resuming an interrupted run) are used only when they belong to the run: the
-snapshot's key must equal the run's, i.e. the architecture and hyperparameters, the seeds of
-the data order and the noise, the number of training rows and a SHA-256 of the training rows
-themselves (:func:`rows_digest` of the rows' indices into the training file together with a
-digest of that file's images, or :func:`content_digest` of the training images when no indices
-are given). Any other snapshot, and one that cannot be read (truncated, corrupt, not a
-snapshot), is deleted with a log line and training starts afresh: it is never applied, and it
-never stops a rerun (:func:`load_snapshot`).
+Snapshots (resuming an interrupted run, :mod:`vae_novelty.snapshots`) are used only when they
+belong to the run: the snapshot's key must equal the run's, i.e. the architecture and
+hyperparameters, the seeds of the data order and the noise, the number of training rows and a
+SHA-256 of the training rows themselves (:func:`~vae_novelty.splits.rows_digest` of the rows'
+indices into the training file together with a digest of that file's images, or
+:func:`~vae_novelty.data.content_digest` of the training images when no indices are given). Any
+other snapshot, and one that cannot be read (truncated, corrupt, not a snapshot), is deleted with
+a log line and training starts afresh: it is never applied, and it never stops a rerun
+(:func:`~vae_novelty.snapshots.load_snapshot`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -31,14 +31,15 @@ from typing import Iterator, Sequence
 import torch
 
 from .config import model_id
-from .data import to_float
+from .data import content_digest, to_float
 from .model import VAE, init_parameters, negative_elbo
-from .splits import Split
+from .snapshots import (SNAPSHOT_FORMAT, SnapshotClock, discard_snapshot, load_snapshot,
+                        remove_snapshot, restore_snapshot, save_snapshot, snapshot_key)
+from .splits import Split, rows_digest
 
 ORDER_OFFSET = 1_000_003
 NOISE_OFFSET = 2_000_003
 EVAL_OFFSET = 3_000_017
-SNAPSHOT_FORMAT = "vae-novelty-snapshot/2"  # /2: keyed by the training rows too
 
 log = logging.getLogger("vae_novelty")
 
@@ -71,34 +72,12 @@ class History:
 # epochs) is evaluated on its test images, logged and recorded in its history every
 # ceil(epochs / MAX_EVALUATIONS) epochs and at its last epoch.
 MAX_EVALUATIONS = 100
-# Snapshots are written every ``snapshot_every`` epochs, but at most once per this many
-# seconds (a model with epochs of milliseconds would otherwise write one every few epochs).
-MIN_SNAPSHOT_SECONDS = 30.0
 
 
 def is_evaluated(epoch: int, epochs: int) -> bool:
     """Whether ``epoch`` (1-based) of ``epochs`` is evaluated, logged and recorded."""
     every = max(1, math.ceil(epochs / MAX_EVALUATIONS))
     return epoch == epochs or epoch % every == 0
-
-
-class SnapshotClock:
-    """When to write a snapshot: every ``every`` epochs (0: never), never at the last epoch
-    (the model itself is written then), and after the first one at most once per
-    ``min_seconds`` (default :data:`MIN_SNAPSHOT_SECONDS`)."""
-
-    def __init__(self, every: int, epochs: int, min_seconds: float | None = None):
-        self.every, self.epochs = int(every), int(epochs)
-        self.min_seconds = MIN_SNAPSHOT_SECONDS if min_seconds is None else float(min_seconds)
-        self.last = -math.inf
-
-    def due(self, epoch: int) -> bool:
-        if not self.every or epoch % self.every or epoch >= self.epochs:
-            return False
-        if time.monotonic() - self.last < self.min_seconds:
-            return False
-        self.last = time.monotonic()
-        return True
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -182,13 +161,13 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
 
     ``x_test`` gives the test negative ELBO recorded after each evaluated epoch
     (:func:`is_evaluated`). With ``snapshot`` set, the full training state (weights, Adam,
-    generators, history) is saved every ``snapshot_every`` epochs (:class:`SnapshotClock`) and
-    training resumes from it when the file exists and was written by this very run (same
-    settings, seeds and training rows; see the module docstring), producing the same model as
-    an uninterrupted run. ``train_rows`` (the indices of ``x_train``'s rows in the training
-    file) and ``data_digest`` (a digest of that file's images, :func:`content_digest`)
-    fingerprint the training data for the snapshot key; without ``train_rows`` the training
-    images themselves are hashed.
+    generators, history) is saved every ``snapshot_every`` epochs
+    (:class:`~vae_novelty.snapshots.SnapshotClock`) and training resumes from it when the file
+    exists and was written by this very run (same settings, seeds and training rows; see the
+    module docstring), producing the same model as an uninterrupted run. ``train_rows`` (the
+    indices of ``x_train``'s rows in the training file) and ``data_digest`` (a digest of that
+    file's images, :func:`~vae_novelty.data.content_digest`) fingerprint the training data for
+    the snapshot key; without ``train_rows`` the training images themselves are hashed.
     """
     device = x_train.device
 
@@ -205,14 +184,14 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
     start_epoch = 1
     key = None
     if snapshot is not None:
-        key = snapshot_key(cfg, len(x_train),
-                           rows_digest(train_rows) if train_rows is not None
+        key = snapshot_key(_cfg_key(cfg), cfg.seed + ORDER_OFFSET, cfg.seed + NOISE_OFFSET,
+                           len(x_train), rows_digest(train_rows) if train_rows is not None
                            else content_digest(x_train), data_digest)
     if snapshot is not None and Path(snapshot).exists():
         payload = load_snapshot(snapshot, SNAPSHOT_FORMAT, key, tag)
         if payload is not None:
             try:
-                start_epoch = _restore(payload, model, opt, order_gen, noise_gen, history)
+                start_epoch = restore_snapshot(payload, model, opt, order_gen, noise_gen, history)
             except Exception as exc:  # a half-applied state must not be trained on
                 discard_snapshot(snapshot, f"cannot be applied ({type(exc).__name__}: {exc})",
                                  tag)
@@ -250,7 +229,7 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
             log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (%s)", tag, epoch,
                      cfg.epochs, train_loss, test_loss, notes.epoch_done(epoch))
         if clock.due(epoch):
-            _save_snapshot(snapshot, key, epoch, model, opt, order_gen, noise_gen, history)
+            save_snapshot(snapshot, key, epoch, model, opt, order_gen, noise_gen, history)
     model.eval()
     return model, history
 
@@ -258,96 +237,6 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
 def _cfg_key(cfg: TrainConfig) -> dict:
     return {"hidden": list(cfg.hidden), "z_dim": cfg.z_dim, "epochs": cfg.epochs,
             "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate, "seed": cfg.seed}
-
-
-def rows_digest(rows) -> str:
-    """SHA-256 of training-row indices (a numpy array or tensor) as little-endian int64 bytes."""
-    import numpy as np
-
-    if isinstance(rows, torch.Tensor):
-        rows = rows.detach().cpu().numpy()
-    arr = np.ascontiguousarray(np.asarray(rows), dtype="<i8")
-    return "rows-sha256:" + hashlib.sha256(arr.tobytes()).hexdigest()
-
-
-def content_digest(values) -> str:
-    """SHA-256 of an array's (or tensor's) dtype, shape and bytes: the identity of the data."""
-    import numpy as np
-
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().numpy()
-    arr = np.ascontiguousarray(values)
-    h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
-    h.update(memoryview(arr).cast("B"))
-    return "content-sha256:" + h.hexdigest()
-
-
-def snapshot_key(cfg: TrainConfig, n_train: int, train_rows: str,
-                 data_digest: str | None = None) -> dict:
-    """What a snapshot of one model must have been written for: settings, seeds of every
-    stream, and the training data (``train_rows``: :func:`rows_digest` or
-    :func:`content_digest`; ``data_digest``: the training file, when known)."""
-    return {**_cfg_key(cfg), "order_seed": cfg.seed + ORDER_OFFSET,
-            "noise_seed": cfg.seed + NOISE_OFFSET, "n_train": int(n_train),
-            "train_rows": train_rows, "train_data": data_digest}
-
-
-def discard_snapshot(path, why: str, tag: str = "") -> None:
-    """Delete a snapshot that must not be resumed from, saying why in the log."""
-    prefix = f"{tag}: " if tag else ""
-    log.warning("%sdiscarding snapshot %s: %s; training starts from epoch 1", prefix, path, why)
-    try:
-        Path(path).unlink()
-    except FileNotFoundError:
-        pass
-
-
-def load_snapshot(path, fmt: str, key: dict, tag: str = "") -> dict | None:
-    """The content of the snapshot ``path`` when it is a readable snapshot of format ``fmt``
-    written for ``key``; otherwise the file is deleted (:func:`discard_snapshot`) and the
-    result is None. A snapshot that cannot be read is never retried: it is gone."""
-    try:
-        # weights_only: tensors, numbers, strings, lists and dicts; nothing else is unpickled
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated, corrupt, empty, not a torch file, foreign types
-        first_line = (str(exc).splitlines() or [""])[0]
-        discard_snapshot(path, f"unreadable, truncated or not a snapshot "
-                               f"({type(exc).__name__}: {first_line})", tag)
-        return None
-    if not isinstance(payload, dict) or payload.get("format") != fmt:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        discard_snapshot(path, f"format {found!r}, expected {fmt!r}", tag)
-        return None
-    saved = payload.get("key")
-    if saved != key:
-        saved = saved if isinstance(saved, dict) else {}
-        differ = sorted(k for k in set(key) | set(saved) if saved.get(k) != key.get(k))
-        discard_snapshot(path, f"written for another run ({', '.join(differ)} differ)", tag)
-        return None
-    return payload
-
-
-def _save_snapshot(path, key, epoch, model, opt, order_gen, noise_gen, history) -> None:
-    from .model import write_torch_atomic
-
-    payload = {"format": SNAPSHOT_FORMAT, "key": key, "epoch": epoch,
-               "model": model.state_dict(), "opt": opt.state_dict(),
-               "order_gen": order_gen.get_state(), "noise_gen": noise_gen.get_state(),
-               "history": history.rows}
-    write_torch_atomic(payload, path)
-    log.info("snapshot written at epoch %d: %s", epoch, path)
-
-
-def _restore(payload, model, opt, order_gen, noise_gen, history) -> int:
-    """Apply a snapshot's content (checked by :func:`load_snapshot`); the next epoch."""
-    epoch = int(payload["epoch"])
-    rows = list(payload["history"])
-    model.load_state_dict(payload["model"])
-    opt.load_state_dict(payload["opt"])
-    order_gen.set_state(payload["order_gen"])
-    noise_gen.set_state(payload["noise_gen"])
-    history.rows[:] = rows
-    return epoch + 1
 
 
 # --------------------------------------------------------------------------- one rule's jobs
@@ -452,19 +341,14 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSetting
         remove_snapshot(snap)
 
 
-def remove_snapshot(path: Path | None) -> None:
-    """Delete a finished run's last snapshot, if there is one."""
-    if path is not None and path.exists():
-        path.unlink()
-
-
 def write_model_outputs(prepared: PreparedJob, model: VAE, history: History,
                         settings: TrainSettings, *, device, trainer: str) -> None:
     """Write one trained model and its per-epoch history (CSV), each atomically. Shared by the
     sequential trainer (:func:`train_jobs`) and the ensemble trainer
     (:func:`vae_novelty.ensemble.train_ensemble_jobs`). The model's metadata records
-    :func:`rows_digest` of its training rows and the data's fingerprint, which the evaluation
-    stage checks against the split and the data it evaluates the model with."""
+    :func:`~vae_novelty.splits.rows_digest` of its training rows and the data's fingerprint,
+    which the evaluation stage checks against the split and the data it evaluates the model
+    with."""
     from .io import atomic_path, provenance
     from .model import save_model
 

@@ -122,7 +122,15 @@ def code_version(*modules, script=None):
 # The package modules each stage runs (what a stage's code_version covers).
 STAGE_CODE = {
     "data": ("data.py", "splits.py"),
-    "train": ("data.py", "splits.py", "model.py", "train.py", "ensemble.py", "stacked.py"),
+    "train": (
+        "data.py",
+        "splits.py",
+        "model.py",
+        "snapshots.py",
+        "train.py",
+        "ensemble.py",
+        "stacked.py",
+    ),
     "evaluate": (
         "data.py",
         "splits.py",

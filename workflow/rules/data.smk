@@ -63,6 +63,6 @@ rule check_splits:
     conda:
         "../../envs/vae.yaml"
     params:
-        code=code_version(*STAGE_CODE["data"], "train.py", script="check_splits.py"),
+        code=code_version(*STAGE_CODE["data"], script="check_splits.py"),
     script:
         "../scripts/check_splits.py"

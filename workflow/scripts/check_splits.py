@@ -5,9 +5,8 @@ import _bootstrap  # noqa: F401
 from pathlib import Path
 
 from vae_novelty.data import load_mnist
-from vae_novelty.splits import check_split, load_split
+from vae_novelty.splits import check_split, load_split, rows_digest
 from vae_novelty.io import atomic_path, setup_logging
-from vae_novelty.train import rows_digest
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
