@@ -317,7 +317,9 @@ def test_ctrl_c_stops_the_slurm_check(tmp_path):
         assert started.exists(), proc.communicate(timeout=5)[0] if proc.poll() is not None else ""
         time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=10)
+        # well inside the 50 s the preflight would wait for sinfo by itself (a loaded CI
+        # machine took over 10 s twice; alone it takes about 2 s)
+        out, _ = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
