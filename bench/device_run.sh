@@ -117,7 +117,7 @@ say "packing"
   items=()
   for d in full epochs*; do
     [[ -d $d/results ]] || continue
-    for sub in figures tables benchmarks logs models; do
+    for sub in figures tables benchmarks logs models run_record.yaml; do
       [[ -e $d/results/$sub ]] && items+=("$d/results/$sub")
     done
   done
