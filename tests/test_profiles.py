@@ -46,6 +46,48 @@ def run_snakemake(cwd, *args, env=None, timeout=300):
                           env={**os.environ, "PYTHONHASHSEED": "0", **(env or {})})
 
 
+# ----------------------------------------------------------------------------- threads
+
+def planned_threads(out: str, rule: str) -> set[int]:
+    """The thread counts a dry run plans for ``rule``'s jobs (Snakemake omits ``threads: 1``)."""
+    counts = set()
+    for block in out.split("\nrule ")[1:] + out.split("\nlocalrule ")[1:]:
+        if block.startswith(f"{rule}:"):
+            found = [int(line.split()[-1]) for line in block.split("\n\n")[0].splitlines()
+                     if line.strip().startswith("threads:")]
+            counts.add(found[0] if found else 1)
+    return counts
+
+
+AUTO = ("--config", "training={device: auto}", "theorem1={device: auto}")  # tiny.yaml: cpu
+
+
+@pytest.mark.parametrize("extra,expect", [
+    (AUTO, 4),                                            # one GPU slot (profiles/default)
+    (("--resources", "gpu=2", *AUTO), 2),                 # two slots share the four cores
+    ((), 1),                                              # device cpu: no slot, side by side
+])
+def test_gpu_slot_jobs_share_the_local_cores(tmp_path, extra, expect):
+    proc = run_snakemake(tmp_path, "-s", str(REPO / "Snakefile"), "--directory",
+                         str(tmp_path / "work"), "--configfile", str(TINY), "--cores", "4",
+                         "--dry-run", *extra)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert planned_threads(out, "train_sweep") == {expect}, out[-3000:]
+    assert planned_threads(out, "evaluate") == {expect}
+
+
+def test_cluster_jobs_ask_for_one_thread(tmp_path):
+    proc = run_snakemake(tmp_path, "-s", str(REPO / "Snakefile"), "--directory",
+                         str(tmp_path / "work"), "--configfile", str(TINY), "--profile",
+                         str(SLURM.parent), "--dry-run", *AUTO,
+                         env={"PATH": path_without_slurm(tmp_path / "bin")})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert planned_threads(out, "train_sweep") == {1}
+    assert planned_threads(out, "evaluate") == {1}
+
+
 # ----------------------------------------------------------------------------- slurm profile
 
 def test_slurm_profile_site_settings_are_in_one_place():

@@ -28,7 +28,7 @@ rule evaluate:
         arch="|".join(re.escape(a) for a in SWEEP_ARCHS),
     conda:
         "../../envs/vae.yaml"
-    threads: 1
+    threads: gpu_job_threads(T1["device"])
     resources:
         gpu=gpu_count(T1["device"]),
         torch_device=T1["device"],

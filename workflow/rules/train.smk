@@ -26,7 +26,7 @@ rule train_sweep:
         arch="|".join(re.escape(a) for a in SWEEP_ARCHS),
     conda:
         "../../envs/vae.yaml"
-    threads: 1
+    threads: gpu_job_threads(TRAIN["device"])
     resources:
         gpu=gpu_count(TRAIN["device"]),
         torch_device=TRAIN["device"],
