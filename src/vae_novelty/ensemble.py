@@ -352,8 +352,8 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
     counts, every member's generators and history) is saved every ``snapshot_every`` epochs,
     and training resumes from that file when it exists and was written for the same run: the
     same settings, members (tags, seeds of the data order and noise) and training rows (a
-    SHA-256 of each member's ``train_idx``, and ``data_digest``, a digest of the training
-    images, by default :func:`~vae_novelty.data.content_digest` of ``x_all``). The result is
+    SHA-256 of each member's ``train_idx``, and ``data_digest``, the data's fingerprint, by
+    default :func:`~vae_novelty.data.content_digest` of ``x_all``). The result is
     bitwise the same as an uninterrupted run. A snapshot of another run, or one that cannot be
     read or applied, is deleted with a log line and training starts afresh
     (:func:`~vae_novelty.snapshots.load_snapshot`).
@@ -455,7 +455,7 @@ def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: Tra
     """Train every model of one architecture as one ensemble, then write each model file and
     its per-epoch history (CSV) atomically, exactly as :func:`~vae_novelty.train.train_jobs`
     writes them."""
-    data = JobData(mnist, device, snapshot_dir)
+    data = JobData(mnist, device)
     prepared = list(data.prepare(splits, jobs, settings.arch))
     members = [EnsembleMember(torch.from_numpy(p.split.train_idx), p.x_test, p.job.seed, p.tag)
                for p in prepared]
@@ -465,7 +465,7 @@ def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: Tra
                              batch_size=settings.batch_size,
                              learning_rate=settings.learning_rate, cuda_graphs=cuda_graphs,
                              snapshot=snap, snapshot_every=snapshot_every,
-                             data_digest=data.data_digest)
+                             data_digest=data.fingerprint)
     for prep, (model, history) in zip(prepared, results):
         write_model_outputs(prep, model, history, settings, device=device, trainer="ensemble")
     remove_snapshot(snap)

@@ -52,7 +52,7 @@ def snapshot_key(train_config: dict, order_seed: int, noise_seed: int, n_train: 
     """What a snapshot of one model must have been written for: its settings
     (``train_config``), the seeds of its data order and noise streams, and the training data
     (``train_rows``: :func:`vae_novelty.splits.rows_digest` or
-    :func:`vae_novelty.data.content_digest`; ``data_digest``: the training file, when known)."""
+    :func:`vae_novelty.data.content_digest`; ``data_digest``: the data's fingerprint, when known)."""
     return {**train_config, "order_seed": order_seed, "noise_seed": noise_seed,
             "n_train": int(n_train), "train_rows": train_rows, "train_data": data_digest}
 

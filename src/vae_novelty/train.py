@@ -12,7 +12,7 @@ Snapshots (resuming an interrupted run, :mod:`vae_novelty.snapshots`) are used o
 belong to the run: the snapshot's key must equal the run's, i.e. the architecture and
 hyperparameters, the seeds of the data order and the noise, the number of training rows and a
 SHA-256 of the training rows themselves (:func:`~vae_novelty.splits.rows_digest` of the rows'
-indices into the training file together with a digest of that file's images, or
+indices into the training file together with the data's fingerprint, or
 :func:`~vae_novelty.data.content_digest` of the training images when no indices are given). Any
 other snapshot, and one that cannot be read (truncated, corrupt, not a snapshot), is deleted with
 a log line and training starts afresh: it is never applied, and it never stops a rerun
@@ -165,9 +165,9 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
     (:class:`~vae_novelty.snapshots.SnapshotClock`) and training resumes from it when the file
     exists and was written by this very run (same settings, seeds and training rows; see the
     module docstring), producing the same model as an uninterrupted run. ``train_rows`` (the
-    indices of ``x_train``'s rows in the training file) and ``data_digest`` (a digest of that
-    file's images, :func:`~vae_novelty.data.content_digest`) fingerprint the training data for
-    the snapshot key; without ``train_rows`` the training images themselves are hashed.
+    indices of ``x_train``'s rows in the training file) and ``data_digest`` (the fingerprint of
+    the data they index, :func:`~vae_novelty.data.data_fingerprint`) identify the training data
+    for the snapshot key; without ``train_rows`` the training images themselves are hashed.
     """
     device = x_train.device
 
@@ -282,15 +282,14 @@ class PreparedJob:
 
 class JobData:
     """The set-up both trainers share: every training and test image of ``mnist`` as float
-    pixels on ``device`` (``x_all``, ``x_test_all``), and the digest of the training images
-    for snapshot keys (``data_digest``; None without ``snapshot_dir``)."""
+    pixels on ``device`` (``x_all``, ``x_test_all``), and the data's fingerprint, which the
+    model files and the snapshot keys record (``fingerprint``)."""
 
-    def __init__(self, mnist, device: torch.device, snapshot_dir: Path | None):
+    def __init__(self, mnist, device: torch.device):
         self.device = device
         self.fingerprint = mnist.fingerprint
         self.x_all = torch.from_numpy(to_float(mnist.train_images)).to(device)
         self.x_test_all = torch.from_numpy(to_float(mnist.test_images)).to(device)
-        self.data_digest = content_digest(mnist.train_images) if snapshot_dir else None
 
     def prepare(self, splits: dict, jobs: list[ModelJob], arch: str) -> Iterator[PreparedJob]:
         """Each job in turn (:class:`PreparedJob`), logging its numbers of images."""
@@ -327,7 +326,7 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSetting
                snapshot_every: int = 0) -> None:
     """Train every model of one architecture, one after the other, writing each model file and
     its per-epoch history (CSV) atomically as soon as it is done."""
-    data = JobData(mnist, device, snapshot_dir)
+    data = JobData(mnist, device)
     for prepared in data.prepare(splits, jobs, settings.arch):
         job, split = prepared.job, prepared.split
         x_train = data.x_all[torch.from_numpy(split.train_idx).to(device)]
@@ -335,7 +334,7 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSetting
         model, history = train_vae(x_train, prepared.x_test, settings.config(job.seed),
                                    snapshot=snap, snapshot_every=snapshot_every,
                                    tag=prepared.tag, train_rows=split.train_idx,
-                                   data_digest=data.data_digest)
+                                   data_digest=data.fingerprint)
         write_model_outputs(prepared, model, history, settings, device=device,
                             trainer="sequential")
         remove_snapshot(snap)
