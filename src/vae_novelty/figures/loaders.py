@@ -13,7 +13,8 @@ import pandas as pd
 
 from .selection import digit_rows, lookup_rows, select_positions
 
-ARRAY_KEYS = ("model_id", "data", "mnist_index", "x", "mu", "x_hat")
+IMAGE_KEYS = ("x", "mu", "x_hat")
+ARRAY_KEYS = ("model_id", "data", "mnist_index", *IMAGE_KEYS)
 
 
 def read_table(path: str | Path, expect_model_id: str | None = None,
@@ -42,7 +43,7 @@ def read_arrays(path: str | Path, expect_model_id: str | None = None,
         if expect_data is not None:
             check_fingerprint(str(npz["data"]), expect_data, path)
         out = {"mnist_index": npz["mnist_index"].astype(np.int64)}
-        for key in ARRAY_KEYS[3:]:
+        for key in IMAGE_KEYS:
             out[key] = npz[key].astype(np.float32)
     return out
 
