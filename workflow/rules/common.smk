@@ -178,28 +178,17 @@ def gpu_job_threads(device):
     return max(1, cores // slots)
 
 
-def mnist_folder():
-    """The folder of IDX files prepare_mnist reads (None: a torchvision download)."""
-    source = CFG["data"]["source"]
-    return {"bundled": in_repo("resources/mnist"), "folder": CFG["data"]["folder"]}.get(source)
-
-
-MNIST_DIGEST = source_digest(mnist_folder(), in_repo(CFG["data"]["checksums"]))
-
-
-def mnist_digest():
-    """The content digest of the files prepare_mnist reads (a params value)."""
-    return MNIST_DIGEST
-
+# The folder of IDX files prepare_mnist reads (None: a torchvision download), its checksums,
+# and the digest of their content (the data rule's params: new content reruns it).
+MNIST_FOLDER = {"bundled": in_repo("resources/mnist"), "folder": CFG["data"]["folder"]}.get(
+    CFG["data"]["source"]
+)
+MNIST_CHECKSUMS = in_repo(CFG["data"]["checksums"])
+MNIST_DIGEST = source_digest(MNIST_FOLDER, MNIST_CHECKSUMS)
 
 # A data source that fails its checks stops the run here, before Snakemake deletes
 # results/data/mnist.npz to rerun the data rule (which would retrain every model later).
-_data_problem = source_problem(
-    Path(RESULTS) / "data" / "mnist.npz",
-    MNIST_DIGEST,
-    mnist_folder(),
-    in_repo(CFG["data"]["checksums"]),
-)
+_data_problem = source_problem(res("data/mnist.npz"), MNIST_DIGEST, MNIST_FOLDER, MNIST_CHECKSUMS)
 if _data_problem:
     raise WorkflowError(f"data ({CFG['data']['source']}): {_data_problem}")
 

@@ -4,7 +4,7 @@
 rule prepare_mnist:
     """Read the MNIST IDX files, verify their checksums, save them as one array file."""
 
-    # No input files: the files are known by their content (mnist_digest), so that a copy or a
+    # No input files: the files are known by their content (MNIST_DIGEST), so that a copy or a
     # checkout that only changes modification times, or a results folder at another place
     # relative to the repository, reruns nothing, while new content reruns everything.
     output:
@@ -15,7 +15,7 @@ rule prepare_mnist:
         "../../envs/vae.yaml"
     params:
         code=code_version(*STAGE_CODE["data"], script="prepare_mnist.py"),
-        content=mnist_digest(),
+        content=MNIST_DIGEST,
         source=CFG["data"]["source"],
         folder=CFG["data"]["folder"],
         # repository-relative (resolved by the script against the repository)
