@@ -8,7 +8,8 @@ from test_data import _small_mnist
 
 from vae_novelty.config import MNIST_TEST_COUNTS
 from vae_novelty.data import DataError, save_mnist
-from vae_novelty.splits import Split, check_split, load_split, make_split, save_split
+from vae_novelty.splits import (Split, check_split, load_checked_splits, load_split, make_split,
+                                save_split)
 
 
 @pytest.mark.parametrize("name, n_train", [("full", 60000), ("no9", 54051), ("no1", 53258),
@@ -147,3 +148,18 @@ def test_a_heldout_digit_without_test_images_stops_when_splits_are_made():
     with pytest.raises(DataError, match="split no9: the test file has no images of digit 9"):
         make_split("no9", train_labels, test_labels, [9])
     assert len(make_split("no8", train_labels, test_labels, [8]).test_idx) == 3
+
+
+def test_load_checked_splits_names_each_split_and_checks_it(tmp_path):
+    mnist = _small_mnist()
+    save_split(_small_split(mnist, "no9"), tmp_path / "no9.npz")
+    save_split(_small_split(mnist, "full"), tmp_path / "full.npz")
+    splits = load_checked_splits([tmp_path / "full.npz", tmp_path / "no9.npz"], mnist)
+    assert list(splits) == ["full", "no9"] and splits["no9"].heldout_digit == 9
+    assert list(load_checked_splits(str(tmp_path / "no9.npz"), mnist)) == ["no9"]
+    (tmp_path / "no3.npz").write_bytes((tmp_path / "no9.npz").read_bytes())
+    with pytest.raises(DataError, match=r"no3\.npz: holds split 'no9', expected 'no3'"):
+        load_checked_splits([tmp_path / "no3.npz"], mnist)
+    other = _small_mnist(n_train=40)
+    with pytest.raises(DataError, match=r"no9\.npz: split 'no9': made from data"):
+        load_checked_splits([tmp_path / "no9.npz"], other)

@@ -157,6 +157,18 @@ def check_split(split: Split, mnist: Mnist, path: Path | str | None = None) -> N
                             f"another MNIST file?)")
 
 
+def load_checked_splits(paths, mnist: Mnist) -> dict[str, Split]:
+    """The pipeline's split files ``paths`` (one path or several, each named ``{split}.npz``)
+    by split name, each loaded with :func:`load_split` (its name checked against its file
+    name) and checked against ``mnist`` with :func:`check_split`."""
+    splits = {}
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        split = load_split(Path(path), expect_name=Path(path).stem)
+        check_split(split, mnist, path=path)
+        splits[split.name] = split
+    return splits
+
+
 def rows_digest(rows) -> str:
     """SHA-256 of training-row indices (a numpy array or tensor) as little-endian int64 bytes."""
     torch = sys.modules.get("torch")  # a tensor implies torch is loaded; this module needs none

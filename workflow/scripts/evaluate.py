@@ -6,7 +6,7 @@ from pathlib import Path
 
 from vae_novelty.config import ModelSpec
 from vae_novelty.data import load_mnist
-from vae_novelty.splits import check_split, load_split
+from vae_novelty.splits import load_checked_splits
 from vae_novelty.evaluate import EvalJob, EvalSettings, evaluate_jobs
 from vae_novelty.jobs import output_for, start_job
 
@@ -24,9 +24,6 @@ for split, seed in p["models"]:
                         output_for(out.theorem1_tables, f"{stem}.parquet"),
                         output_for(out.theorem1_images, f"{stem}.npz"),
                         output_for(out.elbo, f"{stem}.parquet")))
-split_files = [sm.input.splits] if isinstance(sm.input.splits, str) else list(sm.input.splits)
-splits = {Path(f).stem: load_split(Path(f), expect_name=Path(f).stem) for f in split_files}
 mnist = load_mnist(Path(sm.input.data))
-for f in split_files:
-    check_split(splits[Path(f).stem], mnist, path=f)
+splits = load_checked_splits(sm.input.splits, mnist)
 evaluate_jobs(jobs, mnist, splits, settings, device)

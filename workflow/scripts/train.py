@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from vae_novelty.data import load_mnist
-from vae_novelty.splits import check_split, load_split
+from vae_novelty.splits import load_checked_splits
 from vae_novelty.jobs import output_for, start_job
 from vae_novelty.train import ModelJob, TrainSettings, train_architecture
 
@@ -19,12 +19,9 @@ arch = sm.wildcards.arch
 log.info("architecture %s hidden=%s dim(z)=%d, %s trainer%s", arch, p["hidden"], p["z_dim"],
          "ensemble" if p["ensemble"] else "sequential",
          ", TF32" if p["tf32"] and device.type == "cuda" else "")
-split_files = [sm.input.splits] if isinstance(sm.input.splits, str) else sm.input.splits
-# every split checked against its file name and the MNIST arrays before any training starts
-splits = {Path(f).stem: load_split(Path(f), expect_name=Path(f).stem) for f in split_files}
 mnist = load_mnist(Path(sm.input.data))
-for f in split_files:
-    check_split(splits[Path(f).stem], mnist, path=f)
+# every split checked against its file name and the MNIST arrays before any training starts
+splits = load_checked_splits(sm.input.splits, mnist)
 jobs = [ModelJob(split, seed, output_for(sm.output.models, f"{split}_s{seed}.pt"),
                  output_for(sm.output.histories, f"{split}_s{seed}.history.csv"))
         for split in p["splits"] for seed in p["seeds"]]
