@@ -246,11 +246,10 @@ def source_problem(npz_path: Path | str, digest: str, folder: Path | None,
     return None
 
 
-def read_npz(path: Path | str, what: str, keys, article: str = "a") -> dict[str, np.ndarray]:
-    """The arrays ``keys`` of the ``.npz`` file ``path`` (read into memory), or a
-    :class:`DataError` naming the file when it is missing, truncated, corrupt, not an ``.npz``
-    archive, or lacks one of the arrays (``what``: how the messages call the content,
-    ``article`` its article)."""
+def open_npz(path: Path | str, what: str) -> "np.lib.npyio.NpzFile":
+    """The ``.npz`` archive ``path``, opened (use it as a context manager), or a
+    :class:`DataError` naming the file when it is missing, truncated, corrupt or not an
+    ``.npz`` archive (``what``: how the messages call the content)."""
     import zipfile
 
     path = Path(path)
@@ -264,7 +263,17 @@ def read_npz(path: Path | str, what: str, keys, article: str = "a") -> dict[str,
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: cannot read the {what} (a single .npy array, not an .npz "
                         f"archive)")
-    with npz:
+    return npz
+
+
+def read_npz(path: Path | str, what: str, keys, article: str = "a") -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of the ``.npz`` file ``path`` (read into memory), or a
+    :class:`DataError` naming the file when it cannot be opened (:func:`open_npz`) or lacks
+    one of the arrays (``what``: how the messages call the content, ``article`` its
+    article)."""
+    import zipfile
+
+    with open_npz(path, what) as npz:
         missing = [k for k in keys if k not in npz.files]
         if missing:
             raise DataError(f"{path}: not {article} {what} file: missing array(s) {missing} "
@@ -318,24 +327,10 @@ def read_fingerprint(path: Path | str) -> str:
 def npz_string(path: Path | str, key: str) -> str | None:
     """The string ``key`` that ``results/data/mnist.npz`` records (None when it has none),
     read without loading the arrays."""
-    if key not in read_npz_keys(path, "MNIST arrays"):
-        return None
+    with open_npz(path, "MNIST arrays") as npz:
+        if key not in npz.files:
+            return None
     return str(read_npz(path, "MNIST arrays", [key], article="an")[key])
-
-
-def read_npz_keys(path: Path | str, what: str) -> list[str]:
-    """The array names of an ``.npz`` file (a :class:`DataError` naming it when unreadable)."""
-    import zipfile
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"missing {what} file {path}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return list(npz.files)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, TypeError) as exc:
-        raise DataError(f"{path}: cannot read the {what} (truncated, corrupt or not an .npz "
-                        f"file: {type(exc).__name__}: {exc})") from exc
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
