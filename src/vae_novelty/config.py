@@ -312,6 +312,26 @@ def _model_problems(model: dict) -> list[Problem]:
     return problems
 
 
+def _extra_seed_problems(cfg: dict) -> list[Problem]:
+    """training.extra_seeds names configured architectures and sweep splits only."""
+    archs, splits = cfg["model"]["architectures"], sweep_splits(cfg)
+    problems = []
+    for i, block in enumerate(cfg["training"]["extra_seeds"]):
+        where = ("training", "extra_seeds", i)
+        for name in block.get("architectures") or []:
+            if name not in archs:
+                problems.append(_at((*where, "architectures"),
+                                    f"{name!r} is not one of model.architectures "
+                                    f"({', '.join(archs)})"))
+        for split in block.get("splits") or []:
+            if split not in splits:
+                problems.append(_at((*where, "splits"),
+                                    f"{split!r} is not a sweep split of this configuration "
+                                    f"({', '.join(splits)}; from splits.include_full and "
+                                    f"splits.heldout_digits)"))
+    return problems
+
+
 def _size_problems(cfg: dict) -> list[Problem]:
     """Batch sizes that do not fit the training sets; a folder source without a folder."""
     problems = []
@@ -354,7 +374,8 @@ def _figure_problems(cfg: dict) -> list[Problem]:
 def semantic_problems(cfg: dict) -> list[Problem]:
     """The constraints across keys that the schema cannot state, for a schema-valid config."""
     problems = [p for p in [results_dir_problem(cfg["results_dir"])] if p]
-    return problems + _model_problems(cfg["model"]) + _figure_problems(cfg) + _size_problems(cfg)
+    return (problems + _model_problems(cfg["model"]) + _extra_seed_problems(cfg)
+            + _figure_problems(cfg) + _size_problems(cfg))
 
 
 def check_semantics(cfg: dict) -> None:
@@ -407,12 +428,32 @@ def eval_digits(cfg: dict, split: str) -> list[int]:
     return sorted(cfg["splits"]["heldout_digits"])
 
 
+def split_seeds(cfg: dict, arch: str, split: str) -> list[int]:
+    """Seeds of the models of ``arch`` trained on ``split``: training.seeds, then the seeds of
+    every training.extra_seeds block that applies to (arch, split), in order, each once. The
+    mini model has training.seeds only."""
+    seeds = list(cfg["training"]["seeds"])
+    if arch == "mini":
+        return seeds
+    for block in cfg["training"].get("extra_seeds") or []:
+        if (block.get("architectures") in (None, []) or arch in block["architectures"]) and \
+                (block.get("splits") in (None, []) or split in block["splits"]):
+            seeds += [s for s in block["seeds"] if s not in seeds]
+    return seeds
+
+
+def arch_grid(cfg: dict, arch: str) -> list[tuple[str, int]]:
+    """(split, seed) of every model of ``arch``, split by split (the order of its job's
+    outputs)."""
+    splits = ["mini"] if arch == "mini" else sweep_splits(cfg)
+    return [(split, seed) for split in splits for seed in split_seeds(cfg, arch, split)]
+
+
 def model_grid(cfg: dict) -> list[ModelSpec]:
     z = cfg["model"]["z_dim"]
     specs = [ModelSpec(arch, tuple(widths), z, split, seed)
              for arch, widths in cfg["model"]["architectures"].items()
-             for split in sweep_splits(cfg)
-             for seed in cfg["training"]["seeds"]]
+             for split, seed in arch_grid(cfg, arch)]
     mini = cfg["model"]["mini"]
     specs += [ModelSpec("mini", tuple(mini["hidden"]), mini["z_dim"], "mini", seed)
               for seed in cfg["training"]["seeds"]]

@@ -82,19 +82,43 @@ def arch_model_paths(pattern, arch):
     return model_paths(res(pattern), arch_models(arch))
 
 
-def arch_outputs(stage, ext, splits):
+def arch_outputs(stage, ext, grid):
     """Per-model outputs of a per-architecture rule: {stage}/{arch}/{split}_s{seed}.{ext} for
-    every split of ``splits`` and every seed, {arch} left a wildcard."""
-    return expand(res(f"{stage}/{{{{arch}}}}/{{split}}_s{{seed}}.{ext}"), split=splits, seed=SEEDS)
+    every (split, seed) of ``grid``, {arch} left a wildcard."""
+    return [res(f"{stage}/{{arch}}/{split}_s{seed}.{ext}") for split, seed in grid]
 
 
-def train_settings(arch, splits, epochs, batch_size):
+def grid_groups():
+    """The sweep architectures grouped by their (split, seed) grid (training.extra_seeds can
+    give some architectures more seeds): one train and one evaluate rule per group, since a
+    rule's outputs are one pattern list for every value of {arch}. Returns (rule name suffix,
+    architectures, grid) per group; the first group's suffix is empty, so a configuration
+    without extra_seeds has the rules train_sweep and evaluate, the next ones
+    train_sweep_2, evaluate_2, ..."""
+    groups = {}
+    for arch in SWEEP_ARCHS:
+        groups.setdefault(tuple(vcfg.arch_grid(CFG, arch)), []).append(arch)
+    return [
+        ("" if i == 0 else f"_{i + 1}", archs, list(grid))
+        for i, (grid, archs) in enumerate(groups.items())
+    ]
+
+
+GRID_GROUPS = grid_groups()
+MINI_GRID = vcfg.arch_grid(CFG, "mini")
+
+
+def arch_regex(archs):
+    return "|".join(re.escape(a) for a in archs)
+
+
+def train_settings(arch, epochs, batch_size):
     """Everything that changes an architecture's trained models."""
     return {
         "hidden": vcfg.arch_hidden(CFG, arch),
         "z_dim": vcfg.arch_z_dim(CFG, arch),
-        "splits": splits,
-        "seeds": SEEDS,
+        # (split, seed) of every model of the architecture, in output order
+        "models": [list(m) for m in vcfg.arch_grid(CFG, arch)],
         "epochs": epochs,
         "batch_size": batch_size,
         "learning_rate": TRAIN["learning_rate"],

@@ -7,41 +7,46 @@
 # Snakemake does not fingerprint: changing them retrains nothing.
 
 
-rule train_sweep:
-    """Train every model (split x seed) of one sweep architecture."""
-    input:
-        data=res("data/mnist.npz"),
-        splits=expand(res("splits/{split}.npz"), split=SWEEP_SPLITS),
-        # a damaged split stops the run in check_splits, before Snakemake deletes this job's
-        # finished models to rerun it (ancient: a new check alone retrains nothing)
-        checked=ancient(res("splits/checked.tsv")),
-    output:
-        models=arch_outputs("models", "pt", SWEEP_SPLITS),
-        histories=arch_outputs("models", "history.csv", SWEEP_SPLITS),
-    log:
-        res("logs/train/{arch}.log"),
-    benchmark:
-        res("benchmarks/train/{arch}.tsv")
-    wildcard_constraints:
-        arch="|".join(re.escape(a) for a in SWEEP_ARCHS),
-    conda:
-        "../../envs/vae.yaml"
-    threads: gpu_job_threads(TRAIN["device"])
-    resources:
-        gpu=gpu_count(TRAIN["device"]),
-        torch_device=TRAIN["device"],
-        cuda_graphs=int(TRAIN["cuda_graphs"]),
-        snapshot_every=TRAIN["snapshot_every"],
-        mem_mb=8000,
-        runtime=240,
-    params:
-        code=code_version(*STAGE_CODE["train"], script="train.py"),
-        # One mapping: Snakemake compares params as a set of values (see evaluate.smk).
-        settings=lambda w: train_settings(
-            w.arch, SWEEP_SPLITS, TRAIN["epochs"], TRAIN["batch_size"]
-        ),
-    script:
-        "../scripts/train.py"
+# One rule per group of architectures that share a (split, seed) grid (common.smk:
+# GRID_GROUPS): train_sweep, and train_sweep_2, ... when training.extra_seeds gives some
+# architectures more seeds.
+for _suffix, _archs, _grid in GRID_GROUPS:
+
+    rule:
+        """Train every model (split x seed) of one sweep architecture."""
+        name:
+            f"train_sweep{_suffix}"
+        input:
+            data=res("data/mnist.npz"),
+            splits=expand(res("splits/{split}.npz"), split=SWEEP_SPLITS),
+            # a damaged split stops the run in check_splits, before Snakemake deletes this job's
+            # finished models to rerun it (ancient: a new check alone retrains nothing)
+            checked=ancient(res("splits/checked.tsv")),
+        output:
+            models=arch_outputs("models", "pt", _grid),
+            histories=arch_outputs("models", "history.csv", _grid),
+        log:
+            res("logs/train/{arch}.log"),
+        benchmark:
+            res("benchmarks/train/{arch}.tsv")
+        wildcard_constraints:
+            arch=arch_regex(_archs),
+        conda:
+            "../../envs/vae.yaml"
+        threads: gpu_job_threads(TRAIN["device"])
+        resources:
+            gpu=gpu_count(TRAIN["device"]),
+            torch_device=TRAIN["device"],
+            cuda_graphs=int(TRAIN["cuda_graphs"]),
+            snapshot_every=TRAIN["snapshot_every"],
+            mem_mb=8000,
+            runtime=240,
+        params:
+            code=code_version(*STAGE_CODE["train"], script="train.py"),
+            # One mapping: Snakemake compares params as a set of values (see evaluate.smk).
+            settings=lambda w: train_settings(w.arch, TRAIN["epochs"], TRAIN["batch_size"]),
+        script:
+            "../scripts/train.py"
 
 
 use rule train_sweep as train_mini with:
@@ -51,8 +56,8 @@ use rule train_sweep as train_mini with:
         splits=res("splits/mini.npz"),
         checked=ancient(res("splits/checked.tsv")),
     output:
-        models=arch_outputs("models", "pt", ["mini"]),
-        histories=arch_outputs("models", "history.csv", ["mini"]),
+        models=arch_outputs("models", "pt", MINI_GRID),
+        histories=arch_outputs("models", "history.csv", MINI_GRID),
     log:
         res("logs/train/{arch}.log"),
     benchmark:
@@ -68,9 +73,7 @@ use rule train_sweep as train_mini with:
         runtime=60,
     params:
         code=code_version(*STAGE_CODE["train"], script="train.py"),
-        settings=lambda w: train_settings(
-            "mini", ["mini"], TRAIN["mini_epochs"], TRAIN["mini_batch_size"]
-        ),
+        settings=lambda w: train_settings("mini", TRAIN["mini_epochs"], TRAIN["mini_batch_size"]),
 
 
 TARGETS += model_paths(res("models/{arch}/{split}_s{seed}.pt"))

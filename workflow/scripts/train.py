@@ -24,7 +24,7 @@ mnist = load_mnist(Path(sm.input.data))
 splits = load_checked_splits(sm.input.splits, mnist)
 jobs = [ModelJob(split, seed, output_for(sm.output.models, f"{split}_s{seed}.pt"),
                  output_for(sm.output.histories, f"{split}_s{seed}.history.csv"))
-        for split in p["splits"] for seed in p["seeds"]]
+        for split, seed in p["models"]]
 # resumable snapshots: {results_dir}/snapshots/{arch}/ (models are {results_dir}/models/{arch}/)
 snapshot_dir = Path(sm.output.models[0]).parents[2] / "snapshots" / arch
 settings = TrainSettings(arch, tuple(p["hidden"]), p["z_dim"], p["epochs"], p["batch_size"],
