@@ -659,3 +659,47 @@ def test_entry_point_needs_markdown_or_check_files(argv):
     with pytest.raises(SystemExit) as exc:
         vcfg.main(argv)
     assert exc.value.code == 2
+
+
+def test_paper_core_extra_seeds_give_the_claims_models_three_seeds():
+    c = vcfg.load_config(load("config/paper-core.yaml"))
+    grid = vcfg.model_grid(c)
+    seeds = {}
+    for m in grid:
+        seeds.setdefault((m.arch, m.split), []).append(m.seed)
+    assert len(grid) == 73  # 17 x no9 x 3 + 2 x full x 3 + 15 x full x 1 + mini
+    assert all(seeds[(a, "no9")] == [0, 1, 2] for a in c["model"]["architectures"])
+    assert seeds[("h400", "full")] == seeds[("h400-200-100", "full")] == [0, 1, 2]
+    assert seeds[("h100", "full")] == [0] and seeds[("mini", "mini")] == [0]
+    # the job of an architecture lists its models split by split, seeds in order
+    assert vcfg.arch_grid(c, "h400") == [("full", 0), ("full", 1), ("full", 2),
+                                         ("no9", 0), ("no9", 1), ("no9", 2)]
+
+
+def test_extra_seeds_blocks_combine_without_repeating_a_seed(cfg):
+    c = edit(cfg, ("training", "seeds"), [0, 5])
+    c = edit(c, ("training", "extra_seeds"), [
+        {"seeds": [5, 1], "architectures": ["h400"]},
+        {"seeds": [1, 2], "splits": ["no3"]}])
+    c = vcfg.load_config(c)
+    assert vcfg.split_seeds(c, "h400", "no3") == [0, 5, 1, 2]
+    assert vcfg.split_seeds(c, "h400", "full") == [0, 5, 1]
+    assert vcfg.split_seeds(c, "h100", "no3") == [0, 5, 1, 2]
+    assert vcfg.split_seeds(c, "h100", "no4") == [0, 5]
+    assert vcfg.split_seeds(c, "mini", "mini") == [0, 5]  # the mini model: training.seeds only
+
+
+@pytest.mark.parametrize("block, message", [
+    ({"seeds": [1], "architectures": ["h999"]},
+     r"training\.extra_seeds\.0\.architectures: 'h999' is not one of model\.architectures"),
+    ({"seeds": [1], "splits": ["no3"]},
+     r"training\.extra_seeds\.0\.splits: 'no3' is not a sweep split"),
+    ({"seeds": [1], "splits": ["mini"]}, r"training\.extra_seeds\.0\.splits"),
+    ({"seeds": []}, r"training\.extra_seeds\.0\.seeds"),
+    ({"seed": [1]}, r"training\.extra_seeds\.0"),
+])
+def test_extra_seeds_refuse_unknown_names(cfg, block, message):
+    bad = edit(cfg, ("splits", "heldout_digits"), [9])
+    bad = edit(bad, ("training", "extra_seeds"), [block])
+    with pytest.raises(ConfigError, match=message):
+        vcfg.load_config(bad)

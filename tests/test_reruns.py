@@ -200,6 +200,20 @@ def test_training_epochs_rerun_training_and_everything_downstream(completed):
     # untouched: the data, the splits, the mini-MNIST model and its Figure 3
 
 
+def test_extra_seeds_for_one_architecture_rerun_its_jobs_only(completed):
+    """Seeds added for one architecture: its training and evaluation jobs (now the second
+    grid group's rules) and the tables after them; the other architecture's models are kept."""
+    cfg = completed.config
+    arch = list(cfg["model"]["architectures"])[-1]
+    extra = [{"seeds": [max(cfg["training"]["seeds"]) + 1], "architectures": [arch]}]
+    plan = completed.plan(with_option(cfg, "training.extra_seeds", extra))
+    # figure1/2 show the first seed: the sweep figure and Figures 1-2 still rerun, since
+    # their inputs (this architecture's first-seed files) are remade by the job
+    assert plan["train_sweep_2"] == 1 and plan["evaluate_2"] == 1
+    assert "train_sweep" not in plan and "evaluate" not in plan and "train_mini" not in plan
+    assert plan["tables"] == 1 and plan["seed_summary"] == 1
+
+
 def test_mini_epochs_rerun_the_mini_model_and_figure3_only(completed):
     cfg = completed.config
     plan = completed.plan(with_option(cfg, "training.mini_epochs",
