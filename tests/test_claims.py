@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 
