@@ -74,7 +74,7 @@ def test_gpu_value_within_the_seed_range():
     gpu = pd.DataFrame({"frac_closer_to_mu": [0.25, 0.7], "final_test_neg_elbo": [101.5, 95.0]},
                        index=["a.no9.s0", "b.no9.s0"])
     text = claims.gpu_vs_seeds(summary, gpu)
-    assert "closer to mu: the H200 value lies within the range of the 3 CPU seeds for 1 of 2" \
+    assert "closer to mu: the H200 value lies within the range of the 3 CPU seeds for 1 of 2 " \
         in text
     assert "test -ELBO: the H200 value lies within the range of the 3 CPU seeds for 1 of 2" \
         in text
