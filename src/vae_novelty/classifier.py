@@ -31,7 +31,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import to_float
+from .data import check_fingerprint, to_float
+from .io import provenance, write_text_atomic
+from .model import ModelFileError, write_torch_atomic
 
 log = logging.getLogger("vae_novelty")
 CLASSIFIER_FORMAT = "vae-novelty-classifier/1"
@@ -124,8 +126,6 @@ def accuracy_report(model, images, labels, device="cpu") -> dict:
 
 
 def save_classifier(model: DigitCNN, path, meta: dict) -> None:
-    from .model import write_torch_atomic
-
     write_torch_atomic({"format": CLASSIFIER_FORMAT, "meta": meta,
                         "state_dict": {k: v.detach().cpu() for k, v in
                                        model.state_dict().items()}}, path)
@@ -134,9 +134,6 @@ def save_classifier(model: DigitCNN, path, meta: dict) -> None:
 def load_classifier(path, expect_data: str | None = None) -> tuple[DigitCNN, dict]:
     """A classifier written by :func:`save_classifier`; with ``expect_data``, checked to be
     trained on that data fingerprint."""
-    from .data import check_fingerprint
-    from .model import ModelFileError
-
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds
@@ -151,8 +148,6 @@ def load_classifier(path, expect_data: str | None = None) -> tuple[DigitCNN, dic
 
 
 def write_json(obj: dict, path) -> None:
-    from .io import write_text_atomic
-
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
@@ -177,8 +172,6 @@ def train_and_save(mnist, *, epochs: int, batch_size: int, learning_rate: float,
     """The rule ``classifier``: train on MNIST^tr (all digits; at most ``max_train_images``,
     a seeded subsample, in reduced test runs), measure on all of MNIST^te, write the model,
     the JSON record and the report page. Returns the record."""
-    from .io import provenance
-
     rows = np.arange(len(mnist.train_labels))
     if max_train_images and max_train_images < len(rows):
         rng = np.random.default_rng([int(seed), 7])
@@ -200,7 +193,5 @@ def train_and_save(mnist, *, epochs: int, batch_size: int, learning_rate: float,
     save_classifier(model.cpu(), model_path, {k: v for k, v in info.items()
                                               if k not in ("confusion",)})
     write_json(info, json_path)
-    from .io import write_text_atomic
-
     write_text_atomic(html_path, report_html(info, "Digit classifier (samples stage)"))
     return info

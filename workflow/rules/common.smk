@@ -143,7 +143,7 @@ STAGE_CODE = {
         "elbo.py",
         "evaluate.py",
     ),
-    "classifier": ("data.py", "classifier.py"),
+    "classifier": ("data.py", "model.py", "classifier.py"),
     "samples": (
         "data.py",
         "splits.py",
