@@ -1,5 +1,6 @@
 # Stage 5: tables over all models: the concatenated Theorem 1 table, a per-model summary (with
-# the memorisation measures and the optimal decoder's ELBO) and the stacked training histories.
+# the memorisation measures, the optimal decoder's ELBO and the generated samples' measures)
+# and the stacked training histories.
 
 
 rule tables:
@@ -8,6 +9,7 @@ rule tables:
         theorem1=model_paths(res("theorem1/{arch}/{split}_s{seed}.parquet")),
         histories=model_paths(res("models/{arch}/{split}_s{seed}.history.csv")),
         elbo=model_paths(res("elbo/{arch}/{split}_s{seed}.parquet")),
+        samples=model_paths(res("samples/{arch}/{split}_s{seed}.parquet")),
         mnist=res("data/mnist.npz"),
     output:
         table=res("tables/theorem1.parquet"),
