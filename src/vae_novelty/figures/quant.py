@@ -143,7 +143,8 @@ def plot_quant(panels: Sequence[QuantPanel], *, level: float, n_resamples: int,
                metrics: Sequence[Metric] = METRICS, title: str | None = None) -> Figure:
     """One block of small multiples per metric (default :data:`METRICS`), one panel per entry
     of ``panels`` each, sharing a log x axis of decoder parameter counts. ``title``: the
-    figure's title (default: Figure 4, quantified), wrapped to the figure's width."""
+    figure's title (default: Figure 4, quantified), wrapped to the figure's width, with
+    ``{seeds}`` replaced by :func:`seeds_text` (e.g. "3 seeds")."""
     if not panels:
         raise ValueError("no panels to draw")
     bad = [m.axis for m in metrics if m.axis not in AXES]
@@ -158,7 +159,7 @@ def plot_quant(panels: Sequence[QuantPanel], *, level: float, n_resamples: int,
         title = (rf"Figure 4, quantified: VAEs trained on {dataset()}$^{{tr}}$ without the "
                  "held-out "
                  f"digit d, by depth and decoder size (means over {seeds_text(panels)})")
-    title = wrap_text(title, fig_w, 10)
+    title = wrap_text(title.replace("{seeds}", seeds_text(panels)), fig_w, 10)
     header_h = 0.45 + 0.2 * (title.count("\n") + 1)
     fig = Figure(figsize=(fig_w, header_h + len(metrics) * block_h + 0.35),
                  layout="constrained")
