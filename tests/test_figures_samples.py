@@ -199,7 +199,8 @@ def test_figure14_panels(tmp_path):
         # the images are the first samples' and their nearest training images
         for col in range(n):
             assert x_hat[col].images[0].get_array()[0, 0] == pytest.approx(col / 1000, abs=1e-4)
-        notes = [t.get_text() for ax in sub.axes if not ax.images for t in ax.texts]
+        notes = [t.get_text().replace("\n", " ") for ax in sub.axes if not ax.images
+                 for t in ax.texts]
         assert notes and notes[0].startswith("over all 40 samples: copies (r < 1/3)")
         assert ("classified as 9" in notes[0]) == (m["split"] == "no9")
     nearest_row = tables[0]

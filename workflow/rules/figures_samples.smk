@@ -1,12 +1,7 @@
 # Figures 14 and 15: the generated samples of the samples stage (issue 19). Included by the
 # Snakefile after figures.smk and after the rules that write results/samples/ and the summary
-# columns sample_* (it uses FIG_MODELS, FIG_SEED and figure_files from common.smk and
-# figures.smk).
-
-
-def samples_files(models, ext):
-    """The samples stage's per-model files of ``models`` (first seed)."""
-    return [res(f"samples/{m['arch']}/{m['split']}_s{FIG_SEED}.{ext}") for m in models]
+# columns sample_* (it uses FIG_MODELS from figures.smk, samples_files and figure_files from
+# common.smk).
 
 
 rule figure14:

@@ -24,8 +24,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
 
 from .common import ROLE_COLOURS, dataset, show_digit, split_label
+from .quant import wrap_text
 from .selection import SelectionError, lookup_rows
 
 # Gu et al. (2025): a sample is a copy when its nearest training image is less than a third as
@@ -138,7 +140,7 @@ def stats_text(stats: BlockStats, heldout: int | None) -> str:
             f"median r {stats.ratio_median:.2f}, median perplexity "
             f"{stats.perplexity_median:.3g}")
     if heldout is not None:
-        text += f",\nclassified as {heldout} (never trained on): {stats.heldout_frac:.1%}"
+        text += f", classified as {heldout} (never trained on): {stats.heldout_frac:.1%}"
     return text
 
 
@@ -150,6 +152,7 @@ def cell_size(n_samples: int) -> float:
 def _block(sub, block: SampleBlock, title: str, colour: str) -> None:
     n = len(block.rows)
     cell = cell_size(n)
+    width_in = LABEL_IN + n * cell + 0.2
     grid = sub.add_gridspec(len(ROW_NAMES) + 1, n,
                             height_ratios=[1.0] * len(ROW_NAMES) + [NOTE_IN / cell],
                             left=LABEL_IN / (LABEL_IN + n * cell + 0.2), right=0.97, top=0.88,
@@ -175,8 +178,10 @@ def _block(sub, block: SampleBlock, title: str, colour: str) -> None:
                               labelpad=4)
     note = sub.add_subplot(grid[len(ROW_NAMES), :])
     note.axis("off")
-    note.text(0.5, 0.5, stats_text(block.stats, heldout), ha="center", va="center",
-              fontsize=7, transform=note.transAxes)
+    # centred on the block (the images sit right of their labels), wrapped to its width
+    note.text(0.5, 0.5, wrap_text(stats_text(block.stats, heldout), width_in - 0.6, 7),
+              ha="center", va="center", fontsize=7,
+              transform=blended_transform_factory(sub.transSubfigure, note.transAxes))
     sub.suptitle(title, fontsize=9, color=colour, y=0.985)
 
 
