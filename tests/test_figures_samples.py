@@ -340,3 +340,15 @@ def test_unknown_axis_kind_is_refused():
     with pytest.raises(ValueError, match="unknown axis kinds"):
         quant.plot_quant(quant.digit_panels(table, [9]), level=0.95, n_resamples=50,
                          metrics=[quant.Metric("sample_ct", "C_T", "t", "wobbly")])
+
+
+def test_figure15_c_t_axis_shows_0_when_every_value_is_positive():
+    df = summary()
+    df["sample_ct"] = df["sample_ct"].abs() + 3.0            # all underfitting
+    table = summarise_seeds(df, n_resamples=50, seed=0)
+    fig = quant.plot_quant(quant.digit_panels(table, [9]), level=0.95, n_resamples=50,
+                           metrics=figure15.METRICS)
+    ct_ax = fig.subfigs[3].axes[0]
+    lo, hi = ct_ax.get_ylim()
+    assert lo < 0.0 and hi > df["sample_ct"].max()           # the line at 0 is in view
+    assert hi - df["sample_ct"].max() < 0.1 * (hi - lo)      # a margin, not a wasted half
