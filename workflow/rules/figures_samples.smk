@@ -27,7 +27,8 @@ rule figure14:
         mem_mb=1500,
         runtime=10,
     params:
-        code=figure_code("figure14.py", "figure14"),
+        # figure14 wraps its text with quant.wrap_text
+        code=figure_code("figure14.py", "figure14", "quant"),
         dataset=CFG["data"]["name"],
         models=FIG_MODELS,
         digit=FIG_DIGIT,
