@@ -443,15 +443,16 @@ def test_evaluation_settings_rerun_evaluation_never_training(schema, dotted):
 
 
 @pytest.mark.parametrize("dotted, expected", [
-    ("seeds_ci.bootstrap", "the seed summary and figure_quant"),
-    ("seeds_ci.level", "the seed summary and figure_quant"),
-    ("seeds_ci.seed", "the seed summary and figure_quant"),
+    ("seeds_ci.bootstrap", "the seed summary, figure_quant and figure15"),
+    ("seeds_ci.level", "the seed summary, figure_quant and figure15"),
+    ("seeds_ci.seed", "the seed summary, figure_quant and figure15"),
     ("figures.figure1.test_images", "that figure only"),
     ("figures.figure1.hist_bins", "that figure only"),
     ("figures.figure2.bce_max", "that figure only"),
     ("figures.figure3.cmap", "that figure only"),
-    ("figures.figure1.digit", "figures 1 and 2 only"),
-    ("model.shallow", "figures 1 and 2 only"),
+    ("figures.figure1.digit", "figures 1, 2 and 14 only"),
+    ("model.shallow", "figures 1, 2 and 14 only"),
+    ("figures.figure14.n_samples", "that figure only"),
     ("figures.sweep.test_image", "figures 4-13 (one job)"),
     ("figures.dpi", "every figure"),
     ("data.name", "every figure (labels only)"),

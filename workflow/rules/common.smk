@@ -278,6 +278,11 @@ def theorem1_files(models, ext):
     return [res(f"theorem1/{m['arch']}/{m['split']}_s{FIG_SEED}.{ext}") for m in models]
 
 
+def samples_files(models, ext):
+    """The samples stage's per-model files of ``models`` (first seed): Figure 14's inputs."""
+    return [res(f"samples/{m['arch']}/{m['split']}_s{FIG_SEED}.{ext}") for m in models]
+
+
 # Figures 4-13: figure number -> held-out digit, and the models they show (digit by digit,
 # then by architecture as in model.architectures).
 SWEEP_FIGURES = {sweep_figure_number(d): d for d in sorted(CFG["splits"]["heldout_digits"])}

@@ -16,7 +16,8 @@ from matplotlib.figure import Figure
 from .figure1 import plot_figure1
 from .figure2 import BcePanel, plot_figure2
 from .figure3 import Figure3Data, WeightsFn, figure3_data, plot_figure3
-from .loaders import load_model_images, read_table, read_train_images
+from .figure14 import plot_figure14, sample_block
+from .loaders import load_model_images, read_sample_arrays, read_table, read_train_images
 from .selection import digit_rows
 from .sweep import plot_sweep
 
@@ -58,6 +59,22 @@ def figure2_from_files(models: Sequence[dict], tables: Sequence[str], digit: int
                                rows["bce_x_xhat"].to_numpy(), rows["bce_mu_xhat"].to_numpy()))
     roles, grid = model_grid(models, panels)
     return plot_figure2(grid, digit, bce_max, bins)
+
+
+def figure14_from_files(models: Sequence[dict], tables: Sequence[str], arrays: Sequence[str],
+                        mnist: str, n_samples: int, data: str | None = None) -> Figure:
+    """Figure 14 from the samples stage's files of the models of Figures 1-2 (``models``:
+    dicts with role, title, split and model_id, in the order of ``tables``/``arrays``: each
+    model's ``samples/{arch}/{split}_s{seed}.parquet`` and ``.npz``)."""
+    train = read_train_images(mnist)
+    blocks = []
+    for m, table, array in zip(models, tables, arrays, strict=True):
+        rows = read_table(table, m.get("model_id"), data)
+        images = read_sample_arrays(array, m.get("model_id"), data)
+        blocks.append(sample_block(rows, images, n_samples, train,
+                                   m.get("model_id") or str(table), m["split"], what=str(table)))
+    roles, grid = model_grid(models, blocks)
+    return plot_figure14(grid, _titles(models, roles), roles)
 
 
 def mini_weights(train_mean: np.ndarray, train_logvar: np.ndarray,
