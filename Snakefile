@@ -49,6 +49,7 @@ include: "workflow/rules/samples.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/seeds.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/figures_samples.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -45,59 +45,66 @@ rule classifier:
         "../scripts/classifier.py"
 
 
-rule samples:
-    """Generated samples of one architecture's models: Theorem 1 at z, nearest images, digit, C_T."""
-    input:
-        data=res("data/mnist.npz"),
-        splits=lambda w: expand(res("splits/{split}.npz"), split=arch_splits(w.arch)),
-        models=lambda w: arch_model_paths("models/{arch}/{split}_s{seed}.pt", w.arch),
-        posteriors=lambda w: arch_model_paths("posteriors/{arch}/{split}_s{seed}.parquet", w.arch),
-        classifier=res("classifier/classifier.pt"),
-    output:
-        tables=arch_outputs("samples", "parquet", SWEEP_SPLITS),
-        images=arch_outputs("samples", "npz", SWEEP_SPLITS),
-    log:
-        res("logs/samples/{arch}.log"),
-    benchmark:
-        res("benchmarks/samples/{arch}.tsv")
-    wildcard_constraints:
-        arch="|".join(re.escape(a) for a in SWEEP_ARCHS),
-    conda:
-        "../../envs/vae.yaml"
-    threads: gpu_job_threads(T1["device"])
-    resources:
-        gpu=gpu_count(T1["device"]),
-        torch_device=T1["device"],
-        chunk_mb=int(T1["chunk_mb"]),
-        # MNIST, one model's training images and posteriors, samples x 784 float64 (x_hat, mu)
-        mem_mb=lambda w: 4000 + 2 * int(T1["chunk_mb"]) + int(SAMPLES["n"]) // 50,
-        # CPU worst case: paper scale, 10,000 samples against 60,000 images per model
-        runtime=lambda w: 20 + 10 * len(arch_models(w.arch)),
-    params:
-        code=code_version(*STAGE_CODE["samples"], script="samples.py"),
-        # One mapping: Snakemake compares params as a set of values (see evaluate.smk).
-        settings=lambda w: {
-            "hidden": vcfg.arch_hidden(CFG, w.arch),
-            "z_dim": vcfg.arch_z_dim(CFG, w.arch),
-            "models": [[m.split, m.seed] for m in arch_models(w.arch)],
-            "n": SAMPLES["n"],
-            "seed": SAMPLES["seed"],
-            "top_k": SAMPLES["top_k"],
-            "figure_images": SAMPLES["figure_images"],
-            "ct_cells": SAMPLES["ct_cells"],
-            "ct_pca_dims": SAMPLES["ct_pca_dims"],
-            "ct_min_per_cell": SAMPLES["ct_min_per_cell"],
-            "max_test_per_digit": CFG["splits"]["max_test_per_digit"],
-        },
-    script:
-        "../scripts/samples.py"
+# One rule per group of architectures sharing a (split, seed) grid, as for training.
+for _suffix, _archs, _grid in GRID_GROUPS:
+
+    rule:
+        """Generated samples of one architecture's models: Theorem 1 at z, nearest images, digit, C_T."""
+        name:
+            f"samples{_suffix}"
+        input:
+            data=res("data/mnist.npz"),
+            splits=lambda w: expand(res("splits/{split}.npz"), split=arch_splits(w.arch)),
+            models=lambda w: arch_model_paths("models/{arch}/{split}_s{seed}.pt", w.arch),
+            posteriors=lambda w: arch_model_paths(
+                "posteriors/{arch}/{split}_s{seed}.parquet", w.arch
+            ),
+            classifier=res("classifier/classifier.pt"),
+        output:
+            tables=arch_outputs("samples", "parquet", _grid),
+            images=arch_outputs("samples", "npz", _grid),
+        log:
+            res("logs/samples/{arch}.log"),
+        benchmark:
+            res("benchmarks/samples/{arch}.tsv")
+        wildcard_constraints:
+            arch=arch_regex(_archs),
+        conda:
+            "../../envs/vae.yaml"
+        threads: gpu_job_threads(T1["device"])
+        resources:
+            gpu=gpu_count(T1["device"]),
+            torch_device=T1["device"],
+            chunk_mb=int(T1["chunk_mb"]),
+            # MNIST, one model's training images and posteriors, samples x 784 float64 (x_hat, mu)
+            mem_mb=lambda w: 4000 + 2 * int(T1["chunk_mb"]) + int(SAMPLES["n"]) // 50,
+            # CPU worst case: paper scale, 10,000 samples against 60,000 images per model
+            runtime=lambda w: 20 + 10 * len(arch_models(w.arch)),
+        params:
+            code=code_version(*STAGE_CODE["samples"], script="samples.py"),
+            # One mapping: Snakemake compares params as a set of values (see evaluate.smk).
+            settings=lambda w: {
+                "hidden": vcfg.arch_hidden(CFG, w.arch),
+                "z_dim": vcfg.arch_z_dim(CFG, w.arch),
+                "models": [[m.split, m.seed] for m in arch_models(w.arch)],
+                "n": SAMPLES["n"],
+                "seed": SAMPLES["seed"],
+                "top_k": SAMPLES["top_k"],
+                "figure_images": SAMPLES["figure_images"],
+                "ct_cells": SAMPLES["ct_cells"],
+                "ct_pca_dims": SAMPLES["ct_pca_dims"],
+                "ct_min_per_cell": SAMPLES["ct_min_per_cell"],
+                "max_test_per_digit": CFG["splits"]["max_test_per_digit"],
+            },
+        script:
+            "../scripts/samples.py"
 
 
 use rule samples as samples_mini with:
     """Generated samples of the mini-MNIST model(s)."""
     output:
-        tables=arch_outputs("samples", "parquet", ["mini"]),
-        images=arch_outputs("samples", "npz", ["mini"]),
+        tables=arch_outputs("samples", "parquet", MINI_GRID),
+        images=arch_outputs("samples", "npz", MINI_GRID),
     wildcard_constraints:
         arch="mini",
 
