@@ -30,7 +30,6 @@ model, and independent of chunking and device.
 
 from __future__ import annotations
 
-import json
 import zlib
 
 import numpy as np
@@ -38,10 +37,11 @@ import torch
 
 from . import theorem1 as t1
 from . import theorem1_table as t1t
+# write_table: the ELBO table's writer (re-exported)
+from .artefacts import read_model_table, with_meta, write_table  # noqa: F401
 from .decoder import float64_model
 
 TABLE_FORMAT = "vae-novelty-elbo/2"
-META_KEY = t1t.META_KEY
 # Points (test images x samples) per call of the Theorem 1 engine: bounds the (points x 784)
 # float64 means held at once (~25 MB).
 POINTS_PER_CALL = 4096
@@ -181,8 +181,7 @@ def build_table(model_id: str, mnist_index, label, terms: dict, meta: dict):
     for name in ("elbo_decoder", "elbo_optimal", "kl", "clamped_fraction"):
         cols[name] = pa.array(np.asarray(terms[name], np.float64))
     table = pa.table(cols, schema=table_schema())
-    return table.replace_schema_metadata(
-        {META_KEY: json.dumps(meta, sort_keys=True, default=str).encode()})
+    return with_meta(table, meta)
 
 
 def evaluate_elbo(posterior_path, model_path, mnist_path, spec, *, samples: int,
@@ -215,17 +214,6 @@ def evaluate_elbo_inputs(inputs: "t1t.ModelInputs", spec, *, samples: int, clamp
     return build_table(spec.model_id, test["mnist_index"], test["label"], terms, meta)
 
 
-def write_table(table, path) -> None:
-    import pyarrow.parquet as pq
-
-    from .io import atomic_path
-
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
-
-
 def read_elbo(path, expect_model_id: str | None = None, expect_data: str | None = None):
-    """A per-model ELBO table and its metadata (checked as :func:`io.read_model_table` does)."""
-    from .io import read_model_table
-
+    """A per-model ELBO table and its metadata (:func:`~vae_novelty.artefacts.read_model_table`)."""
     return read_model_table(path, expect_model_id, expect_data)

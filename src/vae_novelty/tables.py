@@ -33,7 +33,6 @@ for NaN, infinite or missing values, except the documented ones:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -41,7 +40,8 @@ import numpy as np
 import pandas as pd
 
 from .config import model_id
-from .theorem1_table import META_KEY, MODEL_COLUMNS, NEIGHBOUR_COLUMNS
+from .artefacts import read_model_table, with_meta, write_table
+from .theorem1_table import MODEL_COLUMNS, NEIGHBOUR_COLUMNS
 
 STAT_COLUMNS = ("bce_x_xhat", "bce_mu_xhat", "perplexity")
 QUANTILES = (("median", 0.5), ("q25", 0.25), ("q75", 0.75))
@@ -154,9 +154,7 @@ def check_elbo_table(table, where) -> None:
 
 def read_theorem1(path, expect_model_id: str | None = None, expect_data: str | None = None):
     """A per-model Theorem 1 table and its metadata (JSON under the ``vae_novelty`` key),
-    checked as :func:`io.read_model_table` does."""
-    from .io import read_model_table
-
+    checked by :func:`~vae_novelty.artefacts.read_model_table`."""
     return read_model_table(path, expect_model_id, expect_data)
 
 
@@ -218,7 +216,6 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
     in the same order. ``expect_data``: the run's data fingerprint, which every per-model
     table must record (:func:`vae_novelty.data.read_fingerprint` of ``results/data/mnist.npz``)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from .io import atomic_path, provenance
     from .theorem1_table import table_schema
@@ -253,15 +250,13 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
                 raise ValueError(f"{elbo_paths[k]}: test images differ from those of {path}")
         rows.append(summary_row(meta, table.to_pandas(), history, elbo))
     combined = pa.concat_tables(tables) if tables else table_schema().empty_table()
-    combined = combined.replace_schema_metadata({META_KEY: json.dumps(
-        provenance(models=[model_id(*m) for m in models], data=expect_data), sort_keys=True,
-        default=str).encode()})
+    combined = with_meta(combined, provenance(models=[model_id(*m) for m in models],
+                                              data=expect_data))
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     training = stack_histories(histories)
     for path in (table_path, summary_path, training_path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(table_path) as tmp:
-        pq.write_table(combined, tmp)
+    write_table(combined, table_path)
     with atomic_path(summary_path) as tmp:
         summary.to_csv(tmp, index=False)
     with atomic_path(training_path) as tmp:
