@@ -21,11 +21,12 @@ import pytest
 import torch
 
 from vae_novelty.data import Mnist
-from vae_novelty.ensemble import EnsembleMember, train_ensemble, train_ensemble_jobs
+from vae_novelty.ensemble import EnsembleMember, train_ensemble
 from vae_novelty.model import load_model
 from vae_novelty.splits import Split
 from vae_novelty.stacked import StackedAdam
-from vae_novelty.train import ModelJob, TrainConfig, TrainingDiverged, TrainSettings, train_vae
+from vae_novelty.train import TrainConfig, TrainingDiverged, train_vae
+from vae_novelty.training_jobs import ModelJob, TrainSettings, train_ensemble_jobs
 
 ATOL_PARAM = 1e-5
 RTOL_HISTORY = 1e-5
@@ -170,7 +171,7 @@ def _jobs(root, names):
 
 def test_ensemble_jobs_write_the_files_train_jobs_writes(fake_mnist, tmp_path):
     """Through the one entry point, train_architecture: ensemble or one after the other."""
-    from vae_novelty.train import train_architecture
+    from vae_novelty.training_jobs import train_architecture
 
     settings = TrainSettings("h16", (16,), 2, epochs=2, batch_size=64, learning_rate=1e-3)
     splits = _splits(fake_mnist)

@@ -50,12 +50,11 @@ import torch
 
 from .data import content_digest
 from .model import VAE, init_parameters, negative_elbo
-from .snapshots import SnapshotClock, discard_snapshot, load_snapshot, remove_snapshot
+from .snapshots import SnapshotClock, discard_snapshot, load_snapshot
 from .splits import rows_digest
 from .stacked import StackedAdam, StackedVAE
-from .train import (NOISE_OFFSET, ORDER_OFFSET, History, JobData, ModelJob, ProgressLog,
-                    TrainSettings, _check_finite, batches, is_evaluated, mean_neg_elbo,
-                    write_model_outputs)
+from .train import (NOISE_OFFSET, ORDER_OFFSET, History, ProgressLog, batches, check_finite,
+                    is_evaluated, mean_neg_elbo)
 
 # /2: the key fingerprints every member's training rows and the training images
 ENSEMBLE_SNAPSHOT_FORMAT = "vae-novelty-ensemble-snapshot/2"
@@ -313,7 +312,7 @@ class _EnsembleRun:
         epochs = self.settings["epochs"]
         train_losses = [t / n for t, n in zip(self.total.tolist(), self.n_train)]
         for member, loss in zip(self.members, train_losses):
-            _check_finite(loss, epoch, "training", tag=member.tag)
+            check_finite(loss, epoch, "training", tag=member.tag)
         seconds = time.perf_counter() - t0
         for m, member in enumerate(self.members):
             model = self.net.copy_member_into(m, self.eval_models[m])
@@ -447,25 +446,3 @@ class _EnsembleState:
             self._apply(backup)
             discard_snapshot(path, f"cannot be applied ({type(exc).__name__}: {exc})")
             return 1
-
-
-def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
-                        device: torch.device, snapshot_dir: Path | None = None,
-                        snapshot_every: int = 0, cuda_graphs: bool = False) -> None:
-    """Train every model of one architecture as one ensemble, then write each model file and
-    its per-epoch history (CSV) atomically, exactly as :func:`~vae_novelty.train.train_jobs`
-    writes them."""
-    data = JobData(mnist, device)
-    prepared = list(data.prepare(splits, jobs, settings.arch))
-    members = [EnsembleMember(torch.from_numpy(p.split.train_idx), p.x_test, p.job.seed, p.tag)
-               for p in prepared]
-    snap = Path(snapshot_dir) / "ensemble.pt" if snapshot_dir else None
-    results = train_ensemble(data.x_all, members, hidden=list(settings.hidden),
-                             z_dim=settings.z_dim, epochs=settings.epochs,
-                             batch_size=settings.batch_size,
-                             learning_rate=settings.learning_rate, cuda_graphs=cuda_graphs,
-                             snapshot=snap, snapshot_every=snapshot_every,
-                             data_digest=data.fingerprint)
-    for prep, (model, history) in zip(prepared, results):
-        write_model_outputs(prep, model, history, settings, device=device, trainer="ensemble")
-    remove_snapshot(snap)

@@ -8,7 +8,7 @@ import torch
 from vae_novelty.data import load_mnist
 from vae_novelty.splits import load_checked_splits
 from vae_novelty.jobs import output_for, start_job
-from vae_novelty.train import ModelJob, TrainSettings, train_architecture
+from vae_novelty.training_jobs import ModelJob, TrainSettings, train_architecture
 
 sm = snakemake  # noqa: F821
 p, res = sm.params.settings, sm.resources
