@@ -14,7 +14,7 @@ import torch
 from . import decoder, neighbours
 from .artefacts import check_model_id, with_meta, write_npz, write_table
 from . import theorem1 as engine
-from .theorem1 import WeightStats, _device, _tensor
+from .theorem1 import WeightStats, resolve_device, to_tensor
 
 TABLE_FORMAT = "vae-novelty-theorem1/3"
 
@@ -176,9 +176,9 @@ def evaluate_inputs(inputs: ModelInputs, spec, *, top_k: int = 3, chunk_mb: floa
     out-of-memory (:func:`shrink_on_oom`)."""
     from .io import describe_device, provenance
 
-    dev = _device(device)
+    dev = resolve_device(device)
     train, test, x = inputs.train, inputs.test, inputs.x
-    x_train = _tensor(inputs.x_train, dev)          # uploaded once for every pass below
+    x_train = to_tensor(inputs.x_train, dev)          # uploaded once for every pass below
     stats, chunk_mb = engine.weight_stats_shrinking(test["z_mean"], train["z_mean"], train["z_logvar"],
                                              x_train, top_k=top_k, chunk_mb=chunk_mb, device=dev)
     logits = decoder.decoder_logits(inputs.model, test["z_mean"], dev)
