@@ -24,6 +24,7 @@ from vae_novelty.data import Mnist
 from vae_novelty.ensemble import EnsembleMember, train_ensemble
 from vae_novelty.model import load_model
 from vae_novelty.splits import Split
+from vae_novelty.snapshots import EnsembleState
 from vae_novelty.stacked import StackedAdam
 from vae_novelty.train import TrainConfig, TrainingDiverged, train_vae
 from vae_novelty.training_jobs import ModelJob, TrainSettings, train_ensemble_jobs
@@ -262,9 +263,8 @@ def test_ensemble_snapshot_resume_is_bitwise_identical(x_all, x_test, tmp_path, 
 
 def _snapshot_then_die(monkeypatch, run):
     """Run ``run()`` until its first snapshot is written, then stop it (as SIGKILL would)."""
-    import vae_novelty.ensemble as ens
 
-    original = ens._EnsembleState.save
+    original = EnsembleState.save
 
     class Killed(Exception):
         pass
@@ -273,10 +273,10 @@ def _snapshot_then_die(monkeypatch, run):
         original(self, *args, **kwargs)
         raise Killed
 
-    monkeypatch.setattr(ens._EnsembleState, "save", save_then_die)
+    monkeypatch.setattr(EnsembleState, "save", save_then_die)
     with pytest.raises(Killed):
         run()
-    monkeypatch.setattr(ens._EnsembleState, "save", original)
+    monkeypatch.setattr(EnsembleState, "save", original)
 
 
 def test_ensemble_snapshot_of_other_training_rows_is_not_resumed(x_all, x_test, tmp_path,

@@ -50,14 +50,11 @@ import torch
 
 from .data import content_digest
 from .model import VAE, init_parameters, negative_elbo
-from .snapshots import SnapshotClock, discard_snapshot, load_snapshot
+from .snapshots import EnsembleState, SnapshotClock
 from .splits import rows_digest
 from .stacked import StackedAdam, StackedVAE
 from .train import (NOISE_OFFSET, ORDER_OFFSET, History, ProgressLog, batches, check_finite,
                     is_evaluated, mean_neg_elbo)
-
-# /2: the key fingerprints every member's training rows and the training images
-ENSEMBLE_SNAPSHOT_FORMAT = "vae-novelty-ensemble-snapshot/2"
 
 log = logging.getLogger("vae_novelty")
 
@@ -179,7 +176,7 @@ class _EnsembleRun:
                            for m in members]
         self.eval_models = [VAE(hidden, z_dim).to(device).eval() for _ in members]
         self.histories = [History() for _ in members]
-        self.state = _EnsembleState(self.adam, self.order_gens, self.noise_gens, self.histories)
+        self.state = EnsembleState(self.adam, self.order_gens, self.noise_gens, self.histories)
         self.total = torch.zeros(len(members), dtype=torch.float64, device=device)
         # Subsets of members still in their epoch (only in an epoch's last steps, when the
         # members' training sets differ in size), as device index tensors made once each.
@@ -258,7 +255,7 @@ class _EnsembleRun:
 
     def resume(self, snapshot: Path | None, key: dict | None) -> int:
         """The first epoch to train: after the snapshot's, when ``snapshot`` exists and belongs
-        to this run (:meth:`_EnsembleState.restore`); else 1."""
+        to this run (:meth:`EnsembleState.restore`); else 1."""
         if snapshot is None or not Path(snapshot).exists():
             return 1
         start_epoch = self.state.restore(snapshot, key)
@@ -374,75 +371,3 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
         if clock.due(epoch):
             run.state.save(snapshot, key, epoch)
     return run.results()
-
-
-class _EnsembleState:
-    """Everything an ensemble needs to resume bitwise: parameters, Adam, generators, history."""
-
-    def __init__(self, adam: StackedAdam, order_gens, noise_gens, histories):
-        self.adam, self.order_gens, self.noise_gens = adam, order_gens, noise_gens
-        self.histories = histories
-
-    def save(self, path: Path, key: dict, epoch: int) -> None:
-        from .model import write_torch_atomic
-
-        payload = {"format": ENSEMBLE_SNAPSHOT_FORMAT, "key": key, "epoch": epoch,
-                   **self._state()}
-        write_torch_atomic(payload, path)
-        log.info("ensemble snapshot written at epoch %d: %s", epoch, path)
-
-    def _tensors(self) -> list[torch.Tensor]:
-        return self.adam.state_tensors()
-
-    def _state(self) -> dict:
-        """A copy of the resumable state (tensors on the CPU): what a snapshot holds."""
-        return {"tensors": [t.detach().to("cpu", copy=True) for t in self._tensors()],
-                "host_steps": list(self.adam.host_steps),
-                "order_gens": [g.get_state() for g in self.order_gens],
-                "noise_gens": [g.get_state() for g in self.noise_gens],
-                "histories": [list(h.rows) for h in self.histories]}
-
-    def _apply(self, state: dict) -> None:
-        """Set the state from :meth:`_state`'s form (a snapshot's payload or a backup)."""
-        with torch.no_grad():
-            for t, value in zip(self._tensors(), state["tensors"]):
-                t.copy_(value)
-        self.adam.host_steps[:] = [int(x) for x in state["host_steps"]]
-        for g, st in zip(self.order_gens, state["order_gens"]):
-            g.set_state(st)
-        for g, st in zip(self.noise_gens, state["noise_gens"]):
-            g.set_state(st)
-        for h, rows in zip(self.histories, state["histories"]):
-            h.rows[:] = rows
-
-    def restore(self, path: Path, key: dict) -> int:
-        """Resume from the snapshot ``path`` when it belongs to this run (``key``): the next
-        epoch. Otherwise (another run, unreadable, or content that does not fit) the file is
-        deleted with a log line, the state is left as it was and the result is 1."""
-        payload = load_snapshot(path, ENSEMBLE_SNAPSHOT_FORMAT, key)
-        if payload is None:
-            return 1
-        a = self.adam
-        tensors = self._tensors()
-        backup = self._state()
-        try:
-            saved = payload["tensors"]
-            counts = {"tensors": (len(saved), len(tensors)),
-                      "host_steps": (len(payload["host_steps"]), len(a.host_steps)),
-                      "order_gens": (len(payload["order_gens"]), len(self.order_gens)),
-                      "noise_gens": (len(payload["noise_gens"]), len(self.noise_gens)),
-                      "histories": (len(payload["histories"]), len(self.histories))}
-            wrong = {k: v for k, v in counts.items() if v[0] != v[1]}
-            if wrong:
-                raise ValueError(", ".join(f"{k}: {got} saved, {want} expected"
-                                           for k, (got, want) in wrong.items()))
-            for t, value in zip(tensors, saved):
-                if tuple(value.shape) != tuple(t.shape):
-                    raise ValueError(f"a tensor of shape {tuple(value.shape)}, expected "
-                                     f"{tuple(t.shape)}")
-            self._apply(payload)
-            return int(payload["epoch"]) + 1
-        except Exception as exc:  # put back the state as it was before: nothing half-applied
-            self._apply(backup)
-            discard_snapshot(path, f"cannot be applied ({type(exc).__name__}: {exc})")
-            return 1
