@@ -7,7 +7,8 @@ import copy
 import numpy as np
 import torch
 
-from .theorem1 import F64, no_tf32, resolve_device, to_tensor
+from .tensors import no_tf32, resolve_device, to_tensor
+from .theorem1 import F64
 
 
 @torch.inference_mode()

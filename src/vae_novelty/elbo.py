@@ -35,6 +35,7 @@ import zlib
 import numpy as np
 import torch
 
+from . import tensors
 from . import theorem1 as t1
 from . import theorem1_table as t1t
 # write_table: the ELBO table's writer (re-exported)
@@ -81,16 +82,16 @@ def decoder_log_lik(model, z, x, device="cpu", batch_size: int = POINTS_PER_CALL
 
     ``z`` (T, S, D), ``x`` (T, P). log p = sum_j x_j l_j - softplus(l_j).
     """
-    dev = t1.resolve_device(device)
+    dev = tensors.resolve_device(device)
     z = np.asarray(z, np.float64)
     T, S, D = z.shape
     out = np.empty((T, S))
     per = max(1, batch_size // max(S, 1))
-    with torch.inference_mode(), t1.no_tf32():
+    with torch.inference_mode(), tensors.no_tf32():
         m64 = float64_model(model, dev)
-        xd = t1.to_tensor(x, dev, torch.float64)
+        xd = tensors.to_tensor(x, dev, torch.float64)
         for i0 in range(0, T, per):
-            zb = t1.to_tensor(z[i0:i0 + per], dev, torch.float64)
+            zb = tensors.to_tensor(z[i0:i0 + per], dev, torch.float64)
             logits = m64.decode_logits(zb.reshape(-1, D)).reshape(len(zb), S, -1)
             xb = xd[i0:i0 + per, None, :]
             ll = (xb * logits - torch.nn.functional.softplus(logits)).sum(-1)
@@ -111,7 +112,7 @@ def optimal_log_lik(z, x, train_mean, train_logvar, train_x, *, clamp_eps: float
     """
     if not 0.0 < clamp_eps < 0.5:
         raise ValueError(f"clamp_eps must be in (0, 0.5), got {clamp_eps}")
-    dev = t1.resolve_device(device)
+    dev = tensors.resolve_device(device)
     z = np.asarray(z, np.float64)
     T, S, D = z.shape
     log_lik = np.empty((T, S))
@@ -119,8 +120,8 @@ def optimal_log_lik(z, x, train_mean, train_logvar, train_x, *, clamp_eps: float
     per = max(1, int(points_per_call) // max(S, 1))
     budget = float(chunk_mb)
     with torch.inference_mode():
-        xd = t1.to_tensor(x, dev, torch.float64)
-        train_xd = t1.to_tensor(train_x, dev)
+        xd = tensors.to_tensor(x, dev, torch.float64)
+        train_xd = tensors.to_tensor(train_x, dev)
         for i0 in range(0, T, per):
             zb = z[i0:i0 + per]
             stats, budget = t1.weight_stats_shrinking(zb.reshape(-1, D), train_mean,
@@ -146,7 +147,7 @@ def elbo_terms(model, x, mean, logvar, noise, train_mean, train_logvar, train_x,
     (T, S, D) standard normals (:func:`draw_noise`); ``train_*`` the model's training
     posteriors (N, D) and images (N, P; or a tensor already on the device).
     """
-    dev = t1.resolve_device(device)
+    dev = tensors.resolve_device(device)
     x = np.asarray(x, np.float64)
     z = latent_samples(mean, logvar, noise)
     kl = kl_standard_normal(mean, logvar)
@@ -197,7 +198,7 @@ def evaluate_elbo_inputs(inputs: "t1t.ModelInputs", spec, *, samples: int, clamp
     """:func:`evaluate_elbo` on inputs already in memory."""
     from .io import describe_device, provenance
 
-    dev = t1.resolve_device(device)
+    dev = tensors.resolve_device(device)
     train, test, x = inputs.train, inputs.test, inputs.x
     noise = draw_noise(seed, spec.model_id, len(x), samples, spec.z_dim)
     with torch.inference_mode():

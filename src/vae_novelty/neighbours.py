@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .theorem1 import (F64, array_shape, as_f64, chunk_sizes, chunk_topk, merge_topk, no_tf32,
-                       resolve_device, to_tensor)
+from .tensors import array_shape, as_f64, no_tf32, resolve_device, to_tensor
+from .theorem1 import F64, chunk_sizes, chunk_topk, merge_topk
 
 
 def _override_chunks(tc: int, nc: int, test_chunk, train_chunk, n: int) -> tuple[int, int]:

@@ -54,13 +54,13 @@ model's table and files in :mod:`vae_novelty.theorem1_table`.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import torch
+
+from .tensors import array_shape, as_f64, no_tf32, resolve_device, to_tensor
 
 LOG_2PI = math.log(2.0 * math.pi)
 F64 = torch.float64
@@ -124,45 +124,6 @@ class WeightStats:
     @property
     def perplexity(self) -> np.ndarray:
         return np.exp(self.entropy)
-
-
-@contextlib.contextmanager
-def no_tf32() -> Iterator[None]:
-    old = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = old
-
-
-def resolve_device(device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    from .io import select_device
-
-    return select_device(device)
-
-
-def to_tensor(arr, device: torch.device, dtype=None) -> torch.Tensor:
-    """A torch tensor of a numpy array (copied when the array is read-only); a tensor already
-    on ``device`` (and of ``dtype``) is used as it is, so that callers can upload an input once
-    and pass it to every pass of the engine."""
-    if isinstance(arr, torch.Tensor):
-        return arr.to(device=device, dtype=dtype or arr.dtype)
-    arr = np.asarray(arr)
-    if not arr.flags.writeable:
-        arr = arr.copy()
-    return torch.as_tensor(arr, dtype=dtype, device=device)
-
-
-def as_f64(name: str, arr, ndim: int = 2) -> np.ndarray:
-    out = np.asarray(arr, dtype=np.float64)
-    if out.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {out.shape}")
-    if not np.isfinite(out).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return out
 
 
 def _train_features(train_mean: np.ndarray, train_logvar: np.ndarray, centre: np.ndarray,
@@ -267,11 +228,6 @@ def _stream_chunk(feats: torch.Tensor, HT: torch.Tensor, X: torch.Tensor | None,
             num.addmm_(e, xc)
         m = m_new
     return m, s, t, num, top_v, top_i
-
-
-def array_shape(arr) -> tuple[int, ...]:
-    """Shape of a numpy array, array-like or torch tensor (on any device)."""
-    return tuple(arr.shape) if isinstance(arr, torch.Tensor) else np.shape(arr)
 
 
 def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,

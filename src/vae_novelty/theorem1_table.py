@@ -14,7 +14,8 @@ import torch
 from . import decoder, neighbours
 from .artefacts import check_model_id, with_meta, write_npz, write_table
 from . import theorem1 as engine
-from .theorem1 import WeightStats, resolve_device, to_tensor
+from .tensors import resolve_device, to_tensor
+from .theorem1 import WeightStats
 
 TABLE_FORMAT = "vae-novelty-theorem1/3"
 
