@@ -130,10 +130,10 @@ def train_settings(arch, epochs, batch_size):
 
 @functools.lru_cache(maxsize=None)
 def code_version(script):
-    """A digest of the code a rule runs, passed as a ``params`` value: its script (below
-    workflow/scripts/), _bootstrap.py and every package module the script can import
-    (:func:`vae_novelty.codegraph.closure`: its import closure, imports inside functions
-    included). Editing a module reruns exactly the stages that import it, and what follows; a
+    """A digest of the code behind one script, passed as a ``params`` value. It covers the
+    script (below workflow/scripts/), _bootstrap.py and every package module the script can
+    import (its import closure, :func:`vae_novelty.codegraph.closure`, imports inside
+    functions included). Editing a module reruns exactly the stages that import it, and what follows; a
     new modification time alone (a git checkout, a copy) reruns nothing. profiles/default
     switches off Snakemake's own code trigger, which compares script modification times."""
     scripts = REPO / "workflow" / "scripts"
