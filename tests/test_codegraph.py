@@ -161,9 +161,12 @@ def _stage_digests(pkg: Path, base: Path) -> dict[str, str]:
                                     "theorem1.py", "model.py"])
 def test_editing_a_module_changes_exactly_the_digests_of_the_stages_that_import_it(
         tmp_path, edited):
-    """A copy of the package with one module edited: among the probed stages, those whose
-    digest changes are those whose scripts load that module when imported (a real import,
-    not the graph); and the digests of the other stages move with their closures."""
+    """A copy of the package with one module edited: the stages whose digest changes are
+    those whose import closure holds it; that includes every probed stage whose script loads
+    it when imported (a real import, not the graph). io.py and config/ are loaded at import
+    by each stage that reaches them, so for them the two sets are equal; theorem1.py and
+    model.py also reach figure1.py and tables.py through imports inside functions, which
+    an import-time probe cannot see."""
     import shutil
 
     copy = tmp_path / "src" / "vae_novelty"
@@ -174,8 +177,11 @@ def test_editing_a_module_changes_exactly_the_digests_of_the_stages_that_import_
     after = _stage_digests(copy, tmp_path)
     changed = {s for s in before if before[s] != after[s]}
     importers = {s for s in PROBED if (PKG / edited).resolve() in _loaded_at_import(SCRIPTS / s)}
-    assert changed & set(PROBED) == importers
     assert importers  # every module edited here is used by some probed stage
+    if edited in ("io.py", "config/validate.py", "config/schema.py"):
+        assert changed & set(PROBED) == importers
+    else:
+        assert importers < changed & set(PROBED)
     assert changed == {s for s in before if any(p.relative_to(PKG).as_posix() == edited
                                                 for p in closure(SCRIPTS / s, PKG))}
 
