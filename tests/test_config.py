@@ -9,7 +9,8 @@ import yaml
 
 from conftest import REPO
 from vae_novelty import config as vcfg
-from vae_novelty import config_doc
+from vae_novelty.config import doc as config_doc
+from vae_novelty.config.cli import main as config_main
 from vae_novelty.config import ConfigError
 
 
@@ -561,7 +562,7 @@ BAD_INDENT = "training:\n  epochs: 3\n   batch_size: 4\n"
 
 def check(capsys, *paths):
     """``main(['check', ...])``: its exit status and its output lines."""
-    status = vcfg.main(["check", *map(str, paths)])
+    status = config_main(["check", *map(str, paths)])
     return status, capsys.readouterr().out.splitlines()
 
 
@@ -658,7 +659,7 @@ def test_check_entry_point_exit_status(tmp_path):
 @pytest.mark.parametrize("argv", [[], ["--markdown", "check", "config/quick.yaml"], ["check"]])
 def test_entry_point_needs_markdown_or_check_files(argv):
     with pytest.raises(SystemExit) as exc:
-        vcfg.main(argv)
+        config_main(argv)
     assert exc.value.code == 2
 
 

@@ -39,7 +39,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .theorem1 import MIB, _device, _no_tf32, _shape, _tensor
+from .tensors import array_shape, no_tf32, resolve_device, to_tensor
+from .theorem1 import MIB
 
 F32 = torch.float32
 F64 = torch.float64
@@ -89,8 +90,8 @@ def nearest_images(queries, refs, *, k: int = 2, chunk_mb: float = 256.0, device
     (a speed setting; any value >= k gives the same result). ``query_chunk`` / ``ref_chunk``
     override the chunk sizes derived from ``chunk_mb``.
     """
-    dev = _device(device)
-    q_shape, r_shape = _shape(queries), _shape(refs)
+    dev = resolve_device(device)
+    q_shape, r_shape = array_shape(queries), array_shape(refs)
     if len(q_shape) != 2 or len(r_shape) != 2 or q_shape[1] != r_shape[1]:
         raise ValueError(f"queries and refs must be (T, P) and (N, P), got {q_shape} and "
                          f"{r_shape}")
@@ -105,8 +106,8 @@ def nearest_images(queries, refs, *, k: int = 2, chunk_mb: float = 256.0, device
     qc, rc = _chunks(T, n, n_pix, m, chunk_mb)
     qc, rc = int(query_chunk or qc), int(min(ref_chunk or rc, n))
     pos_out, dist_out = np.empty((T, kk), np.int64), np.empty((T, kk))
-    with torch.inference_mode(), _no_tf32():
-        R = _tensor(refs, dev)
+    with torch.inference_mode(), no_tf32():
+        R = to_tensor(refs, dev)
         if not R.dtype.is_floating_point:
             R = R.to(F64)
         if not torch.isfinite(R).all():
@@ -116,7 +117,7 @@ def nearest_images(queries, refs, *, k: int = 2, chunk_mb: float = 256.0, device
         r2_32 = r2.to(F32)
         r2_max = float(r2.max())
         for i0 in range(0, T, qc):
-            q64 = _tensor(np.asarray(queries[i0:i0 + qc]) if not isinstance(queries, torch.Tensor)
+            q64 = to_tensor(np.asarray(queries[i0:i0 + qc]) if not isinstance(queries, torch.Tensor)
                           else queries[i0:i0 + qc], dev, F64)
             if not torch.isfinite(q64).all():
                 raise ValueError("queries contain NaN or infinite values")

@@ -26,7 +26,6 @@ float32 (m, 784), with ``z``, ``model_id`` and ``data``).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import zlib
@@ -41,14 +40,17 @@ from . import decoder
 from . import pixel_nn
 from . import theorem1 as t1
 from . import theorem1_table as t1t
+from .artefacts import read_model_table, with_meta, write_npz, write_table
 from .classifier import classify
 from .config import ModelSpec
 from .model import bce_per_image, load_model
+from .io import describe_device, provenance
 from .posterior import read_posteriors
+from .splits import rows_digest
+from .tensors import to_tensor
 
 log = logging.getLogger("vae_novelty")
 TABLE_FORMAT = "vae-novelty-samples/1"
-META_KEY = t1t.META_KEY
 
 
 @dataclass(frozen=True)
@@ -159,9 +161,7 @@ def build_table(model_id: str, z, stats: t1.WeightStats, top_rows, bce_mu, nn_ro
         "digit": pa.array(np.asarray(digit, np.int8)),
         "digit_prob": pa.array(np.asarray(digit_prob, np.float64)),
     }
-    table = pa.table(cols, schema=schema)
-    return table.replace_schema_metadata(
-        {META_KEY: json.dumps(meta, sort_keys=True, default=str).encode()})
+    return with_meta(pa.table(cols, schema=schema), meta)
 
 
 def split_parts(cache: SplitCache, split, mnist, train_np, x_train, settings: SampleSettings,
@@ -192,9 +192,6 @@ def split_parts(cache: SplitCache, split, mnist, train_np, x_train, settings: Sa
 def sample_job(job: SampleJob, mnist, split, classifier, classifier_meta: dict,
                settings: SampleSettings, device, cache: SplitCache | None = None) -> dict:
     """Write one model's samples table and images; returns a few numbers for the log."""
-    from .io import describe_device, provenance
-    from .splits import rows_digest
-
     spec = job.spec
     if split.name != spec.split:
         raise ValueError(f"split file holds {split.name!r}, model {spec.model_id} was trained "
@@ -213,7 +210,7 @@ def sample_job(job: SampleJob, mnist, split, classifier, classifier_meta: dict,
         raise ValueError(f"model {spec.model_id}: the samples stage needs at least two "
                          f"training images (nn1 and nn2), the split has {len(train_rows)}")
     test_rows = inputs.test["mnist_index"].astype(np.int64)
-    x_train = t1._tensor(inputs.x_train, device)                 # uploaded once per model
+    x_train = to_tensor(inputs.x_train, device)                 # uploaded once per model
     z = latent_codes(settings.seed, spec.model_id, settings.n, spec.z_dim)
     logits = decoder.decoder_logits(model, z, device)
     x_hat = np.exp(-np.logaddexp(0.0, -logits))                # sigmoid, float64
@@ -273,21 +270,12 @@ def sample_job(job: SampleJob, mnist, split, classifier, classifier_meta: dict,
 
 def write_result(table, parquet_path, npz_path, z, x_hat, mu, m: int, meta: dict) -> None:
     """The table (Parquet) and the first ``m`` samples' images (npz, float32), atomically."""
-    import pyarrow.parquet as pq
-
-    from .io import atomic_path
-
     m = int(min(m, len(z)))
-    with atomic_path(parquet_path) as tmp:
-        pq.write_table(table, tmp)
-    with atomic_path(npz_path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, model_id=np.array(meta["model_id"]),
-                                data=np.array(meta["data"]),
-                                sample=np.arange(m, dtype=np.int64),
-                                z=np.asarray(z[:m], np.float32),
-                                x_hat=np.asarray(x_hat[:m], np.float32),
-                                mu=np.asarray(mu[:m], np.float32))
+    write_table(table, parquet_path)
+    write_npz(npz_path, compressed=True, model_id=np.array(meta["model_id"]),
+              data=np.array(meta["data"]), sample=np.arange(m, dtype=np.int64),
+              z=np.asarray(z[:m], np.float32), x_hat=np.asarray(x_hat[:m], np.float32),
+              mu=np.asarray(mu[:m], np.float32))
 
 
 def sample_jobs(jobs: list[SampleJob], mnist, splits: dict, classifier, classifier_meta: dict,
@@ -304,7 +292,6 @@ def sample_jobs(jobs: list[SampleJob], mnist, splits: dict, classifier, classifi
 
 
 def read_samples(path, expect_model_id: str | None = None, expect_data: str | None = None):
-    """A per-model samples table and its metadata (checked as :func:`io.read_model_table`)."""
-    from .io import read_model_table
-
+    """A per-model samples table and its metadata (checked by
+    :func:`vae_novelty.artefacts.read_model_table`)."""
     return read_model_table(path, expect_model_id, expect_data)

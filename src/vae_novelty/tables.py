@@ -43,7 +43,6 @@ for NaN, infinite or missing values, except the documented ones:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -51,7 +50,8 @@ import numpy as np
 import pandas as pd
 
 from .config import model_id
-from .theorem1_table import META_KEY, MODEL_COLUMNS, NEIGHBOUR_COLUMNS
+from .artefacts import read_model_table, with_meta, write_table
+from .theorem1_table import MODEL_COLUMNS, NEIGHBOUR_COLUMNS
 
 STAT_COLUMNS = ("bce_x_xhat", "bce_mu_xhat", "perplexity")
 QUANTILES = (("median", 0.5), ("q25", 0.25), ("q75", 0.75))
@@ -209,9 +209,7 @@ def samples_stats(frame: pd.DataFrame | None, meta: dict | None, heldout_digit: 
 
 def read_theorem1(path, expect_model_id: str | None = None, expect_data: str | None = None):
     """A per-model Theorem 1 table and its metadata (JSON under the ``vae_novelty`` key),
-    checked as :func:`io.read_model_table` does."""
-    from .io import read_model_table
-
+    checked by :func:`~vae_novelty.artefacts.read_model_table`."""
     return read_model_table(path, expect_model_id, expect_data)
 
 
@@ -276,7 +274,6 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
     in the same order. ``expect_data``: the run's data fingerprint, which every per-model
     table must record (:func:`vae_novelty.data.read_fingerprint` of ``results/data/mnist.npz``)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from .io import atomic_path, provenance
     from .theorem1_table import table_schema
@@ -312,8 +309,6 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
                 raise ValueError(f"{elbo_paths[k]}: test images differ from those of {path}")
         samples = samples_meta = None
         if samples_paths is not None:
-            from .io import read_model_table
-
             samples_table, samples_meta = read_model_table(samples_paths[k], expect_model_id=mid,
                                                            expect_data=expect_data)
             check_samples_table(samples_table, samples_paths[k])
@@ -321,15 +316,13 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
                                             "w_max"]).to_pandas()
         rows.append(summary_row(meta, table.to_pandas(), history, elbo, samples, samples_meta))
     combined = pa.concat_tables(tables) if tables else table_schema().empty_table()
-    combined = combined.replace_schema_metadata({META_KEY: json.dumps(
-        provenance(models=[model_id(*m) for m in models], data=expect_data), sort_keys=True,
-        default=str).encode()})
+    combined = with_meta(combined, provenance(models=[model_id(*m) for m in models],
+                                              data=expect_data))
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     training = stack_histories(histories)
     for path in (table_path, summary_path, training_path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(table_path) as tmp:
-        pq.write_table(combined, tmp)
+    write_table(combined, table_path)
     with atomic_path(summary_path) as tmp:
         summary.to_csv(tmp, index=False)
     with atomic_path(training_path) as tmp:

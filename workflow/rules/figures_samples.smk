@@ -28,7 +28,7 @@ rule figure14:
         runtime=10,
     params:
         # figure14 wraps its text with quant.wrap_text
-        code=figure_code("figure14.py", "figure14", "quant"),
+        code=code_version("figure14.py"),
         dataset=CFG["data"]["name"],
         models=FIG_MODELS,
         digit=FIG_DIGIT,
@@ -63,14 +63,7 @@ rule figure15:
         mem_mb=1000,
         runtime=10,
     params:
-        code=code_version(
-            "figures/common.py",
-            "figures/sweep.py",
-            "figures/quant.py",
-            "figures/figure15.py",
-            "seeds.py",
-            script="figure15.py",
-        ),
+        code=code_version("figure15.py"),
         dataset=CFG["data"]["name"],
         digits=sorted(CFG["splits"]["heldout_digits"]),
         bootstrap=SEEDS_CI["bootstrap"],

@@ -39,7 +39,7 @@ rule classifier:
         mem_mb=3000,
         runtime=30,
     params:
-        code=code_version(*STAGE_CODE["classifier"], script="classifier.py"),
+        code=code_version("classifier.py"),
         settings=dict(CLF),
     script:
         "../scripts/classifier.py"
@@ -81,7 +81,7 @@ for _suffix, _archs, _grid in GRID_GROUPS:
             # CPU worst case: paper scale, 10,000 samples against 60,000 images per model
             runtime=lambda w: 20 + 10 * len(arch_models(w.arch)),
         params:
-            code=code_version(*STAGE_CODE["samples"], script="samples.py"),
+            code=code_version("samples.py"),
             # One mapping: Snakemake compares params as a set of values (see evaluate.smk).
             settings=lambda w: {
                 "hidden": vcfg.arch_hidden(CFG, w.arch),

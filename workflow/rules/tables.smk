@@ -23,7 +23,7 @@ rule tables:
         mem_mb=4000,
         runtime=10,
     params:
-        code=code_version(*STAGE_CODE["tables"], script="tables.py"),
+        code=code_version("tables.py"),
         # (arch, split, seed) of every model, in the order of the input lists
         models=[[m.arch, m.split, m.seed] for m in MODELS],
     script:

@@ -13,7 +13,8 @@ from vae_novelty.splits import load_checked_splits
 
 sm = snakemake  # noqa: F821
 p, out = sm.params.settings, sm.output
-log, device = start_job(sm)
+log, device = start_job(sm.log[0], sm.threads, sm.resources.get("torch_device", "auto"),
+                        sm.rule, dict(sm.wildcards))
 settings = SampleSettings(n=p["n"], seed=p["seed"], top_k=p["top_k"],
                           figure_images=p["figure_images"], ct_cells=p["ct_cells"],
                           ct_pca_dims=p["ct_pca_dims"], ct_min_per_cell=p["ct_min_per_cell"],

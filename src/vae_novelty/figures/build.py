@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..artefacts import check_model
 from .figure1 import plot_figure1
 from .figure2 import BcePanel, plot_figure2
 from .figure3 import Figure3Data, WeightsFn, figure3_data, plot_figure3
@@ -110,15 +111,10 @@ def figure3_from_files(posteriors: str, model: str, hidden: Sequence[int], z_dim
                        grid_size: int, extent: float, cmap: str, samples_per_digit: int,
                        sample_seed: int, model_id: str | None = None,
                        data: str | None = None) -> tuple[Figure, Figure3Data]:
-    from ..data import check_fingerprint
     from ..posterior import read_posteriors
 
     train, _, meta = read_posteriors(posteriors, expect_z_dim=z_dim)
-    if model_id is not None and meta.get("model_id") != model_id:
-        raise ValueError(f"{posteriors}: posteriors of model {meta.get('model_id')!r}, "
-                         f"expected {model_id!r}")
-    if data is not None:
-        check_fingerprint(meta.get("data"), data, posteriors)
+    check_model(meta, posteriors, model_id, data)
     data = figure3_data(train["z_mean"], train["z_logvar"], train["label"],
                         mini_weights(train["z_mean"], train["z_logvar"]),
                         mini_decoder(model, hidden, z_dim, model_id), grid_size, extent,

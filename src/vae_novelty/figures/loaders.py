@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..artefacts import check_model, read_model_table
 from .selection import digit_rows, lookup_rows, select_positions
 
 IMAGE_KEYS = ("x", "mu", "x_hat")
@@ -20,9 +21,7 @@ SAMPLE_IMAGE_KEYS = ("x_hat", "mu")  # of the samples stage's .npz (samples/{arc
 
 def read_table(path: str | Path, expect_model_id: str | None = None,
                expect_data: str | None = None) -> pd.DataFrame:
-    """A model's Theorem 1 table (checked by :func:`vae_novelty.io.read_model_table`)."""
-    from ..io import read_model_table
-
+    """A model's Theorem 1 table (checked by :func:`vae_novelty.artefacts.read_model_table`)."""
     return read_model_table(path, expect_model_id, expect_data)[0].to_pandas()
 
 
@@ -33,19 +32,13 @@ def read_checked_npz(path: str | Path, keys: Sequence[str], expect_model_id: str
     (which also records ``model_id`` and ``data``), refused when one of ``keys`` is missing, when it holds another model than
     ``expect_model_id`` or was made from other data than ``expect_data`` (each checked when
     given)."""
-    from ..data import check_fingerprint
-
     with np.load(path) as npz:
         wanted = ("model_id", "data", *keys)
         missing = [k for k in wanted if k not in npz.files]
         if missing:
             raise KeyError(f"{path}: missing arrays {missing}; expected {list(wanted)}")
-        held = str(npz["model_id"])
-        if expect_model_id is not None and held != expect_model_id:
-            raise ValueError(f"{path}: holds model {held!r}, expected {expect_model_id!r} "
-                             f"(inputs out of order?)")
-        if expect_data is not None:
-            check_fingerprint(str(npz["data"]), expect_data, path)
+        check_model({"model_id": str(npz["model_id"]), "data": str(npz["data"])}, path,
+                    expect_model_id, expect_data)
         return {k: npz[k] for k in (*keys, *optional) if k in npz.files}
 
 
