@@ -60,6 +60,44 @@ def test_summary_row_by_hand():
     assert row["elbo_gap_mean"] == 17.5
 
 
+def _count_closer(bce_mu, bce_x):
+    """The reference: a plain loop, strictly closer to mu (a tie is not closer)."""
+    closer = 0
+    for m, x in zip(bce_mu, bce_x):
+        if m < x:
+            closer += 1
+    return closer / len(bce_x)
+
+
+def test_frac_closer_to_mu_uneven_case_and_ties():
+    """3 of 4 closer (so a flipped comparison gives 1/4, not the same 1/2), then a tie."""
+    bce_x = [10.0, 20.0, 30.0, 40.0]
+    bce_mu = [5.0, 15.0, 25.0, 45.0]
+    assert _count_closer(bce_mu, bce_x) == 0.75
+    assert tables.frac_closer_to_mu(bce_mu, bce_x) == 0.75
+    assert tables.frac_closer_to_mu(bce_x, bce_mu) == 0.25
+    # row 1 a tie (20 vs 20): not closer, 2 of 4; counted as closer it would be 3 of 4
+    tied = [5.0, 20.0, 25.0, 45.0]
+    assert tables.frac_closer_to_mu(tied, bce_x) == _count_closer(tied, bce_x) == 0.5
+    # every row a tie: nothing is closer
+    assert tables.frac_closer_to_mu(bce_x, bce_x) == 0.0
+    assert np.isnan(tables.frac_closer_to_mu([], []))
+    with pytest.raises(ValueError, match="3 BCE\\(mu, x_hat\\) values and 4 BCE\\(x, x_hat\\)"):
+        tables.frac_closer_to_mu(bce_mu[:3], bce_x)
+
+
+def test_summary_row_frac_closer_to_mu_on_random_rows():
+    """summary_row's fraction against the loop, on rows with ties and an uneven split."""
+    rng = np.random.default_rng(3)
+    for n in (1, 5, 12):
+        bce_x = rng.integers(0, 4, n).astype(float)   # small integers: many ties
+        bce_mu = rng.integers(0, 4, n).astype(float)
+        frame = pd.DataFrame({"bce_x_xhat": bce_x, "bce_mu_xhat": bce_mu,
+                              "perplexity": np.ones(n)})
+        row = tables.summary_row(INFO, frame, None)
+        assert row["frac_closer_to_mu"] == _count_closer(bce_mu, bce_x)
+
+
 def test_summary_row_without_test_images():
     frame = pd.DataFrame({c: pd.Series([], dtype=float)
                           for c in (*tables.STAT_COLUMNS, "xhat_nn_bce", "nn_ratio")})
