@@ -61,10 +61,18 @@ PY
     wall=$(($(date +%s) - start))
     (cd "$work" && mutmut results --all true >"$work/all.txt" 2>&1 || true)
     (cd "$work" && mutmut results >"$work/results.txt" 2>&1 || true)
-    : >"$work/survivors.diff"
-    for name in $(awk -F: '/: (survived|timeout|suspicious|no tests)/ {gsub(/ /, "", $1); print $1}' "$work/results.txt"); do
-        (cd "$work" && mutmut show "$name" >>"$work/survivors.diff" 2>&1 || true)
-    done
+    # the diff of every mutant not killed, in one process (`mutmut show NAME` each is slow)
+    (cd "$work" && python - >"$work/survivors.diff" 2>&1 <<'PY' || true
+from mutmut.__main__ import find_mutant, get_diff_for_mutant, status_by_exit_code
+
+for line in open("results.txt"):
+    name, _, status = line.strip().rpartition(": ")
+    if name and status != "killed":
+        m = find_mutant(name)
+        print(f"# {name}: {status_by_exit_code[m.exit_code_by_key[name]]}")
+        print(get_diff_for_mutant(name, path=m.path))
+PY
+    )
     python - "$work/all.txt" "$module" "$wall" <<'PY'
 import collections, sys
 path, module, wall = sys.argv[1], sys.argv[2], int(sys.argv[3])
