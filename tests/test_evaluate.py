@@ -42,7 +42,7 @@ def _setup(tmp_path: Path, model_id="h16.no9.s0"):
 
 def test_one_process_gives_what_the_per_file_functions_give(tmp_path):
     mnist, split, spec, job = _setup(tmp_path)
-    evaluate_jobs([job], mnist, {"no9": split}, SETTINGS, torch.device("cpu"))
+    stats = evaluate_jobs([job], mnist, {"no9": split}, SETTINGS, torch.device("cpu"))
     # the same model through the file-by-file path: export, then Theorem 1, then the ELBO
     ref = tmp_path / "ref.parquet"
     export_model(tmp_path / "m.pt", mnist, split, ref, hidden=[16], z_dim=2,
@@ -52,6 +52,9 @@ def test_one_process_gives_what_the_per_file_functions_give(tmp_path):
     want_t1 = t1t.evaluate_model(*files, spec, top_k=3, chunk_mb=0.05).table.to_pandas()
     got_t1 = pd.read_parquet(job.theorem1_table)
     pd.testing.assert_frame_equal(got_t1, want_t1)
+    # the logged fraction closer to mu, recounted image by image (a tie is not closer)
+    closer = sum(1 for m, x in zip(got_t1.bce_mu_xhat, got_t1.bce_x_xhat) if m < x)
+    assert stats[0]["frac_closer_to_mu"] == closer / len(got_t1)
     want_elbo = E.evaluate_elbo(*files, spec, samples=2, clamp_eps=1e-6, seed=0,
                                 chunk_mb=0.05).to_pandas()
     pd.testing.assert_frame_equal(pd.read_parquet(job.elbo_table), want_elbo)

@@ -301,3 +301,26 @@ def test_nan_for_every_seed_of_a_configuration_is_kept():
     assert out[out.split != "full"].elbo_gap_mean_mean.notna().all()
     pooled = pool_heldout(df)
     assert pooled.elbo_gap_mean.notna().all()
+
+
+# found by mutation testing (bench/mutation.sh seeds; docs/benchmarks/mutation.md)
+
+def test_pool_heldout_names_its_source_for_an_infinite_value_outside_the_heldout_splits():
+    df = summary_frame(seeds=(0, 1))
+    df.loc[df.model_id == "h3.full.s1", "perplexity_median"] = np.inf   # not a held-out split
+    with pytest.raises(ValueError, match=r"^s\.csv: column perplexity_median is infinite for "
+                                         r"h3\.full\.s1"):
+        pool_heldout(df, source="s.csv")
+
+
+def test_interval_text_needs_both_ends_of_the_interval():
+    assert interval_text(0.5, np.nan, 0.6) == "0.5"
+    assert interval_text(0.5, 0.4, np.nan) == "0.5"
+
+
+def test_display_table_keeps_a_mean_column_without_an_interval():
+    table = pd.DataFrame({"arch": ["h3"], "x_mean": [0.5], "x_ci_lo": [0.4], "x_ci_hi": [0.6],
+                          "other_mean": [7.0]})
+    out = display_table(table)
+    assert out.columns.tolist() == ["arch", "other_mean", "x"]
+    assert out.other_mean.tolist() == [7.0] and out.x.tolist() == ["0.5 [0.4, 0.6]"]

@@ -60,6 +60,44 @@ def test_summary_row_by_hand():
     assert row["elbo_gap_mean"] == 17.5
 
 
+def _count_closer(bce_mu, bce_x):
+    """The reference: a plain loop, strictly closer to mu (a tie is not closer)."""
+    closer = 0
+    for m, x in zip(bce_mu, bce_x):
+        if m < x:
+            closer += 1
+    return closer / len(bce_x)
+
+
+def test_frac_closer_to_mu_uneven_case_and_ties():
+    """3 of 4 closer (so a flipped comparison gives 1/4, not the same 1/2), then a tie."""
+    bce_x = [10.0, 20.0, 30.0, 40.0]
+    bce_mu = [5.0, 15.0, 25.0, 45.0]
+    assert _count_closer(bce_mu, bce_x) == 0.75
+    assert tables.frac_closer_to_mu(bce_mu, bce_x) == 0.75
+    assert tables.frac_closer_to_mu(bce_x, bce_mu) == 0.25
+    # row 1 a tie (20 vs 20): not closer, 2 of 4; counted as closer it would be 3 of 4
+    tied = [5.0, 20.0, 25.0, 45.0]
+    assert tables.frac_closer_to_mu(tied, bce_x) == _count_closer(tied, bce_x) == 0.5
+    # every row a tie: nothing is closer
+    assert tables.frac_closer_to_mu(bce_x, bce_x) == 0.0
+    assert np.isnan(tables.frac_closer_to_mu([], []))
+    with pytest.raises(ValueError, match="3 BCE\\(mu, x_hat\\) values and 4 BCE\\(x, x_hat\\)"):
+        tables.frac_closer_to_mu(bce_mu[:3], bce_x)
+
+
+def test_summary_row_frac_closer_to_mu_on_random_rows():
+    """summary_row's fraction against the loop, on rows with ties and an uneven split."""
+    rng = np.random.default_rng(3)
+    for n in (1, 5, 12):
+        bce_x = rng.integers(0, 4, n).astype(float)   # small integers: many ties
+        bce_mu = rng.integers(0, 4, n).astype(float)
+        frame = pd.DataFrame({"bce_x_xhat": bce_x, "bce_mu_xhat": bce_mu,
+                              "perplexity": np.ones(n)})
+        row = tables.summary_row(INFO, frame, None)
+        assert row["frac_closer_to_mu"] == _count_closer(bce_mu, bce_x)
+
+
 def test_summary_row_without_test_images():
     frame = pd.DataFrame({c: pd.Series([], dtype=float)
                           for c in (*tables.STAT_COLUMNS, "xhat_nn_bce", "nn_ratio")})
@@ -326,3 +364,172 @@ def test_tables_refuse_a_model_table_made_from_other_data(tmp_path):
             tables.write_tables([w[0] for w in written], [w[1] for w in written], models,
                                 elbo_paths=[w[3] for w in written], **kw)
         assert not out.exists()
+
+
+# ---------------------------------------------------------------- found by mutation testing
+# (bench/mutation.sh tables; docs/benchmarks/mutation.md): the checks' exact messages, the
+# thresholds at their boundaries, and the empty and nested-folder cases.
+
+def test_perplexity_threshold_is_strictly_below_1_5():
+    frame = pd.DataFrame({"bce_x_xhat": [1.0] * 4, "bce_mu_xhat": [2.0] * 4,
+                          "perplexity": [1.0, 1.5, 2.0, 2.4]})
+    # 1.0 < 1.5 only: 1.5 itself and values between 1.5 and 2.5 are not below it
+    assert tables.summary_row(INFO, frame, None)["frac_perplexity_lt_1_5"] == 0.25
+
+
+def test_refuse_non_finite_message_in_full():
+    with pytest.raises(ValueError) as err:
+        tables.refuse_non_finite([1.0, np.nan, 2.0, np.nan], "f.parquet", "c", why=" (w)")
+    assert str(err.value) == ("f.parquet: column c has 2 NaN value(s) (rows 1, 3) (w); refusing "
+                              "to summarise it (rerun the job that wrote it)")
+    with pytest.raises(ValueError) as err:     # more than five: the first five and "..."
+        tables.refuse_non_finite([np.inf] * 6 + [0.0], "f", "c")
+    assert str(err.value) == ("f: column c has 6 infinite value(s) (rows 0, 1, 2, 3, 4, ...); "
+                              "refusing to summarise it (rerun the job that wrote it)")
+    with pytest.raises(ValueError) as err:     # exactly five: no "..."
+        tables.refuse_non_finite([np.nan] * 5, "f", "c")
+    assert "(rows 0, 1, 2, 3, 4);" in str(err.value)
+    # a 2-D array counts its rows flattened; an object array (None, NaN) is read as floats
+    with pytest.raises(ValueError, match=r"f: column c has 1 infinite value\(s\) \(rows 2\)"):
+        tables.refuse_non_finite(np.array([[1.0, 2.0], [np.inf, 3.0]]), "f", "c")
+    with pytest.raises(ValueError, match=r"has 2 NaN value\(s\) \(rows 0, 2\)"):
+        tables.refuse_non_finite(np.array([None, 1.0, np.nan], dtype=object), "f", "c")
+    tables.refuse_non_finite([np.nan, 1.0], "f", "c", allow_nan=True)  # NaN allowed, no inf
+    with pytest.raises(ValueError, match="infinite"):
+        tables.refuse_non_finite([np.nan, np.inf], "f", "c", allow_nan=True)
+
+
+def test_missing_values_are_counted_and_named(tmp_path):
+    rng = np.random.default_rng(11)
+    written = [_write_model(tmp_path, "h64", "no9", 0, 3, rng)]
+    path = written[0][0]
+    good = pq.read_table(path).column("topk_weight").to_pylist()
+    # a missing list and a missing entry of another list: two missing values
+    _set_column(path, "topk_weight", [None, [0.5, None, 0.1], good[2]])
+    with pytest.raises(ValueError) as err:
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+    assert str(err.value) == (f"{path}: column topk_weight has 2 missing (null) value(s); "
+                              f"refusing to summarise it (rerun the job that wrote it)")
+    _set_column(path, "topk_weight", good)
+    _set_column(path, "bce_x_xhat", [None, 60.0, 70.0])
+    with pytest.raises(ValueError, match=rf"^{path}: column bce_x_xhat has 1 missing \(null\)"):
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+    _set_column(path, "bce_x_xhat", [50.0, 60.0, 70.0])
+    _set_column(path, "nn_dist", [None, 1.0, 2.0])
+    with pytest.raises(ValueError) as err:
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+    assert str(err.value) == (f"{path}: column nn_dist has 1 missing (null) value(s) (the "
+                              f"memorisation columns are null in every row or in none); "
+                              f"refusing to summarise it (rerun the job that wrote it)")
+    _set_column(path, "nn_dist", [0.5, 1.0, 2.0])
+    elbo = written[0][3]
+    values = pq.read_table(elbo).column("kl").to_pylist()
+    _set_column(elbo, "kl", [values[0], None, values[2]], writer=E.write_table)
+    with pytest.raises(ValueError, match=rf"^{elbo}: column kl has 1 missing \(null\)"):
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+
+
+def test_nan_reasons_name_only_their_own_column(tmp_path):
+    rng = np.random.default_rng(12)
+    written = [_write_model(tmp_path, "h64", "no9", 0, 3, rng)]
+    path = written[0][0]
+    _set_column(path, "nn_ratio", [0.5, np.nan, 0.2])
+    with pytest.raises(ValueError) as err:
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+    assert str(err.value) == (f"{path}: column nn_ratio has 1 NaN value(s) (rows 1) (NaN only "
+                              f"for a model with a single training row); refusing to summarise "
+                              f"it (rerun the job that wrote it)")
+    _set_column(path, "nn_ratio", [0.5, 0.1, 0.2])
+    _set_column(path, "nn_dist", [0.5, np.nan, 0.2])
+    with pytest.raises(ValueError) as err:
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+    assert str(err.value) == (f"{path}: column nn_dist has 1 NaN value(s) (rows 1); refusing "
+                              f"to summarise it (rerun the job that wrote it)")
+    _set_column(path, "nn_dist", [0.5, 0.1, 0.2])
+    hist = written[0][1]
+    pd.DataFrame({"epoch": [1, 2], "train_neg_elbo": [1.0, 2.0],
+                  "test_neg_elbo": [1.0, np.nan]}).to_csv(hist, index=False)
+    with pytest.raises(ValueError) as err:
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+    assert str(err.value) == (f"{hist}: column test_neg_elbo has 1 NaN value(s) (rows 1) (NaN "
+                              f"only for a model without test images); refusing to summarise "
+                              f"it (rerun the job that wrote it)")
+    pd.DataFrame({"epoch": [1, 2], "train_neg_elbo": [1.0, np.nan],
+                  "test_neg_elbo": [1.0, 2.0]}).to_csv(hist, index=False)
+    with pytest.raises(ValueError) as err:
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+    assert str(err.value) == (f"{hist}: column train_neg_elbo has 1 NaN value(s) (rows 1); "
+                              f"refusing to summarise it (rerun the job that wrote it)")
+    pd.DataFrame({"epoch": [1, 2], "train_neg_elbo": [1.0, "abc"],
+                  "test_neg_elbo": [1.0, 2.0]}).to_csv(hist, index=False)
+    with pytest.raises(ValueError, match=rf"^{hist}: column train_neg_elbo holds non-numbers "
+                                         rf"\(could not convert"):
+        _tables(tmp_path, written, [("h64", "no9", 0)])
+
+
+def test_single_training_row_with_one_test_image_keeps_its_nan_ratio(tmp_path):
+    rng = np.random.default_rng(13)
+    one = _write_model(tmp_path, "mini", "mini", 0, 1, rng, k=1)
+    _set_column(one[0], "nn_ratio", [np.nan])
+    summary = _tables(tmp_path, [one], [("mini", "mini", 0)])
+    assert np.isnan(summary.nn_ratio_median[0]) and summary.n_test[0] == 1
+
+
+def test_read_theorem1_checks_the_data_fingerprint(tmp_path):
+    from vae_novelty.data import DataError
+
+    written = _write_model(tmp_path, "h64", "no9", 0, 2, np.random.default_rng(14))
+    table, meta = tables.read_theorem1(written[0], "h64.no9.s0", DATA)
+    assert table.num_rows == 2 and meta["model_id"] == "h64.no9.s0"
+    with pytest.raises(DataError, match="made from data 0123456789abcdef"):
+        tables.read_theorem1(written[0], "h64.no9.s0", "fedcba9876543210")
+    with pytest.raises(DataError, match="made from data 0123456789abcdef"):
+        tables.write_tables([written[0]], [written[1]], [("h64", "no9", 0)],
+                            table_path=tmp_path / "t.parquet", summary_path=tmp_path / "s.csv",
+                            training_path=tmp_path / "h.csv", expect_data="fedcba9876543210")
+
+
+def test_write_tables_without_models_and_into_new_folders(tmp_path):
+    out = tmp_path / "a" / "b"
+    summary = tables.write_tables([], [], [], table_path=out / "t" / "theorem1.parquet",
+                                  summary_path=out / "s" / "summary.csv",
+                                  training_path=out / "h" / "training.csv", expect_data=DATA)
+    assert summary.empty and list(summary.columns) == list(tables.SUMMARY_COLUMNS)
+    assert pd.read_csv(out / "s" / "summary.csv").columns.tolist() == list(tables.SUMMARY_COLUMNS)
+    combined = pq.read_table(out / "t" / "theorem1.parquet")
+    assert combined.num_rows == 0
+    assert combined.schema.equals(t1t.table_schema(), check_metadata=False)
+    assert pd.read_csv(out / "h" / "training.csv").columns.tolist() == list(tables.HISTORY_KEYS)
+
+
+def test_combined_table_records_its_models_and_data(tmp_path):
+    import json
+
+    rng = np.random.default_rng(15)
+    models = [("h64", "full", 0), ("h64", "no9", 0)]
+    written = [_write_model(tmp_path, *m, 2, rng) for m in models]
+    tables.write_tables([w[0] for w in written], [w[1] for w in written], models,
+                        table_path=tmp_path / "t.parquet", summary_path=tmp_path / "s.csv",
+                        training_path=tmp_path / "h.csv", expect_data=DATA)
+    meta = json.loads(pq.read_table(tmp_path / "t.parquet").schema.metadata[b"vae_novelty"])
+    assert meta["models"] == ["h64.full.s0", "h64.no9.s0"] and meta["data"] == DATA
+    assert "code_version" in meta
+
+
+def test_list_lengths_must_match(tmp_path):
+    with pytest.raises(ValueError, match=r"^2 Theorem 1 tables, 1 histories and 1 models: the "
+                                         r"lists must match$"):
+        tables.write_tables(["a", "b"], ["h"], [("h64", "no9", 0)], table_path=tmp_path / "t",
+                            summary_path=tmp_path / "s", training_path=tmp_path / "h")
+    with pytest.raises(ValueError, match=r"^0 ELBO tables and 1 models: the lists must match$"):
+        tables.write_tables(["a"], ["h"], [("h64", "no9", 0)], elbo_paths=[],
+                            table_path=tmp_path / "t", summary_path=tmp_path / "s",
+                            training_path=tmp_path / "h")
+
+
+def test_stack_histories_numbers_rows_afresh_and_has_keys_when_empty():
+    h = pd.DataFrame({"epoch": [1, 2], "train_neg_elbo": [1.0, 2.0], "test_neg_elbo": [3.0, 4.0]})
+    keys = [{"model_id": f"m{i}", "arch": "a", "split": "s", "seed": i} for i in range(2)]
+    out = tables.stack_histories([(keys[0], h), (keys[1], h)])
+    assert out.index.tolist() == [0, 1, 2, 3] and out.model_id.tolist() == ["m0"] * 2 + ["m1"] * 2
+    assert tables.stack_histories([]).columns.tolist() == list(tables.HISTORY_KEYS)

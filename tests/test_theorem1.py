@@ -764,3 +764,34 @@ def test_neighbour_passes_are_retried_on_out_of_memory(tmp_path, monkeypatch):
     assert tried["latent"] == [64, 32, 16] and tried["xhat"] == [16]
     cols = ["nn_index", "nn_dist", "xhat_nn_index", "xhat_nn_bce", "perplexity"]
     pd.testing.assert_frame_equal(got[cols], expected[cols])
+
+
+# found by mutation testing (bench/mutation.sh decoder; docs/benchmarks/mutation.md)
+
+def test_bce_from_logits_in_chunks_against_a_float64_loop():
+    from vae_novelty import decoder
+
+    rng = np.random.default_rng(21)
+    logits = rng.normal(0, 3, (5, 7))
+    x = rng.random((5, 7)).astype(np.float32)            # float32 inputs: computed in float64
+    mu = rng.random((5, 7)).astype(np.float32)
+    x_hat, bce_x, bce_mu = decoder.bce_from_logits(logits, x, mu, "cpu", batch_size=2)
+    for i in range(5):
+        want_x = want_mu = 0.0
+        for j in range(7):
+            p = 1.0 / (1.0 + np.exp(-logits[i, j]))
+            want_x -= float(x[i, j]) * np.log(p) + (1 - float(x[i, j])) * np.log(1 - p)
+            want_mu -= float(mu[i, j]) * np.log(p) + (1 - float(mu[i, j])) * np.log(1 - p)
+            assert x_hat[i, j] == np.float32(p)
+        assert bce_x[i] == pytest.approx(want_x, rel=1e-12)
+        assert bce_mu[i] == pytest.approx(want_mu, rel=1e-12)
+
+
+def test_float64_model_leaves_the_original_untouched():
+    from vae_novelty import decoder
+    from vae_novelty.model import VAE
+
+    model = VAE([4], 2)
+    copy64 = decoder.float64_model(model, torch.device("cpu"))
+    assert copy64.decoder[0].weight.dtype == torch.float64
+    assert model.decoder[0].weight.dtype == torch.float32

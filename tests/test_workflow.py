@@ -81,6 +81,35 @@ def test_logs_and_benchmarks_are_written(tiny_run):
         (tiny_run / "results/logs/data/prepare_mnist.log").read_text()
 
 
+def test_summary_fraction_closer_to_mu_is_recounted_from_the_theorem1_table(tiny_run):
+    """The headline statistic of summary.csv, recounted image by image from the per-image
+    Theorem 1 table (strictly closer: a tie does not count), and the evaluate log's value."""
+    import re
+
+    import pandas as pd
+
+    res = tiny_run / "results"
+    summary = pd.read_csv(res / "tables/summary.csv")
+    per_image = pd.read_parquet(res / "tables/theorem1.parquet")
+    assert len(summary) == len(vcfg.model_grid(tiny_cfg()))
+    logged = {}
+    for log in (res / "logs/evaluate").glob("*.log"):
+        for mid, value in re.findall(r"(\S+): \d+ training, \d+ test images; .* closer to mu "
+                                     r"([0-9.]+)", log.read_text()):
+            logged[mid] = value
+    for row in summary.itertuples():
+        rows = per_image[per_image.model_id == row.model_id]
+        assert len(rows) == row.n_test
+        if not len(rows):
+            assert np.isnan(row.frac_closer_to_mu)
+            continue
+        closer = sum(1 for m, x in zip(rows.bce_mu_xhat, rows.bce_x_xhat) if m < x)
+        # (pandas' CSV reader may be one ulp off)
+        assert row.frac_closer_to_mu == pytest.approx(closer / len(rows), rel=1e-12), \
+            row.model_id
+        assert logged[row.model_id] == f"{closer / len(rows):.3f}", row.model_id
+
+
 def test_nothing_left_to_do_after_a_complete_run(tiny_run):
     proc = run_snakemake(tiny_run, "--cores", "1", "--dry-run")
     assert "Nothing to be done" in proc.stdout + proc.stderr

@@ -5,7 +5,8 @@ training histories.
   :func:`vae_novelty.theorem1.table_schema`) concatenated in model-grid order.
 - ``results/tables/summary.csv``: one row per model, columns :data:`SUMMARY_COLUMNS`.
   Quantiles are numpy's default (linear interpolation between order statistics).
-  ``frac_closer_to_mu`` is the fraction of test images with BCE(mu, x_hat) < BCE(x, x_hat);
+  ``frac_closer_to_mu`` is the fraction of test images with BCE(mu, x_hat) < BCE(x, x_hat)
+  (ties count as not closer; :func:`frac_closer_to_mu`);
   ``frac_perplexity_lt_1_5`` the fraction with perplexity < 1.5;
   ``frac_xhat_closer_to_train`` the fraction with xhat_nn_bce < bce_x_xhat (the reconstruction
   is closer, in BCE, to some training image than to its own input); ``nn_ratio_median`` the
@@ -213,6 +214,23 @@ def read_theorem1(path, expect_model_id: str | None = None, expect_data: str | N
     return read_model_table(path, expect_model_id, expect_data)
 
 
+def frac_closer_to_mu(bce_mu_xhat, bce_x_xhat) -> float:
+    """The paper's headline statistic for one model: the fraction of test images whose
+    decoder output x_hat is closer, in BCE, to the Theorem 1 weighted average mu than to the
+    input x, i.e. with BCE(mu, x_hat) < BCE(x, x_hat) (one value per image in each array).
+
+    Ties count as not closer: x_hat exactly as close to mu as to x is not evidence of
+    copying. NaN for no images. The values must be finite (a NaN compares False and would
+    count as not closer; :func:`summary_row` refuses them before calling this). Used by the
+    summary (:func:`summary_row`) and by the evaluate stage's log line."""
+    mu = np.asarray(bce_mu_xhat, dtype=np.float64).reshape(-1)
+    x = np.asarray(bce_x_xhat, dtype=np.float64).reshape(-1)
+    if mu.shape != x.shape:
+        raise ValueError(f"{len(mu)} BCE(mu, x_hat) values and {len(x)} BCE(x, x_hat) "
+                         f"values: one of each per test image")
+    return float(np.mean(mu < x)) if len(mu) else np.nan
+
+
 def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None,
                 elbo: pd.DataFrame | None = None, samples: pd.DataFrame | None = None,
                 samples_meta: dict | None = None) -> dict:
@@ -228,8 +246,7 @@ def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None,
         for name, q in QUANTILES:
             row[f"{col}_{name}"] = float(np.quantile(values, q)) if len(values) else np.nan
     n = len(frame)
-    row["frac_closer_to_mu"] = (float((frame.bce_mu_xhat < frame.bce_x_xhat).mean())
-                                if n else np.nan)
+    row["frac_closer_to_mu"] = frac_closer_to_mu(frame.bce_mu_xhat, frame.bce_x_xhat)
     row["frac_perplexity_lt_1_5"] = float((frame.perplexity < 1.5).mean()) if n else np.nan
     row["frac_xhat_closer_to_train"] = (
         float((frame.xhat_nn_bce < frame.bce_x_xhat).mean())
