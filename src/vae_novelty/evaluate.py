@@ -24,7 +24,6 @@ from .model import ModelFileError, load_model
 from .posterior import posterior_arrays, posterior_table
 from .posterior import write_table as write_posteriors
 from .splits import rows_digest
-from .tables import frac_closer_to_mu
 
 log = logging.getLogger("vae_novelty")
 
@@ -90,7 +89,7 @@ def evaluate_job(job: EvalJob, mnist, split, settings: EvalSettings, device) -> 
              "n_test": len(df), "export_s": t1_start - t0, "theorem1_s": elbo_start - t1_start,
              "elbo_s": end - elbo_start,
              "median_perplexity": float(df.perplexity.median()),
-             "frac_closer_to_mu": frac_closer_to_mu(df.bce_mu_xhat, df.bce_x_xhat),
+             "frac_closer_to_mu": t1t.frac_closer_to_mu(df.bce_mu_xhat, df.bce_x_xhat),
              "elbo_decoder": float(el.elbo_decoder.mean()),
              "elbo_optimal": float(el.elbo_optimal.mean())}
     log.info("%s: %d training, %d test images; export %.1fs, Theorem 1 %.1fs, ELBO %.1fs; "

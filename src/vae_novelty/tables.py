@@ -52,7 +52,7 @@ import pandas as pd
 
 from .config import model_id
 from .artefacts import read_model_table, with_meta, write_table
-from .theorem1_table import MODEL_COLUMNS, NEIGHBOUR_COLUMNS
+from .theorem1_table import MODEL_COLUMNS, NEIGHBOUR_COLUMNS, frac_closer_to_mu
 
 STAT_COLUMNS = ("bce_x_xhat", "bce_mu_xhat", "perplexity")
 QUANTILES = (("median", 0.5), ("q25", 0.25), ("q75", 0.75))
@@ -212,23 +212,6 @@ def read_theorem1(path, expect_model_id: str | None = None, expect_data: str | N
     """A per-model Theorem 1 table and its metadata (JSON under the ``vae_novelty`` key),
     checked by :func:`~vae_novelty.artefacts.read_model_table`."""
     return read_model_table(path, expect_model_id, expect_data)
-
-
-def frac_closer_to_mu(bce_mu_xhat, bce_x_xhat) -> float:
-    """The paper's headline statistic for one model: the fraction of test images whose
-    decoder output x_hat is closer, in BCE, to the Theorem 1 weighted average mu than to the
-    input x, i.e. with BCE(mu, x_hat) < BCE(x, x_hat) (one value per image in each array).
-
-    Ties count as not closer: x_hat exactly as close to mu as to x is not evidence of
-    copying. NaN for no images. The values must be finite (a NaN compares False and would
-    count as not closer; :func:`summary_row` refuses them before calling this). Used by the
-    summary (:func:`summary_row`) and by the evaluate stage's log line."""
-    mu = np.asarray(bce_mu_xhat, dtype=np.float64).reshape(-1)
-    x = np.asarray(bce_x_xhat, dtype=np.float64).reshape(-1)
-    if mu.shape != x.shape:
-        raise ValueError(f"{len(mu)} BCE(mu, x_hat) values and {len(x)} BCE(x, x_hat) "
-                         f"values: one of each per test image")
-    return float(np.mean(mu < x)) if len(mu) else np.nan
 
 
 def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None,

@@ -46,6 +46,23 @@ MODEL_COLUMNS = ("model_id", "arch", "hidden", "n_hidden_layers", "z_dim", "spli
                  "heldout_digit", "seed", "decoder_params")
 
 
+def frac_closer_to_mu(bce_mu_xhat, bce_x_xhat) -> float:
+    """The paper's headline statistic for one model: the fraction of test images whose
+    decoder output x_hat is closer, in BCE, to the Theorem 1 weighted average mu than to the
+    input x, i.e. with BCE(mu, x_hat) < BCE(x, x_hat) (one value per image in each array).
+
+    Ties count as not closer: x_hat exactly as close to mu as to x is not evidence of
+    copying. NaN for no images. The values must be finite (a NaN compares False and would
+    count as not closer; :func:`vae_novelty.tables.summary_row` refuses them before calling this). Used by the
+    summary (:func:`vae_novelty.tables.summary_row`) and by the evaluate stage's log line."""
+    mu = np.asarray(bce_mu_xhat, dtype=np.float64).reshape(-1)
+    x = np.asarray(bce_x_xhat, dtype=np.float64).reshape(-1)
+    if mu.shape != x.shape:
+        raise ValueError(f"{len(mu)} BCE(mu, x_hat) values and {len(x)} BCE(x, x_hat) "
+                         f"values: one of each per test image")
+    return float(np.mean(mu < x)) if len(mu) else np.nan
+
+
 def model_info(spec) -> dict:
     """The per-model columns of a :class:`vae_novelty.config.ModelSpec`."""
     from .model import decoder_param_count
