@@ -228,4 +228,5 @@ def read_elbo(path, expect_model_id: str | None = None, expect_data: str | None 
     """A per-model ELBO table and its metadata (checked as :func:`io.read_model_table` does)."""
     from .io import read_model_table
 
-    return read_model_table(path, expect_model_id, expect_data)
+    return read_model_table(path, expect_model_id, expect_data,
+                            expect_columns=table_schema().names)

@@ -150,15 +150,32 @@ def log_uncaught(exc_type, exc, tb) -> None:
         sys.__excepthook__(exc_type, exc, tb)
 
 
-def read_model_table(path, expect_model_id: str | None = None, expect_data: str | None = None):
+def read_model_table(path, expect_model_id: str | None = None, expect_data: str | None = None,
+                     expect_columns=None):
     """A per-model Parquet table and its metadata (JSON under the ``vae_novelty`` key),
-    checking that it holds ``expect_model_id`` and was made from data ``expect_data`` (a
-    :func:`vae_novelty.data.data_fingerprint`) when given."""
+    checking that it holds ``expect_model_id``, was made from data ``expect_data`` (a
+    :func:`vae_novelty.data.data_fingerprint`) and has exactly the columns ``expect_columns``
+    (any order), each when given. A file that cannot be read as Parquet (truncated, corrupt)
+    or has other columns is a ValueError naming it."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from .data import check_fingerprint
 
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"{path}: cannot read the table (truncated, corrupt or not a Parquet "
+                         f"file: {type(exc).__name__}: {exc})") from exc
+    if expect_columns is not None:
+        names = table.column_names
+        missing = [c for c in expect_columns if c not in names]
+        extra = [c for c in names if c not in expect_columns]
+        if missing or extra:
+            raise ValueError(f"{path}: missing column(s) {missing}, unexpected column(s) {extra}; "
+                             f"expected {list(expect_columns)}")
     raw = (table.schema.metadata or {}).get(b"vae_novelty")
     meta = json.loads(raw) if raw else {}
     if expect_model_id is not None and meta.get("model_id") != expect_model_id:

@@ -156,8 +156,10 @@ def read_theorem1(path, expect_model_id: str | None = None, expect_data: str | N
     """A per-model Theorem 1 table and its metadata (JSON under the ``vae_novelty`` key),
     checked as :func:`io.read_model_table` does."""
     from .io import read_model_table
+    from .theorem1_table import table_schema
 
-    return read_model_table(path, expect_model_id, expect_data)
+    return read_model_table(path, expect_model_id, expect_data,
+                            expect_columns=table_schema().names)
 
 
 def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None,

@@ -15,6 +15,13 @@ from .selection import digit_rows, lookup_rows, select_positions
 
 IMAGE_KEYS = ("x", "mu", "x_hat")
 ARRAY_KEYS = ("model_id", "data", "mnist_index", *IMAGE_KEYS)
+# The columns of a Theorem 1 table (vae_novelty.theorem1_table.table_schema, which imports
+# torch; a test keeps the two equal)
+THEOREM1_COLUMNS = (
+    "model_id", "arch", "hidden", "n_hidden_layers", "z_dim", "split", "heldout_digit", "seed",
+    "decoder_params", "mnist_index", "label", "bce_x_xhat", "bce_mu_xhat", "perplexity",
+    "entropy", "w_max", "log_norm", "topk_index", "topk_weight", "nn_index", "nn_dist",
+    "nn_ratio", "xhat_nn_index", "xhat_nn_bce")
 
 
 def read_table(path: str | Path, expect_model_id: str | None = None,
@@ -22,7 +29,8 @@ def read_table(path: str | Path, expect_model_id: str | None = None,
     """A model's Theorem 1 table (checked by :func:`vae_novelty.io.read_model_table`)."""
     from ..io import read_model_table
 
-    return read_model_table(path, expect_model_id, expect_data)[0].to_pandas()
+    return read_model_table(path, expect_model_id, expect_data,
+                            expect_columns=THEOREM1_COLUMNS)[0].to_pandas()
 
 
 def read_arrays(path: str | Path, expect_model_id: str | None = None,
@@ -30,21 +38,19 @@ def read_arrays(path: str | Path, expect_model_id: str | None = None,
     """A model's ``.npz`` of test images: mnist_index, and x, mu, x_hat as float32 (T, 784),
     refused when it holds another model than ``expect_model_id`` or was made from other data
     than ``expect_data`` (each checked when given)."""
-    from ..data import check_fingerprint
+    from ..data import check_fingerprint, read_npz
 
-    with np.load(path) as npz:
-        missing = [k for k in ARRAY_KEYS if k not in npz.files]
-        if missing:
-            raise KeyError(f"{path}: missing arrays {missing}; expected {list(ARRAY_KEYS)}")
-        held = str(npz["model_id"])
-        if expect_model_id is not None and held != expect_model_id:
-            raise ValueError(f"{path}: holds model {held!r}, expected {expect_model_id!r} "
-                             f"(inputs out of order?)")
-        if expect_data is not None:
-            check_fingerprint(str(npz["data"]), expect_data, path)
-        out = {"mnist_index": npz["mnist_index"].astype(np.int64)}
-        for key in IMAGE_KEYS:
-            out[key] = npz[key].astype(np.float32)
+    # a truncated or corrupt archive, or a missing array: a DataError naming the file
+    npz = read_npz(path, "Theorem 1 image arrays", ARRAY_KEYS, article="a")
+    held = str(npz["model_id"])
+    if expect_model_id is not None and held != expect_model_id:
+        raise ValueError(f"{path}: holds model {held!r}, expected {expect_model_id!r} "
+                         f"(inputs out of order?)")
+    if expect_data is not None:
+        check_fingerprint(str(npz["data"]), expect_data, path)
+    out = {"mnist_index": npz["mnist_index"].astype(np.int64)}
+    for key in IMAGE_KEYS:
+        out[key] = npz[key].astype(np.float32)
     return out
 
 

@@ -1,0 +1,99 @@
+"""Issue 23: results that vouch only for themselves. Every deliverable is a target, damaged or
+foreign files are refused by name, the run record and the report are read from the artefacts,
+a model trained with other settings is never used silently, finished models survive a
+sibling's failure."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import run_snakemake
+
+
+def _copy_run(tiny_run: Path, tmp_path: Path) -> Path:
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run, work, symlinks=True)          # copy2: modification times kept
+    return work
+
+
+@pytest.mark.slow
+def test_every_deleted_deliverable_is_remade(tiny_run, tmp_path):
+    """A posterior file, a Theorem 1 image array and a training history deleted after a
+    complete run are remade by a plain run (before: "Nothing to be done")."""
+    work = _copy_run(tiny_run, tmp_path)
+    res = work / "results"
+    deleted = [res / "posteriors" / "h64" / "no9_s0.parquet",
+               res / "theorem1" / "h64-32-16" / "full_s0.npz",
+               res / "models" / "mini" / "mini_s0.history.csv"]
+    for path in deleted:
+        assert path.exists()
+        path.unlink()
+    dry = run_snakemake(work, "--dry-run")
+    assert "Nothing to be done" not in dry.stdout + dry.stderr
+    run_snakemake(work, "--cores", "2")
+    assert all(p.exists() for p in deleted)
+    dry = run_snakemake(work, "--dry-run")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+# --------------------------------------------------------------------------- damaged inputs
+
+def _figure_files(tmp_path):
+    from test_figures import theorem1_table, write_model_files
+
+    return write_model_files(theorem1_table("m0.no9.s0", "m0", "4", "no9", (9,), per_label=4),
+                             tmp_path / "m0")
+
+
+def test_theorem1_columns_of_the_figures_equal_the_table_schema():
+    from vae_novelty.figures.loaders import THEOREM1_COLUMNS
+    from vae_novelty.theorem1_table import table_schema
+
+    assert THEOREM1_COLUMNS == tuple(table_schema().names)
+
+
+@pytest.mark.parametrize("change", ["missing", "extra"])
+def test_a_table_with_a_missing_or_extra_column_is_refused_by_name(tmp_path, change):
+    """Read by the figures (and by the tables rule): a Theorem 1 table with a column too few or
+    too many is refused naming the file and the column (before: a KeyError naming neither)."""
+    import pyarrow.parquet as pq
+
+    from vae_novelty.figures.loaders import read_table
+    from vae_novelty.tables import read_theorem1
+
+    table, _ = _figure_files(tmp_path)
+    arrow = pq.read_table(table)
+    meta = arrow.schema.metadata
+    if change == "missing":
+        arrow = arrow.drop_columns(["perplexity"])
+        want = r"m0\.parquet: missing column\(s\) \['perplexity'\], unexpected column\(s\) \[\]"
+    else:
+        arrow = arrow.append_column("perplexity_2", arrow["perplexity"])
+        want = r"m0\.parquet: missing column\(s\) \[\], unexpected column\(s\) \['perplexity_2'\]"
+    pq.write_table(arrow.replace_schema_metadata(meta), table)
+    with pytest.raises(ValueError, match=want):
+        read_table(table, "m0.no9.s0")
+    with pytest.raises(ValueError, match=want):
+        read_theorem1(table, "m0.no9.s0")
+
+
+def test_a_truncated_table_or_image_array_is_refused_by_name(tmp_path):
+    from vae_novelty.data import DataError
+    from vae_novelty.elbo import read_elbo
+    from vae_novelty.figures.loaders import read_arrays, read_table
+
+    table, arrays = _figure_files(tmp_path)
+    read_table(table, "m0.no9.s0")
+    read_arrays(arrays, "m0.no9.s0")
+    for path in (table, arrays):
+        data = Path(path).read_bytes()
+        Path(path).write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"m0\.parquet: cannot read the table \(truncated"):
+        read_table(table, "m0.no9.s0")
+    with pytest.raises(ValueError, match=r"m0\.parquet: cannot read the table"):
+        read_elbo(table)
+    with pytest.raises(DataError, match=r"m0\.npz: cannot read the Theorem 1 image arrays"):
+        read_arrays(arrays, "m0.no9.s0")
