@@ -8,9 +8,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
-from conftest import run_snakemake
+from conftest import REPO, TINY, run_snakemake
 
 
 def _copy_run(tiny_run: Path, tmp_path: Path) -> Path:
@@ -97,3 +99,64 @@ def test_a_truncated_table_or_image_array_is_refused_by_name(tmp_path):
         read_elbo(table)
     with pytest.raises(DataError, match=r"m0\.npz: cannot read the Theorem 1 image arrays"):
         read_arrays(arrays, "m0.no9.s0")
+
+
+# --------------------------------------------------------------------------- parse time
+
+def test_a_missing_checksums_file_is_refused_naming_the_key(tmp_path):
+    from vae_novelty.data import checksums_problem
+
+    assert checksums_problem(None) is None
+    assert checksums_problem(REPO / "resources" / "mnist" / "SHA256SUMS") is None
+    problem = checksums_problem(tmp_path / "SUMS")
+    assert problem.startswith("config key data.checksums: ") and "SUMS does not exist" in problem
+    assert "is a folder" in checksums_problem(tmp_path)
+
+
+@pytest.mark.slow  # snakemake --dry-run
+def test_a_missing_checksums_file_stops_the_run_at_parse_time(tmp_path):
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["data"]["checksums"] = "resources/mnist/NO-SUCH-SUMS"
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = run_snakemake(tmp_path, "--dry-run", configfile=path, check=False, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "config key data.checksums: " in out and "NO-SUCH-SUMS does not exist" in out
+    assert "FileNotFoundError" not in out
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("value", [0.5, 0, -1])
+def test_chunk_mb_below_one_is_refused_by_the_schema(value):
+    """Before: 0.5 passed the schema and failed as "chunk_mb must be positive, got 0.0" after
+    the evaluate job had deleted that architecture's files (the resource is an integer)."""
+    from vae_novelty import config as vcfg
+
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["theorem1"]["chunk_mb"] = value
+    with pytest.raises(vcfg.ConfigError, match=rf"theorem1\.chunk_mb: {value}\S* is less than "
+                                               r"the minimum of 1"):
+        vcfg.load_config(cfg)
+    cfg["theorem1"]["chunk_mb"] = 1
+    assert vcfg.load_config(cfg)["theorem1"]["chunk_mb"] == 1
+
+
+# --------------------------------------------------------------------------- seed summary
+
+@pytest.mark.parametrize("column", ["frac_closer_to_mu", "perplexity_median"])
+def test_nan_in_a_statistic_that_is_never_nan_is_refused(column):
+    """A NaN in frac_closer_to_mu or perplexity_median for every seed of a configuration (before:
+    an empty mean in summary_by_config.csv) is refused naming the file, column and models."""
+    from test_seeds import summary_frame
+    from vae_novelty.seeds import pool_heldout, summarise_seeds
+
+    df = summary_frame()
+    summarise_seeds(df, 50, 0.95, 0, source="s.csv")
+    df.loc[df.model_id.str.startswith("h3.no9."), column] = np.nan
+    want = (rf"s\.csv: column {column} is NaN for h3\.no9\.s0, h3\.no9\.s1, h3\.no9\.s2; it is "
+            r"never NaN")
+    with pytest.raises(ValueError, match=want):
+        summarise_seeds(df, 50, 0.95, 0, source="s.csv")
+    with pytest.raises(ValueError, match=rf"column {column} is NaN for h3\.no9\.s0"):
+        pool_heldout(df, source="s.csv")

@@ -6,7 +6,7 @@ import re
 from snakemake.exceptions import WorkflowError
 
 from vae_novelty import config as vcfg
-from vae_novelty.data import source_digest, source_problem
+from vae_novelty.data import checksums_problem, source_digest, source_problem
 from vae_novelty.io import in_repo
 from vae_novelty.run_record import report_problem, results_config
 
@@ -208,6 +208,8 @@ MNIST_FOLDER = {"bundled": in_repo("resources/mnist"), "folder": CFG["data"]["fo
     CFG["data"]["source"]
 )
 MNIST_CHECKSUMS = in_repo(CFG["data"]["checksums"])
+if checksums_problem(MNIST_CHECKSUMS):
+    raise WorkflowError(checksums_problem(MNIST_CHECKSUMS))
 MNIST_DIGEST = source_digest(MNIST_FOLDER, MNIST_CHECKSUMS)
 
 # A data source that fails its checks stops the run here, before Snakemake deletes
