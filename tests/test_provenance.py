@@ -119,7 +119,7 @@ def test_a_missing_checksums_file_stops_the_run_at_parse_time(tmp_path):
     cfg["data"]["checksums"] = "resources/mnist/NO-SUCH-SUMS"
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = run_snakemake(tmp_path, "--dry-run", configfile=path, check=False, timeout=300)
+    proc = run_snakemake(tmp_path, "--dry-run", configfile=path, check=False, timeout=900)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "config key data.checksums: " in out and "NO-SUCH-SUMS does not exist" in out
@@ -160,3 +160,81 @@ def test_nan_in_a_statistic_that_is_never_nan_is_refused(column):
         summarise_seeds(df, 50, 0.95, 0, source="s.csv")
     with pytest.raises(ValueError, match=rf"column {column} is NaN for h3\.no9\.s0"):
         pool_heldout(df, source="s.csv")
+
+
+# --------------------------------------------------------------------------- architectures
+
+def _tiny():
+    return yaml.safe_load(TINY.read_text())
+
+
+def test_the_order_of_the_architectures_changes_nothing():
+    """model.architectures in another order: the same loaded config (same order of models,
+    same run record), so nothing reruns (before: tables and figures reran)."""
+    from vae_novelty import config as vcfg
+
+    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    loaded = vcfg.load_config(base)
+    assert list(loaded["model"]["architectures"]) == list(base["model"]["architectures"])
+    shuffled = dict(reversed(list(base["model"]["architectures"].items())))
+    other = vcfg.load_config({**base, "model": {**base["model"], "architectures": shuffled}})
+    assert list(other["model"]["architectures"]) == list(loaded["model"]["architectures"])
+    assert other == loaded and vcfg.model_grid(other) == vcfg.model_grid(loaded)
+    # the canonical order: depth, then widths, then name
+    cfg = _tiny()
+    cfg["model"]["architectures"] = {"b": [8, 4], "z": [9], "a": [8], "c": [4, 8]}
+    cfg["model"].update(shallow="z", deep="b")
+    assert list(vcfg.load_config(cfg)["model"]["architectures"]) == ["a", "z", "c", "b"]
+
+
+def test_model_only_runs_a_subset_and_names_what_is_wrong():
+    from vae_novelty import config as vcfg
+
+    cfg = _tiny()
+    cfg["model"]["architectures"]["h8"] = [8]
+    cfg["model"].update(only=["h8"], shallow="h8", deep="h8")
+    out = vcfg.load_config(cfg)
+    assert out["model"]["architectures"] == {"h8": [8]}
+    assert {m.arch for m in vcfg.model_grid(out)} == {"h8", "mini"}
+    cfg["model"].update(only=["h8", "h9"], deep="h64-32-16")
+    with pytest.raises(vcfg.ConfigError) as err:
+        vcfg.load_config(cfg)
+    assert "config key model.only.1: 'h9' is not one of model.architectures" in str(err.value)
+    assert ("config key model.deep: 'h64-32-16' is not among model.only (h8, h9)"
+            in str(err.value))
+
+
+def test_a_merged_architectures_override_is_named():
+    from vae_novelty import config as vcfg
+
+    cfg = _tiny()
+    cfg["model"]["architectures"]["h8"] = [8]
+    loaded = vcfg.load_config(cfg)
+    note = vcfg.merged_architectures_note({"model": {"architectures": {"h8": [8]}}}, loaded)
+    assert "this run has h8 and also h64, h64-32-16" in note
+    assert "--config 'model={only: [h8]}'" in note
+    assert vcfg.merged_architectures_note({"training": {"epochs": 3}}, loaded) is None
+    assert vcfg.merged_architectures_note({}, loaded) is None
+
+
+@pytest.mark.slow  # two snakemake --dry-run
+def test_subset_and_merge_warning_through_snakemake(tmp_path):
+    proc = run_snakemake(tmp_path, "--dry-run", "--config", "model={only: [h64], deep: h64}",
+                         timeout=900)
+    out = proc.stdout + proc.stderr
+    assert "train_sweep          1" in out and "h64-32-16" not in out
+    proc = run_snakemake(tmp_path, "--dry-run", "--config", "model={architectures: {h8: [8]}}",
+                         timeout=900)
+    assert ("warning: --config model.architectures is merged into the configured architectures"
+            in proc.stderr)
+    assert "train_sweep          3" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_architectures_in_another_order_rerun_nothing(tiny_run, tmp_path):
+    cfg = _tiny()
+    cfg["model"]["architectures"] = dict(reversed(list(cfg["model"]["architectures"].items())))
+    path = tmp_path / "reordered.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    dry = run_snakemake(tiny_run, "--dry-run", configfile=path)
+    assert "Nothing to be done" in dry.stdout + dry.stderr

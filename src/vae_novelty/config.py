@@ -264,7 +264,41 @@ def load_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     merged, problems = checked_config(config, schema_path)
     if problems:
         raise ConfigError(problems)
-    return merged
+    return selected_architectures(merged)
+
+
+def merged_architectures_note(overrides: dict, cfg: dict) -> str | None:
+    """A warning when ``--config`` (``overrides``) sets ``model.architectures`` and Snakemake's
+    merge kept other configured architectures beside them (``cfg``: the loaded config); None
+    otherwise."""
+    given = (overrides or {}).get("model")
+    given = given.get("architectures") if isinstance(given, dict) else None
+    if not isinstance(given, dict) or cfg["model"].get("only"):
+        return None
+    kept = [a for a in cfg["model"]["architectures"] if a not in given]
+    if not kept:
+        return None
+    return (f"--config model.architectures is merged into the configured architectures, not "
+            f"put in their place: this run has {', '.join(given)} and also {', '.join(kept)}; "
+            f"to run only some, use --config 'model={{only: [{', '.join(given)}]}}' "
+            f"(config/README.md, model.only)")
+
+
+def architecture_order(item: tuple[str, list[int]]) -> tuple:
+    """The canonical order of the architectures: by depth, then widths, then name (the order
+    config/config.yaml lists them in), so that their order in a config file changes nothing."""
+    name, widths = item
+    return len(widths), list(widths), name
+
+
+def selected_architectures(cfg: dict) -> dict:
+    """``cfg`` (validated) with ``model.architectures`` in :func:`architecture_order` and
+    restricted to ``model.only`` when it is set."""
+    model = cfg["model"]
+    only = model.get("only")
+    archs = sorted(model["architectures"].items(), key=architecture_order)
+    model["architectures"] = {n: list(w) for n, w in archs if not only or n in only}
+    return cfg
 
 
 def smallest_mnist_split(cfg: dict) -> int:
@@ -298,6 +332,14 @@ def _model_problems(model: dict) -> list[Problem]:
     problems = [_at(("model", role), f"{model[role]!r} is not one of model.architectures "
                                      f"({', '.join(archs)})")
                 for role in ("shallow", "deep") if model[role] not in archs]
+    only = model.get("only") or []
+    problems += [_at(("model", "only", i), f"{name!r} is not one of model.architectures "
+                                           f"({', '.join(archs)})")
+                 for i, name in enumerate(only) if name not in archs]
+    problems += [_at(("model", role), f"{model[role]!r} is not among model.only "
+                                      f"({', '.join(only)}): add it there, or name one of them")
+                 for role in ("shallow", "deep")
+                 if only and model[role] in archs and model[role] not in only]
     seen: dict[tuple, str] = {}
     for name, widths in archs.items():
         if name == "mini":

@@ -2,6 +2,7 @@
 
 import hashlib
 import re
+import sys
 
 from snakemake.exceptions import WorkflowError
 
@@ -14,6 +15,11 @@ try:
     CFG = vcfg.load_config(config)
 except vcfg.ConfigError as exc:
     raise WorkflowError(str(exc))
+# --config 'model={architectures: ...}' adds to the configured architectures (model.only runs
+# a subset): say so rather than train more than was asked for without a word
+_merge_note = vcfg.merged_architectures_note(workflow.config_settings.config, CFG)
+if _merge_note:
+    print(f"warning: {_merge_note}", file=sys.stderr)
 
 # Every rule's default target is appended here by its stage's .smk file.
 TARGETS = []
