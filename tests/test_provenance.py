@@ -238,3 +238,40 @@ def test_architectures_in_another_order_rerun_nothing(tiny_run, tmp_path):
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     dry = run_snakemake(tiny_run, "--dry-run", configfile=path)
     assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+# --------------------------------------------------------------------------- run record
+
+@pytest.mark.parametrize("text", ["format: [unclosed\n", "just text\n", "",
+                                  "format: vae-novelty-run-record/1\nconfig: 3\n"])
+def test_a_damaged_run_record_is_named(tmp_path, text):
+    from vae_novelty.run_record import RecordError, read_record, record_problem, report_problem
+
+    path = tmp_path / "run_record.yaml"
+    assert record_problem(path) is None                       # absent: nothing to rebuild
+    path.write_text(text)
+    with pytest.raises(RecordError, match=r"run_record\.yaml: (damaged run record|not a run "
+                                          r"record).*a plain run rebuilds it"):
+        read_record(path)
+    assert "run_record.yaml: " in record_problem(path)
+    problem = report_problem(path, {})
+    assert "run_record.yaml: " in problem and "run the workflow with this configuration" in problem
+
+
+@pytest.mark.slow
+def test_a_damaged_run_record_is_refused_by_the_report_and_rebuilt_by_a_run(tiny_run, tmp_path):
+    work = _copy_run(tiny_run, tmp_path)
+    record = work / "results" / "run_record.yaml"
+    good = record.read_text()
+    record.write_text(good[: len(good) // 3] + "\n  - [unclosed")
+    report = tmp_path / "r.html"
+    proc = run_snakemake(work, "--report", str(report), check=False)
+    assert proc.returncode != 0 and not report.exists()
+    assert "run_record.yaml: damaged run record" in proc.stdout + proc.stderr
+    assert "KeyError" not in proc.stdout + proc.stderr
+    proc = run_snakemake(work, "--cores", "2")
+    assert "run_record.yaml: damaged run record" in proc.stderr
+    rebuilt = yaml.safe_load(record.read_text())
+    assert rebuilt["config"] == yaml.safe_load(good)["config"]
+    run_snakemake(work, "--report", str(report))
+    assert report.exists()

@@ -63,12 +63,38 @@ def write_record(record: dict, path: Path | str) -> None:
     write_text_atomic(path, yaml.safe_dump(record, sort_keys=False, default_flow_style=None))
 
 
+class RecordError(ValueError):
+    """A run record that cannot be read (damaged, truncated, not a record)."""
+
+
 def read_record(path: Path | str) -> dict:
-    with open(path, encoding="utf-8") as fh:
-        record = yaml.safe_load(fh)
+    """The run record at ``path``; a :class:`RecordError` naming the file when it is damaged
+    (not YAML, truncated, not a record, a part missing)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            record = yaml.safe_load(fh)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise RecordError(f"{path}: damaged run record (not readable as YAML: "
+                          f"{type(exc).__name__}); a plain run rebuilds it") from exc
     if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-        raise ValueError(f"{path}: not a run record ({RECORD_FORMAT})")
+        raise RecordError(f"{path}: not a run record ({RECORD_FORMAT}); a plain run rebuilds it")
+    missing = [k for k, kind in (("config", dict), ("data", str))
+               if not isinstance(record.get(k), kind)]
+    if missing:
+        raise RecordError(f"{path}: damaged run record (no valid {', '.join(missing)}); a plain "
+                          f"run rebuilds it")
     return record
+
+
+def record_problem(path: Path | str) -> str | None:
+    """Why the existing run record at ``path`` cannot be read; None when it can or is absent."""
+    if not Path(path).exists():
+        return None
+    try:
+        read_record(path)
+    except RecordError as exc:
+        return str(exc)
+    return None
 
 
 def differences(recorded: Any, current: Any, prefix: str = "") -> list[str]:
@@ -97,7 +123,10 @@ def report_problem(record_path: Path | str, config: dict) -> str | None:
         return (f"{path} does not exist: the run of this configuration has not completed "
                 f"(run it first, or pass the --configfile of the run whose results you want "
                 f"in the report)")
-    recorded = read_record(path)
+    try:
+        recorded = read_record(path)
+    except RecordError as exc:
+        return f"{exc} (run the workflow with this configuration, then the report)"
     diff = differences(recorded["config"], config)
     if not diff:
         return None

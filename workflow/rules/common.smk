@@ -9,7 +9,7 @@ from snakemake.exceptions import WorkflowError
 from vae_novelty import config as vcfg
 from vae_novelty.data import checksums_problem, source_digest, source_problem
 from vae_novelty.io import in_repo
-from vae_novelty.run_record import report_problem, results_config
+from vae_novelty.run_record import record_problem, report_problem, results_config
 
 try:
     CFG = vcfg.load_config(config)
