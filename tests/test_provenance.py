@@ -275,3 +275,92 @@ def test_a_damaged_run_record_is_refused_by_the_report_and_rebuilt_by_a_run(tiny
     assert rebuilt["config"] == yaml.safe_load(good)["config"]
     run_snakemake(work, "--report", str(report))
     assert report.exists()
+
+
+# --------------------------------------------------------------------------- recorded settings
+
+def _model_file(path, epochs=2, trainer="ensemble", model_id="h16.no9.s0", lr=0.001):
+    from vae_novelty.model import VAE, save_model
+
+    save_model(VAE([16], 8), path, model_id=model_id, arch="h16", split="no9", seed=0,
+               train_config={"hidden": [16], "z_dim": 8, "epochs": epochs, "batch_size": 64,
+                             "learning_rate": lr, "seed": 0},
+               trainer=trainer, data="0123456789abcdef")
+    return path
+
+
+def _cfg_h16(epochs=2):
+    from vae_novelty import config as vcfg
+
+    cfg = _tiny()
+    cfg["model"]["architectures"] = {"h16": [16], "h16-8": [16, 8]}
+    cfg["model"].update(shallow="h16", deep="h16-8")
+    cfg["training"]["epochs"] = epochs
+    return vcfg.load_config(cfg)
+
+
+def test_the_record_of_a_model_file_is_read_without_torch_and_equals_torch_load(tmp_path):
+    from vae_novelty.model import load_model
+    from vae_novelty.recorded import read_model_meta
+
+    path = _model_file(tmp_path / "m.pt")
+    record = read_model_meta(path)
+    assert record["meta"] == load_model(path)[1]
+    assert record["hidden"] == [16] and record["z_dim"] == 8
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+def test_an_unreadable_model_file_is_named(tmp_path, damage):
+    from vae_novelty.recorded import RecordedError, model_mismatches, read_model_meta
+
+    path = _model_file(tmp_path / "m.pt")
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[: len(data) // 2], "garbage": b"x" * 500,
+                      "empty": b""}[damage])
+    with pytest.raises(RecordedError, match=r"m\.pt: cannot read the model file's record"):
+        read_model_meta(path)
+    [line] = model_mismatches(path, "h16.no9.s0", {})
+    assert "m.pt: cannot read" in line
+
+
+def test_a_model_trained_with_other_settings_is_named_with_key_and_both_values(tmp_path):
+    from vae_novelty.recorded import model_mismatches, requested_training
+
+    path = _model_file(tmp_path / "m.pt", epochs=2)
+    assert model_mismatches(path, "h16.no9.s0", requested_training("h16", _cfg_h16(2))) == []
+    assert model_mismatches(path, "h16.no9.s0", requested_training("h16", _cfg_h16(3))) == [
+        f"{path} (h16.no9.s0): training.epochs is 2 in the file, 3 requested"]
+    lines = model_mismatches(_model_file(tmp_path / "s.pt", trainer="sequential", lr=0.01),
+                             "h16.no9.s0", requested_training("h16", _cfg_h16(2)))
+    assert lines == [f"{tmp_path / 's.pt'} (h16.no9.s0): training.learning_rate is 0.01 in the "
+                     f"file, 0.001 requested",
+                     f"{tmp_path / 's.pt'} (h16.no9.s0): training.ensemble is 'sequential' in "
+                     f"the file, 'ensemble' requested"]
+    assert model_mismatches(path, "h16.no9.s0", {}, data="fedcba9876543210") == [
+        f"{path} (h16.no9.s0): trained on data 0123456789abcdef, this run's data is "
+        f"fedcba9876543210"]
+    assert model_mismatches(path, "h16.no8.s0", {}) == [
+        f"{path} (h16.no8.s0): holds model 'h16.no9.s0'"]
+    # the mini model's keys
+    mini = requested_training("mini", _cfg_h16())
+    assert mini["epochs"][0] == "training.mini_epochs" and mini["hidden"][0] == "model.mini.hidden"
+
+
+@pytest.mark.slow
+def test_models_of_other_settings_are_retrained_even_without_snakemake_metadata(tiny_run,
+                                                                                 tmp_path):
+    """Delete .snakemake/ (as people do to clear a lock), change training.epochs 2 -> 3: before,
+    "Nothing to be done" and the 2-epoch models stood for a 3-epoch request. Now the training
+    jobs rerun, named in a warning; --report with the new setting refuses before that."""
+    work = _copy_run(tiny_run, tmp_path)
+    shutil.rmtree(work / ".snakemake")
+    report = tmp_path / "r.html"
+    proc = run_snakemake(work, "--report", str(report), "--config", "training={epochs: 3}",
+                         check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and not report.exists()
+    assert "training.epochs is 2 in the file, 3 requested" in out and "h64.no9.s0" in out
+    dry = run_snakemake(work, "--dry-run", "--config", "training={epochs: 3}")
+    assert ("warning: retraining, results/models/h64/no9_s0.pt (h64.no9.s0): training.epochs "
+            "is 2 in the file, 3 requested") in dry.stderr
+    assert "train_sweep          2" in dry.stdout + dry.stderr

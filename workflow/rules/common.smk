@@ -1,6 +1,7 @@
 # Helpers shared by every stage: the validated config, the model grid and path builders.
 
 import hashlib
+import os
 import re
 import sys
 
@@ -9,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from vae_novelty import config as vcfg
 from vae_novelty.data import checksums_problem, source_digest, source_problem
 from vae_novelty.io import in_repo
+from vae_novelty.recorded import model_mismatches, requested_training
 from vae_novelty.run_record import record_problem, report_problem, results_config
 
 try:
