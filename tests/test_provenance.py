@@ -364,3 +364,75 @@ def test_models_of_other_settings_are_retrained_even_without_snakemake_metadata(
     assert ("warning: retraining, results/models/h64/no9_s0.pt (h64.no9.s0): training.epochs "
             "is 2 in the file, 3 requested") in dry.stderr
     assert "train_sweep          2" in dry.stdout + dry.stderr
+
+
+# --------------------------------------------------------------------------- sibling failure
+
+def test_a_diverging_model_is_named_by_the_sequential_trainer():
+    """Before: 'training diverged: training negative ELBO is nan at epoch 1' named no model."""
+    import torch
+
+    from vae_novelty.train import TrainConfig, TrainingDiverged, train_vae
+
+    x = torch.rand(40, 784)
+    x[3, 5] = float("nan")
+    with pytest.raises(TrainingDiverged, match=r"^h64\.no9\.s0: training diverged: training "
+                                               r"negative ELBO is nan at epoch 1"):
+        train_vae(x, torch.rand(8, 784), TrainConfig([8], 2, 1, 16, 1e-3, 0), tag="h64.no9.s0")
+
+
+def test_a_finished_model_survives_its_siblings_failure(tmp_path, monkeypatch, caplog):
+    """Sequential trainer: h16.full.s0 finishes, h16.no9.s0 fails. The error names no9; the
+    finished model's completed snapshot stays, so after Snakemake deletes the job's outputs the
+    rerun trains no epoch of it and writes the same model (before: retrained from epoch 1)."""
+    import logging
+
+    import torch
+    from test_ensemble import _jobs, _splits
+
+    from vae_novelty import train as vtrain
+    from vae_novelty.data import Mnist
+    from vae_novelty.model import load_model
+
+    rng = np.random.default_rng(0)
+    labels = (np.arange(300) % 10).astype(np.uint8)
+    images = (rng.random((300, 784)) * 255).astype(np.uint8)
+    mnist = Mnist(images, labels, images[:40].copy(), labels[:40].copy())
+    settings = vtrain.TrainSettings("h16", (16,), 2, epochs=3, batch_size=64,
+                                    learning_rate=1e-3)
+    jobs = _jobs(tmp_path / "models", ["full", "no9"])
+    (tmp_path / "models").mkdir()
+    snaps = tmp_path / "snapshots"
+    cpu = torch.device("cpu")
+    real = vtrain.train_vae
+
+    def failing(*args, tag="", **kwargs):
+        if tag.endswith("no9.s0"):
+            raise RuntimeError("out of memory (simulated)")
+        return real(*args, tag=tag, **kwargs)
+
+    monkeypatch.setattr(vtrain, "train_vae", failing)
+    with pytest.raises(vtrain.TrainingError, match=r"^h16\.no9\.s0: training failed "
+                                                   r"\(RuntimeError: out of memory"):
+        vtrain.train_jobs(mnist, _splits(mnist), jobs, settings, device=cpu, snapshot_dir=snaps,
+                          snapshot_every=0)
+    first = jobs[0].model_path.read_bytes()
+    assert (snaps / "full_s0.pt").exists()                    # the completed snapshot
+    for job in jobs:                                          # what Snakemake does
+        for p in (job.model_path, job.history_path):
+            p.unlink(missing_ok=True)
+    monkeypatch.setattr(vtrain, "train_vae", real)
+    with caplog.at_level(logging.INFO, logger="vae_novelty"):
+        vtrain.train_jobs(mnist, _splits(mnist), jobs, settings, device=cpu, snapshot_dir=snaps,
+                          snapshot_every=0)
+    text = caplog.text
+    assert "h16.full.s0 resumed from snapshot" in text and "at epoch 4" in text
+    assert "h16.full.s0 epoch" not in text                   # no epoch trained again
+    assert "h16.no9.s0 epoch 3/3" in text
+    a, _ = load_model(jobs[0].model_path)
+    b_path = tmp_path / "first.pt"
+    b_path.write_bytes(first)
+    b, _ = load_model(b_path)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    assert not any(snaps.iterdir())                           # removed once the job succeeded

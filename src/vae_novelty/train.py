@@ -155,8 +155,8 @@ def _check_finite(value: float, epoch: int, what: str, tag: str = "") -> None:
 
 def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
               snapshot: Path | None = None, snapshot_every: int = 0,
-              tag: str = "", train_rows=None, data_digest: str | None = None
-              ) -> tuple[VAE, History]:
+              tag: str = "", train_rows=None, data_digest: str | None = None,
+              keep_final: bool = False) -> tuple[VAE, History]:
     """Train one VAE on ``x_train`` (float pixels in [0, 1], already on the training device).
 
     ``x_test`` gives the test negative ELBO recorded after each evaluated epoch
@@ -168,6 +168,9 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
     indices of ``x_train``'s rows in the training file) and ``data_digest`` (the fingerprint of
     the data they index, :func:`~vae_novelty.data.data_fingerprint`) identify the training data
     for the snapshot key; without ``train_rows`` the training images themselves are hashed.
+    With ``keep_final`` (and ``snapshot``), the finished state is saved as a snapshot too (a
+    completed snapshot: resuming from it trains no further epoch), so that the caller can keep
+    a finished model's work until its whole job has succeeded.
     """
     device = x_train.device
 
@@ -221,7 +224,7 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
             total += loss_sum.detach().double()
         if is_evaluated(epoch, cfg.epochs):
             train_loss = float(total) / n
-            _check_finite(train_loss, epoch, "training")
+            _check_finite(train_loss, epoch, "training", tag)
             model.eval()
             test_loss = mean_neg_elbo(model, x_test, cfg.seed)
             history.rows.append({"epoch": epoch, "train_neg_elbo": train_loss,
@@ -230,8 +233,14 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
                      cfg.epochs, train_loss, test_loss, notes.epoch_done(epoch))
         if clock.due(epoch):
             save_snapshot(snapshot, key, epoch, model, opt, order_gen, noise_gen, history)
+    if keep_final and snapshot is not None and start_epoch <= cfg.epochs:
+        save_snapshot(snapshot, key, cfg.epochs, model, opt, order_gen, noise_gen, history)
     model.eval()
     return model, history
+
+
+class TrainingError(RuntimeError):
+    """A model's training failed (any error but divergence); the message names the model."""
 
 
 def _cfg_key(cfg: TrainConfig) -> dict:
@@ -325,18 +334,33 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSetting
                device: torch.device, snapshot_dir: Path | None = None,
                snapshot_every: int = 0) -> None:
     """Train every model of one architecture, one after the other, writing each model file and
-    its per-epoch history (CSV) atomically as soon as it is done."""
+    its per-epoch history (CSV) atomically as soon as it is done.
+
+    A finished model's state stays behind as a completed snapshot until every model of the
+    job is done: when a later model fails, Snakemake deletes all of the job's outputs, and the
+    rerun resumes each finished model from its completed snapshot (no epoch trained again, the
+    same model) instead of retraining it; a snapshot of other settings or data is discarded as
+    always. Every error names its model."""
     data = JobData(mnist, device)
+    finished = []
     for prepared in data.prepare(splits, jobs, settings.arch):
         job, split = prepared.job, prepared.split
         x_train = data.x_all[torch.from_numpy(split.train_idx).to(device)]
         snap = Path(snapshot_dir) / f"{job.split}_s{job.seed}.pt" if snapshot_dir else None
-        model, history = train_vae(x_train, prepared.x_test, settings.config(job.seed),
-                                   snapshot=snap, snapshot_every=snapshot_every,
-                                   tag=prepared.tag, train_rows=split.train_idx,
-                                   data_digest=data.fingerprint)
+        try:
+            model, history = train_vae(x_train, prepared.x_test, settings.config(job.seed),
+                                       snapshot=snap, snapshot_every=snapshot_every,
+                                       tag=prepared.tag, train_rows=split.train_idx,
+                                       data_digest=data.fingerprint, keep_final=True)
+        except TrainingDiverged:
+            raise
+        except Exception as exc:
+            raise TrainingError(f"{prepared.tag}: training failed ({type(exc).__name__}: "
+                                f"{exc})") from exc
         write_model_outputs(prepared, model, history, settings, device=device,
                             trainer="sequential")
+        finished.append(snap)
+    for snap in finished:
         remove_snapshot(snap)
 
 
