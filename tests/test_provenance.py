@@ -412,10 +412,13 @@ def test_a_finished_model_survives_its_siblings_failure(tmp_path, monkeypatch, c
         return real(*args, tag=tag, **kwargs)
 
     monkeypatch.setattr(vtrain, "train_vae", failing)
-    with pytest.raises(vtrain.TrainingError, match=r"^h16\.no9\.s0: training failed "
-                                                   r"\(RuntimeError: out of memory"):
+    with caplog.at_level(logging.INFO, logger="vae_novelty"), \
+            pytest.raises(RuntimeError, match="out of memory") as err:
         vtrain.train_jobs(mnist, _splits(mnist), jobs, settings, device=cpu, snapshot_dir=snaps,
                           snapshot_every=0)
+    assert "while training model h16.no9.s0" in err.value.__notes__
+    assert "h16.no9.s0: training failed (RuntimeError: out of memory (simulated))" in caplog.text
+    caplog.clear()
     first = jobs[0].model_path.read_bytes()
     assert (snaps / "full_s0.pt").exists()                    # the completed snapshot
     for job in jobs:                                          # what Snakemake does

@@ -239,9 +239,6 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
     return model, history
 
 
-class TrainingError(RuntimeError):
-    """A model's training failed (any error but divergence); the message names the model."""
-
 
 def _cfg_key(cfg: TrainConfig) -> dict:
     return {"hidden": list(cfg.hidden), "z_dim": cfg.z_dim, "epochs": cfg.epochs,
@@ -340,7 +337,8 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSetting
     job is done: when a later model fails, Snakemake deletes all of the job's outputs, and the
     rerun resumes each finished model from its completed snapshot (no epoch trained again, the
     same model) instead of retraining it; a snapshot of other settings or data is discarded as
-    always. Every error names its model."""
+    always. Every error names its model (divergence in its message, any other error in the
+    job log and as a note of its traceback)."""
     data = JobData(mnist, device)
     finished = []
     for prepared in data.prepare(splits, jobs, settings.arch):
@@ -353,10 +351,11 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSetting
                                        tag=prepared.tag, train_rows=split.train_idx,
                                        data_digest=data.fingerprint, keep_final=True)
         except TrainingDiverged:
+            raise                               # its message names the model
+        except Exception as exc:                # named in the job log and in the traceback
+            log.error("%s: training failed (%s: %s)", prepared.tag, type(exc).__name__, exc)
+            exc.add_note(f"while training model {prepared.tag}")
             raise
-        except Exception as exc:
-            raise TrainingError(f"{prepared.tag}: training failed ({type(exc).__name__}: "
-                                f"{exc})") from exc
         write_model_outputs(prepared, model, history, settings, device=device,
                             trainer="sequential")
         finished.append(snap)
