@@ -439,3 +439,29 @@ def test_a_finished_model_survives_its_siblings_failure(tmp_path, monkeypatch, c
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.equal(p, q)
     assert not any(snaps.iterdir())                           # removed once the job succeeded
+
+
+def test_the_run_record_is_assembled_from_the_model_files(tmp_path):
+    """The record's models section is what each model file records; a file that disagrees
+    with the configuration or the data stops the record, naming file, model, key and values
+    (before: the record was the command line's configuration, whatever the files held)."""
+    from vae_novelty import config as vcfg
+    from vae_novelty.run_record import build_record, model_records, results_config
+
+    folder = tmp_path / "models" / "h16"
+    folder.mkdir(parents=True)
+    path = _model_file(folder / "no9_s0.pt", epochs=2)
+    cfg = results_config(_cfg_h16(2), vcfg.read_schema())
+    models = model_records([path], cfg, "0123456789abcdef")
+    assert models == {"h16.no9.s0": {"hidden": [16], "z_dim": 8, "epochs": 2, "batch_size": 64,
+                                     "learning_rate": 0.001, "trainer": "ensemble",
+                                     "data": "0123456789abcdef"}}
+    assert build_record(cfg, "0123456789abcdef", models)["models"] == models
+    with pytest.raises(ValueError, match=r"disagree with the configuration of this run:\n  "
+                                         r".*no9_s0\.pt \(h16\.no9\.s0\): training\.epochs is 2 "
+                                         r"in the file, 3 requested"):
+        model_records([path], results_config(_cfg_h16(3), vcfg.read_schema()),
+                      "0123456789abcdef")
+    with pytest.raises(ValueError, match=r"trained on data 0123456789abcdef, this run's data "
+                                         r"is fedcba9876543210"):
+        model_records([path], cfg, "fedcba9876543210")

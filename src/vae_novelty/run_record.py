@@ -48,13 +48,42 @@ def results_config(cfg: dict, schema: dict) -> dict:
     return out
 
 
-def build_record(config: dict, data: str, **extra: Any) -> dict:
+def build_record(config: dict, data: str, models: dict | None = None, **extra: Any) -> dict:
     """The record of a completed run (``config``: :func:`results_config`; ``data``: the data
-    fingerprint)."""
+    fingerprint; ``models``: :func:`model_records`, what the model files record)."""
     from .io import provenance
 
-    return {"format": RECORD_FORMAT, "data": data, "config": config,
-            "provenance": provenance(**extra)}
+    record = {"format": RECORD_FORMAT, "data": data, "config": config}
+    if models is not None:
+        record["models"] = models
+    record["provenance"] = provenance(**extra)
+    return record
+
+
+def model_records(model_paths, config: dict, data: str) -> dict:
+    """What each model file records (``models/{arch}/{split}_s{seed}.pt``): ``{model id:
+    {training settings, trainer, data}}``, read from the files themselves
+    (:mod:`vae_novelty.recorded`), after checking every file against the configuration
+    ``config`` (:func:`results_config`) and the run's data fingerprint ``data``: a ValueError
+    naming each file, model, key and both values when they disagree, so that a record never
+    certifies a model the configuration did not make."""
+    from .config import model_id
+    from .recorded import model_mismatches, read_model_meta, requested_training
+
+    out, problems = {}, []
+    for path in map(Path, model_paths):
+        arch, (split, seed) = path.parent.name, path.stem.rsplit("_s", 1)
+        mid = model_id(arch, split, int(seed))
+        problems += model_mismatches(path, mid, requested_training(arch, config), data)
+        if problems:
+            continue
+        meta = read_model_meta(path)["meta"]
+        out[mid] = {**{k: v for k, v in meta["train_config"].items() if k != "seed"},
+                    "trainer": meta.get("trainer"), "data": meta.get("data")}
+    if problems:
+        raise ValueError("the model files disagree with the configuration of this run:\n  "
+                         + "\n  ".join(problems))
+    return out
 
 
 def write_record(record: dict, path: Path | str) -> None:
