@@ -354,12 +354,20 @@ def test_models_of_other_settings_are_retrained_even_without_snakemake_metadata(
     jobs rerun, named in a warning; --report with the new setting refuses before that."""
     work = _copy_run(tiny_run, tmp_path)
     shutil.rmtree(work / ".snakemake")
+    # a record that claims 3 epochs (e.g. rewritten by a run over another run's files): the
+    # report reads the model files and refuses
+    record_path = work / "results" / "run_record.yaml"
+    record = yaml.safe_load(record_path.read_text())
+    record["config"]["training"]["epochs"] = 3
+    record_path.write_text(yaml.safe_dump(record, sort_keys=False))
     report = tmp_path / "r.html"
     proc = run_snakemake(work, "--report", str(report), "--config", "training={epochs: 3}",
                          check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and not report.exists()
-    assert "training.epochs is 2 in the file, 3 requested" in out and "h64.no9.s0" in out
+    assert "the model files do not hold the models this configuration requests" in out
+    assert ("results/models/h64/no9_s0.pt (h64.no9.s0): training.epochs is 2 in the file, 3 "
+            "requested") in out
     dry = run_snakemake(work, "--dry-run", "--config", "training={epochs: 3}")
     assert ("warning: retraining, results/models/h64/no9_s0.pt (h64.no9.s0): training.epochs "
             "is 2 in the file, 3 requested") in dry.stderr

@@ -79,37 +79,3 @@ use rule train_sweep as train_mini with:
 # Every deliverable is a target, so a deleted model or history is remade by a plain run.
 TARGETS += model_paths(res("models/{arch}/{split}_s{seed}.pt"))
 TARGETS += model_paths(res("models/{arch}/{split}_s{seed}.history.csv"))
-
-
-# A model file whose own record (src/vae_novelty/recorded.py) differs from what this
-# configuration requests (epochs, batch size, learning rate, widths, dim(z), trainer) is never
-# used silently, whether or not Snakemake's metadata (.snakemake/) knows of the change: it is
-# named in a warning and its modification time is set to 1970 (older than results/data/mnist.npz), so that
-# its training job reruns (a dry run shows that job); `snakemake --report` refuses instead.
-# (Snakemake's --forcerun cannot be set from here: its settings arrive after parsing.)
-def stale_models():
-    """{model path: [difference, ...]} for every existing model file of the grid that is not
-    the model this configuration requests."""
-    stale = {}
-    for m in MODELS:
-        path = res(f"models/{m.arch}/{m.split}_s{m.seed}.pt")
-        if Path(path).exists():
-            lines = model_mismatches(
-                path, vcfg.model_id(m.arch, m.split, m.seed), requested_training(m.arch, CFG)
-            )
-            if lines:
-                stale[path] = lines
-    return stale
-
-
-STALE_MODELS = stale_models()
-if STALE_MODELS and report_requested():
-    raise WorkflowError(
-        "the model files do not hold the models this configuration requests, so the report "
-        "would describe other results:\n  "
-        + "\n  ".join(l for lines in STALE_MODELS.values() for l in lines)
-    )
-for _path, _lines in STALE_MODELS.items():
-    os.utime(_path, (1, 1))  # (a time of 0 counts as "unknown" to Snakemake)
-    for _line in _lines:
-        print(f"warning: retraining, {_line}", file=sys.stderr)
