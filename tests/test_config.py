@@ -274,12 +274,12 @@ def test_dotted_config_override_is_rejected_by_snakemake(cfg):
 def test_override_strings_are_read_as_the_schema_types(cfg):
     merged = snakemake_config(
         cfg, "training={learning_rate: 1e-3, seeds: [0, 1], tf32: true, device: cpu}",
-        "splits={max_train_images: null, max_test_per_digit: 50}", "theorem1={chunk_mb: 0.5}")
+        "splits={max_train_images: null, max_test_per_digit: 50}", "theorem1={chunk_mb: 1.5}")
     out = vcfg.load_config(merged)
     t = out["training"]
     assert (t["learning_rate"], t["seeds"], t["tf32"], t["device"]) == (0.001, [0, 1], True, "cpu")
     assert out["splits"]["max_train_images"] is None and out["splits"]["max_test_per_digit"] == 50
-    assert out["theorem1"]["chunk_mb"] == 0.5 and out["training"]["epochs"] == 10
+    assert out["theorem1"]["chunk_mb"] == 1.5 and out["training"]["epochs"] == 10
     # a YAML pitfall fixed by the same rule: PyYAML reads 1e-3 (no dot) as a string
     assert vcfg.load_config(edit(cfg, ("training", "learning_rate"), "1e-3"))["training"][
         "learning_rate"] == 0.001
@@ -473,7 +473,8 @@ def test_defaults_are_read_from_the_schema(schema):
     for name, node, _ in _leaves(schema):
         if "default" in node:
             assert _get(vcfg.DEFAULTS, name) == node["default"], name
-    assert "model" not in vcfg.DEFAULTS  # no default anywhere in model: all required
+    # in model only model.only (null: every architecture) has a default: the rest is required
+    assert vcfg.DEFAULTS["model"] == {"only": None}
 
 
 def test_a_default_changed_in_the_schema_is_the_one_used(cfg, schema, tmp_path):

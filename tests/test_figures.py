@@ -41,7 +41,10 @@ def theorem1_table(model_id="h4.no9.s0", arch="h4", hidden="4", split="no9", lab
                              label=d, bce_x_xhat=float(rng.gamma(5, 10)),
                              bce_mu_xhat=float(rng.gamma(5, 12)),
                              perplexity=float(1 + rng.exponential(0.5)), entropy=0.1, w_max=0.9,
-                             log_norm=0.0, topk_index=top.tolist(), topk_weight=w.tolist()))
+                             log_norm=0.0, topk_index=top.tolist(), topk_weight=w.tolist(),
+                             # memorisation measures not computed: null, as the stage writes
+                             nn_index=None, nn_dist=None, nn_ratio=None, xhat_nn_index=None,
+                             xhat_nn_bce=None))
     return pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 

@@ -39,6 +39,7 @@ def samples_table(model_id="a.no9.s0", split="no9", n=40, seed=0) -> pd.DataFram
     digit = rng.integers(0, 9, n).astype(np.int8)  # never 9 ...
     digit[2] = 9                                   # ... except sample 2
     rows = pd.DataFrame({
+        "model_id": [model_id] * n,
         "sample": np.arange(n, dtype=np.int64),
         "z": [rng.standard_normal(4).astype(np.float32).tolist() for _ in range(n)],
         "perplexity": 1.0 + rng.exponential(2.0, n),
@@ -230,8 +231,16 @@ def test_figure14_refuses_files_of_another_model_or_data(tmp_path):
 def test_read_sample_arrays_checks_its_arrays(tmp_path):
     np.savez(tmp_path / "bad.npz", model_id=np.array("a"), data=np.array(DATA),
              x_hat=np.zeros((3, 784)))
-    with pytest.raises(KeyError, match=r"bad\.npz: missing arrays \['mu'\]"):
+    with pytest.raises(DataError, match=r"bad\.npz: not a sample image arrays file: missing "
+                                        r"array\(s\) \['mu'\]"):
         read_sample_arrays(tmp_path / "bad.npz")
+    np.savez(tmp_path / "cut.npz", model_id=np.array("a"), data=np.array(DATA),
+             x_hat=np.zeros((3, 784)), mu=np.zeros((3, 784)))
+    assert read_sample_arrays(tmp_path / "cut.npz")["x_hat"].shape == (3, 784)
+    data = (tmp_path / "cut.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"cut\.npz: cannot read the sample image arrays"):
+        read_sample_arrays(tmp_path / "cut.npz")
     np.savez(tmp_path / "odd.npz", model_id=np.array("a"), data=np.array(DATA),
              x_hat=np.zeros((3, 784)), mu=np.zeros((2, 784)))
     with pytest.raises(ValueError, match=r"odd\.npz: x_hat \(3, 784\) and mu \(2, 784\)"):
@@ -352,3 +361,30 @@ def test_figure15_c_t_axis_shows_0_when_every_value_is_positive():
     lo, hi = ct_ax.get_ylim()
     assert lo < 0.0 and hi > df["sample_ct"].max()           # the line at 0 is in view
     assert hi - df["sample_ct"].max() < 0.1 * (hi - lo)      # a margin, not a wasted half
+
+
+def test_samples_columns_of_the_figures_equal_the_table_schema():
+    from vae_novelty.figures.loaders import SAMPLES_COLUMNS
+    from vae_novelty.samples import table_schema
+
+    assert SAMPLES_COLUMNS == tuple(table_schema(4).names)
+
+
+def test_a_samples_table_with_a_missing_or_extra_column_is_refused_by_name(tmp_path):
+    """Figure 14 and the tables rule read a samples table with exactly its columns."""
+    from vae_novelty.figures.loaders import SAMPLES_COLUMNS
+    from vae_novelty.figures.loaders import read_table
+    from vae_novelty.samples import read_samples
+
+    table, _ = write_sample_files(samples_table(), tmp_path / "m")
+    assert list(read_table(table, "a.no9.s0", DATA, columns=SAMPLES_COLUMNS).columns) == \
+        list(SAMPLES_COLUMNS)
+    read_samples(table, "a.no9.s0", DATA)
+    arrow = pq.read_table(table)
+    meta = arrow.schema.metadata
+    pq.write_table(arrow.drop_columns(["w_max"]).replace_schema_metadata(meta), table)
+    want = r"m\.parquet: missing column\(s\) \['w_max'\], unexpected column\(s\) \[\]"
+    with pytest.raises(ValueError, match=want):
+        read_table(table, "a.no9.s0", DATA, columns=SAMPLES_COLUMNS)
+    with pytest.raises(ValueError, match=want):
+        read_samples(table, "a.no9.s0", DATA)

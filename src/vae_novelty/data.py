@@ -224,6 +224,16 @@ def save_mnist(mnist: Mnist, path: Path, source: str = "") -> None:
                      source=np.array(source))
 
 
+def checksums_problem(checksums: Path | None) -> str | None:
+    """Why the checksums file the configuration names (``data.checksums``) cannot be used;
+    None when it can (or when verification is switched off: None)."""
+    if checksums is None or Path(checksums).is_file():
+        return None
+    what = "is a folder, not a file" if Path(checksums).exists() else "does not exist"
+    return (f"config key data.checksums: {checksums} {what} (name a sha256sum file of the IDX "
+            f"files, relative to the repository, or null to skip verification)")
+
+
 def source_problem(npz_path: Path | str, digest: str, folder: Path | None,
                    checksums: Path | None) -> str | None:
     """Why the data rule would fail, checked while the workflow is parsed; None when it would

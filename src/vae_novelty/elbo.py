@@ -216,5 +216,7 @@ def evaluate_elbo_inputs(inputs: "t1t.ModelInputs", spec, *, samples: int, clamp
 
 
 def read_elbo(path, expect_model_id: str | None = None, expect_data: str | None = None):
-    """A per-model ELBO table and its metadata (:func:`~vae_novelty.artefacts.read_model_table`)."""
-    return read_model_table(path, expect_model_id, expect_data)
+    """A per-model ELBO table and its metadata (:func:`~vae_novelty.artefacts.read_model_table`,
+    with exactly the columns of :func:`table_schema`)."""
+    return read_model_table(path, expect_model_id, expect_data,
+                            expect_columns=table_schema().names)

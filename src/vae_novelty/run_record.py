@@ -16,8 +16,10 @@ from typing import Any
 
 import yaml
 
+from .config.grid import model_id
 from .config.schema import schema_keys
 from .io import provenance, write_text_atomic
+from .recorded import model_mismatches, read_model_meta, requested_training
 
 RECORD_FORMAT = "vae-novelty-run-record/1"
 # Not part of what the results are: the folder they are in (a moved run is the same run).
@@ -48,23 +50,75 @@ def results_config(cfg: dict, schema: dict) -> dict:
     return out
 
 
-def build_record(config: dict, data: str, **extra: Any) -> dict:
+def build_record(config: dict, data: str, models: dict | None = None, **extra: Any) -> dict:
     """The record of a completed run (``config``: :func:`results_config`; ``data``: the data
-    fingerprint)."""
-    return {"format": RECORD_FORMAT, "data": data, "config": config,
-            "provenance": provenance(**extra)}
+    fingerprint; ``models``: :func:`model_records`, what the model files record)."""
+    record = {"format": RECORD_FORMAT, "data": data, "config": config}
+    if models is not None:
+        record["models"] = models
+    record["provenance"] = provenance(**extra)
+    return record
+
+
+def model_records(model_paths, config: dict, data: str) -> dict:
+    """What each model file records (``models/{arch}/{split}_s{seed}.pt``): ``{model id:
+    {training settings, trainer, data}}``, read from the files themselves
+    (:mod:`vae_novelty.recorded`), after checking every file against the configuration
+    ``config`` (:func:`results_config`) and the run's data fingerprint ``data``: a ValueError
+    naming each file, model, key and both values when they disagree, so that a record never
+    certifies a model the configuration did not make."""
+    out, problems = {}, []
+    for path in map(Path, model_paths):
+        arch, (split, seed) = path.parent.name, path.stem.rsplit("_s", 1)
+        mid = model_id(arch, split, int(seed))
+        problems += model_mismatches(path, mid, requested_training(arch, config), data)
+        if problems:
+            continue
+        meta = read_model_meta(path)["meta"]
+        out[mid] = {**{k: v for k, v in meta["train_config"].items() if k != "seed"},
+                    "trainer": meta.get("trainer"), "data": meta.get("data")}
+    if problems:
+        raise ValueError("the model files disagree with the configuration of this run:\n  "
+                         + "\n  ".join(problems))
+    return out
 
 
 def write_record(record: dict, path: Path | str) -> None:
     write_text_atomic(path, yaml.safe_dump(record, sort_keys=False, default_flow_style=None))
 
 
+class RecordError(ValueError):
+    """A run record that cannot be read (damaged, truncated, not a record)."""
+
+
 def read_record(path: Path | str) -> dict:
-    with open(path, encoding="utf-8") as fh:
-        record = yaml.safe_load(fh)
+    """The run record at ``path``; a :class:`RecordError` naming the file when it is damaged
+    (not YAML, truncated, not a record, a part missing)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            record = yaml.safe_load(fh)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise RecordError(f"{path}: damaged run record (not readable as YAML: "
+                          f"{type(exc).__name__}); a plain run rebuilds it") from exc
     if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-        raise ValueError(f"{path}: not a run record ({RECORD_FORMAT})")
+        raise RecordError(f"{path}: not a run record ({RECORD_FORMAT}); a plain run rebuilds it")
+    missing = [k for k, kind in (("config", dict), ("data", str))
+               if not isinstance(record.get(k), kind)]
+    if missing:
+        raise RecordError(f"{path}: damaged run record (no valid {', '.join(missing)}); a plain "
+                          f"run rebuilds it")
     return record
+
+
+def record_problem(path: Path | str) -> str | None:
+    """Why the existing run record at ``path`` cannot be read; None when it can or is absent."""
+    if not Path(path).exists():
+        return None
+    try:
+        read_record(path)
+    except RecordError as exc:
+        return str(exc)
+    return None
 
 
 def differences(recorded: Any, current: Any, prefix: str = "") -> list[str]:
@@ -93,7 +147,10 @@ def report_problem(record_path: Path | str, config: dict) -> str | None:
         return (f"{path} does not exist: the run of this configuration has not completed "
                 f"(run it first, or pass the --configfile of the run whose results you want "
                 f"in the report)")
-    recorded = read_record(path)
+    try:
+        recorded = read_record(path)
+    except RecordError as exc:
+        return f"{exc} (run the workflow with this configuration, then the report)"
     diff = differences(recorded["config"], config)
     if not diff:
         return None

@@ -293,5 +293,7 @@ def sample_jobs(jobs: list[SampleJob], mnist, splits: dict, classifier, classifi
 
 def read_samples(path, expect_model_id: str | None = None, expect_data: str | None = None):
     """A per-model samples table and its metadata (checked by
-    :func:`vae_novelty.artefacts.read_model_table`)."""
-    return read_model_table(path, expect_model_id, expect_data)
+    :func:`vae_novelty.artefacts.read_model_table`, with exactly the columns of
+    :func:`table_schema`)."""
+    return read_model_table(path, expect_model_id, expect_data,
+                            expect_columns=table_schema(1).names)

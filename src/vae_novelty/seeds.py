@@ -50,6 +50,14 @@ CONFIG_COLUMNS = ("hidden", "n_hidden_layers", "z_dim", "heldout_digit", "decode
 NOT_STATISTICS = {"model_id", "seed", *KEY_COLUMNS, *CONFIG_COLUMNS}
 SUFFIXES = ("_mean", "_ci_lo", "_ci_hi")
 POOLED_SPLIT = "heldout"
+# Statistics that are never NaN for a model that was trained and evaluated (every model has
+# test images and at least one training image): a NaN is a fault, refused even when every seed
+# of a configuration has it (the documented NaNs, e.g. no ELBO table, one training row, are
+# in the other columns).
+NEVER_NAN = tuple(
+    [f"{c}_{q}" for c in ("bce_x_xhat", "bce_mu_xhat", "perplexity")
+     for q in ("median", "q25", "q75")]
+    + ["frac_closer_to_mu", "frac_perplexity_lt_1_5", "final_train_neg_elbo"])
 
 
 def config_rng(seed: int, arch: str, split: str) -> np.random.Generator:
@@ -122,6 +130,13 @@ def check_statistics(summary: pd.DataFrame, stats: Sequence[str], groups: Sequen
                     f"{', '.join(n for n, b in zip(names, nan) if not b)} (the other "
                     f"{label}); a statistic may be NaN for all of them or for none "
                     f"(rerun the jobs of the NaN models)")
+    for c in stats:
+        nan = summary[c].isna().to_numpy()
+        if c in NEVER_NAN and nan.any():
+            names = [n for n, b in zip(_row_names(summary), nan) if b]
+            raise ValueError(f"{source}: column {c} is NaN for {', '.join(names)}; it is never "
+                             f"NaN for a trained and evaluated model (a fault of the job that "
+                             f"wrote it: rerun it); refusing to summarise it")
 
 
 def statistic_columns(summary: pd.DataFrame) -> list[str]:

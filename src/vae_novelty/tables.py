@@ -52,7 +52,8 @@ import pandas as pd
 
 from .config import model_id
 from .artefacts import read_model_table, with_meta, write_table
-from .theorem1_table import MODEL_COLUMNS, NEIGHBOUR_COLUMNS, frac_closer_to_mu
+from .samples import table_schema as samples_schema
+from .theorem1_table import MODEL_COLUMNS, NEIGHBOUR_COLUMNS, frac_closer_to_mu, table_schema
 
 STAT_COLUMNS = ("bce_x_xhat", "bce_mu_xhat", "perplexity")
 QUANTILES = (("median", 0.5), ("q25", 0.25), ("q75", 0.75))
@@ -210,8 +211,10 @@ def samples_stats(frame: pd.DataFrame | None, meta: dict | None, heldout_digit: 
 
 def read_theorem1(path, expect_model_id: str | None = None, expect_data: str | None = None):
     """A per-model Theorem 1 table and its metadata (JSON under the ``vae_novelty`` key),
-    checked by :func:`~vae_novelty.artefacts.read_model_table`."""
-    return read_model_table(path, expect_model_id, expect_data)
+    checked by :func:`~vae_novelty.artefacts.read_model_table`, with exactly the columns of
+    :func:`vae_novelty.theorem1_table.table_schema`."""
+    return read_model_table(path, expect_model_id, expect_data,
+                            expect_columns=table_schema().names)
 
 
 def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None,
@@ -276,7 +279,6 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
     import pyarrow as pa
 
     from .io import atomic_path, provenance
-    from .theorem1_table import table_schema
 
     if not len(theorem1_paths) == len(history_paths) == len(models):
         raise ValueError(f"{len(theorem1_paths)} Theorem 1 tables, {len(history_paths)} "
@@ -309,8 +311,9 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
                 raise ValueError(f"{elbo_paths[k]}: test images differ from those of {path}")
         samples = samples_meta = None
         if samples_paths is not None:
-            samples_table, samples_meta = read_model_table(samples_paths[k], expect_model_id=mid,
-                                                           expect_data=expect_data)
+            samples_table, samples_meta = read_model_table(
+                samples_paths[k], expect_model_id=mid, expect_data=expect_data,
+                expect_columns=samples_schema(1).names)
             check_samples_table(samples_table, samples_paths[k])
             samples = samples_table.select(["digit", "nn1_dist", "nn2_dist", "perplexity",
                                             "w_max"]).to_pandas()

@@ -154,8 +154,8 @@ def check_finite(value: float, epoch: int, what: str, tag: str = "") -> None:
 
 def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
               snapshot: Path | None = None, snapshot_every: int = 0,
-              tag: str = "", train_rows=None, data_digest: str | None = None
-              ) -> tuple[VAE, History]:
+              tag: str = "", train_rows=None, data_digest: str | None = None,
+              keep_final: bool = False) -> tuple[VAE, History]:
     """Train one VAE on ``x_train`` (float pixels in [0, 1], already on the training device).
 
     ``x_test`` gives the test negative ELBO recorded after each evaluated epoch
@@ -167,6 +167,9 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
     indices of ``x_train``'s rows in the training file) and ``data_digest`` (the fingerprint of
     the data they index, :func:`~vae_novelty.data.data_fingerprint`) identify the training data
     for the snapshot key; without ``train_rows`` the training images themselves are hashed.
+    With ``keep_final`` (and ``snapshot``), the finished state is saved as a snapshot too (a
+    completed snapshot: resuming from it trains no further epoch), so that the caller can keep
+    a finished model's work until its whole job has succeeded.
     """
     device = x_train.device
 
@@ -220,7 +223,7 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
             total += loss_sum.detach().double()
         if is_evaluated(epoch, cfg.epochs):
             train_loss = float(total) / n
-            check_finite(train_loss, epoch, "training")
+            check_finite(train_loss, epoch, "training", tag)
             model.eval()
             test_loss = mean_neg_elbo(model, x_test, cfg.seed)
             history.rows.append({"epoch": epoch, "train_neg_elbo": train_loss,
@@ -229,6 +232,8 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
                      cfg.epochs, train_loss, test_loss, notes.epoch_done(epoch))
         if clock.due(epoch):
             save_snapshot(snapshot, key, epoch, model, opt, order_gen, noise_gen, history)
+    if keep_final and snapshot is not None and start_epoch <= cfg.epochs:
+        save_snapshot(snapshot, key, cfg.epochs, model, opt, order_gen, noise_gen, history)
     model.eval()
     return model, history
 

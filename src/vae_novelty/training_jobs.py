@@ -24,7 +24,7 @@ from .io import atomic_path, provenance
 from .model import VAE, save_model
 from .snapshots import remove_snapshot
 from .splits import Split, rows_digest
-from .train import History, TrainConfig, cfg_key, train_vae
+from .train import History, TrainConfig, TrainingDiverged, cfg_key, train_vae
 
 log = logging.getLogger("vae_novelty")
 
@@ -111,18 +111,35 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSetting
                device: torch.device, snapshot_dir: Path | None = None,
                snapshot_every: int = 0) -> None:
     """Train every model of one architecture, one after the other, writing each model file and
-    its per-epoch history (CSV) atomically as soon as it is done."""
+    its per-epoch history (CSV) atomically as soon as it is done.
+
+    A finished model's state stays behind as a completed snapshot until every model of the
+    job is done: when a later model fails, Snakemake deletes all of the job's outputs, and the
+    rerun resumes each finished model from its completed snapshot (no epoch trained again, the
+    same model) instead of retraining it; a snapshot of other settings or data is discarded as
+    always. Every error names its model (divergence in its message, any other error in the
+    job log and as a note of its traceback)."""
     data = JobData(mnist, device)
+    finished = []
     for prepared in data.prepare(splits, jobs, settings.arch):
         job, split = prepared.job, prepared.split
         x_train = data.x_all[torch.from_numpy(split.train_idx).to(device)]
         snap = Path(snapshot_dir) / f"{job.split}_s{job.seed}.pt" if snapshot_dir else None
-        model, history = train_vae(x_train, prepared.x_test, settings.config(job.seed),
-                                   snapshot=snap, snapshot_every=snapshot_every,
-                                   tag=prepared.tag, train_rows=split.train_idx,
-                                   data_digest=data.fingerprint)
+        try:
+            model, history = train_vae(x_train, prepared.x_test, settings.config(job.seed),
+                                       snapshot=snap, snapshot_every=snapshot_every,
+                                       tag=prepared.tag, train_rows=split.train_idx,
+                                       data_digest=data.fingerprint, keep_final=True)
+        except TrainingDiverged:
+            raise                               # its message names the model
+        except Exception as exc:                # named in the job log and in the traceback
+            log.error("%s: training failed (%s: %s)", prepared.tag, type(exc).__name__, exc)
+            exc.add_note(f"while training model {prepared.tag}")
+            raise
         write_model_outputs(prepared, model, history, settings, device=device,
                             trainer="sequential")
+        finished.append(snap)
+    for snap in finished:
         remove_snapshot(snap)
 
 

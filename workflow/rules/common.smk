@@ -1,20 +1,28 @@
 # Helpers shared by every stage: the validated config, the model grid and path builders.
 
 import functools
+import os
 import re
+import sys
 
 from snakemake.exceptions import WorkflowError
 
 from vae_novelty import config as vcfg
 from vae_novelty.codegraph import closure, code_digest
-from vae_novelty.data import source_digest, source_problem
+from vae_novelty.data import checksums_problem, source_digest, source_problem
 from vae_novelty.io import in_repo
-from vae_novelty.run_record import report_problem, results_config
+from vae_novelty.recorded import model_mismatches, requested_training
+from vae_novelty.run_record import record_problem, report_problem, results_config
 
 try:
     CFG = vcfg.load_config(config)
 except vcfg.ConfigError as exc:
     raise WorkflowError(str(exc))
+# --config 'model={architectures: ...}' adds to the configured architectures (model.only runs
+# a subset): say so rather than train more than was asked for without a word
+_merge_note = vcfg.merged_architectures_note(workflow.config_settings.config, CFG)
+if _merge_note:
+    print(f"warning: {_merge_note}", file=sys.stderr)
 
 # Every rule's default target is appended here by its stage's .smk file.
 TARGETS = []
@@ -179,6 +187,8 @@ MNIST_FOLDER = {"bundled": in_repo("resources/mnist"), "folder": CFG["data"]["fo
     CFG["data"]["source"]
 )
 MNIST_CHECKSUMS = in_repo(CFG["data"]["checksums"])
+if checksums_problem(MNIST_CHECKSUMS):
+    raise WorkflowError(checksums_problem(MNIST_CHECKSUMS))
 MNIST_DIGEST = source_digest(MNIST_FOLDER, MNIST_CHECKSUMS)
 
 # A data source that fails its checks stops the run here, before Snakemake deletes
@@ -256,3 +266,36 @@ def sweep_outputs():
         )
         pngs.append(item)
     return pngs + [f for n in sorted(SWEEP_FIGURES) for f in figure_files(f"figure{n}")[1:]]
+
+
+# --------------------------------------------------------------------------- stale models
+
+
+# A model file whose own record (src/vae_novelty/recorded.py) differs from what this
+# configuration requests (epochs, batch size, learning rate, widths, dim(z), trainer) is never
+# used silently, whether or not Snakemake's metadata (.snakemake/) knows of the change: it is
+# named in a warning and its modification time is set to 1970 (older than its input
+# results/data/mnist.npz), so that its training job reruns (a dry run shows that job);
+# `snakemake --report` refuses instead.
+# (Snakemake's --forcerun cannot be set from here: its settings arrive after parsing.)
+def stale_models():
+    """{model path: [difference, ...]} for every existing model file of the grid that is not
+    the model this configuration requests."""
+    stale = {}
+    for m in MODELS:
+        path = res(f"models/{m.arch}/{m.split}_s{m.seed}.pt")
+        if Path(path).exists():
+            lines = model_mismatches(
+                path, vcfg.model_id(m.arch, m.split, m.seed), requested_training(m.arch, CFG)
+            )
+            if lines:
+                stale[path] = lines
+    return stale
+
+
+STALE_MODELS = stale_models()
+if not report_requested():  # (snakemake --report refuses instead: report.smk)
+    for _path, _lines in STALE_MODELS.items():
+        os.utime(_path, (1, 1))  # (a time of 0 counts as "unknown" to Snakemake)
+        for _line in _lines:
+            print(f"warning: retraining, {_line}", file=sys.stderr)

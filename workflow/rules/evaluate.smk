@@ -72,5 +72,9 @@ use rule evaluate as evaluate_mini with:
         arch="mini",
 
 
+# Every deliverable is a target (posteriors and image arrays too), so a deleted one is remade
+# by a plain run.
+TARGETS += model_paths(res("posteriors/{arch}/{split}_s{seed}.parquet"))
 TARGETS += model_paths(res("theorem1/{arch}/{split}_s{seed}.parquet"))
+TARGETS += model_paths(res("theorem1/{arch}/{split}_s{seed}.npz"))
 TARGETS += model_paths(res("elbo/{arch}/{split}_s{seed}.parquet"))

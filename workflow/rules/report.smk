@@ -35,3 +35,18 @@ if report_requested():
     _report_problem = report_problem(res("run_record.yaml"), RESULTS_CONFIG)
     if _report_problem:
         raise WorkflowError(_report_problem)
+    # the files themselves must hold what the configuration (and so the record) says
+    if STALE_MODELS:
+        raise WorkflowError(
+            "the model files do not hold the models this configuration requests, so the "
+            "report would describe other results:\n  "
+            + "\n  ".join(l for lines in STALE_MODELS.values() for l in lines)
+        )
+else:
+    # A damaged record (Snakemake checks no content) is removed, so this run rebuilds it.
+    _record_problem = record_problem(res("run_record.yaml"))
+    if _record_problem and not getattr(PREFLIGHT["cli_args"](), "dryrun", False):
+        Path(res("run_record.yaml")).unlink()
+        print(f"warning: {_record_problem}: removed, this run rebuilds it", file=sys.stderr)
+    elif _record_problem:
+        print(f"warning: {_record_problem} (a run rebuilds it)", file=sys.stderr)

@@ -110,4 +110,6 @@ use rule samples as samples_mini with:
 
 
 TARGETS += [res("classifier/classifier.json"), res("report/classifier.html")]
+# Every deliverable is a target (the image arrays too), so a deleted one is remade by a plain run.
 TARGETS += model_paths(res("samples/{arch}/{split}_s{seed}.parquet"))
+TARGETS += model_paths(res("samples/{arch}/{split}_s{seed}.npz"))

@@ -76,4 +76,6 @@ use rule train_sweep as train_mini with:
         settings=lambda w: train_settings("mini", TRAIN["mini_epochs"], TRAIN["mini_batch_size"]),
 
 
+# Every deliverable is a target, so a deleted model or history is remade by a plain run.
 TARGETS += model_paths(res("models/{arch}/{split}_s{seed}.pt"))
+TARGETS += model_paths(res("models/{arch}/{split}_s{seed}.history.csv"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-
 def model_id(arch: str, split: str, seed: int) -> str:
     """The id of one trained model: ``{arch}.{split}.s{seed}`` (e.g. ``h400.no9.s0``)."""
     return f"{arch}.{split}.s{int(seed)}"
@@ -34,6 +33,23 @@ class ModelSpec:
     @property
     def heldout_digit(self) -> int | None:
         return int(self.split[2:]) if self.split.startswith("no") else None
+
+
+def architecture_order(item: tuple[str, list[int]]) -> tuple:
+    """The canonical order of the architectures: by depth, then widths, then name (the order
+    config/config.yaml lists them in), so that their order in a config file changes nothing."""
+    name, widths = item
+    return len(widths), list(widths), name
+
+
+def selected_architectures(cfg: dict) -> dict:
+    """``cfg`` (validated) with ``model.architectures`` in :func:`architecture_order` and
+    restricted to ``model.only`` when it is set."""
+    model = cfg["model"]
+    only = model.get("only")
+    archs = sorted(model["architectures"].items(), key=architecture_order)
+    model["architectures"] = {n: list(w) for n, w in archs if not only or n in only}
+    return cfg
 
 
 def sweep_splits(cfg: dict) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import jsonschema
 
-from .grid import sweep_splits
+from .grid import selected_architectures, sweep_splits
 from .schema import DEFAULTS, SCHEMA_PATH, read_schema, schema_defaults
 
 
@@ -235,7 +235,24 @@ def load_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     merged, problems = checked_config(config, schema_path)
     if problems:
         raise ConfigError(problems)
-    return merged
+    return selected_architectures(merged)
+
+
+def merged_architectures_note(overrides: dict, cfg: dict) -> str | None:
+    """A warning when ``--config`` (``overrides``) sets ``model.architectures`` and Snakemake's
+    merge kept other configured architectures beside them (``cfg``: the loaded config); None
+    otherwise."""
+    given = (overrides or {}).get("model")
+    given = given.get("architectures") if isinstance(given, dict) else None
+    if not isinstance(given, dict) or cfg["model"].get("only"):
+        return None
+    kept = [a for a in cfg["model"]["architectures"] if a not in given]
+    if not kept:
+        return None
+    return (f"--config model.architectures is merged into the configured architectures, not "
+            f"put in their place: this run has {', '.join(given)} and also {', '.join(kept)}; "
+            f"to run only some, use --config 'model={{only: [{', '.join(given)}]}}' "
+            f"(config/README.md, model.only)")
 
 
 def smallest_mnist_split(cfg: dict) -> int:
@@ -269,6 +286,14 @@ def _model_problems(model: dict) -> list[Problem]:
     problems = [_at(("model", role), f"{model[role]!r} is not one of model.architectures "
                                      f"({', '.join(archs)})")
                 for role in ("shallow", "deep") if model[role] not in archs]
+    only = model.get("only") or []
+    problems += [_at(("model", "only", i), f"{name!r} is not one of model.architectures "
+                                           f"({', '.join(archs)})")
+                 for i, name in enumerate(only) if name not in archs]
+    problems += [_at(("model", role), f"{model[role]!r} is not among model.only "
+                                      f"({', '.join(only)}): add it there, or name one of them")
+                 for role in ("shallow", "deep")
+                 if only and model[role] in archs and model[role] not in only]
     seen: dict[tuple, str] = {}
     for name, widths in archs.items():
         if name == "mini":

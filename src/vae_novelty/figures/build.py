@@ -18,7 +18,8 @@ from .figure1 import plot_figure1
 from .figure2 import BcePanel, plot_figure2
 from .figure3 import Figure3Data, WeightsFn, figure3_data, plot_figure3
 from .figure14 import plot_figure14, sample_block
-from .loaders import load_model_images, read_sample_arrays, read_table, read_train_images
+from .loaders import (SAMPLES_COLUMNS, load_model_images, read_sample_arrays, read_table,
+                      read_train_images)
 from .selection import digit_rows
 from .sweep import plot_sweep
 
@@ -70,7 +71,7 @@ def figure14_from_files(models: Sequence[dict], tables: Sequence[str], arrays: S
     train = read_train_images(mnist)
     blocks = []
     for m, table, array in zip(models, tables, arrays, strict=True):
-        rows = read_table(table, m.get("model_id"), data)
+        rows = read_table(table, m.get("model_id"), data, columns=SAMPLES_COLUMNS)
         images = read_sample_arrays(array, m.get("model_id"), data)
         blocks.append(sample_block(rows, images, n_samples, train,
                                    m.get("model_id") or str(table), m["split"], what=str(table)))

@@ -12,41 +12,58 @@ import numpy as np
 import pandas as pd
 
 from ..artefacts import check_model, read_model_table
+from ..data import open_npz, read_npz
 from .selection import digit_rows, lookup_rows, select_positions
 
 IMAGE_KEYS = ("x", "mu", "x_hat")
 ARRAY_KEYS = ("model_id", "data", "mnist_index", *IMAGE_KEYS)
 SAMPLE_IMAGE_KEYS = ("x_hat", "mu")  # of the samples stage's .npz (samples/{arch}/...)
+# The columns of a Theorem 1 table (vae_novelty.theorem1_table.table_schema, which imports
+# torch; a test keeps the two equal)
+THEOREM1_COLUMNS = (
+    "model_id", "arch", "hidden", "n_hidden_layers", "z_dim", "split", "heldout_digit", "seed",
+    "decoder_params", "mnist_index", "label", "bce_x_xhat", "bce_mu_xhat", "perplexity",
+    "entropy", "w_max", "log_norm", "topk_index", "topk_weight", "nn_index", "nn_dist",
+    "nn_ratio", "xhat_nn_index", "xhat_nn_bce")
+# The columns of a samples table (vae_novelty.samples.table_schema; a test keeps them equal)
+SAMPLES_COLUMNS = (
+    "model_id", "sample", "z", "perplexity", "w_max", "top_rows", "top_weights", "bce_mu_xhat",
+    "nn1_row", "nn1_dist", "nn2_row", "nn2_dist", "test_nn_row", "test_nn_dist", "digit",
+    "digit_prob")
 
 
 def read_table(path: str | Path, expect_model_id: str | None = None,
-               expect_data: str | None = None) -> pd.DataFrame:
-    """A model's Theorem 1 table (checked by :func:`vae_novelty.artefacts.read_model_table`)."""
-    return read_model_table(path, expect_model_id, expect_data)[0].to_pandas()
+               expect_data: str | None = None,
+               columns: Sequence[str] = THEOREM1_COLUMNS) -> pd.DataFrame:
+    """A model's Theorem 1 table (or, with ``columns`` :data:`SAMPLES_COLUMNS`, its samples
+    table), checked by :func:`vae_novelty.artefacts.read_model_table`, with exactly the
+    columns ``columns``."""
+    return read_model_table(path, expect_model_id, expect_data,
+                            expect_columns=columns)[0].to_pandas()
 
 
 def read_checked_npz(path: str | Path, keys: Sequence[str], expect_model_id: str | None = None,
-                     expect_data: str | None = None,
-                     optional: Sequence[str] = ()) -> dict[str, np.ndarray]:
+                     expect_data: str | None = None, optional: Sequence[str] = (),
+                     what: str = "per-model image arrays") -> dict[str, np.ndarray]:
     """The arrays ``keys`` (and those of ``optional`` that it has) of a per-model ``.npz``
-    (which also records ``model_id`` and ``data``), refused when one of ``keys`` is missing, when it holds another model than
+    (which also records ``model_id`` and ``data``), refused when it holds another model than
     ``expect_model_id`` or was made from other data than ``expect_data`` (each checked when
-    given)."""
-    with np.load(path) as npz:
-        wanted = ("model_id", "data", *keys)
-        missing = [k for k in wanted if k not in npz.files]
-        if missing:
-            raise KeyError(f"{path}: missing arrays {missing}; expected {list(wanted)}")
-        check_model({"model_id": str(npz["model_id"]), "data": str(npz["data"])}, path,
-                    expect_model_id, expect_data)
-        return {k: npz[k] for k in (*keys, *optional) if k in npz.files}
+    given). A missing, truncated or corrupt archive, or one lacking one of ``keys``, is a
+    :class:`~vae_novelty.data.DataError` naming the file (``what``: how it calls the content)."""
+    with open_npz(path, what) as npz:
+        present = [k for k in optional if k in npz.files]
+    arrays = read_npz(path, what, ("model_id", "data", *keys, *present))
+    check_model({"model_id": str(arrays["model_id"]), "data": str(arrays["data"])}, path,
+                expect_model_id, expect_data)
+    return {k: arrays[k] for k in (*keys, *present)}
 
 
 def read_arrays(path: str | Path, expect_model_id: str | None = None,
                 expect_data: str | None = None) -> dict[str, np.ndarray]:
     """A model's Theorem 1 ``.npz`` of test images: mnist_index, and x, mu, x_hat as float32
     (T, 784), checked by :func:`read_checked_npz`."""
-    arrays = read_checked_npz(path, ARRAY_KEYS[2:], expect_model_id, expect_data)
+    arrays = read_checked_npz(path, ARRAY_KEYS[2:], expect_model_id, expect_data,
+                              what="Theorem 1 image arrays")
     out = {"mnist_index": arrays["mnist_index"].astype(np.int64)}
     for key in IMAGE_KEYS:
         out[key] = arrays[key].astype(np.float32)
@@ -59,7 +76,7 @@ def read_sample_arrays(path: str | Path, expect_model_id: str | None = None,
     and ``sample``, the sample number of each row (the file's own ``sample`` array when it has
     one, else 0..m-1), checked by :func:`read_checked_npz`."""
     arrays = read_checked_npz(path, SAMPLE_IMAGE_KEYS, expect_model_id, expect_data,
-                              optional=("sample",))
+                              optional=("sample",), what="sample image arrays")
     out = {k: arrays[k].astype(np.float32) for k in SAMPLE_IMAGE_KEYS}
     if out["x_hat"].ndim != 2 or out["x_hat"].shape != out["mu"].shape:
         raise ValueError(f"{path}: x_hat {out['x_hat'].shape} and mu {out['mu'].shape} must be "

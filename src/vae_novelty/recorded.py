@@ -1,0 +1,107 @@
+"""What the result files record about themselves, read back without torch.
+
+A model file (``results/models/{arch}/{split}_s{seed}.pt``, :func:`vae_novelty.model.save_model`)
+records the settings it was trained with (``meta``: model id, training settings, trainer, data
+fingerprint). :func:`read_model_meta` reads that record from the file's pickle alone (tensors
+are skipped, torch is not imported: milliseconds per file, cheap enough for the workflow to do
+while it is parsed), and :func:`model_mismatches` compares it with the settings the
+configuration requests, naming the configuration key and both values, so that a model trained
+with other settings is never used silently (the training rule retrains it; see train.smk), with
+or without Snakemake's metadata in ``.snakemake/``.
+"""
+
+from __future__ import annotations
+
+import collections
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+
+class RecordedError(ValueError):
+    """A result file whose record cannot be read."""
+
+
+def _skipped(*args, **kwargs) -> None:
+    """Stands for every torch object (tensors, storages) in a model file's pickle."""
+    return None
+
+
+class _MetaOnly(pickle.Unpickler):
+    """Unpickles a torch zip checkpoint's ``data.pkl`` with every tensor replaced by None."""
+
+    def find_class(self, module: str, name: str):
+        if module == "collections" and name == "OrderedDict":
+            return collections.OrderedDict
+        if module == "torch" or module.startswith("torch."):
+            return _skipped
+        raise pickle.UnpicklingError(f"unexpected object {module}.{name} in a model file")
+
+    def persistent_load(self, pid):
+        return None
+
+
+def read_model_meta(path: Path | str) -> dict:
+    """The ``format``, ``hidden``, ``z_dim`` and ``meta`` of a model file, tensors left out; a
+    :class:`RecordedError` naming the file when it is not a readable model file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith("/data.pkl")]
+            if len(names) != 1:
+                raise RecordedError(f"{path}: not a model file (no data.pkl in the archive)")
+            with archive.open(names[0]) as fh:
+                payload = _MetaOnly(fh).load()
+    except (zipfile.BadZipFile, OSError, EOFError, pickle.UnpicklingError, ValueError,
+            AttributeError, IndexError, KeyError, TypeError) as exc:
+        if isinstance(exc, RecordedError):
+            raise
+        raise RecordedError(f"{path}: cannot read the model file's record (truncated, corrupt "
+                            f"or not a model file: {type(exc).__name__}: {exc})") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("meta"), dict):
+        raise RecordedError(f"{path}: not a model file (no meta record)")
+    return {k: payload.get(k) for k in ("format", "hidden", "z_dim", "meta")}
+
+
+def requested_training(arch: str, cfg: dict) -> dict[str, tuple[str, Any]]:
+    """What the configuration ``cfg`` (validated) requests of architecture ``arch``'s models,
+    as ``{recorded name: (config key, value)}``; the seed is each model's own."""
+    mini = arch == "mini"
+    model, train = cfg["model"], cfg["training"]
+    return {
+        "hidden": ("model.mini.hidden" if mini else f"model.architectures.{arch}",
+                   list(model["mini"]["hidden"] if mini else model["architectures"][arch])),
+        "z_dim": ("model.mini.z_dim" if mini else "model.z_dim",
+                  model["mini"]["z_dim"] if mini else model["z_dim"]),
+        "epochs": ("training.mini_epochs" if mini else "training.epochs",
+                   train["mini_epochs"] if mini else train["epochs"]),
+        "batch_size": ("training.mini_batch_size" if mini else "training.batch_size",
+                       train["mini_batch_size"] if mini else train["batch_size"]),
+        "learning_rate": ("training.learning_rate", train["learning_rate"]),
+        "trainer": ("training.ensemble", "ensemble" if train["ensemble"] else "sequential"),
+    }
+
+
+def model_mismatches(path: Path | str, model_id: str, requested: dict[str, tuple[str, Any]],
+                     data: str | None = None) -> list[str]:
+    """Why the model file ``path`` is not the model ``model_id`` the configuration requests
+    (``requested``: :func:`requested_training`; ``data``: this run's data fingerprint, when
+    known): one line per difference, naming the file, the model, the key and both values.
+    Empty when the file records exactly the requested model. An unreadable file is one line."""
+    try:
+        meta = read_model_meta(path)["meta"]
+    except RecordedError as exc:
+        return [str(exc)]
+    where = f"{path} ({model_id})"
+    if meta.get("model_id") != model_id:
+        return [f"{where}: holds model {meta.get('model_id')!r}"]
+    recorded = dict(meta.get("train_config") or {})
+    recorded["trainer"] = meta.get("trainer")
+    out = []
+    for name, (key, value) in requested.items():
+        if recorded.get(name) != value:
+            out.append(f"{where}: {key} is {recorded.get(name)!r} in the file, {value!r} "
+                       f"requested")
+    if data is not None and meta.get("data") != data:
+        out.append(f"{where}: trained on data {meta.get('data')}, this run's data is {data}")
+    return out
