@@ -399,7 +399,7 @@ def test_a_finished_model_survives_its_siblings_failure(tmp_path, monkeypatch, c
     import torch
     from test_ensemble import _jobs, _splits
 
-    from vae_novelty import train as vtrain
+    from vae_novelty import training_jobs as tj
     from vae_novelty.data import Mnist
     from vae_novelty.model import load_model
 
@@ -407,24 +407,24 @@ def test_a_finished_model_survives_its_siblings_failure(tmp_path, monkeypatch, c
     labels = (np.arange(300) % 10).astype(np.uint8)
     images = (rng.random((300, 784)) * 255).astype(np.uint8)
     mnist = Mnist(images, labels, images[:40].copy(), labels[:40].copy())
-    settings = vtrain.TrainSettings("h16", (16,), 2, epochs=3, batch_size=64,
-                                    learning_rate=1e-3)
+    settings = tj.TrainSettings("h16", (16,), 2, epochs=3, batch_size=64,
+                                learning_rate=1e-3)
     jobs = _jobs(tmp_path / "models", ["full", "no9"])
     (tmp_path / "models").mkdir()
     snaps = tmp_path / "snapshots"
     cpu = torch.device("cpu")
-    real = vtrain.train_vae
+    real = tj.train_vae
 
     def failing(*args, tag="", **kwargs):
         if tag.endswith("no9.s0"):
             raise RuntimeError("out of memory (simulated)")
         return real(*args, tag=tag, **kwargs)
 
-    monkeypatch.setattr(vtrain, "train_vae", failing)
+    monkeypatch.setattr(tj, "train_vae", failing)
     with caplog.at_level(logging.INFO, logger="vae_novelty"), \
             pytest.raises(RuntimeError, match="out of memory") as err:
-        vtrain.train_jobs(mnist, _splits(mnist), jobs, settings, device=cpu, snapshot_dir=snaps,
-                          snapshot_every=0)
+        tj.train_jobs(mnist, _splits(mnist), jobs, settings, device=cpu, snapshot_dir=snaps,
+                      snapshot_every=0)
     assert "while training model h16.no9.s0" in err.value.__notes__
     assert "h16.no9.s0: training failed (RuntimeError: out of memory (simulated))" in caplog.text
     caplog.clear()
@@ -433,10 +433,10 @@ def test_a_finished_model_survives_its_siblings_failure(tmp_path, monkeypatch, c
     for job in jobs:                                          # what Snakemake does
         for p in (job.model_path, job.history_path):
             p.unlink(missing_ok=True)
-    monkeypatch.setattr(vtrain, "train_vae", real)
+    monkeypatch.setattr(tj, "train_vae", real)
     with caplog.at_level(logging.INFO, logger="vae_novelty"):
-        vtrain.train_jobs(mnist, _splits(mnist), jobs, settings, device=cpu, snapshot_dir=snaps,
-                          snapshot_every=0)
+        tj.train_jobs(mnist, _splits(mnist), jobs, settings, device=cpu, snapshot_dir=snaps,
+                      snapshot_every=0)
     text = caplog.text
     assert "h16.full.s0 resumed from snapshot" in text and "at epoch 4" in text
     assert "h16.full.s0 epoch" not in text                   # no epoch trained again
