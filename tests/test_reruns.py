@@ -27,11 +27,12 @@ pytestmark = pytest.mark.slow
 # Top-level entries of the repository that a run does not need (or that it writes itself).
 NOT_COPIED = {".git", ".venv", ".snakemake", ".pytest_cache", "results", "logs", "benchmarks",
               "docs", "report.html", ".whl"}
-FIGURE_RULES = {"figure1", "figure2", "figure3", "figure_sweep", "figure_quant"}
+FIGURE_RULES = {"figure1", "figure2", "figure3", "figure_sweep", "figure_quant", "figure14",
+                "figure15"}
 # What every change reruns last: the run record (it records the configuration) and `all`.
 LAST = {"run_record": 1, "all": 1}
 FIGURE_FILES = {"figure1", "figure2", "figure3", "figure4",  # tiny config: held-out digit 9
-                "figure_quant"}
+                "figure_quant", "figure14", "figure15"}
 
 
 @dataclass
@@ -126,6 +127,7 @@ def test_completed_run_is_up_to_date(completed):
     ("figures.figure3.grid_size", 30, "figure3"),
     ("figures.figure3.sample_seed", 1, "figure3"),
     ("figures.sweep.test_image", 1, "figure_sweep"),
+    ("figures.figure14.n_samples", 3, "figure14"),
 ])
 def test_a_figure_option_reruns_only_that_figure(completed, option, value, rule):
     plan = completed.plan(with_option(completed.config, option, value))
@@ -139,12 +141,12 @@ def test_a_figure_option_reruns_only_that_figure(completed, option, value, rule)
 ])
 def test_a_seed_interval_option_reruns_the_seed_summary_and_its_figure(completed, option, value):
     plan = completed.plan(with_option(completed.config, option, value))
-    assert plan == {"seed_summary": 1, "figure_quant": 1, **LAST}
+    assert plan == {"seed_summary": 1, "figure_quant": 1, "figure15": 1, **LAST}
 
 
 def test_editing_the_seed_summary_module_reruns_its_table_and_figure(completed):
     with edited(completed.repo / "src" / "vae_novelty" / "seeds.py"):
-        assert completed.plan() == {"seed_summary": 1, "figure_quant": 1, **LAST}
+        assert completed.plan() == {"seed_summary": 1, "figure_quant": 1, "figure15": 1, **LAST}
     assert completed.plan() == {}
 
 
@@ -168,6 +170,8 @@ def edited(path: Path):
     ("figure3.py", "figure3"),
     ("figure_sweep.py", "figure_sweep"),
     ("figure_quant.py", "figure_quant"),
+    ("figure14.py", "figure14"),
+    ("figure15.py", "figure15"),
 ])
 def test_editing_a_figure_script_reruns_only_that_figure(completed, script, rule):
     with edited(completed.repo / "workflow" / "scripts" / script):
