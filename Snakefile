@@ -48,6 +48,14 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/seeds.smk"
 include: "workflow/rules/figures.smk"
+
+
+# The size sweep (issue 20), only when the configuration enables it.
+if CFG["size_sweep"]["enabled"]:
+
+    include: "workflow/rules/size.smk"
+
+
 include: "workflow/rules/report.smk"
 
 
