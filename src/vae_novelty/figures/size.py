@@ -47,9 +47,11 @@ def plot_size_sweep(table: pd.DataFrame, transitions: pd.DataFrame, *,
             of_arch = table[table.arch == arch]
             hidden = of_arch.hidden.iloc[0]
             label = f"{roles.get(arch, arch)} ({hidden})"
-            drawn |= _band(ax, of_arch, column, colour, label)
-            if column == "train_neg_elbo":
-                _band(ax, of_arch, "test_neg_elbo", colour, None, style="--")
+            if column == "train_neg_elbo":  # training dashed, test solid
+                drawn |= _band(ax, of_arch, "test_neg_elbo", colour, label)
+                _band(ax, of_arch, column, colour, None, style="--")
+            else:
+                drawn |= _band(ax, of_arch, column, colour, label)
             row = transitions[(transitions.arch == arch) & (transitions.measure == column)]
             if len(row) and not np.isnan(row.n_mean_curve.iloc[0]):
                 ax.axvline(row.n_mean_curve.iloc[0], color=colour, ls=":", lw=1)
@@ -75,7 +77,7 @@ def plot_size_sweep(table: pd.DataFrame, transitions: pd.DataFrame, *,
         lines.append(f"{who}, {what}: {r.reading}")
     ax.text(0.0, 1.0, "\n".join(lines), va="top", fontsize=8, family="monospace",
             transform=ax.transAxes)
-    seeds = sorted(table.seed.unique())
+    seeds = sorted(int(s) for s in table.seed.unique())
     figure_text(fig, f"Lines: mean over halves A, B and seeds {seeds}; bands: lowest to highest "
                      f"model; dotted verticals: transition sizes of the mean curves. One "
                      f"step budget for every N; one fixed test set.")
