@@ -27,7 +27,7 @@ def test_every_size_gets_the_same_number_of_steps(mnist, tmp_path, monkeypatch, 
 
         def counting(self, grads, active, idx):
             members = range(len(self.host_steps)) if active is None else active
-            key = id(self)
+            key = self  # the object itself: an id can be reused after collection
             for m in members:
                 steps[(key, m)] = steps.get((key, m), 0) + 1
             return original(self, grads, active, idx)
@@ -37,7 +37,7 @@ def test_every_size_gets_the_same_number_of_steps(mnist, tmp_path, monkeypatch, 
         original = torch.optim.Adam.step
 
         def counting(self, *args, **kwargs):
-            steps[id(self)] = steps.get(id(self), 0) + 1
+            steps[self] = steps.get(self, 0) + 1
             return original(self, *args, **kwargs)
 
         monkeypatch.setattr(torch.optim.Adam, "step", counting)
