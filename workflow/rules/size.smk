@@ -30,12 +30,12 @@ STAGE_CODE["size_evaluate"] = (
 )
 
 
-def size_path(path):
-    return res(f"size/{path}")
-
-
-def size_model_outputs(ext):
-    return [size_path(f"models/{{arch}}/{s}_s{seed}.{ext}") for s, seed in SIZE_GRID]
+# Every output is below {results_dir}/size/.
+SIZE_DIR = res("size")
+SIZE_SPLIT_FILES = [f"{SIZE_DIR}/splits/{s}.npz" for s in SIZE_SPLITS]
+# one architecture's model files and histories ({arch} left a wildcard)
+SIZE_MODELS = [f"{SIZE_DIR}/models/{{arch}}/{s}_s{seed}.pt" for s, seed in SIZE_GRID]
+SIZE_HISTORIES = [m[: -len(".pt")] + ".history.csv" for m in SIZE_MODELS]
 
 
 rule size_splits:
@@ -43,7 +43,7 @@ rule size_splits:
     input:
         res("data/mnist.npz"),
     output:
-        [size_path(f"splits/{s}.npz") for s in SIZE_SPLITS],
+        SIZE_SPLIT_FILES,
     log:
         res("logs/size/splits.log"),
     conda:
@@ -64,9 +64,9 @@ rule size_check_splits:
     """Check the size splits (MNIST rows, disjoint halves, nesting) before any training."""
     input:
         data=res("data/mnist.npz"),
-        splits=[size_path(f"splits/{s}.npz") for s in SIZE_SPLITS],
+        splits=SIZE_SPLIT_FILES,
     output:
-        size_path("splits/checked.tsv"),
+        f"{SIZE_DIR}/splits/checked.tsv",
     log:
         res("logs/size/check_splits.log"),
     conda:
@@ -81,11 +81,11 @@ rule size_train:
     """Train every model (half x N x seed) of one architecture with one step budget."""
     input:
         data=res("data/mnist.npz"),
-        splits=[size_path(f"splits/{s}.npz") for s in SIZE_SPLITS],
-        checked=ancient(size_path("splits/checked.tsv")),
+        splits=SIZE_SPLIT_FILES,
+        checked=ancient(f"{SIZE_DIR}/splits/checked.tsv"),
     output:
-        models=size_model_outputs("pt"),
-        histories=size_model_outputs("history.csv"),
+        models=SIZE_MODELS,
+        histories=SIZE_HISTORIES,
     log:
         res("logs/size/train/{arch}.log"),
     benchmark:
@@ -123,11 +123,11 @@ rule size_evaluate:
     """Theorem 1, ELBO, copy fraction and cross-half agreement of one architecture's models."""
     input:
         data=res("data/mnist.npz"),
-        splits=[size_path(f"splits/{s}.npz") for s in SIZE_SPLITS],
-        models=size_model_outputs("pt"),
+        splits=SIZE_SPLIT_FILES,
+        models=SIZE_MODELS,
     output:
-        table=size_path("measures/{arch}.csv"),
-        agreement=size_path("agreement/{arch}.csv"),
+        table=f"{SIZE_DIR}/measures/{{arch}}.csv",
+        agreement=f"{SIZE_DIR}/agreement/{{arch}}.csv",
     log:
         res("logs/size/evaluate/{arch}.log"),
     benchmark:
@@ -162,10 +162,10 @@ rule size_evaluate:
 rule size_table:
     """One row per model of the size sweep, and the transition sizes."""
     input:
-        expand(size_path("measures/{arch}.csv"), arch=SIZE_ARCHS),
+        expand(f"{SIZE_DIR}/measures/{{arch}}.csv", arch=SIZE_ARCHS),
     output:
-        table=size_path("table.csv"),
-        transitions=size_path("transitions.csv"),
+        table=f"{SIZE_DIR}/table.csv",
+        transitions=f"{SIZE_DIR}/transitions.csv",
     log:
         res("logs/size/table.log"),
     conda:
@@ -180,10 +180,10 @@ rule size_table:
 rule size_figure:
     """Every measure of the size sweep against N, shallow against deep, seed bands."""
     input:
-        table=size_path("table.csv"),
-        transitions=size_path("transitions.csv"),
+        table=f"{SIZE_DIR}/table.csv",
+        transitions=f"{SIZE_DIR}/transitions.csv",
     output:
-        output_paths(size_path("figure"), FIG["formats"]),
+        output_paths(f"{SIZE_DIR}/figure", FIG["formats"]),
     log:
         res("logs/size/figure.log"),
     conda:
@@ -200,5 +200,5 @@ rule size_figure:
 if SIZE["only"]:
     TARGETS.clear()
 
-TARGETS += [size_path("table.csv"), size_path("transitions.csv")]
-TARGETS += output_paths(size_path("figure"), FIG["formats"])
+TARGETS += [f"{SIZE_DIR}/table.csv", f"{SIZE_DIR}/transitions.csv"]
+TARGETS += output_paths(f"{SIZE_DIR}/figure", FIG["formats"])
