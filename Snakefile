@@ -17,7 +17,7 @@ min_version("9.0")
 
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
-from vae_novelty.config_check import ConfigFileError, read_config_file
+from vae_novelty.config.check import ConfigFileError, read_config_file
 
 # With the SLURM executor (profiles/slurm): stop at once, before any job is planned, where no
 # job could be submitted (no SLURM here, a CHANGE-ME account or partition); see the module.
@@ -45,9 +45,11 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/samples.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/seeds.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/figures_samples.smk"
 
 
 # The size sweep (issue 20), only when the configuration enables it.

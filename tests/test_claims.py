@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -74,7 +75,7 @@ def test_gpu_value_within_the_seed_range():
     gpu = pd.DataFrame({"frac_closer_to_mu": [0.25, 0.7], "final_test_neg_elbo": [101.5, 95.0]},
                        index=["a.no9.s0", "b.no9.s0"])
     text = claims.gpu_vs_seeds(summary, gpu)
-    assert "closer to mu: the H200 value lies within the range of the 3 CPU seeds for 1 of 2" \
+    assert "closer to mu: the H200 value lies within the range of the 3 CPU seeds for 1 of 2 " \
         in text
     assert "test -ELBO: the H200 value lies within the range of the 3 CPU seeds for 1 of 2" \
         in text
@@ -111,3 +112,32 @@ def test_main_writes_interval_verdicts(tmp_path, monkeypatch):
     claim6 = text[text.index("**6."):text.index("**7.")]
     assert "Verdict: **holds**" in claim6
     assert "The tallest bin starts at 1 in 12 of 12" in text
+
+
+def test_samples_section_means_over_models_and_seeds():
+    rows = []
+    for arch, layers in (("h400", 1), ("h400-200-100", 3)):
+        for split in ("full", "no9"):
+            for seed in range(3):
+                rows.append({"arch": arch, "split": split, "seed": seed, "n_hidden_layers": layers,
+                             "sample_copy_frac": 0.01 * seed, "sample_dist_ratio_median": 0.9,
+                             "sample_perplexity_median": 1.5, "sample_frac_wmax_gt_0_99": 0.2,
+                             "sample_ct": -1.0 if layers == 3 else 2.0,
+                             "sample_heldout_frac": (0.004 if split == "no9" else np.nan),
+                             "sample_digit_frac_9": 0.004 if split == "no9" else 0.1})
+    summary = pd.DataFrame(rows)
+    classifier = {"test_accuracy": 0.9833, "per_digit_accuracy": {"9": 0.982},
+                  "called_d_when_not_d": {"9": 0.0036}}
+    text = claims.samples_section(summary, classifier, 2000)
+    assert "2,000 latent codes" in text and "MNIST^te accuracy 98.33%" in text
+    assert "it calls 0.36% of real test images of other digits a 9" in text
+    # the copy fraction over the six models without 9s: (0 + 1 + 2) / 3 points each
+    assert "fraction of samples whose nearest training image is less than a third as far as " \
+        "the second nearest is 1.00% on average (largest 2.00%)" in text
+    assert "C_T.** Mean +0.50 over those models (range -1.00 to +2.00); negative in 3 of 6" in text
+    assert "shallow (400) 10.0%" in text  # the MNIST^tr models' share of 9s
+    assert "| 3 | 1 | 3 | 1.0% [" in text  # the depth table: 3 layers, 1 arch, 3 models
+
+
+def test_samples_section_is_empty_without_samples():
+    assert claims.samples_section(pd.DataFrame({"arch": ["a"]}), None, None) == ""

@@ -9,7 +9,8 @@ import yaml
 
 from conftest import REPO
 from vae_novelty import config as vcfg
-from vae_novelty import config_doc
+from vae_novelty.config import doc as config_doc
+from vae_novelty.config.cli import main as config_main
 from vae_novelty.config import ConfigError
 
 
@@ -443,15 +444,16 @@ def test_evaluation_settings_rerun_evaluation_never_training(schema, dotted):
 
 
 @pytest.mark.parametrize("dotted, expected", [
-    ("seeds_ci.bootstrap", "the seed summary and figure_quant"),
-    ("seeds_ci.level", "the seed summary and figure_quant"),
-    ("seeds_ci.seed", "the seed summary and figure_quant"),
+    ("seeds_ci.bootstrap", "the seed summary, figure_quant and figure15"),
+    ("seeds_ci.level", "the seed summary, figure_quant and figure15"),
+    ("seeds_ci.seed", "the seed summary, figure_quant and figure15"),
     ("figures.figure1.test_images", "that figure only"),
     ("figures.figure1.hist_bins", "that figure only"),
     ("figures.figure2.bce_max", "that figure only"),
     ("figures.figure3.cmap", "that figure only"),
-    ("figures.figure1.digit", "figures 1 and 2 only"),
-    ("model.shallow", "figures 1 and 2 only"),
+    ("figures.figure1.digit", "figures 1, 2 and 14 only"),
+    ("model.shallow", "figures 1, 2 and 14 only"),
+    ("figures.figure14.n_samples", "that figure only"),
     ("figures.sweep.test_image", "figures 4-13 (one job)"),
     ("figures.dpi", "every figure"),
     ("data.name", "every figure (labels only)"),
@@ -560,7 +562,7 @@ BAD_INDENT = "training:\n  epochs: 3\n   batch_size: 4\n"
 
 def check(capsys, *paths):
     """``main(['check', ...])``: its exit status and its output lines."""
-    status = vcfg.main(["check", *map(str, paths)])
+    status = config_main(["check", *map(str, paths)])
     return status, capsys.readouterr().out.splitlines()
 
 
@@ -657,7 +659,7 @@ def test_check_entry_point_exit_status(tmp_path):
 @pytest.mark.parametrize("argv", [[], ["--markdown", "check", "config/quick.yaml"], ["check"]])
 def test_entry_point_needs_markdown_or_check_files(argv):
     with pytest.raises(SystemExit) as exc:
-        vcfg.main(argv)
+        config_main(argv)
     assert exc.value.code == 2
 
 

@@ -21,11 +21,13 @@ import pytest
 import torch
 
 from vae_novelty.data import Mnist
-from vae_novelty.ensemble import EnsembleMember, train_ensemble, train_ensemble_jobs
+from vae_novelty.ensemble import EnsembleMember, train_ensemble
 from vae_novelty.model import load_model
 from vae_novelty.splits import Split
+from vae_novelty.snapshots import EnsembleState
 from vae_novelty.stacked import StackedAdam
-from vae_novelty.train import ModelJob, TrainConfig, TrainingDiverged, TrainSettings, train_vae
+from vae_novelty.train import TrainConfig, TrainingDiverged, train_vae
+from vae_novelty.training_jobs import ModelJob, TrainSettings, train_ensemble_jobs
 
 ATOL_PARAM = 1e-5
 RTOL_HISTORY = 1e-5
@@ -170,7 +172,7 @@ def _jobs(root, names):
 
 def test_ensemble_jobs_write_the_files_train_jobs_writes(fake_mnist, tmp_path):
     """Through the one entry point, train_architecture: ensemble or one after the other."""
-    from vae_novelty.train import train_architecture
+    from vae_novelty.training_jobs import train_architecture
 
     settings = TrainSettings("h16", (16,), 2, epochs=2, batch_size=64, learning_rate=1e-3)
     splits = _splits(fake_mnist)
@@ -261,9 +263,8 @@ def test_ensemble_snapshot_resume_is_bitwise_identical(x_all, x_test, tmp_path, 
 
 def _snapshot_then_die(monkeypatch, run):
     """Run ``run()`` until its first snapshot is written, then stop it (as SIGKILL would)."""
-    import vae_novelty.ensemble as ens
 
-    original = ens._EnsembleState.save
+    original = EnsembleState.save
 
     class Killed(Exception):
         pass
@@ -272,10 +273,10 @@ def _snapshot_then_die(monkeypatch, run):
         original(self, *args, **kwargs)
         raise Killed
 
-    monkeypatch.setattr(ens._EnsembleState, "save", save_then_die)
+    monkeypatch.setattr(EnsembleState, "save", save_then_die)
     with pytest.raises(Killed):
         run()
-    monkeypatch.setattr(ens._EnsembleState, "save", original)
+    monkeypatch.setattr(EnsembleState, "save", original)
 
 
 def test_ensemble_snapshot_of_other_training_rows_is_not_resumed(x_all, x_test, tmp_path,

@@ -195,8 +195,9 @@ def test_training_epochs_rerun_training_and_everything_downstream(completed):
     cfg = completed.config
     plan = completed.plan(with_option(cfg, "training.epochs", cfg["training"]["epochs"] + 1))
     n_archs = len(cfg["model"]["architectures"])
-    # one training and one evaluation job per sweep architecture (all its splits and seeds)
-    assert plan == {"train_sweep": n_archs, "evaluate": n_archs, **AFTER_EVALUATE}
+    # one training, evaluation and samples job per sweep architecture (all splits and seeds)
+    assert plan == {"train_sweep": n_archs, "evaluate": n_archs, "samples": n_archs,
+                    **AFTER_EVALUATE}
     # untouched: the data, the splits, the mini-MNIST model and its Figure 3
 
 
@@ -218,8 +219,8 @@ def test_mini_epochs_rerun_the_mini_model_and_figure3_only(completed):
     cfg = completed.config
     plan = completed.plan(with_option(cfg, "training.mini_epochs",
                                       cfg["training"]["mini_epochs"] + 1))
-    assert plan == {"train_mini": 1, "evaluate_mini": 1, "tables": 1, "figure3": 1,
-                    "summary_table": 1, "seed_summary": 1, "figure_quant": 1, **LAST}
+    assert plan == {"train_mini": 1, "evaluate_mini": 1, "samples_mini": 1, "tables": 1,
+                    "figure3": 1, "summary_table": 1, "seed_summary": 1, "figure_quant": 1, **LAST}
 
 
 @pytest.mark.parametrize("option, value", [
@@ -231,7 +232,38 @@ def test_an_evaluation_option_reruns_evaluation_and_after_never_training(complet
                                                                           value):
     plan = completed.plan(with_option(completed.config, option, value))
     n_archs = len(completed.config["model"]["architectures"])
-    assert plan == {"evaluate": n_archs, "evaluate_mini": 1, "figure3": 1, **AFTER_EVALUATE}
+    assert plan == {"evaluate": n_archs, "evaluate_mini": 1, "figure3": 1, **AFTER_EVALUATE,
+                    **SAMPLES(n_archs)}
+
+
+# What a samples setting reruns: the samples of every model and the tables after them.
+AFTER_SAMPLES = {"tables": 1, "summary_table": 1, "seed_summary": 1, "figure_quant": 1, **LAST}
+
+
+def SAMPLES(n_archs):  # noqa: N802 - reads as the constant it stands for
+    return {"samples": n_archs, "samples_mini": 1}
+
+
+@pytest.mark.parametrize("option, value", [
+    ("samples.n", 50),
+    ("samples.seed", 4),
+    ("samples.top_k", 2),
+    ("samples.figure_images", 8),
+    ("samples.ct_cells", 3),
+    ("samples.ct_pca_dims", 6),
+    ("samples.ct_min_per_cell", 4),
+])
+def test_a_samples_option_reruns_only_the_samples_and_the_tables(completed, option, value):
+    plan = completed.plan(with_option(completed.config, option, value))
+    n_archs = len(completed.config["model"]["architectures"])
+    assert plan == {**SAMPLES(n_archs), **AFTER_SAMPLES}
+
+
+def test_a_classifier_option_reruns_the_classifier_samples_and_tables(completed):
+    cfg = completed.config
+    plan = completed.plan(with_option(cfg, "samples.classifier.seed", 1))
+    n_archs = len(cfg["model"]["architectures"])
+    assert plan == {"classifier": 1, **SAMPLES(n_archs), **AFTER_SAMPLES}
 
 
 @pytest.mark.parametrize("option, value", [
@@ -248,11 +280,17 @@ def test_a_speed_only_setting_reruns_nothing(completed, option, value):
 @pytest.mark.parametrize("module, expected", [
     # the model: training of every model and everything after (not the data)
     ("model.py", lambda n: {"train_sweep": n, "train_mini": 1, "evaluate": n,
-                            "evaluate_mini": 1, "figure3": 1, **AFTER_EVALUATE}),
+                            "evaluate_mini": 1, "figure3": 1, **AFTER_EVALUATE,
+                            **SAMPLES(n), "classifier": 1}),
     # the Theorem 1 engine: evaluation and after (and Figure 3, which draws its weight map)
     ("theorem1.py", lambda n: {"evaluate": n, "evaluate_mini": 1, "figure3": 1,
-                               **AFTER_EVALUATE}),
+                               **AFTER_EVALUATE, **SAMPLES(n)}),
     ("elbo.py", lambda n: {"evaluate": n, "evaluate_mini": 1, "figure3": 1, **AFTER_EVALUATE}),
+    # the samples stage's own modules: the samples (and the classifier) and the tables
+    ("samples.py", lambda n: {**SAMPLES(n), **AFTER_SAMPLES}),
+    ("ct.py", lambda n: {**SAMPLES(n), **AFTER_SAMPLES}),
+    ("pixel_nn.py", lambda n: {**SAMPLES(n), **AFTER_SAMPLES}),
+    ("classifier.py", lambda n: {"classifier": 1, **SAMPLES(n), **AFTER_SAMPLES}),
     # the tables: the tables and what reads them
     ("tables.py", lambda n: {"tables": 1, "summary_table": 1, "seed_summary": 1,
                              "figure_quant": 1, **LAST}),

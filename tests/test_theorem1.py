@@ -235,11 +235,11 @@ def test_topk_ties_prefer_lower_position():
     i_old = torch.tensor([[9, 4, 6]])
     v_new = torch.tensor([[3.0, 3.0, 1.0]], dtype=torch.float64)
     i_new = torch.tensor([[12, 2, 13]])
-    v, i = t1._merge_topk(v_old, i_old, v_new, i_new, 4)
+    v, i = t1.merge_topk(v_old, i_old, v_new, i_new, 4)
     assert i.tolist() == [[9, 2, 4, 6]] and v.tolist() == [[5.0, 3.0, 3.0, 3.0]]
     # more equal values than k inside one chunk: the lowest positions are kept
     logq = torch.tensor([[1.0, 2.0, 2.0, 2.0, 2.0, 0.0]], dtype=torch.float64)
-    v, i = t1._chunk_topk(logq, 3, offset=100)
+    v, i = t1.chunk_topk(logq, 3, offset=100)
     assert i.tolist() == [[101, 102, 103]] and v.tolist() == [[2.0, 2.0, 2.0]]
 
 

@@ -148,7 +148,7 @@ def test_snapshot_of_other_training_rows_is_not_resumed(tmp_path, monkeypatch, c
     import logging
 
     from vae_novelty.model import load_model
-    from vae_novelty.train import ModelJob, TrainSettings, train_jobs
+    from vae_novelty.training_jobs import ModelJob, TrainSettings, train_jobs
 
     mnist, rows_a, rows_b = _fake_mnist_and_splits()
     settings = TrainSettings("h16", (16,), z_dim=2, epochs=3, batch_size=32, learning_rate=1e-3)

@@ -39,6 +39,40 @@ def test_every_model_and_posterior_file_is_written(tiny_run):
         assert np.all(np.isfinite(train["z_mean"])) and np.all(np.isfinite(test["z_logvar"]))
 
 
+def test_every_model_has_its_samples_and_the_summary_their_columns(tiny_run):
+    import json
+
+    import pandas as pd
+
+    from vae_novelty.samples import read_samples
+    from vae_novelty.tables import SAMPLE_COLUMNS
+
+    cfg = tiny_cfg()
+    n = cfg["samples"]["n"]
+    for spec in vcfg.model_grid(cfg):
+        table, meta = read_samples(tiny_run / f"results/samples/{spec.stem}.parquet",
+                                   expect_model_id=spec.model_id)
+        assert table.num_rows == n and meta["settings"]["n"] == n
+        assert table.schema.field("z").type.list_size == spec.z_dim
+        assert np.isfinite(meta["ct"]["ct"]) and meta["ct"]["cells"]
+        with np.load(tiny_run / f"results/samples/{spec.stem}.npz") as npz:
+            m = min(n, cfg["samples"]["figure_images"])
+            assert npz["x_hat"].shape == (m, 784) and npz["mu"].shape == (m, 784)
+    record = json.loads((tiny_run / "results/classifier/classifier.json").read_text())
+    assert 0 < record["test_accuracy"] <= 1 and record["n_test"] == 10000
+    assert (tiny_run / "results/report/classifier.html").exists()
+    summary = pd.read_csv(tiny_run / "results/tables/summary.csv")
+    assert set(SAMPLE_COLUMNS) <= set(summary.columns)
+    held = summary[summary.split == "no9"]
+    assert held.sample_heldout_frac.notna().all()
+    assert summary[summary.split != "no9"].sample_heldout_frac.isna().all()
+    assert summary.sample_copy_frac.between(0, 1).all() and summary.sample_ct.notna().all()
+    digit_fracs = summary[[f"sample_digit_frac_{d}" for d in range(10)]].sum(1)
+    np.testing.assert_allclose(digit_fracs, 1.0)
+    by_config = pd.read_csv(tiny_run / "results/tables/summary_by_config.csv")
+    assert "sample_copy_frac_mean" in by_config and "sample_ct_mean" in by_config
+
+
 def test_logs_and_benchmarks_are_written(tiny_run):
     log = (tiny_run / "results/logs/train/mini.log").read_text()
     assert "on cpu" in log and "epoch 1/" in log
@@ -130,7 +164,8 @@ def test_report_holds_every_figure_and_table_with_captions(tiny_run):
     assert "run_record.yaml" in html and "Run record" in html
     assert len(html) > 100_000  # self-contained: the images are embedded
     for name in ("figure1.png", "figure2.png", "figure3.png", "figure4.png",
-                 "figure_quant.png", "summary.html", "summary_by_config.html"):
+                 "figure_quant.png", "summary.html", "summary_by_config.html",
+                 "classifier.html"):
         assert name in html, name
     # captions are rendered with the rule's params (Figure 2's digit and bins)
     assert "is the decoder output closer to the input or to the weighted average" in html

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import atomic_path
+
 FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -216,8 +218,6 @@ def save_mnist(mnist: Mnist, path: Path, source: str = "") -> None:
     """Write ``results/data/mnist.npz`` atomically: the arrays, their fingerprint and
     ``source``, the :func:`source_digest` of the files they were read from (each read back by
     :func:`npz_string`)."""
-    from .io import atomic_path
-
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **mnist.arrays(), fingerprint=np.array(mnist.fingerprint),

@@ -7,7 +7,8 @@ import copy
 import numpy as np
 import torch
 
-from .theorem1 import F64, _device, _no_tf32, _tensor
+from .tensors import no_tf32, resolve_device, to_tensor
+from .theorem1 import F64
 
 
 @torch.inference_mode()
@@ -28,17 +29,17 @@ def bce_from_logits(logits, x, mu, device="cpu",
     :func:`vae_novelty.model.bce_per_image` in float64; ``x_hat`` as float32."""
     from .model import bce_per_image
 
-    dev = _device(device)
+    dev = resolve_device(device)
     T = len(logits)
     x_hat = np.empty(np.shape(logits), np.float32)
     bce_x, bce_mu = np.empty(T), np.empty(T)
     with torch.inference_mode():
         for i0 in range(0, T, batch_size):
             sl = slice(i0, i0 + batch_size)
-            lg = _tensor(logits[sl], dev, F64)
+            lg = to_tensor(logits[sl], dev, F64)
             x_hat[sl] = torch.sigmoid(lg).float().cpu().numpy()
-            bce_x[sl] = bce_per_image(lg, _tensor(x[sl], dev, F64)).cpu().numpy()
-            bce_mu[sl] = bce_per_image(lg, _tensor(mu[sl], dev, F64)).cpu().numpy()
+            bce_x[sl] = bce_per_image(lg, to_tensor(x[sl], dev, F64)).cpu().numpy()
+            bce_mu[sl] = bce_per_image(lg, to_tensor(mu[sl], dev, F64)).cpu().numpy()
     return x_hat, bce_x, bce_mu
 
 
@@ -51,12 +52,12 @@ def float64_model(model, device: torch.device):
 def decoder_logits(model, z, device="cpu", batch_size: int = 1024) -> np.ndarray:
     """Decoder logits (float64, (T, P)) at latent points ``z`` (T, D), from a float64 copy of
     ``model``."""
-    dev = _device(device)
+    dev = resolve_device(device)
     m64 = float64_model(model, dev)
     z = np.asarray(z)
     out = np.empty((len(z), m64.x_dim))
-    with _no_tf32():
+    with no_tf32():
         for i0 in range(0, len(z), batch_size):
             out[i0:i0 + batch_size] = m64.decode_logits(
-                _tensor(z[i0:i0 + batch_size], dev, F64)).cpu().numpy()
+                to_tensor(z[i0:i0 + batch_size], dev, F64)).cpu().numpy()
     return out

@@ -30,18 +30,19 @@ model, and independent of chunking and device.
 
 from __future__ import annotations
 
-import json
 import zlib
 
 import numpy as np
 import torch
 
+from . import tensors
 from . import theorem1 as t1
 from . import theorem1_table as t1t
+# write_table: the ELBO table's writer (re-exported)
+from .artefacts import read_model_table, with_meta, write_table  # noqa: F401
 from .decoder import float64_model
 
 TABLE_FORMAT = "vae-novelty-elbo/2"
-META_KEY = t1t.META_KEY
 # Points (test images x samples) per call of the Theorem 1 engine: bounds the (points x 784)
 # float64 means held at once (~25 MB).
 POINTS_PER_CALL = 4096
@@ -81,16 +82,16 @@ def decoder_log_lik(model, z, x, device="cpu", batch_size: int = POINTS_PER_CALL
 
     ``z`` (T, S, D), ``x`` (T, P). log p = sum_j x_j l_j - softplus(l_j).
     """
-    dev = t1._device(device)
+    dev = tensors.resolve_device(device)
     z = np.asarray(z, np.float64)
     T, S, D = z.shape
     out = np.empty((T, S))
     per = max(1, batch_size // max(S, 1))
-    with torch.inference_mode(), t1._no_tf32():
+    with torch.inference_mode(), tensors.no_tf32():
         m64 = float64_model(model, dev)
-        xd = t1._tensor(x, dev, torch.float64)
+        xd = tensors.to_tensor(x, dev, torch.float64)
         for i0 in range(0, T, per):
-            zb = t1._tensor(z[i0:i0 + per], dev, torch.float64)
+            zb = tensors.to_tensor(z[i0:i0 + per], dev, torch.float64)
             logits = m64.decode_logits(zb.reshape(-1, D)).reshape(len(zb), S, -1)
             xb = xd[i0:i0 + per, None, :]
             ll = (xb * logits - torch.nn.functional.softplus(logits)).sum(-1)
@@ -111,7 +112,7 @@ def optimal_log_lik(z, x, train_mean, train_logvar, train_x, *, clamp_eps: float
     """
     if not 0.0 < clamp_eps < 0.5:
         raise ValueError(f"clamp_eps must be in (0, 0.5), got {clamp_eps}")
-    dev = t1._device(device)
+    dev = tensors.resolve_device(device)
     z = np.asarray(z, np.float64)
     T, S, D = z.shape
     log_lik = np.empty((T, S))
@@ -119,8 +120,8 @@ def optimal_log_lik(z, x, train_mean, train_logvar, train_x, *, clamp_eps: float
     per = max(1, int(points_per_call) // max(S, 1))
     budget = float(chunk_mb)
     with torch.inference_mode():
-        xd = t1._tensor(x, dev, torch.float64)
-        train_xd = t1._tensor(train_x, dev)
+        xd = tensors.to_tensor(x, dev, torch.float64)
+        train_xd = tensors.to_tensor(train_x, dev)
         for i0 in range(0, T, per):
             zb = z[i0:i0 + per]
             stats, budget = t1.weight_stats_shrinking(zb.reshape(-1, D), train_mean,
@@ -146,7 +147,7 @@ def elbo_terms(model, x, mean, logvar, noise, train_mean, train_logvar, train_x,
     (T, S, D) standard normals (:func:`draw_noise`); ``train_*`` the model's training
     posteriors (N, D) and images (N, P; or a tensor already on the device).
     """
-    dev = t1._device(device)
+    dev = tensors.resolve_device(device)
     x = np.asarray(x, np.float64)
     z = latent_samples(mean, logvar, noise)
     kl = kl_standard_normal(mean, logvar)
@@ -181,8 +182,7 @@ def build_table(model_id: str, mnist_index, label, terms: dict, meta: dict):
     for name in ("elbo_decoder", "elbo_optimal", "kl", "clamped_fraction"):
         cols[name] = pa.array(np.asarray(terms[name], np.float64))
     table = pa.table(cols, schema=table_schema())
-    return table.replace_schema_metadata(
-        {META_KEY: json.dumps(meta, sort_keys=True, default=str).encode()})
+    return with_meta(table, meta)
 
 
 def evaluate_elbo(posterior_path, model_path, mnist_path, spec, *, samples: int,
@@ -198,7 +198,7 @@ def evaluate_elbo_inputs(inputs: "t1t.ModelInputs", spec, *, samples: int, clamp
     """:func:`evaluate_elbo` on inputs already in memory."""
     from .io import describe_device, provenance
 
-    dev = t1._device(device)
+    dev = tensors.resolve_device(device)
     train, test, x = inputs.train, inputs.test, inputs.x
     noise = draw_noise(seed, spec.model_id, len(x), samples, spec.z_dim)
     with torch.inference_mode():
@@ -215,17 +215,6 @@ def evaluate_elbo_inputs(inputs: "t1t.ModelInputs", spec, *, samples: int, clamp
     return build_table(spec.model_id, test["mnist_index"], test["label"], terms, meta)
 
 
-def write_table(table, path) -> None:
-    import pyarrow.parquet as pq
-
-    from .io import atomic_path
-
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
-
-
 def read_elbo(path, expect_model_id: str | None = None, expect_data: str | None = None):
-    """A per-model ELBO table and its metadata (checked as :func:`io.read_model_table` does)."""
-    from .io import read_model_table
-
+    """A per-model ELBO table and its metadata (:func:`~vae_novelty.artefacts.read_model_table`)."""
     return read_model_table(path, expect_model_id, expect_data)

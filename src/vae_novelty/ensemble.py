@@ -50,15 +50,11 @@ import torch
 
 from .data import content_digest
 from .model import VAE, init_parameters, negative_elbo
-from .snapshots import SnapshotClock, discard_snapshot, load_snapshot, remove_snapshot
+from .snapshots import EnsembleState, SnapshotClock
 from .splits import rows_digest
 from .stacked import StackedAdam, StackedVAE
-from .train import (NOISE_OFFSET, ORDER_OFFSET, History, JobData, ModelJob, ProgressLog,
-                    TrainSettings, _check_finite, batches, is_evaluated, mean_neg_elbo,
-                    write_model_outputs)
-
-# /2: the key fingerprints every member's training rows and the training images
-ENSEMBLE_SNAPSHOT_FORMAT = "vae-novelty-ensemble-snapshot/2"
+from .train import (NOISE_OFFSET, ORDER_OFFSET, History, ProgressLog, batches, check_finite,
+                    is_evaluated, mean_neg_elbo)
 
 log = logging.getLogger("vae_novelty")
 
@@ -180,7 +176,7 @@ class _EnsembleRun:
                            for m in members]
         self.eval_models = [VAE(hidden, z_dim).to(device).eval() for _ in members]
         self.histories = [History() for _ in members]
-        self.state = _EnsembleState(self.adam, self.order_gens, self.noise_gens, self.histories)
+        self.state = EnsembleState(self.adam, self.order_gens, self.noise_gens, self.histories)
         self.total = torch.zeros(len(members), dtype=torch.float64, device=device)
         # Subsets of members still in their epoch (only in an epoch's last steps, when the
         # members' training sets differ in size), as device index tensors made once each.
@@ -259,7 +255,7 @@ class _EnsembleRun:
 
     def resume(self, snapshot: Path | None, key: dict | None) -> int:
         """The first epoch to train: after the snapshot's, when ``snapshot`` exists and belongs
-        to this run (:meth:`_EnsembleState.restore`); else 1."""
+        to this run (:meth:`EnsembleState.restore`); else 1."""
         if snapshot is None or not Path(snapshot).exists():
             return 1
         start_epoch = self.state.restore(snapshot, key)
@@ -313,7 +309,7 @@ class _EnsembleRun:
         epochs = self.settings["epochs"]
         train_losses = [t / n for t, n in zip(self.total.tolist(), self.n_train)]
         for member, loss in zip(self.members, train_losses):
-            _check_finite(loss, epoch, "training", tag=member.tag)
+            check_finite(loss, epoch, "training", tag=member.tag)
         seconds = time.perf_counter() - t0
         for m, member in enumerate(self.members):
             model = self.net.copy_member_into(m, self.eval_models[m])
@@ -375,97 +371,3 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
         if clock.due(epoch):
             run.state.save(snapshot, key, epoch)
     return run.results()
-
-
-class _EnsembleState:
-    """Everything an ensemble needs to resume bitwise: parameters, Adam, generators, history."""
-
-    def __init__(self, adam: StackedAdam, order_gens, noise_gens, histories):
-        self.adam, self.order_gens, self.noise_gens = adam, order_gens, noise_gens
-        self.histories = histories
-
-    def save(self, path: Path, key: dict, epoch: int) -> None:
-        from .model import write_torch_atomic
-
-        payload = {"format": ENSEMBLE_SNAPSHOT_FORMAT, "key": key, "epoch": epoch,
-                   **self._state()}
-        write_torch_atomic(payload, path)
-        log.info("ensemble snapshot written at epoch %d: %s", epoch, path)
-
-    def _tensors(self) -> list[torch.Tensor]:
-        return self.adam.state_tensors()
-
-    def _state(self) -> dict:
-        """A copy of the resumable state (tensors on the CPU): what a snapshot holds."""
-        return {"tensors": [t.detach().to("cpu", copy=True) for t in self._tensors()],
-                "host_steps": list(self.adam.host_steps),
-                "order_gens": [g.get_state() for g in self.order_gens],
-                "noise_gens": [g.get_state() for g in self.noise_gens],
-                "histories": [list(h.rows) for h in self.histories]}
-
-    def _apply(self, state: dict) -> None:
-        """Set the state from :meth:`_state`'s form (a snapshot's payload or a backup)."""
-        with torch.no_grad():
-            for t, value in zip(self._tensors(), state["tensors"]):
-                t.copy_(value)
-        self.adam.host_steps[:] = [int(x) for x in state["host_steps"]]
-        for g, st in zip(self.order_gens, state["order_gens"]):
-            g.set_state(st)
-        for g, st in zip(self.noise_gens, state["noise_gens"]):
-            g.set_state(st)
-        for h, rows in zip(self.histories, state["histories"]):
-            h.rows[:] = rows
-
-    def restore(self, path: Path, key: dict) -> int:
-        """Resume from the snapshot ``path`` when it belongs to this run (``key``): the next
-        epoch. Otherwise (another run, unreadable, or content that does not fit) the file is
-        deleted with a log line, the state is left as it was and the result is 1."""
-        payload = load_snapshot(path, ENSEMBLE_SNAPSHOT_FORMAT, key)
-        if payload is None:
-            return 1
-        a = self.adam
-        tensors = self._tensors()
-        backup = self._state()
-        try:
-            saved = payload["tensors"]
-            counts = {"tensors": (len(saved), len(tensors)),
-                      "host_steps": (len(payload["host_steps"]), len(a.host_steps)),
-                      "order_gens": (len(payload["order_gens"]), len(self.order_gens)),
-                      "noise_gens": (len(payload["noise_gens"]), len(self.noise_gens)),
-                      "histories": (len(payload["histories"]), len(self.histories))}
-            wrong = {k: v for k, v in counts.items() if v[0] != v[1]}
-            if wrong:
-                raise ValueError(", ".join(f"{k}: {got} saved, {want} expected"
-                                           for k, (got, want) in wrong.items()))
-            for t, value in zip(tensors, saved):
-                if tuple(value.shape) != tuple(t.shape):
-                    raise ValueError(f"a tensor of shape {tuple(value.shape)}, expected "
-                                     f"{tuple(t.shape)}")
-            self._apply(payload)
-            return int(payload["epoch"]) + 1
-        except Exception as exc:  # put back the state as it was before: nothing half-applied
-            self._apply(backup)
-            discard_snapshot(path, f"cannot be applied ({type(exc).__name__}: {exc})")
-            return 1
-
-
-def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
-                        device: torch.device, snapshot_dir: Path | None = None,
-                        snapshot_every: int = 0, cuda_graphs: bool = False) -> None:
-    """Train every model of one architecture as one ensemble, then write each model file and
-    its per-epoch history (CSV) atomically, exactly as :func:`~vae_novelty.train.train_jobs`
-    writes them."""
-    data = JobData(mnist, device)
-    prepared = list(data.prepare(splits, jobs, settings.arch))
-    members = [EnsembleMember(torch.from_numpy(p.split.train_idx), p.x_test, p.job.seed, p.tag)
-               for p in prepared]
-    snap = Path(snapshot_dir) / "ensemble.pt" if snapshot_dir else None
-    results = train_ensemble(data.x_all, members, hidden=list(settings.hidden),
-                             z_dim=settings.z_dim, epochs=settings.epochs,
-                             batch_size=settings.batch_size,
-                             learning_rate=settings.learning_rate, cuda_graphs=cuda_graphs,
-                             snapshot=snap, snapshot_every=snapshot_every,
-                             data_digest=data.fingerprint)
-    for prep, (model, history) in zip(prepared, results):
-        write_model_outputs(prep, model, history, settings, device=device, trainer="ensemble")
-    remove_snapshot(snap)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import elbo as E
-from . import theorem1 as t1
+from . import tensors
 from . import theorem1_table as t1t
 from .config import ModelSpec
 from .data import check_fingerprint
@@ -72,7 +72,7 @@ def evaluate_job(job: EvalJob, mnist, split, settings: EvalSettings, device) -> 
     # the same checks as any reader of the file, on the table in memory
     posteriors = posterior_arrays(table, job.posteriors, expect_z_dim=spec.z_dim)
     inputs = t1t.model_inputs(posteriors, mnist, model, model_meta, spec, job.posteriors)
-    inputs.x_train = t1._tensor(inputs.x_train, device)          # uploaded once per model
+    inputs.x_train = tensors.to_tensor(inputs.x_train, device)          # uploaded once per model
     t1_start = time.perf_counter()
     result = t1t.evaluate_inputs(inputs, spec, top_k=settings.top_k,
                                 chunk_mb=settings.chunk_mb, device=device)

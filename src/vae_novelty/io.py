@@ -149,22 +149,3 @@ def log_uncaught(exc_type, exc, tb) -> None:
     except Exception:
         sys.__excepthook__(exc_type, exc, tb)
 
-
-def read_model_table(path, expect_model_id: str | None = None, expect_data: str | None = None):
-    """A per-model Parquet table and its metadata (JSON under the ``vae_novelty`` key),
-    checking that it holds ``expect_model_id`` and was made from data ``expect_data`` (a
-    :func:`vae_novelty.data.data_fingerprint`) when given."""
-    import pyarrow.parquet as pq
-
-    from .data import check_fingerprint
-
-    table = pq.read_table(path)
-    raw = (table.schema.metadata or {}).get(b"vae_novelty")
-    meta = json.loads(raw) if raw else {}
-    if expect_model_id is not None and meta.get("model_id") != expect_model_id:
-        raise ValueError(f"{path}: holds model {meta.get('model_id')!r}, expected "
-                         f"{expect_model_id!r} (inputs out of order?)")
-    if expect_data is not None:
-        check_fingerprint(meta.get("data"), expect_data, path)
-    return table, meta
-

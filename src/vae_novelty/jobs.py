@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from .io import describe_device, select_device, setup_logging
 
 
-def start_job(sm):
-    """The job's logger, torch host threads = the threads the scheduler granted the job, and
-    the torch device (``resources.torch_device``: a speed-only setting, so it lives in
-    ``resources``, which Snakemake does not fingerprint, and not in ``params``)."""
-    import torch
-
-    log = setup_logging(sm.log[0])
-    torch.set_num_threads(max(1, int(sm.threads)))
-    device = select_device(str(sm.resources.get("torch_device", "auto")))
-    log.info("rule %s, wildcards %s: on %s, %d host thread(s)", sm.rule, dict(sm.wildcards),
-             describe_device(device), torch.get_num_threads())
-    return log, device
+def start_job(log_path, threads: int, device: str, rule: str, wildcards: dict):
+    """The job's logger (to ``log_path``), torch host threads = ``threads`` (those the scheduler
+    granted the job), and the torch device for the setting ``device`` (``auto``, ``cpu`` or
+    ``cuda``: a speed-only setting, which the rules pass in ``resources``, not ``params``).
+    The rule script hands these over as plain values; the package never reads the Snakemake
+    object."""
+    log = setup_logging(log_path)
+    torch.set_num_threads(max(1, int(threads)))
+    torch_device = select_device(str(device))
+    log.info("rule %s, wildcards %s: on %s, %d host thread(s)", rule, dict(wildcards),
+             describe_device(torch_device), torch.get_num_threads())
+    return log, torch_device
 
 
 def output_for(paths, name: str) -> Path:

@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .theorem1 import (F64, _as_f64, _chunk_topk, _device, _merge_topk, _no_tf32, _shape,
-                       _tensor, chunk_sizes)
+from .tensors import array_shape, as_f64, no_tf32, resolve_device, to_tensor
+from .theorem1 import F64, chunk_sizes, chunk_topk, merge_topk
 
 
 def _override_chunks(tc: int, nc: int, test_chunk, train_chunk, n: int) -> tuple[int, int]:
@@ -42,9 +42,9 @@ def latent_neighbours(z, train_mean, *, k: int = 2, chunk_mb: float = 1024.0, de
     of position. Squared distances are ``|z|^2 - 2 z.m + |m|^2`` in coordinates centred by
     ``centre`` (default: the mean of the training means), clamped at 0.
     """
-    dev = _device(device)
-    z = _as_f64("z", z)
-    train_mean = _as_f64("train_mean", train_mean)
+    dev = resolve_device(device)
+    z = as_f64("z", z)
+    train_mean = as_f64("train_mean", train_mean)
     n, dim = train_mean.shape
     if z.shape[1] != dim:
         raise ValueError(f"shapes disagree: z {z.shape}, train_mean {train_mean.shape}")
@@ -53,11 +53,11 @@ def latent_neighbours(z, train_mean, *, k: int = 2, chunk_mb: float = 1024.0, de
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     centre = (train_mean.mean(0) if centre is None
-              else _as_f64("centre", np.reshape(centre, (dim,)), ndim=1))
+              else as_f64("centre", np.reshape(centre, (dim,)), ndim=1))
     tc, nc = _override_chunks(*chunk_sizes(len(z), n, dim, 0, chunk_mb), test_chunk, train_chunk, n)
     kk, T = min(k, n), len(z)
     pos, dist = np.empty((T, kk), np.int64), np.empty((T, kk))
-    with torch.inference_mode(), _no_tf32():
+    with torch.inference_mode(), no_tf32():
         mc = torch.as_tensor(train_mean - centre, dtype=F64, device=dev)
         # -||z - m||^2 = [z, 1] . [2 m, -|m|^2] - |z|^2
         BT = torch.cat([2.0 * mc, -(mc * mc).sum(1, keepdim=True)], 1).T.contiguous()
@@ -74,8 +74,8 @@ def latent_neighbours(z, train_mean, *, k: int = 2, chunk_mb: float = 1024.0, de
                 neg = buf[:t * ncj].view(t, ncj)
                 torch.mm(A, BT[:, j0:j0 + ncj], out=neg)
                 neg.sub_(z2).clamp_(max=0.0)              # -||z - m||^2, rounding clamped
-                v, i = _chunk_topk(neg, kk, j0)
-                top_v, top_i = _merge_topk(top_v, top_i, v, i, kk)
+                v, i = chunk_topk(neg, kk, j0)
+                top_v, top_i = merge_topk(top_v, top_i, v, i, kk)
             sl = slice(i0, i0 + t)
             pos[sl] = top_i.cpu().numpy()
             dist[sl] = torch.sqrt(-top_v).cpu().numpy()
@@ -112,23 +112,23 @@ def xhat_neighbours(logits, train_x, *, chunk_mb: float = 1024.0, device="cpu",
     throughout; the BCE cancels terms of size sum_j |l_j|, so it is exact to about
     1e-16 sum_j |l_j| absolute.
     """
-    dev = _device(device)
-    logits = _as_f64("logits", logits)
+    dev = resolve_device(device)
+    logits = as_f64("logits", logits)
     T, n_pix = logits.shape
-    if len(_shape(train_x)) != 2 or _shape(train_x)[1] != n_pix:
-        raise ValueError(f"train_x must be (N, {n_pix}), got {_shape(train_x)}")
-    n = _shape(train_x)[0]
+    if len(array_shape(train_x)) != 2 or array_shape(train_x)[1] != n_pix:
+        raise ValueError(f"train_x must be (N, {n_pix}), got {array_shape(train_x)}")
+    n = array_shape(train_x)[0]
     if n == 0:
         raise ValueError("no training images")
     tc, nc = _override_chunks(*chunk_sizes(T, n, 0, n_pix, chunk_mb), test_chunk, train_chunk, n)
     pos, bce = np.empty(T, np.int64), np.empty(T)
-    with torch.inference_mode(), _no_tf32():
-        X = _tensor(train_x, dev)
+    with torch.inference_mode(), no_tf32():
+        X = to_tensor(train_x, dev)
         if X.dtype != F64:
             xbuf = torch.empty(nc * n_pix, dtype=F64, device=dev)
         buf = torch.empty(min(tc, max(T, 1)) * nc, dtype=F64, device=dev)
         for i0 in range(0, T, tc):
-            lg = _tensor(logits[i0:i0 + tc], dev, F64)
+            lg = to_tensor(logits[i0:i0 + tc], dev, F64)
             xhat2 = 2.0 * torch.sigmoid(lg)
             t = len(lg)
             top_v = torch.empty(t, 0, dtype=F64, device=dev)
@@ -141,8 +141,8 @@ def xhat_neighbours(logits, train_x, *, chunk_mb: float = 1024.0, device="cpu",
                 score = buf[:t * ncj].view(t, ncj)
                 torch.mm(xhat2, xc.T, out=score)             # 2 x_i . x_hat
                 score.sub_((xc * xc).sum(1))                 # - |x_i|^2: larger = nearer
-                v, i = _chunk_topk(score, 1, j0)
-                top_v, top_i = _merge_topk(top_v, top_i, v, i, 1)
+                v, i = chunk_topk(score, 1, j0)
+                top_v, top_i = merge_topk(top_v, top_i, v, i, 1)
             sl = slice(i0, i0 + t)
             nearest = X[top_i[:, 0]].to(F64)
             pos[sl] = top_i[:, 0].cpu().numpy()

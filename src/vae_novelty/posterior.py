@@ -20,7 +20,6 @@ split, held-out digit, seed, and provenance (code and package versions).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +27,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+# META_KEY and write_table are part of the posterior file's interface (re-exported)
+from .artefacts import META_KEY, table_meta, with_meta, write_table  # noqa: F401
 from .model import VAE
 
-META_KEY = b"vae_novelty"
 COLUMNS = ("role", "mnist_file", "mnist_index", "label", "z_mean", "z_logvar")
 
 
@@ -70,15 +70,7 @@ def build_table(train_idx, train_labels, train_mean, train_logvar,
         "z_mean": _fixed_list(np.concatenate([train_mean, test_mean])),
         "z_logvar": _fixed_list(np.concatenate([train_logvar, test_logvar])),
     })
-    return table.replace_schema_metadata({META_KEY: json.dumps(meta, sort_keys=True,
-                                                               default=str).encode()})
-
-
-def write_table(table: pa.Table, path: Path | str) -> None:
-    from .io import atomic_path
-
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    return with_meta(table, meta)
 
 
 def read_posteriors(path: Path | str, expect_z_dim: int | None = None):
@@ -100,8 +92,7 @@ def posterior_arrays(table: pa.Table, path: Path | str = "posterior table",
     missing = [c for c in COLUMNS if c not in table.column_names]
     if missing:
         raise PosteriorFileError(f"{path}: missing column(s) {missing}; expected {list(COLUMNS)}")
-    raw_meta = (table.schema.metadata or {}).get(META_KEY)
-    meta = json.loads(raw_meta) if raw_meta else {}
+    meta = table_meta(table)
     out = {}
     role = table.column("role").to_numpy(zero_copy_only=False)
     for part in ("train", "test"):

@@ -10,10 +10,14 @@ never describes another run than the one whose files it embeds.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .config.schema import schema_keys
+from .io import provenance, write_text_atomic
 
 RECORD_FORMAT = "vae-novelty-run-record/1"
 # Not part of what the results are: the folder they are in (a moved run is the same run).
@@ -22,8 +26,6 @@ NOT_RECORDED = ("results_dir",)
 
 def speed_only_keys(schema: dict) -> list[str]:
     """Dotted keys whose schema ``x-reruns`` starts with "nothing" (speed, memory, resuming)."""
-    from .config_doc import schema_keys
-
     return [k.name for k in schema_keys(schema)
             if str(k.node.get("x-reruns", "")).startswith("nothing")]
 
@@ -40,8 +42,6 @@ def _drop(cfg: dict, dotted: str) -> None:
 
 def results_config(cfg: dict, schema: dict) -> dict:
     """``cfg`` (a validated configuration) without the keys that do not change results."""
-    import copy
-
     out = copy.deepcopy(cfg)
     for key in [*speed_only_keys(schema), *NOT_RECORDED]:
         _drop(out, key)
@@ -51,15 +51,11 @@ def results_config(cfg: dict, schema: dict) -> dict:
 def build_record(config: dict, data: str, **extra: Any) -> dict:
     """The record of a completed run (``config``: :func:`results_config`; ``data``: the data
     fingerprint)."""
-    from .io import provenance
-
     return {"format": RECORD_FORMAT, "data": data, "config": config,
             "provenance": provenance(**extra)}
 
 
 def write_record(record: dict, path: Path | str) -> None:
-    from .io import write_text_atomic
-
     write_text_atomic(path, yaml.safe_dump(record, sort_keys=False, default_flow_style=None))
 
 

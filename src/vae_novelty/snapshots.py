@@ -19,8 +19,11 @@ from pathlib import Path
 import torch
 
 from .model import write_torch_atomic
+from .stacked import StackedAdam
 
 SNAPSHOT_FORMAT = "vae-novelty-snapshot/2"  # /2: keyed by the training rows too
+# /2: the key fingerprints every member's training rows and the training images
+ENSEMBLE_SNAPSHOT_FORMAT = "vae-novelty-ensemble-snapshot/2"
 # Snapshots are written every ``snapshot_every`` epochs, but at most once per this many
 # seconds (a model with epochs of milliseconds would otherwise write one every few epochs).
 MIN_SNAPSHOT_SECONDS = 30.0
@@ -119,3 +122,73 @@ def remove_snapshot(path: Path | None) -> None:
     """Delete a finished run's last snapshot, if there is one."""
     if path is not None and path.exists():
         path.unlink()
+
+
+class EnsembleState:
+    """Everything an ensemble needs to resume bitwise: parameters, Adam, generators, history."""
+
+    def __init__(self, adam: StackedAdam, order_gens, noise_gens, histories):
+        self.adam, self.order_gens, self.noise_gens = adam, order_gens, noise_gens
+        self.histories = histories
+
+    def save(self, path: Path, key: dict, epoch: int) -> None:
+        payload = {"format": ENSEMBLE_SNAPSHOT_FORMAT, "key": key, "epoch": epoch,
+                   **self._state()}
+        write_torch_atomic(payload, path)
+        log.info("ensemble snapshot written at epoch %d: %s", epoch, path)
+
+    def _tensors(self) -> list[torch.Tensor]:
+        return self.adam.state_tensors()
+
+    def _state(self) -> dict:
+        """A copy of the resumable state (tensors on the CPU): what a snapshot holds."""
+        return {"tensors": [t.detach().to("cpu", copy=True) for t in self._tensors()],
+                "host_steps": list(self.adam.host_steps),
+                "order_gens": [g.get_state() for g in self.order_gens],
+                "noise_gens": [g.get_state() for g in self.noise_gens],
+                "histories": [list(h.rows) for h in self.histories]}
+
+    def _apply(self, state: dict) -> None:
+        """Set the state from :meth:`_state`'s form (a snapshot's payload or a backup)."""
+        with torch.no_grad():
+            for t, value in zip(self._tensors(), state["tensors"]):
+                t.copy_(value)
+        self.adam.host_steps[:] = [int(x) for x in state["host_steps"]]
+        for g, st in zip(self.order_gens, state["order_gens"]):
+            g.set_state(st)
+        for g, st in zip(self.noise_gens, state["noise_gens"]):
+            g.set_state(st)
+        for h, rows in zip(self.histories, state["histories"]):
+            h.rows[:] = rows
+
+    def restore(self, path: Path, key: dict) -> int:
+        """Resume from the snapshot ``path`` when it belongs to this run (``key``): the next
+        epoch. Otherwise (another run, unreadable, or content that does not fit) the file is
+        deleted with a log line, the state is left as it was and the result is 1."""
+        payload = load_snapshot(path, ENSEMBLE_SNAPSHOT_FORMAT, key)
+        if payload is None:
+            return 1
+        a = self.adam
+        tensors = self._tensors()
+        backup = self._state()
+        try:
+            saved = payload["tensors"]
+            counts = {"tensors": (len(saved), len(tensors)),
+                      "host_steps": (len(payload["host_steps"]), len(a.host_steps)),
+                      "order_gens": (len(payload["order_gens"]), len(self.order_gens)),
+                      "noise_gens": (len(payload["noise_gens"]), len(self.noise_gens)),
+                      "histories": (len(payload["histories"]), len(self.histories))}
+            wrong = {k: v for k, v in counts.items() if v[0] != v[1]}
+            if wrong:
+                raise ValueError(", ".join(f"{k}: {got} saved, {want} expected"
+                                           for k, (got, want) in wrong.items()))
+            for t, value in zip(tensors, saved):
+                if tuple(value.shape) != tuple(t.shape):
+                    raise ValueError(f"a tensor of shape {tuple(value.shape)}, expected "
+                                     f"{tuple(t.shape)}")
+            self._apply(payload)
+            return int(payload["epoch"]) + 1
+        except Exception as exc:  # put back the state as it was before: nothing half-applied
+            self._apply(backup)
+            discard_snapshot(path, f"cannot be applied ({type(exc).__name__}: {exc})")
+            return 1

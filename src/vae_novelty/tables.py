@@ -15,6 +15,16 @@ training histories.
   ``elbo_decoder_mean`` and ``elbo_optimal_mean``, the mean test ELBO with the trained and
   with the optimal (Theorem 1) decoder, and ``elbo_gap_mean``, the mean of
   elbo_optimal - elbo_decoder; NaN without an ELBO table.
+  From the model's samples table (``results/samples/``, when given; :mod:`vae_novelty.samples`),
+  over its ``samples.n`` prior samples: ``sample_copy_frac``, the fraction whose distance ratio
+  nn1_dist / nn2_dist (nearest over second-nearest training image, pixel L2; 1 where
+  nn2_dist = 0) is below 1/3 (the copy criterion of Gu et al., TMLR 2025);
+  ``sample_dist_ratio_median``, the median of that ratio; ``sample_perplexity_median`` and
+  ``sample_frac_wmax_gt_0_99``, the median Theorem 1 perplexity at z and the fraction with
+  w_max > 0.99; ``sample_ct``, the model's C_T (:mod:`vae_novelty.ct`; NaN when no cell has
+  enough samples); ``sample_heldout_frac``, for a model trained without digit d the fraction
+  of samples the classifier calls d (NaN for other models); ``sample_digit_frac_0`` ...
+  ``_9``, the class histogram. All NaN without a samples table.
 - ``results/tables/training.csv``: every model's per-epoch history with model_id, arch, split
   and seed columns in front.
 
@@ -33,7 +43,6 @@ for NaN, infinite or missing values, except the documented ones:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -41,7 +50,8 @@ import numpy as np
 import pandas as pd
 
 from .config import model_id
-from .theorem1_table import META_KEY, MODEL_COLUMNS, NEIGHBOUR_COLUMNS
+from .artefacts import read_model_table, with_meta, write_table
+from .theorem1_table import MODEL_COLUMNS, NEIGHBOUR_COLUMNS
 
 STAT_COLUMNS = ("bce_x_xhat", "bce_mu_xhat", "perplexity")
 QUANTILES = (("median", 0.5), ("q25", 0.25), ("q75", 0.75))
@@ -50,7 +60,15 @@ SUMMARY_COLUMNS = (
     + [f"{c}_{name}" for c in STAT_COLUMNS for name, _ in QUANTILES]
     + ["frac_closer_to_mu", "frac_perplexity_lt_1_5", "frac_xhat_closer_to_train",
        "nn_ratio_median", "final_train_neg_elbo", "final_test_neg_elbo",
-       "elbo_decoder_mean", "elbo_optimal_mean", "elbo_gap_mean"])
+       "elbo_decoder_mean", "elbo_optimal_mean", "elbo_gap_mean"]
+    + ["sample_copy_frac", "sample_dist_ratio_median", "sample_perplexity_median",
+       "sample_frac_wmax_gt_0_99", "sample_ct", "sample_heldout_frac"]
+    + [f"sample_digit_frac_{d}" for d in range(10)])
+SAMPLE_COLUMNS = tuple(c for c in SUMMARY_COLUMNS if c.startswith("sample_"))
+# Columns of a samples table that must hold a finite number in every row.
+SAMPLES_FINITE = ("perplexity", "w_max", "top_weights", "bce_mu_xhat", "nn1_dist", "nn2_dist",
+                  "digit_prob")
+COPY_RATIO = 1.0 / 3.0
 HISTORY_KEYS = ("model_id", "arch", "split", "seed")
 # Columns that must hold a finite number in every row.
 THEOREM1_FINITE = ("bce_x_xhat", "bce_mu_xhat", "perplexity", "entropy", "w_max", "log_norm",
@@ -152,16 +170,52 @@ def check_elbo_table(table, where) -> None:
         refuse_non_finite(values, where, column)
 
 
+def check_samples_table(table, where) -> None:
+    """Refuse NaN, infinite and missing values in a per-model samples table (Arrow)."""
+    for column in SAMPLES_FINITE:
+        values, nulls = _floats(table, column)
+        _refuse_nulls(nulls, where, column)
+        refuse_non_finite(values, where, column)
+
+
+def distance_ratio(nn1, nn2) -> np.ndarray:
+    """nn1 / nn2 per sample; 1 where nn2 == 0 (two training images on top of x_hat)."""
+    nn1, nn2 = np.asarray(nn1, np.float64), np.asarray(nn2, np.float64)
+    return np.divide(nn1, nn2, out=np.ones_like(nn1), where=nn2 > 0)
+
+
+def samples_stats(frame: pd.DataFrame | None, meta: dict | None, heldout_digit: int) -> dict:
+    """The ``sample_*`` summary columns of one model (module docstring); all NaN without a
+    samples table (``frame`` None)."""
+    out = {c: np.nan for c in SAMPLE_COLUMNS}
+    if frame is None or not len(frame):
+        return out
+    ratio = distance_ratio(frame.nn1_dist, frame.nn2_dist)
+    digit = frame.digit.to_numpy(np.int64)
+    out.update({
+        "sample_copy_frac": float((ratio < COPY_RATIO).mean()),
+        "sample_dist_ratio_median": float(np.median(ratio)),
+        "sample_perplexity_median": float(frame.perplexity.median()),
+        "sample_frac_wmax_gt_0_99": float((frame.w_max > 0.99).mean()),
+        "sample_ct": float((meta or {}).get("ct", {}).get("ct", np.nan)),
+        "sample_heldout_frac": (float((digit == heldout_digit).mean())
+                                if heldout_digit is not None and heldout_digit >= 0
+                                else np.nan),
+    })
+    for d in range(10):
+        out[f"sample_digit_frac_{d}"] = float((digit == d).mean())
+    return out
+
+
 def read_theorem1(path, expect_model_id: str | None = None, expect_data: str | None = None):
     """A per-model Theorem 1 table and its metadata (JSON under the ``vae_novelty`` key),
-    checked as :func:`io.read_model_table` does."""
-    from .io import read_model_table
-
+    checked by :func:`~vae_novelty.artefacts.read_model_table`."""
     return read_model_table(path, expect_model_id, expect_data)
 
 
 def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None,
-                elbo: pd.DataFrame | None = None) -> dict:
+                elbo: pd.DataFrame | None = None, samples: pd.DataFrame | None = None,
+                samples_meta: dict | None = None) -> dict:
     """One summary row: ``info`` (the per-model columns), statistics of ``frame`` (one model's
     Theorem 1 rows), the final negative ELBOs of ``history`` and the means of ``elbo`` (one
     model's ELBO rows)."""
@@ -192,6 +246,7 @@ def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None,
     row["elbo_decoder_mean"] = float(elbo.elbo_decoder.mean()) if m else np.nan
     row["elbo_optimal_mean"] = float(elbo.elbo_optimal.mean()) if m else np.nan
     row["elbo_gap_mean"] = float((elbo.elbo_optimal - elbo.elbo_decoder).mean()) if m else np.nan
+    row.update(samples_stats(samples, samples_meta, info.get("heldout_digit")))
     return {c: row[c] for c in SUMMARY_COLUMNS}
 
 
@@ -211,6 +266,7 @@ def stack_histories(histories: Sequence[tuple[dict, pd.DataFrame]]) -> pd.DataFr
 def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequence,
                  *, table_path, summary_path, training_path,
                  elbo_paths: Sequence | None = None,
+                 samples_paths: Sequence | None = None,
                  expect_data: str | None = None) -> pd.DataFrame:
     """Read every model's Theorem 1 table, history and (optionally) ELBO table (the lists in
     the order of ``models``, a list of ``(arch, split, seed)``), write the three tables
@@ -218,7 +274,6 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
     in the same order. ``expect_data``: the run's data fingerprint, which every per-model
     table must record (:func:`vae_novelty.data.read_fingerprint` of ``results/data/mnist.npz``)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from .io import atomic_path, provenance
     from .theorem1_table import table_schema
@@ -226,9 +281,10 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
     if not len(theorem1_paths) == len(history_paths) == len(models):
         raise ValueError(f"{len(theorem1_paths)} Theorem 1 tables, {len(history_paths)} "
                          f"histories and {len(models)} models: the lists must match")
-    if elbo_paths is not None and len(elbo_paths) != len(models):
-        raise ValueError(f"{len(elbo_paths)} ELBO tables and {len(models)} models: the lists "
-                         f"must match")
+    for what, paths in (("ELBO", elbo_paths), ("samples", samples_paths)):
+        if paths is not None and len(paths) != len(models):
+            raise ValueError(f"{len(paths)} {what} tables and {len(models)} models: the lists "
+                             f"must match")
     tables, rows, histories = [], [], []
     for k, (path, hist_path, (arch, split, seed)) in enumerate(zip(theorem1_paths, history_paths,
                                                                    models)):
@@ -251,17 +307,22 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
             if not np.array_equal(elbo.mnist_index.to_numpy(),
                                   table.column("mnist_index").to_numpy()):
                 raise ValueError(f"{elbo_paths[k]}: test images differ from those of {path}")
-        rows.append(summary_row(meta, table.to_pandas(), history, elbo))
+        samples = samples_meta = None
+        if samples_paths is not None:
+            samples_table, samples_meta = read_model_table(samples_paths[k], expect_model_id=mid,
+                                                           expect_data=expect_data)
+            check_samples_table(samples_table, samples_paths[k])
+            samples = samples_table.select(["digit", "nn1_dist", "nn2_dist", "perplexity",
+                                            "w_max"]).to_pandas()
+        rows.append(summary_row(meta, table.to_pandas(), history, elbo, samples, samples_meta))
     combined = pa.concat_tables(tables) if tables else table_schema().empty_table()
-    combined = combined.replace_schema_metadata({META_KEY: json.dumps(
-        provenance(models=[model_id(*m) for m in models], data=expect_data), sort_keys=True,
-        default=str).encode()})
+    combined = with_meta(combined, provenance(models=[model_id(*m) for m in models],
+                                              data=expect_data))
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     training = stack_histories(histories)
     for path in (table_path, summary_path, training_path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(table_path) as tmp:
-        pq.write_table(combined, tmp)
+    write_table(combined, table_path)
     with atomic_path(summary_path) as tmp:
         summary.to_csv(tmp, index=False)
     with atomic_path(training_path) as tmp:

@@ -54,13 +54,13 @@ model's table and files in :mod:`vae_novelty.theorem1_table`.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import torch
+
+from .tensors import array_shape, as_f64, no_tf32, resolve_device, to_tensor
 
 LOG_2PI = math.log(2.0 * math.pi)
 F64 = torch.float64
@@ -126,45 +126,6 @@ class WeightStats:
         return np.exp(self.entropy)
 
 
-@contextlib.contextmanager
-def _no_tf32() -> Iterator[None]:
-    old = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = old
-
-
-def _device(device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    from .io import select_device
-
-    return select_device(device)
-
-
-def _tensor(arr, device: torch.device, dtype=None) -> torch.Tensor:
-    """A torch tensor of a numpy array (copied when the array is read-only); a tensor already
-    on ``device`` (and of ``dtype``) is used as it is, so that callers can upload an input once
-    and pass it to every pass of the engine."""
-    if isinstance(arr, torch.Tensor):
-        return arr.to(device=device, dtype=dtype or arr.dtype)
-    arr = np.asarray(arr)
-    if not arr.flags.writeable:
-        arr = arr.copy()
-    return torch.as_tensor(arr, dtype=dtype, device=device)
-
-
-def _as_f64(name: str, arr, ndim: int = 2) -> np.ndarray:
-    out = np.asarray(arr, dtype=np.float64)
-    if out.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {out.shape}")
-    if not np.isfinite(out).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return out
-
-
 def _train_features(train_mean: np.ndarray, train_logvar: np.ndarray, centre: np.ndarray,
                     device: torch.device) -> torch.Tensor:
     """H (N, 2D+1) with log q(z|x_i) = [z^2, z, 1] @ H_i for centred z."""
@@ -189,7 +150,7 @@ def _sort_pairs(values: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor
     return values.gather(1, order), index.gather(1, order)
 
 
-def _chunk_topk(logq: torch.Tensor, k: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
+def chunk_topk(logq: torch.Tensor, k: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k of each row (values, global positions), ties toward the lower position."""
     nc = logq.shape[1]
     kk = min(k, nc)
@@ -210,8 +171,8 @@ def _chunk_topk(logq: torch.Tensor, k: int, offset: int) -> tuple[torch.Tensor, 
     return _sort_pairs(values, index + offset)
 
 
-def _merge_topk(v_old: torch.Tensor, i_old: torch.Tensor, v_new: torch.Tensor,
-                i_new: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def merge_topk(v_old: torch.Tensor, i_old: torch.Tensor, v_new: torch.Tensor,
+               i_new: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     values, index = _sort_pairs(torch.cat([v_old, v_new], 1), torch.cat([i_old, i_new], 1))
     return values[:, :k], index[:, :k]
 
@@ -242,8 +203,8 @@ def _stream_chunk(feats: torch.Tensor, HT: torch.Tensor, X: torch.Tensor | None,
         logq = buf["logq"][:tc * nc].view(tc, nc)
         torch.mm(feats, HT[:, j0:j0 + nc], out=logq)            # log q(z|x_i)
         if top_k:
-            v, i = _chunk_topk(logq, top_k, j0)
-            top_v, top_i = _merge_topk(top_v, top_i, v, i, top_k)
+            v, i = chunk_topk(logq, top_k, j0)
+            top_v, top_i = merge_topk(top_v, top_i, v, i, top_k)
         m_new = logq.amax(1)
         if m is not None:
             m_new = torch.maximum(m, m_new)
@@ -269,11 +230,6 @@ def _stream_chunk(feats: torch.Tensor, HT: torch.Tensor, X: torch.Tensor | None,
     return m, s, t, num, top_v, top_i
 
 
-def _shape(arr) -> tuple[int, ...]:
-    """Shape of a numpy array, array-like or torch tensor (on any device)."""
-    return tuple(arr.shape) if isinstance(arr, torch.Tensor) else np.shape(arr)
-
-
 def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
                  chunk_mb: float = 1024.0, device="cpu", centre=None,
                  test_chunk: int | None = None, train_chunk: int | None = None,
@@ -287,10 +243,10 @@ def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
     ``train_x`` may be a torch tensor already on the device (uploaded once by the caller).
     ``mu_on_device``: return mu as a float64 tensor on the device (no copy to the host).
     """
-    dev = _device(device)
-    z = _as_f64("z", z)
-    train_mean = _as_f64("train_mean", train_mean)
-    train_logvar = _as_f64("train_logvar", train_logvar)
+    dev = resolve_device(device)
+    z = as_f64("z", z)
+    train_mean = as_f64("train_mean", train_mean)
+    train_logvar = as_f64("train_logvar", train_logvar)
     n, dim = train_mean.shape
     if train_logvar.shape != (n, dim) or z.shape[1] != dim:
         raise ValueError(f"shapes disagree: z {z.shape}, train_mean {train_mean.shape}, "
@@ -301,11 +257,11 @@ def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     n_pix = 0
     if train_x is not None:
-        if len(_shape(train_x)) != 2 or _shape(train_x)[0] != n:
-            raise ValueError(f"train_x must be ({n}, P), got {_shape(train_x)}")
-        n_pix = int(_shape(train_x)[1])
+        if len(array_shape(train_x)) != 2 or array_shape(train_x)[0] != n:
+            raise ValueError(f"train_x must be ({n}, P), got {array_shape(train_x)}")
+        n_pix = int(array_shape(train_x)[1])
     centre = (train_mean.mean(0) if centre is None
-              else _as_f64("centre", np.reshape(centre, (dim,)), ndim=1))
+              else as_f64("centre", np.reshape(centre, (dim,)), ndim=1))
     tc, nc = chunk_sizes(len(z), n, dim, n_pix, chunk_mb)
     tc, nc = int(test_chunk or tc), int(min(train_chunk or nc, n))
     k = min(top_k, n)
@@ -316,11 +272,11 @@ def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
     if train_x is not None:
         mu = (torch.empty((T, n_pix), dtype=F64, device=dev) if mu_on_device
               else np.empty((T, n_pix)))
-    with torch.inference_mode(), _no_tf32():
+    with torch.inference_mode(), no_tf32():
         HT = _train_features(train_mean, train_logvar, centre, dev).T.contiguous()
         X = None
         if train_x is not None:
-            X = _tensor(train_x, dev)
+            X = to_tensor(train_x, dev)
             if not X.dtype.is_floating_point:
                 X = X.to(F64)
         buf = _buffers(min(tc, max(T, 1)), nc, n_pix, None if X is None else X.dtype, dev)

@@ -5,7 +5,6 @@ quantity per test image (:mod:`vae_novelty.theorem1` weights, :mod:`vae_novelty.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,11 +12,12 @@ import numpy as np
 import torch
 
 from . import decoder, neighbours
+from .artefacts import check_model_id, with_meta, write_npz, write_table
 from . import theorem1 as engine
-from .theorem1 import WeightStats, _device, _tensor
+from .tensors import resolve_device, to_tensor
+from .theorem1 import WeightStats
 
 TABLE_FORMAT = "vae-novelty-theorem1/3"
-META_KEY = b"vae_novelty"
 
 
 def table_schema():
@@ -106,8 +106,7 @@ def build_table(info: dict, mnist_index, label, bce_x, bce_mu, stats: WeightStat
                 raise ValueError(f"neighbours[{name!r}] has shape {values.shape}, expected ({T},)")
             cols[name] = pa.array(values.astype(typ.to_pandas_dtype()), typ)
     table = pa.table(cols, schema=schema)
-    return table.replace_schema_metadata(
-        {META_KEY: json.dumps(meta, sort_keys=True, default=str).encode()})
+    return with_meta(table, meta)
 
 
 @dataclass
@@ -138,9 +137,7 @@ def model_inputs(posteriors, mnist, model, model_meta, spec,
     train, test, post_meta = posteriors
     if len(train["mnist_index"]) == 0:
         raise ValueError(f"{posterior_path}: no training rows (role == 'train')")
-    if post_meta.get("model_id") not in (None, spec.model_id):
-        raise ValueError(f"{posterior_path}: posteriors of model {post_meta.get('model_id')!r}, "
-                         f"expected {spec.model_id!r}")
+    check_model_id(post_meta.get("model_id"), spec.model_id, posterior_path, allow_missing=True)
     check_fingerprint(post_meta.get("data"), mnist.fingerprint, posterior_path)
     check_fingerprint(model_meta.get("data"), mnist.fingerprint,
                       f"model {model_meta.get('model_id')}", what="trained on")
@@ -180,9 +177,9 @@ def evaluate_inputs(inputs: ModelInputs, spec, *, top_k: int = 3, chunk_mb: floa
     out-of-memory (:func:`shrink_on_oom`)."""
     from .io import describe_device, provenance
 
-    dev = _device(device)
+    dev = resolve_device(device)
     train, test, x = inputs.train, inputs.test, inputs.x
-    x_train = _tensor(inputs.x_train, dev)          # uploaded once for every pass below
+    x_train = to_tensor(inputs.x_train, dev)          # uploaded once for every pass below
     stats, chunk_mb = engine.weight_stats_shrinking(test["z_mean"], train["z_mean"], train["z_logvar"],
                                              x_train, top_k=top_k, chunk_mb=chunk_mb, device=dev)
     logits = decoder.decoder_logits(inputs.model, test["z_mean"], dev)
@@ -213,16 +210,9 @@ def evaluate_inputs(inputs: ModelInputs, spec, *, top_k: int = 3, chunk_mb: floa
 
 def write_result(result: Theorem1Result, parquet_path, npz_path) -> None:
     """Write the table (Parquet) and the images (npz, float16) atomically."""
-    import pyarrow.parquet as pq
-
-    from .io import atomic_path
-
-    with atomic_path(parquet_path) as tmp:
-        pq.write_table(result.table, tmp)
-    with atomic_path(npz_path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, model_id=np.array(result.meta["model_id"]),
-                                data=np.array(result.meta["data"]),
-                                mnist_index=result.mnist_index.astype(np.int64),
-                                x=result.x.astype(np.float16), mu=result.mu.astype(np.float16),
-                                x_hat=result.x_hat.astype(np.float16))
+    write_table(result.table, parquet_path)
+    write_npz(npz_path, compressed=True, model_id=np.array(result.meta["model_id"]),
+              data=np.array(result.meta["data"]),
+              mnist_index=result.mnist_index.astype(np.int64),
+              x=result.x.astype(np.float16), mu=result.mu.astype(np.float16),
+              x_hat=result.x_hat.astype(np.float16))

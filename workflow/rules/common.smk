@@ -1,11 +1,12 @@
 # Helpers shared by every stage: the validated config, the model grid and path builders.
 
-import hashlib
+import functools
 import re
 
 from snakemake.exceptions import WorkflowError
 
 from vae_novelty import config as vcfg
+from vae_novelty.codegraph import closure, code_digest
 from vae_novelty.data import source_digest, source_problem
 from vae_novelty.io import in_repo
 from vae_novelty.run_record import report_problem, results_config
@@ -127,49 +128,19 @@ def train_settings(arch, epochs, batch_size):
     }
 
 
-def code_version(*modules, script=None):
-    """A digest of the code a stage runs, passed as a ``params`` value: the package modules
-    (paths below src/vae_novelty/) and the rule's script (below workflow/scripts/). Editing
-    one reruns the stage and what follows; a new modification time alone (a git checkout, a
-    copy) reruns nothing. profiles/default switches off Snakemake's own code trigger, which
-    compares script modification times."""
-    paths = [REPO / "src" / "vae_novelty" / m for m in modules]
-    if script is not None:
-        paths += [REPO / "workflow" / "scripts" / s for s in (script, "_bootstrap.py")]
-    digest = hashlib.sha256()
-    for path in paths:
-        for part in (path.relative_to(REPO).as_posix().encode(), b"\0", path.read_bytes()):
-            digest.update(part)
-    return digest.hexdigest()[:16]
-
-
-# The package modules each stage runs (what a stage's code_version covers).
-STAGE_CODE = {
-    "data": ("data.py", "splits.py"),
-    "train": (
-        "data.py",
-        "splits.py",
-        "model.py",
-        "snapshots.py",
-        "train.py",
-        "ensemble.py",
-        "stacked.py",
-    ),
-    "evaluate": (
-        "data.py",
-        "splits.py",
-        "model.py",
-        "posterior.py",
-        "theorem1.py",
-        "neighbours.py",
-        "decoder.py",
-        "theorem1_table.py",
-        "elbo.py",
-        "evaluate.py",
-    ),
-    "tables": ("tables.py",),
-    "seeds": ("seeds.py", "figures/summary.py"),
-}
+@functools.lru_cache(maxsize=None)
+def code_version(script):
+    """A digest of the code behind one script, passed as a ``params`` value. It covers the
+    script (below workflow/scripts/), _bootstrap.py and every package module the script can
+    import (its import closure, :func:`vae_novelty.codegraph.closure`, imports inside
+    functions included). Editing a module reruns exactly the stages that import it, and what follows; a
+    new modification time alone (a git checkout, a copy) reruns nothing. profiles/default
+    switches off Snakemake's own code trigger, which compares script modification times."""
+    scripts = REPO / "workflow" / "scripts"
+    path = scripts / script
+    return code_digest(
+        [path, scripts / "_bootstrap.py", *closure(path, REPO / "src" / "vae_novelty")], REPO
+    )
 
 
 def spec_for(wildcards):
@@ -231,15 +202,6 @@ def figure_files(name):
     return output_paths(res(f"figures/{name}"), FIG["formats"])
 
 
-def figure_code(script, *modules, extra=()):
-    """:func:`code_version` of a figure's script, the plotting modules it runs and ``extra``."""
-    return code_version(
-        *[f"figures/{m}.py" for m in ("common", "selection", "loaders", "build", *modules)],
-        *extra,
-        script=script,
-    )
-
-
 def role_models(digit):
     """Figures 1-2: shallow and deep VAE, trained on MNIST^tr (when run) and without ``digit``."""
     splits = (["full"] if CFG["splits"]["include_full"] else []) + [f"no{digit}"]
@@ -262,6 +224,11 @@ def role_models(digit):
 
 def theorem1_files(models, ext):
     return [res(f"theorem1/{m['arch']}/{m['split']}_s{FIG_SEED}.{ext}") for m in models]
+
+
+def samples_files(models, ext):
+    """The samples stage's per-model files of ``models`` (first seed): Figure 14's inputs."""
+    return [res(f"samples/{m['arch']}/{m['split']}_s{FIG_SEED}.{ext}") for m in models]
 
 
 # Figures 4-13: figure number -> held-out digit, and the models they show (digit by digit,

@@ -14,7 +14,7 @@ rule prepare_mnist:
     conda:
         "../../envs/vae.yaml"
     params:
-        code=code_version(*STAGE_CODE["data"], script="prepare_mnist.py"),
+        code=code_version("prepare_mnist.py"),
         content=MNIST_DIGEST,
         source=CFG["data"]["source"],
         folder=CFG["data"]["folder"],
@@ -37,7 +37,7 @@ rule make_split:
     conda:
         "../../envs/vae.yaml"
     params:
-        code=code_version(*STAGE_CODE["data"], script="make_split.py"),
+        code=code_version("make_split.py"),
         # One mapping: Snakemake compares params as a set of values (see evaluate.smk).
         settings=lambda w: {
             "eval_digits": vcfg.eval_digits(CFG, w.split),
@@ -63,6 +63,6 @@ rule check_splits:
     conda:
         "../../envs/vae.yaml"
     params:
-        code=code_version(*STAGE_CODE["data"], script="check_splits.py"),
+        code=code_version("check_splits.py"),
     script:
         "../scripts/check_splits.py"

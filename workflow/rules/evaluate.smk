@@ -44,7 +44,7 @@ for _suffix, _archs, _grid in GRID_GROUPS:
             # a job takes seconds to a minute
             runtime=lambda w: 20 + 12 * len(arch_models(w.arch)) * (1 + int(ELBO["samples"])),
         params:
-            code=code_version(*STAGE_CODE["evaluate"], script="evaluate.py"),
+            code=code_version("evaluate.py"),
             # One mapping: Snakemake compares params as a *set* of values, so two separate params
             # that swap or share values (samples 2 -> 3 beside top_k 3) would hide a change.
             settings=lambda w: {

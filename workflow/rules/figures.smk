@@ -30,7 +30,7 @@ rule figure1:
         mem_mb=2000,
         runtime=10,
     params:
-        code=figure_code("figure1.py", "figure1"),
+        code=code_version("figure1.py"),
         dataset=CFG["data"]["name"],
         models=FIG_MODELS,
         digit=FIG_DIGIT,
@@ -64,7 +64,7 @@ rule figure2:
         mem_mb=1000,
         runtime=10,
     params:
-        code=figure_code("figure2.py", "figure2"),
+        code=code_version("figure2.py"),
         dataset=CFG["data"]["name"],
         models=FIG_MODELS,
         digit=FIG_DIGIT,
@@ -99,7 +99,7 @@ rule figure3:
         mem_mb=3000,
         runtime=15,
     params:
-        code=figure_code("figure3.py", "figure3", extra=("theorem1.py",)),
+        code=code_version("figure3.py"),
         dataset=CFG["data"]["name"],
         hidden=vcfg.arch_hidden(CFG, "mini"),
         z_dim=vcfg.arch_z_dim(CFG, "mini"),
@@ -133,7 +133,7 @@ rule figure_sweep:
         mem_mb=2000,
         runtime=20,
     params:
-        code=figure_code("figure_sweep.py", "sweep"),
+        code=code_version("figure_sweep.py"),
         dataset=CFG["data"]["name"],
         # figure number -> held-out digit; the inputs are ordered digit by digit, then by
         # architecture as in model.architectures
@@ -177,13 +177,7 @@ rule figure_quant:
         mem_mb=1000,
         runtime=10,
     params:
-        code=code_version(
-            "figures/common.py",
-            "figures/sweep.py",
-            "figures/quant.py",
-            "seeds.py",
-            script="figure_quant.py",
-        ),
+        code=code_version("figure_quant.py"),
         dataset=CFG["data"]["name"],
         digits=sorted(CFG["splits"]["heldout_digits"]),
         bootstrap=SEEDS_CI["bootstrap"],
@@ -214,7 +208,7 @@ rule summary_table:
     conda:
         "../../envs/figures.yaml"
     params:
-        code=code_version("figures/summary.py", script="summary_table.py"),
+        code=code_version("summary_table.py"),
         title="Per-model summary (results/tables/summary.csv)",
         note=(
             "One row per trained model. bce_x_xhat = BCE(x, x_hat), bce_mu_xhat = "

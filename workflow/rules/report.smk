@@ -21,7 +21,7 @@ rule run_record:
     conda:
         "../../envs/vae.yaml"
     params:
-        code=code_version("run_record.py", script="run_record.py"),
+        code=code_version("run_record.py"),
         config=RESULTS_CONFIG,
     script:
         "../scripts/run_record.py"

@@ -27,7 +27,7 @@ rule seed_summary:
         mem_mb=1000,
         runtime=10,
     params:
-        code=code_version(*STAGE_CODE["seeds"], script="seed_summary.py"),
+        code=code_version("seed_summary.py"),
         bootstrap=SEEDS_CI["bootstrap"],
         level=SEEDS_CI["level"],
         seed=SEEDS_CI["seed"],

@@ -14,22 +14,6 @@ SIZE_SPLITS = [size_split_name(h, n) for n in sorted(SIZE["sizes"]) for h in HAL
 SIZE_GRID = [(s, seed) for s in SIZE_SPLITS for seed in SIZE["seeds"]]
 SIZE_ROLES = {CFG["model"]["shallow"]: "shallow", CFG["model"]["deep"]: "deep"}
 
-STAGE_CODE["size_splits"] = ("data.py", "splits.py", "size_splits.py")
-STAGE_CODE["size_train"] = STAGE_CODE["train"] + ("size_splits.py", "size_train.py")
-STAGE_CODE["size_evaluate"] = (
-    "data.py",
-    "splits.py",
-    "model.py",
-    "posterior.py",
-    "theorem1.py",
-    "neighbours.py",
-    "decoder.py",
-    "size_splits.py",
-    "agreement.py",
-    "size_eval.py",
-)
-
-
 # Every output is below {results_dir}/size/.
 SIZE_DIR = res("size")
 SIZE_SPLIT_FILES = [f"{SIZE_DIR}/splits/{s}.npz" for s in SIZE_SPLITS]
@@ -49,7 +33,7 @@ rule size_splits:
     conda:
         "../../envs/vae.yaml"
     params:
-        code=code_version(*STAGE_CODE["size_splits"], script="size_splits.py"),
+        code=code_version("size_splits.py"),
         settings={
             "sizes": sorted(SIZE["sizes"]),
             "seed": SIZE["seed"],
@@ -72,7 +56,7 @@ rule size_check_splits:
     conda:
         "../../envs/vae.yaml"
     params:
-        code=code_version(*STAGE_CODE["size_splits"], script="size_check_splits.py"),
+        code=code_version("size_check_splits.py"),
     script:
         "../scripts/size_check_splits.py"
 
@@ -104,7 +88,7 @@ rule size_train:
         # CPU worst case: about 5 ms a step and model on one core
         runtime=lambda w: 10 + len(SIZE_GRID) * SIZE["steps"] // 10000,
     params:
-        code=code_version(*STAGE_CODE["size_train"], script="size_train.py"),
+        code=code_version("size_train.py"),
         settings=lambda w: {
             "hidden": vcfg.arch_hidden(CFG, w.arch),
             "z_dim": vcfg.arch_z_dim(CFG, w.arch),
@@ -145,7 +129,7 @@ rule size_evaluate:
         # CPU worst case: about a minute per model of 30,000 images on one core
         runtime=lambda w: 10 + len(SIZE_GRID),
     params:
-        code=code_version(*STAGE_CODE["size_evaluate"], script="size_evaluate.py"),
+        code=code_version("size_evaluate.py"),
         settings=lambda w: {
             "hidden": vcfg.arch_hidden(CFG, w.arch),
             "z_dim": vcfg.arch_z_dim(CFG, w.arch),
@@ -171,7 +155,7 @@ rule size_table:
     conda:
         "../../envs/figures.yaml"
     params:
-        code=code_version("size_eval.py", "size_table.py", script="size_table.py"),
+        code=code_version("size_table.py"),
         threshold=SIZE["threshold"],
     script:
         "../scripts/size_table.py"
@@ -189,7 +173,7 @@ rule size_figure:
     conda:
         "../../envs/figures.yaml"
     params:
-        code=code_version("figures/common.py", "figures/size.py", script="size_figure.py"),
+        code=code_version("size_figure.py"),
         roles=SIZE_ROLES,
         threshold=SIZE["threshold"],
         dpi=FIG["dpi"],

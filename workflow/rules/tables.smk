@@ -1,5 +1,6 @@
 # Stage 5: tables over all models: the concatenated Theorem 1 table, a per-model summary (with
-# the memorisation measures and the optimal decoder's ELBO) and the stacked training histories.
+# the memorisation measures, the optimal decoder's ELBO and the generated samples' measures)
+# and the stacked training histories.
 
 
 rule tables:
@@ -8,6 +9,7 @@ rule tables:
         theorem1=model_paths(res("theorem1/{arch}/{split}_s{seed}.parquet")),
         histories=model_paths(res("models/{arch}/{split}_s{seed}.history.csv")),
         elbo=model_paths(res("elbo/{arch}/{split}_s{seed}.parquet")),
+        samples=model_paths(res("samples/{arch}/{split}_s{seed}.parquet")),
         mnist=res("data/mnist.npz"),
     output:
         table=res("tables/theorem1.parquet"),
@@ -21,7 +23,7 @@ rule tables:
         mem_mb=4000,
         runtime=10,
     params:
-        code=code_version(*STAGE_CODE["tables"], script="tables.py"),
+        code=code_version("tables.py"),
         # (arch, split, seed) of every model, in the order of the input lists
         models=[[m.arch, m.split, m.seed] for m in MODELS],
     script:

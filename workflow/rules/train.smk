@@ -42,7 +42,7 @@ for _suffix, _archs, _grid in GRID_GROUPS:
             mem_mb=8000,
             runtime=240,
         params:
-            code=code_version(*STAGE_CODE["train"], script="train.py"),
+            code=code_version("train.py"),
             # One mapping: Snakemake compares params as a set of values (see evaluate.smk).
             settings=lambda w: train_settings(w.arch, TRAIN["epochs"], TRAIN["batch_size"]),
         script:
@@ -72,7 +72,7 @@ use rule train_sweep as train_mini with:
         mem_mb=4000,
         runtime=60,
     params:
-        code=code_version(*STAGE_CODE["train"], script="train.py"),
+        code=code_version("train.py"),
         settings=lambda w: train_settings("mini", TRAIN["mini_epochs"], TRAIN["mini_batch_size"]),
 
 

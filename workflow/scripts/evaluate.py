@@ -12,7 +12,8 @@ from vae_novelty.jobs import output_for, start_job
 
 sm = snakemake  # noqa: F821
 p, out = sm.params.settings, sm.output
-log, device = start_job(sm)
+log, device = start_job(sm.log[0], sm.threads, sm.resources.get("torch_device", "auto"),
+                        sm.rule, dict(sm.wildcards))
 settings = EvalSettings(top_k=p["top_k"], samples=p["samples"], eps=p["eps"],
                         sample_seed=p["sample_seed"], chunk_mb=float(sm.resources.chunk_mb))
 jobs = []

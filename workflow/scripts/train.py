@@ -8,11 +8,12 @@ import torch
 from vae_novelty.data import load_mnist
 from vae_novelty.splits import load_checked_splits
 from vae_novelty.jobs import output_for, start_job
-from vae_novelty.train import ModelJob, TrainSettings, train_architecture
+from vae_novelty.training_jobs import ModelJob, TrainSettings, train_architecture
 
 sm = snakemake  # noqa: F821
 p, res = sm.params.settings, sm.resources
-log, device = start_job(sm)
+log, device = start_job(sm.log[0], sm.threads, sm.resources.get("torch_device", "auto"),
+                        sm.rule, dict(sm.wildcards))
 # TF32 tensor-core products on CUDA only when asked for (training.tf32, default off)
 torch.backends.cuda.matmul.allow_tf32 = bool(p["tf32"])
 arch = sm.wildcards.arch

@@ -13,10 +13,12 @@ from typing import Callable, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..artefacts import check_model
 from .figure1 import plot_figure1
 from .figure2 import BcePanel, plot_figure2
 from .figure3 import Figure3Data, WeightsFn, figure3_data, plot_figure3
-from .loaders import load_model_images, read_table, read_train_images
+from .figure14 import plot_figure14, sample_block
+from .loaders import load_model_images, read_sample_arrays, read_table, read_train_images
 from .selection import digit_rows
 from .sweep import plot_sweep
 
@@ -60,6 +62,22 @@ def figure2_from_files(models: Sequence[dict], tables: Sequence[str], digit: int
     return plot_figure2(grid, digit, bce_max, bins)
 
 
+def figure14_from_files(models: Sequence[dict], tables: Sequence[str], arrays: Sequence[str],
+                        mnist: str, n_samples: int, data: str | None = None) -> Figure:
+    """Figure 14 from the samples stage's files of the models of Figures 1-2 (``models``:
+    dicts with role, title, split and model_id, in the order of ``tables``/``arrays``: each
+    model's ``samples/{arch}/{split}_s{seed}.parquet`` and ``.npz``)."""
+    train = read_train_images(mnist)
+    blocks = []
+    for m, table, array in zip(models, tables, arrays, strict=True):
+        rows = read_table(table, m.get("model_id"), data)
+        images = read_sample_arrays(array, m.get("model_id"), data)
+        blocks.append(sample_block(rows, images, n_samples, train,
+                                   m.get("model_id") or str(table), m["split"], what=str(table)))
+    roles, grid = model_grid(models, blocks)
+    return plot_figure14(grid, _titles(models, roles), roles)
+
+
 def mini_weights(train_mean: np.ndarray, train_logvar: np.ndarray,
                  chunk_mb: float = 256.0) -> WeightsFn:
     """The Theorem 1 engine on the mini-MNIST training posteriors (CPU, float64)."""
@@ -93,15 +111,10 @@ def figure3_from_files(posteriors: str, model: str, hidden: Sequence[int], z_dim
                        grid_size: int, extent: float, cmap: str, samples_per_digit: int,
                        sample_seed: int, model_id: str | None = None,
                        data: str | None = None) -> tuple[Figure, Figure3Data]:
-    from ..data import check_fingerprint
     from ..posterior import read_posteriors
 
     train, _, meta = read_posteriors(posteriors, expect_z_dim=z_dim)
-    if model_id is not None and meta.get("model_id") != model_id:
-        raise ValueError(f"{posteriors}: posteriors of model {meta.get('model_id')!r}, "
-                         f"expected {model_id!r}")
-    if data is not None:
-        check_fingerprint(meta.get("data"), data, posteriors)
+    check_model(meta, posteriors, model_id, data)
     data = figure3_data(train["z_mean"], train["z_logvar"], train["label"],
                         mini_weights(train["z_mean"], train["z_logvar"]),
                         mini_decoder(model, hidden, z_dim, model_id), grid_size, extent,

@@ -11,40 +11,63 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..artefacts import check_model, read_model_table
 from .selection import digit_rows, lookup_rows, select_positions
 
 IMAGE_KEYS = ("x", "mu", "x_hat")
 ARRAY_KEYS = ("model_id", "data", "mnist_index", *IMAGE_KEYS)
+SAMPLE_IMAGE_KEYS = ("x_hat", "mu")  # of the samples stage's .npz (samples/{arch}/...)
 
 
 def read_table(path: str | Path, expect_model_id: str | None = None,
                expect_data: str | None = None) -> pd.DataFrame:
-    """A model's Theorem 1 table (checked by :func:`vae_novelty.io.read_model_table`)."""
-    from ..io import read_model_table
-
+    """A model's Theorem 1 table (checked by :func:`vae_novelty.artefacts.read_model_table`)."""
     return read_model_table(path, expect_model_id, expect_data)[0].to_pandas()
+
+
+def read_checked_npz(path: str | Path, keys: Sequence[str], expect_model_id: str | None = None,
+                     expect_data: str | None = None,
+                     optional: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` (and those of ``optional`` that it has) of a per-model ``.npz``
+    (which also records ``model_id`` and ``data``), refused when one of ``keys`` is missing, when it holds another model than
+    ``expect_model_id`` or was made from other data than ``expect_data`` (each checked when
+    given)."""
+    with np.load(path) as npz:
+        wanted = ("model_id", "data", *keys)
+        missing = [k for k in wanted if k not in npz.files]
+        if missing:
+            raise KeyError(f"{path}: missing arrays {missing}; expected {list(wanted)}")
+        check_model({"model_id": str(npz["model_id"]), "data": str(npz["data"])}, path,
+                    expect_model_id, expect_data)
+        return {k: npz[k] for k in (*keys, *optional) if k in npz.files}
 
 
 def read_arrays(path: str | Path, expect_model_id: str | None = None,
                 expect_data: str | None = None) -> dict[str, np.ndarray]:
-    """A model's ``.npz`` of test images: mnist_index, and x, mu, x_hat as float32 (T, 784),
-    refused when it holds another model than ``expect_model_id`` or was made from other data
-    than ``expect_data`` (each checked when given)."""
-    from ..data import check_fingerprint
+    """A model's Theorem 1 ``.npz`` of test images: mnist_index, and x, mu, x_hat as float32
+    (T, 784), checked by :func:`read_checked_npz`."""
+    arrays = read_checked_npz(path, ARRAY_KEYS[2:], expect_model_id, expect_data)
+    out = {"mnist_index": arrays["mnist_index"].astype(np.int64)}
+    for key in IMAGE_KEYS:
+        out[key] = arrays[key].astype(np.float32)
+    return out
 
-    with np.load(path) as npz:
-        missing = [k for k in ARRAY_KEYS if k not in npz.files]
-        if missing:
-            raise KeyError(f"{path}: missing arrays {missing}; expected {list(ARRAY_KEYS)}")
-        held = str(npz["model_id"])
-        if expect_model_id is not None and held != expect_model_id:
-            raise ValueError(f"{path}: holds model {held!r}, expected {expect_model_id!r} "
-                             f"(inputs out of order?)")
-        if expect_data is not None:
-            check_fingerprint(str(npz["data"]), expect_data, path)
-        out = {"mnist_index": npz["mnist_index"].astype(np.int64)}
-        for key in IMAGE_KEYS:
-            out[key] = npz[key].astype(np.float32)
+
+def read_sample_arrays(path: str | Path, expect_model_id: str | None = None,
+                       expect_data: str | None = None) -> dict[str, np.ndarray]:
+    """A model's samples ``.npz``: x_hat and mu as float32 (m, 784) of its first m samples,
+    and ``sample``, the sample number of each row (the file's own ``sample`` array when it has
+    one, else 0..m-1), checked by :func:`read_checked_npz`."""
+    arrays = read_checked_npz(path, SAMPLE_IMAGE_KEYS, expect_model_id, expect_data,
+                              optional=("sample",))
+    out = {k: arrays[k].astype(np.float32) for k in SAMPLE_IMAGE_KEYS}
+    if out["x_hat"].ndim != 2 or out["x_hat"].shape != out["mu"].shape:
+        raise ValueError(f"{path}: x_hat {out['x_hat'].shape} and mu {out['mu'].shape} must be "
+                         f"two arrays of the same shape (samples, pixels)")
+    out["sample"] = np.asarray(arrays.get("sample", np.arange(len(out["x_hat"]))), np.int64)
+    if out["sample"].shape != (len(out["x_hat"]),):
+        raise ValueError(f"{path}: {out['sample'].shape} sample numbers for "
+                         f"{len(out['x_hat'])} images")
     return out
 
 

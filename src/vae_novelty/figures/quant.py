@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,15 +30,29 @@ from matplotlib.ticker import FuncFormatter, NullLocator
 from .common import dataset, test_set_label
 from .sweep import count_ticks, format_count
 
-# (column stem in summary_by_config.csv, y label, panel block title)
+
+
+class Metric(NamedTuple):
+    """One block of small multiples: a statistic of ``summary_by_config.csv`` and its axis."""
+
+    stem: str       # column stem: {stem}_mean, {stem}_ci_lo, {stem}_ci_hi
+    ylabel: str
+    title: str      # block title, str.format(data=dataset())
+    # y axis: "fraction" [0, 1]; "perplexity" from 1 (log when large); "share" from 0 to the
+    # largest value; "signed" around 0 (e.g. a z-score)
+    axis: str = "fraction"
+    ref: float | None = None  # a dotted reference line at this value
+
+
 METRICS = (
-    ("frac_closer_to_mu", r"fraction closer to $\mu$",
-     r"Fraction of {data}$^{{te}}_d$ whose reconstruction $\hat{{x}}$ is closer to the weighted "
-     r"average $\mu$ than to the input $x$"),
-    ("perplexity_median", "median perplexity",
-     "Median perplexity of the Theorem 1 weights over {data}$^{{te}}_d$ "
-     "(1 = one training image carries all weight)"),
-)  # block titles: str.format(data=dataset())
+    Metric("frac_closer_to_mu", r"fraction closer to $\mu$",
+           r"Fraction of {data}$^{{te}}_d$ whose reconstruction $\hat{{x}}$ is closer to the "
+           r"weighted average $\mu$ than to the input $x$", "fraction", 0.5),
+    Metric("perplexity_median", "median perplexity",
+           "Median perplexity of the Theorem 1 weights over {data}$^{{te}}_d$ "
+           "(1 = one training image carries all weight)", "perplexity"),
+)
+AXES = ("fraction", "perplexity", "share", "signed")
 DEPTH_COLOURS = {1: "tab:blue", 2: "tab:orange", 3: "tab:green"}  # shallow blue, deep green
 DEPTH_MARKERS = {1: "o", 2: "s", 3: "^"}
 MORE_COLOURS = ("tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
@@ -125,29 +139,38 @@ def _draw(ax, table: pd.DataFrame, stem: str) -> None:
                         capsize=2.5, capthick=1.0, zorder=2)
 
 
-def plot_quant(panels: Sequence[QuantPanel], *, level: float, n_resamples: int) -> Figure:
-    """Two blocks of small multiples (one per metric of :data:`METRICS`), one panel per entry
-    of ``panels`` each, sharing a log x axis of decoder parameter counts."""
+def plot_quant(panels: Sequence[QuantPanel], *, level: float, n_resamples: int,
+               metrics: Sequence[Metric] = METRICS, title: str | None = None) -> Figure:
+    """One block of small multiples per metric (default :data:`METRICS`), one panel per entry
+    of ``panels`` each, sharing a log x axis of decoder parameter counts. ``title``: the
+    figure's title (default: Figure 4, quantified), wrapped to the figure's width, with
+    ``{seeds}`` replaced by :func:`seeds_text` (e.g. "3 seeds")."""
     if not panels:
         raise ValueError("no panels to draw")
+    bad = [m.axis for m in metrics if m.axis not in AXES]
+    if bad:
+        raise ValueError(f"unknown axis kinds {bad} (known: {', '.join(AXES)})")
     n = len(panels)
     ncols = min(n, MAX_COLS)
     nrows = -(-n // ncols)
     fig_w = max(ncols * PANEL_W_IN + 0.9, MIN_W_IN)
     block_h = nrows * PANEL_H_IN + 0.55
-    title = wrap_text(rf"Figure 4, quantified: VAEs trained on {dataset()}$^{{tr}}$ without the "
-                      "held-out "
-                      f"digit d, by depth and decoder size (means over {_seeds_text(panels)})",
-                      fig_w, 10)
+    if title is None:
+        title = (rf"Figure 4, quantified: VAEs trained on {dataset()}$^{{tr}}$ without the "
+                 "held-out "
+                 f"digit d, by depth and decoder size (means over {seeds_text(panels)})")
+    title = wrap_text(title.replace("{seeds}", seeds_text(panels)), fig_w, 10)
     header_h = 0.45 + 0.2 * (title.count("\n") + 1)
-    fig = Figure(figsize=(fig_w, header_h + len(METRICS) * block_h + 0.35),
+    fig = Figure(figsize=(fig_w, header_h + len(metrics) * block_h + 0.35),
                  layout="constrained")
-    header, *blocks = fig.subfigures(1 + len(METRICS), 1,
-                                     height_ratios=[header_h] + [block_h] * len(METRICS))
+    header, *blocks = fig.subfigures(1 + len(metrics), 1,
+                                     height_ratios=[header_h] + [block_h] * len(metrics),
+                                     squeeze=False)[:, 0]
     xlim = _x_limits(panels)
     ticks = count_ticks(*xlim)
     depths = sorted({int(d) for p in panels for d in p.table["n_hidden_layers"]})
-    for block, (stem, ylabel, block_title) in zip(blocks, METRICS):
+    for block, metric in zip(blocks, metrics):
+        stem, ylabel, block_title = metric.stem, metric.ylabel, metric.title
         axes = block.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
         values = np.concatenate([_values(p, stem) for p in panels])
         values = values[np.isfinite(values)]
@@ -166,8 +189,11 @@ def plot_quant(panels: Sequence[QuantPanel], *, level: float, n_resamples: int) 
             ax.tick_params(labelsize=7)
             ax.grid(True, which="major", color="0.92", lw=0.6)
             ax.set_axisbelow(True)
-            if stem == "frac_closer_to_mu":
-                ax.axhline(0.5, color="0.55", lw=0.8, ls=":", zorder=1)
+            if metric.ref is not None:
+                ax.axhline(metric.ref, color="0.55", lw=0.8, ls=":", zorder=1)
+            if metric.axis in ("share", "signed"):
+                ax.set_ylim(*_linear_limits(values, metric))
+            elif metric.axis == "fraction":
                 ax.set_ylim(-0.04, 1.04)
             elif top >= LOG_Y_RATIO:
                 ax.set_yscale("log")
@@ -197,7 +223,20 @@ def plot_quant(panels: Sequence[QuantPanel], *, level: float, n_resamples: int) 
     return fig
 
 
-def _seeds_text(panels: Sequence[QuantPanel]) -> str:
+def _linear_limits(values: np.ndarray, metric: Metric) -> tuple[float, float]:
+    """y limits of a "share" axis (from 0 to the largest value) or a "signed" one (from the
+    smallest to the largest value, always showing 0), each with the reference line and a
+    margin of 6% of the span."""
+    pts = list(values) + [0.0] + ([metric.ref] if metric.ref is not None else [])
+    lo, hi = float(min(pts)), float(max(pts))
+    if metric.axis == "share":
+        lo = 0.0
+    pad = 0.06 * ((hi - lo) or 1.0)
+    return lo - pad, hi + pad
+
+
+def seeds_text(panels: Sequence[QuantPanel]) -> str:
+    """How many seeds the panels' means are over: "3 seeds", "2-3 seeds", "1 seed"."""
     n = sorted({int(s) for p in panels if "n_seeds" in p.table for s in p.table["n_seeds"]})
     if not n:
         return "seeds"
@@ -229,18 +268,30 @@ def wrap_text(text: str, width_in: float, fontsize: float) -> str:
     return "\n".join(lines)
 
 
+def check_columns(by_config: pd.DataFrame, metrics: Sequence[Metric], source: str) -> None:
+    """Refuse a seed summary without the mean and interval columns of every metric."""
+    missing = [f"{m.stem}{s}" for m in metrics for s in ("_mean", "_ci_lo", "_ci_hi")
+               if f"{m.stem}{s}" not in by_config.columns]
+    if missing:
+        raise ValueError(f"{source}: no column(s) {', '.join(missing)} (made before the stage "
+                         f"that computes them was run?)")
+
+
 def quant_from_files(by_config_path, summary_path, digits: Sequence[int], *, level: float,
-                     n_resamples: int, seed: int) -> Figure:
+                     n_resamples: int, seed: int, metrics: Sequence[Metric] = METRICS,
+                     title: str | None = None) -> Figure:
     """The figure from ``summary_by_config.csv`` (per-digit panels) and ``summary.csv`` (the
     all-digit panel, resampled over seeds with the same settings)."""
     from ..seeds import pool_heldout, summarise_seeds
 
     by_config = pd.read_csv(by_config_path)
+    check_columns(by_config, metrics, str(by_config_path))
     pooled = None
     if len(digits) > 1:
         pooled = summarise_seeds(pool_heldout(pd.read_csv(summary_path), digits,
                                               source=str(summary_path)),
                                  n_resamples=n_resamples, level=level, seed=seed,
-                                 statistics=[m[0] for m in METRICS], source=str(summary_path))
+                                 statistics=[m.stem for m in metrics],
+                                 source=str(summary_path))
     panels = digit_panels(by_config, sorted(int(d) for d in digits), pooled)
-    return plot_quant(panels, level=level, n_resamples=n_resamples)
+    return plot_quant(panels, level=level, n_resamples=n_resamples, metrics=metrics, title=title)

@@ -1,57 +1,19 @@
 """The config reference (config/README.md), generated from the schema.
 
 Every key's meaning, default, allowed values and what changing it reruns come from
-workflow/schemas/config.schema.yaml; ``python -m vae_novelty.config --markdown`` prints the
+src/vae_novelty/config/config.schema.yaml; ``python -m vae_novelty.config --markdown`` prints the
 page (:data:`REGENERATE`), and tests/test_config.py checks that the committed file is current.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from .config import read_schema
+from .schema import SchemaKey, read_schema, resolve, schema_keys
 
 REGENERATE = "PYTHONPATH=src python -m vae_novelty.config --markdown > config/README.md"
-
-
-@dataclass(frozen=True)
-class SchemaKey:
-    """One key of the schema: its dotted name, its node and the node with ``$ref`` resolved."""
-
-    name: str
-    node: dict
-    resolved: dict
-    required: bool
-
-    @property
-    def is_section(self) -> bool:
-        return "properties" in self.resolved
-
-
-def _resolve(node: dict, schema: dict) -> dict:
-    """``node`` with a local ``$ref`` (``#/$defs/...``) replaced by its target; siblings win."""
-    if "$ref" not in node:
-        return node
-    target: Any = schema
-    for part in node["$ref"].removeprefix("#/").split("/"):
-        target = target[part]
-    return {**_resolve(target, schema), **{k: v for k, v in node.items() if k != "$ref"}}
-
-
-def schema_keys(schema: dict, node: dict | None = None, prefix: str = "") -> list[SchemaKey]:
-    """Every key of the schema, sections before their keys, in the schema's order."""
-    node = schema if node is None else node
-    required = set(node.get("required", ()))
-    keys = []
-    for name, child in node.get("properties", {}).items():
-        key = SchemaKey(prefix + name, child, _resolve(child, schema), name in required)
-        keys.append(key)
-        if key.is_section:
-            keys += schema_keys(schema, key.resolved, key.name + ".")
-    return keys
 
 
 def _inline(value: Any) -> str:
@@ -91,7 +53,7 @@ def _count(node: dict, low: str, high: str, noun: str, nouns: str) -> str:
 
 def allowed_values(node: dict, schema: dict, plural: bool = False) -> str:
     """What a key accepts, in words, from its schema node (types, enum, bounds, sizes)."""
-    node = _resolve(node, schema)
+    node = resolve(node, schema)
     s = "s" if plural else ""
     if "anyOf" in node:
         return " or ".join(allowed_values(n, schema, plural) for n in node["anyOf"])
@@ -142,7 +104,7 @@ def _cell(text: str) -> str:
 README_INTRO = f"""\
 # Configuration
 
-_Generated from `workflow/schemas/config.schema.yaml` by `{REGENERATE}`:
+_Generated from `src/vae_novelty/config/config.schema.yaml` by `{REGENERATE}`:
 edit the schema, then regenerate (tests/test_config.py checks that this file is current)._
 
 The schema is the one home of every setting: its default, its bounds, its meaning and what a

@@ -1,10 +1,8 @@
-"""Configuration: defaults, schema validation with readable messages, and the model grid.
+"""Config validation, above the schema: defaults merged in, schema violations and cross-key
+problems, each as a :class:`Problem` whose message names the key.
 
 The Snakefile calls :func:`load_config` at parse time, so a typo or an impossible value stops
 the run before any job starts, with a message that names the key and what is allowed.
-``python -m vae_novelty.config check FILE`` reports the same problems with each key's line
-(:mod:`vae_novelty.config_check`); ``--markdown`` prints the generated config reference
-(:mod:`vae_novelty.config_doc`).
 """
 
 from __future__ import annotations
@@ -18,38 +16,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import jsonschema
-import yaml
 
-from .size_splits import epochs_for_steps, half_digit_counts, size_problem
-
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-
-
-def read_schema(schema_path: Path = SCHEMA_PATH) -> dict:
-    """The config schema: the one home of every key's default, bounds, meaning and reruns."""
-    return yaml.safe_load(Path(schema_path).read_text())
-
-
-def schema_defaults(schema: dict) -> dict[str, Any]:
-    """The ``default`` of every key of ``schema``, nested as the config is.
-
-    A section appears when at least one of its keys has a default; keys without one are
-    required (tests/test_config.py checks that every key is one or the other).
-    """
-    out: dict[str, Any] = {}
-    for key, node in schema.get("properties", {}).items():
-        if "default" in node:
-            out[key] = copy.deepcopy(node["default"])
-        elif "properties" in node:
-            inner = schema_defaults(node)
-            if inner:
-                out[key] = inner
-    return out
-
-
-# Values used where the user's config leaves an optional key out: read from the schema's
-# ``default`` annotations (workflow/schemas/config.schema.yaml), never written down twice.
-DEFAULTS: dict[str, Any] = schema_defaults(read_schema())
+from ..size_splits import epochs_for_steps, half_digit_counts, size_problem
+from .grid import size_archs, sweep_splits
+from .schema import DEFAULTS, SCHEMA_PATH, read_schema, schema_defaults
 
 
 # Class counts of the original MNIST files (used to check sizes before any data is read).
@@ -373,15 +343,6 @@ def _figure_problems(cfg: dict) -> list[Problem]:
     return problems
 
 
-def size_archs(cfg: dict) -> list[str]:
-    """The architectures of the size sweep: size_sweep.architectures, or model.shallow and
-    model.deep."""
-    names = cfg["size_sweep"]["architectures"]
-    if names is None:
-        names = [cfg["model"]["shallow"], cfg["model"]["deep"]]
-    return list(dict.fromkeys(names))
-
-
 def _size_sweep_problems(cfg: dict) -> list[Problem]:
     """size_sweep (when enabled): architectures that exist, sizes that fit a half of MNIST^tr
     with ten images of every digit, a step budget that is whole epochs for every size."""
@@ -421,119 +382,3 @@ def check_semantics(cfg: dict) -> None:
     problems = semantic_problems(cfg)
     if problems:
         raise ConfigError(problems)
-
-
-# --------------------------------------------------------------------------- model grid
-
-def model_id(arch: str, split: str, seed: int) -> str:
-    """The id of one trained model: ``{arch}.{split}.s{seed}`` (e.g. ``h400.no9.s0``)."""
-    return f"{arch}.{split}.s{int(seed)}"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One trained VAE: an architecture, a training split and a seed."""
-
-    arch: str
-    hidden: tuple[int, ...]
-    z_dim: int
-    split: str
-    seed: int
-
-    @property
-    def model_id(self) -> str:
-        return model_id(self.arch, self.split, self.seed)
-
-    @property
-    def stem(self) -> str:
-        """Path stem below a results folder: ``{arch}/{split}_s{seed}``."""
-        return f"{self.arch}/{self.split}_s{self.seed}"
-
-    @property
-    def heldout_digit(self) -> int | None:
-        return int(self.split[2:]) if self.split.startswith("no") else None
-
-
-def sweep_splits(cfg: dict) -> list[str]:
-    splits = ["full"] if cfg["splits"]["include_full"] else []
-    return splits + [f"no{d}" for d in sorted(cfg["splits"]["heldout_digits"])]
-
-
-def eval_digits(cfg: dict, split: str) -> list[int]:
-    """Test digits a model trained on ``split`` is evaluated on."""
-    if split.startswith("no"):
-        return [int(split[2:])]
-    return sorted(cfg["splits"]["heldout_digits"])
-
-
-def split_seeds(cfg: dict, arch: str, split: str) -> list[int]:
-    """Seeds of the models of ``arch`` trained on ``split``: training.seeds, then the seeds of
-    every training.extra_seeds block that applies to (arch, split), in order, each once. The
-    mini model has training.seeds only."""
-    seeds = list(cfg["training"]["seeds"])
-    if arch == "mini":
-        return seeds
-    for block in cfg["training"].get("extra_seeds") or []:
-        if (block.get("architectures") in (None, []) or arch in block["architectures"]) and \
-                (block.get("splits") in (None, []) or split in block["splits"]):
-            seeds += [s for s in block["seeds"] if s not in seeds]
-    return seeds
-
-
-def arch_grid(cfg: dict, arch: str) -> list[tuple[str, int]]:
-    """(split, seed) of every model of ``arch``, split by split (the order of its job's
-    outputs)."""
-    splits = ["mini"] if arch == "mini" else sweep_splits(cfg)
-    return [(split, seed) for split in splits for seed in split_seeds(cfg, arch, split)]
-
-
-def model_grid(cfg: dict) -> list[ModelSpec]:
-    z = cfg["model"]["z_dim"]
-    specs = [ModelSpec(arch, tuple(widths), z, split, seed)
-             for arch, widths in cfg["model"]["architectures"].items()
-             for split, seed in arch_grid(cfg, arch)]
-    mini = cfg["model"]["mini"]
-    specs += [ModelSpec("mini", tuple(mini["hidden"]), mini["z_dim"], "mini", seed)
-              for seed in cfg["training"]["seeds"]]
-    return specs
-
-
-def arch_hidden(cfg: dict, arch: str) -> list[int]:
-    if arch == "mini":
-        return list(cfg["model"]["mini"]["hidden"])
-    return list(cfg["model"]["architectures"][arch])
-
-
-def arch_z_dim(cfg: dict, arch: str) -> int:
-    return cfg["model"]["mini"]["z_dim"] if arch == "mini" else cfg["model"]["z_dim"]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``--markdown``: print config/README.md; ``check FILE...``: report each file's problems."""
-    import argparse
-
-    from .config_check import check_files
-    from .config_doc import REGENERATE, config_reference_markdown
-
-    parser = argparse.ArgumentParser(prog="python -m vae_novelty.config",
-                                     description="The config reference, from the schema; "
-                                                 "config files checked against it.")
-    parser.add_argument("--markdown", action="store_true",
-                        help=f"print config/README.md (regenerate: {REGENERATE})")
-    commands = parser.add_subparsers(dest="command", metavar="check")
-    check = commands.add_parser(
-        "check", help="check config files: YAML syntax, then the schema and cross-key rules "
-                      "as the workflow applies them; one FILE:LINE:COL: problem line each")
-    check.add_argument("files", nargs="+", metavar="FILE",
-                       help="a config file, checked on its own as the only --configfile")
-    args = parser.parse_args(argv)
-    if args.markdown == (args.command == "check"):
-        parser.error("give either --markdown or check FILE...")
-    if args.command == "check":
-        return check_files(args.files)
-    print(config_reference_markdown(), end="")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

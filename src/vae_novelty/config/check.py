@@ -3,7 +3,7 @@
 Snakemake reads ``--configfile`` files itself, before the Snakefile runs, and reports a YAML
 syntax error without the file or the line ("Config file is not valid JSON or YAML"). This
 check names both (``FILE:LINE:COL: problem``), then validates the file as the workflow does
-(merged over the schema's defaults, :func:`vae_novelty.config.checked_config`) and reports each
+(merged over the schema's defaults, :func:`vae_novelty.config.validate.checked_config`) and reports each
 problem with its key path and the line of that key in the file.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from .config import checked_config
+from .validate import checked_config
 
 
 class ConfigFileError(ValueError):

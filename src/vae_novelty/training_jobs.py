@@ -1,0 +1,167 @@
+"""The training job layer: every model (split x seed) of one architecture, as the training
+rule asks for them, trained by one of the two trainers and written with its metadata.
+
+:func:`train_architecture` is the one entry point. It trains the models one after the other
+(:func:`train_jobs`, through :func:`vae_novelty.train.train_vae`) or as one vectorised ensemble
+(:func:`train_ensemble_jobs`, through :func:`vae_novelty.ensemble.train_ensemble`); both write
+the same files (:func:`write_model_outputs`). This layer sits above both trainers, which know
+nothing of rules, paths or model files.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from .config.grid import model_id
+from .data import to_float
+from .ensemble import EnsembleMember, train_ensemble
+from .io import atomic_path, provenance
+from .model import VAE, save_model
+from .snapshots import remove_snapshot
+from .splits import Split, rows_digest
+from .train import History, TrainConfig, cfg_key, train_vae
+
+log = logging.getLogger("vae_novelty")
+
+
+@dataclass
+class ModelJob:
+    """One model a training rule must write."""
+
+    split: str
+    seed: int
+    model_path: Path
+    history_path: Path
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What changes an architecture's trained models (the training rule's params)."""
+
+    arch: str
+    hidden: tuple[int, ...]
+    z_dim: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+
+    def config(self, seed: int) -> TrainConfig:
+        """The :class:`TrainConfig` of this architecture's model with seed ``seed``."""
+        return TrainConfig(list(self.hidden), self.z_dim, self.epochs, self.batch_size,
+                           self.learning_rate, seed)
+
+
+@dataclass
+class PreparedJob:
+    """One job ready to train: its split, model id (the log's tag), evaluation images and the
+    fingerprint of the data they come from (:func:`vae_novelty.data.data_fingerprint`)."""
+
+    job: ModelJob
+    split: Split
+    tag: str
+    x_test: torch.Tensor
+    data: str
+
+
+class JobData:
+    """The set-up both trainers share: every training and test image of ``mnist`` as float
+    pixels on ``device`` (``x_all``, ``x_test_all``), and the data's fingerprint, which the
+    model files and the snapshot keys record (``fingerprint``)."""
+
+    def __init__(self, mnist, device: torch.device):
+        self.device = device
+        self.fingerprint = mnist.fingerprint
+        self.x_all = torch.from_numpy(to_float(mnist.train_images)).to(device)
+        self.x_test_all = torch.from_numpy(to_float(mnist.test_images)).to(device)
+
+    def prepare(self, splits: dict, jobs: list[ModelJob], arch: str) -> Iterator[PreparedJob]:
+        """Each job in turn (:class:`PreparedJob`), logging its numbers of images."""
+        for job in jobs:
+            split = splits[job.split]
+            tag = model_id(arch, job.split, job.seed)
+            x_test = self.x_test_all[torch.from_numpy(split.test_idx).to(self.device)]
+            log.info("%s: %d training images, %d test images", tag, len(split.train_idx),
+                     len(x_test))
+            yield PreparedJob(job, split, tag, x_test, self.fingerprint)
+
+
+def train_architecture(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
+                       device: torch.device, ensemble: bool = True,
+                       snapshot_dir: Path | None = None, snapshot_every: int = 0,
+                       cuda_graphs: bool = False) -> None:
+    """The one entry point for training: every model (``jobs``: split x seed) of one
+    architecture, as one vectorised ensemble (``ensemble``, :mod:`vae_novelty.ensemble`) or
+    one after the other (:func:`train_jobs`). Both write the same files; an ensemble member
+    follows its own single-model trajectory to float32 rounding. ``device``,
+    ``snapshot_*`` and ``cuda_graphs`` (ensemble only) change speed or resumability, not the
+    models."""
+    per_call = dict(device=device, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every)
+    if ensemble:
+        train_ensemble_jobs(mnist, splits, jobs, settings, **per_call, cuda_graphs=cuda_graphs)
+    else:
+        train_jobs(mnist, splits, jobs, settings, **per_call)
+
+
+def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
+               device: torch.device, snapshot_dir: Path | None = None,
+               snapshot_every: int = 0) -> None:
+    """Train every model of one architecture, one after the other, writing each model file and
+    its per-epoch history (CSV) atomically as soon as it is done."""
+    data = JobData(mnist, device)
+    for prepared in data.prepare(splits, jobs, settings.arch):
+        job, split = prepared.job, prepared.split
+        x_train = data.x_all[torch.from_numpy(split.train_idx).to(device)]
+        snap = Path(snapshot_dir) / f"{job.split}_s{job.seed}.pt" if snapshot_dir else None
+        model, history = train_vae(x_train, prepared.x_test, settings.config(job.seed),
+                                   snapshot=snap, snapshot_every=snapshot_every,
+                                   tag=prepared.tag, train_rows=split.train_idx,
+                                   data_digest=data.fingerprint)
+        write_model_outputs(prepared, model, history, settings, device=device,
+                            trainer="sequential")
+        remove_snapshot(snap)
+
+
+def write_model_outputs(prepared: PreparedJob, model: VAE, history: History,
+                        settings: TrainSettings, *, device, trainer: str) -> None:
+    """Write one trained model and its per-epoch history (CSV), each atomically. Shared by the
+    sequential trainer (:func:`train_jobs`) and the ensemble trainer
+    (:func:`train_ensemble_jobs`). The model's metadata records
+    :func:`~vae_novelty.splits.rows_digest` of its training rows and the data's fingerprint,
+    which the evaluation stage checks against the split and the data it evaluates the model
+    with."""
+    job, split = prepared.job, prepared.split
+    meta = {"model_id": prepared.tag, "arch": settings.arch, "split": job.split,
+            "seed": job.seed, "heldout_digit": split.heldout_digit,
+            "n_train": len(split.train_idx), "train_config": cfg_key(settings.config(job.seed)),
+            "trainer": trainer, "train_rows": rows_digest(split.train_idx), "data": prepared.data,
+            **provenance(device=str(device))}
+    with atomic_path(job.history_path) as tmp:
+        history.to_frame().to_csv(tmp, index=False)
+    save_model(model, job.model_path, **meta)
+
+
+def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
+                        device: torch.device, snapshot_dir: Path | None = None,
+                        snapshot_every: int = 0, cuda_graphs: bool = False) -> None:
+    """Train every model of one architecture as one ensemble, then write each model file and
+    its per-epoch history (CSV) atomically, exactly as :func:`train_jobs`
+    writes them."""
+    data = JobData(mnist, device)
+    prepared = list(data.prepare(splits, jobs, settings.arch))
+    members = [EnsembleMember(torch.from_numpy(p.split.train_idx), p.x_test, p.job.seed, p.tag)
+               for p in prepared]
+    snap = Path(snapshot_dir) / "ensemble.pt" if snapshot_dir else None
+    results = train_ensemble(data.x_all, members, hidden=list(settings.hidden),
+                             z_dim=settings.z_dim, epochs=settings.epochs,
+                             batch_size=settings.batch_size,
+                             learning_rate=settings.learning_rate, cuda_graphs=cuda_graphs,
+                             snapshot=snap, snapshot_every=snapshot_every,
+                             data_digest=data.fingerprint)
+    for prep, (model, history) in zip(prepared, results):
+        write_model_outputs(prep, model, history, settings, device=device, trainer="ensemble")
+    remove_snapshot(snap)

@@ -1,0 +1,122 @@
+"""C_T (vae_novelty.ct): the Mann-Whitney z against a pair-counting reference, the cells, and
+the statistic on synthetic data where the answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vae_novelty import ct
+from vae_novelty import pixel_nn as pn
+
+
+def naive_z(a, b):
+    """U by counting every pair (a > b: 1, equal: 1/2), the tie-corrected variance from the
+    tie groups counted with a dict."""
+    m, n = len(a), len(b)
+    U = sum(1.0 if x > y else 0.5 if x == y else 0.0 for x in a for y in b)
+    counts = {}
+    for v in list(a) + list(b):
+        counts[v] = counts.get(v, 0) + 1
+    N = m + n
+    ties = sum(t ** 3 - t for t in counts.values()) / (N * (N - 1))
+    return (U - m * n / 2) / np.sqrt(m * n / 12 * ((N + 1) - ties))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mann_whitney_z_matches_pair_counting_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 6, size=17).astype(float)    # many ties, within and across
+    b = rng.integers(2, 9, size=23).astype(float)
+    assert ct.mann_whitney_z(a, b) == pytest.approx(naive_z(a, b), rel=1e-12)
+    a, b = rng.random(30), rng.random(11)
+    assert ct.mann_whitney_z(a, b) == pytest.approx(naive_z(a, b), rel=1e-12)
+
+
+def test_mann_whitney_z_sign_and_degenerate_cases():
+    assert ct.mann_whitney_z([0.1, 0.2, 0.3], [1.0, 2.0, 3.0]) < 0   # samples closer: negative
+    assert ct.mann_whitney_z([5.0, 6.0], [1.0, 2.0]) > 0
+    assert np.isnan(ct.mann_whitney_z([], [1.0]))
+    assert np.isnan(ct.mann_whitney_z([1.0, 1.0], [1.0]))           # all tied: no variance
+
+
+def test_pca_matches_svd():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 12)) @ rng.normal(size=(12, 12))
+    mean, comps = ct.pca(x, 4)
+    _, _, vt = np.linalg.svd(x - x.mean(0), full_matrices=False)
+    for i in range(4):
+        assert abs(abs(comps[i] @ vt[i]) - 1) < 1e-9
+
+
+def test_kmeans_finds_separated_clusters_and_is_seeded():
+    rng = np.random.default_rng(1)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    labels = rng.integers(0, 3, 300)
+    pts = centres[labels] + rng.normal(0, 0.5, (300, 2))
+    found, _ = ct.kmeans(pts, 3, np.random.default_rng(5))
+    assign = ct.nearest_centre(pts, found)
+    # one found cell per true cluster
+    for c in range(3):
+        assert len(set(assign[labels == c])) == 1
+    again, _ = ct.kmeans(pts, 3, np.random.default_rng(5))
+    np.testing.assert_array_equal(found, again)
+    # the assignment is the nearest centre, ties to the lower cell
+    assert ct.nearest_centre([[5.0, 0.0]], [[0.0, 0.0], [10.0, 0.0]])[0] == 0
+
+
+def _statistic(train, samples, heldout, cells=5, min_per_cell=10):
+    model = ct.fit_cells(train, cells=cells, pca_dims=4, seed=0, split="full")
+    a = pn.nearest_images(samples, train, k=1)[1][:, 0]
+    b = pn.nearest_images(heldout, train, k=1)[1][:, 0]
+    return ct.c_t(a, model.assign(samples), b, model.assign(heldout), cells, min_per_cell)
+
+
+def _mixture(rng, n, dim=8):
+    means = np.eye(dim)[:4] * 3
+    return means[rng.integers(0, 4, n)] + rng.normal(0, 1, (n, dim))
+
+
+def test_samples_copied_from_the_training_set_are_strongly_negative():
+    rng = np.random.default_rng(2)
+    train, heldout = _mixture(rng, 1000), _mixture(rng, 400)
+    copies = train[rng.integers(0, 1000, 400)] + rng.normal(0, 0.01, (400, 8))
+    out = _statistic(train, copies, heldout)
+    assert out["ct"] < -10
+    assert sum(p["kept"] for p in out["cells"]) == 5
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_samples_from_the_test_distribution_are_near_zero(seed):
+    rng = np.random.default_rng(10 + seed)
+    train, heldout, fresh = _mixture(rng, 1000), _mixture(rng, 400), _mixture(rng, 400)
+    assert abs(_statistic(train, fresh, heldout)["ct"]) < 2.5
+
+
+def test_underfitting_samples_are_positive():
+    rng = np.random.default_rng(3)
+    train, heldout = _mixture(rng, 1000), _mixture(rng, 400)
+    blurred = _mixture(rng, 400) * 1.0 + rng.normal(0, 1.5, (400, 8))
+    assert _statistic(train, blurred, heldout)["ct"] > 5
+
+
+def test_c_t_weights_cells_by_heldout_share_and_skips_small_cells():
+    # cell 0: 3 samples (below min 5: skipped), cell 1: z from its own data, cell 2: no samples
+    sa = np.array([0.1, 0.2, 0.3] + [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    sc = np.array([0, 0, 0] + [1] * 6)
+    hb = np.array([5.0, 6.0, 2.5, 3.5, 4.5, 9.0])
+    hc = np.array([0, 0, 1, 1, 1, 2])
+    out = ct.c_t(sa, sc, hb, hc, 3, 5)
+    z1 = naive_z(sa[3:], hb[2:5])
+    assert out["ct"] == pytest.approx(z1)          # the only kept cell: weight 1
+    assert [p["kept"] for p in out["cells"]] == [False, True, False]
+    out = ct.c_t(sa, sc, hb, hc, 3, 3)             # now cell 0 counts too: weights 2/5, 3/5
+    z0 = naive_z(sa[:3], hb[:2])
+    assert out["ct"] == pytest.approx((2 * z0 + 3 * z1) / 5)
+    assert np.isnan(ct.c_t(sa, sc, hb, hc, 3, 100)["ct"])
+
+
+def test_heldout_rows_are_the_training_digits():
+    labels = np.array([9, 1, 9, 2, 1, 1, 2])
+    np.testing.assert_array_equal(ct.heldout_rows(labels, [1, 2], None), [1, 3, 4, 5, 6])
+    np.testing.assert_array_equal(ct.heldout_rows(labels, [1, 2], 1), [1, 3])
