@@ -11,7 +11,7 @@ from vae_novelty import stacked
 from vae_novelty.model import load_model
 from vae_novelty.size_splits import make_size_splits
 from vae_novelty.size_train import train_size_models
-from vae_novelty.train import ModelJob
+from vae_novelty.training_jobs import ModelJob
 
 
 @pytest.mark.parametrize("ensemble", [True, False])

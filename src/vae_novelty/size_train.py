@@ -5,7 +5,7 @@ A model on N images trains ``steps / ceil(N / batch_size)`` epochs
 (:func:`~vae_novelty.size_splits.epochs_for_steps`; the configuration only allows budgets that
 are whole epochs for every N), so N = 100 gets as many Adam steps as N = 30,000. The models of
 one N (both halves, every seed) have the same number of steps per epoch, so they are trained as
-one ensemble (:func:`vae_novelty.train.train_architecture`, unchanged) with that N's epochs;
+one ensemble (:func:`vae_novelty.training_jobs.train_architecture`, unchanged) with that N's epochs;
 one ensemble per N, smallest first.
 """
 
@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from .size_splits import epochs_for_steps, parse_size_split_name
-from .train import ModelJob, TrainSettings, train_architecture
+from .training_jobs import ModelJob, TrainSettings, train_architecture
 
 log = logging.getLogger("vae_novelty")
 

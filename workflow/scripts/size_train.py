@@ -9,7 +9,7 @@ from vae_novelty.data import load_mnist
 from vae_novelty.jobs import output_for, start_job
 from vae_novelty.size_train import train_size_models
 from vae_novelty.splits import load_checked_splits
-from vae_novelty.train import ModelJob
+from vae_novelty.training_jobs import ModelJob
 
 sm = snakemake  # noqa: F821
 p, res = sm.params.settings, sm.resources
