@@ -10,7 +10,8 @@ from vae_novelty.splits import load_checked_splits
 
 sm = snakemake  # noqa: F821
 p = sm.params.settings
-log, device = start_job(sm)
+log, device = start_job(sm.log[0], sm.threads, sm.resources.get("torch_device", "auto"),
+                        sm.rule, dict(sm.wildcards))
 settings = SizeEvalSettings(samples=p["samples"], copy_ratio=p["copy_ratio"],
                             elbo_samples=p["elbo_samples"], sample_seed=p["sample_seed"],
                             chunk_mb=float(sm.resources.chunk_mb))

@@ -13,7 +13,8 @@ from vae_novelty.training_jobs import ModelJob
 
 sm = snakemake  # noqa: F821
 p, res = sm.params.settings, sm.resources
-log, device = start_job(sm)
+log, device = start_job(sm.log[0], sm.threads, sm.resources.get("torch_device", "auto"),
+                        sm.rule, dict(sm.wildcards))
 torch.backends.cuda.matmul.allow_tf32 = bool(p["tf32"])
 mnist = load_mnist(Path(sm.input.data))
 splits = load_checked_splits(sm.input.splits, mnist)
