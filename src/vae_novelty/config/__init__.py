@@ -10,7 +10,7 @@ This package module re-exports the names the workflow and other modules use, so 
 """
 
 from .grid import (ModelSpec, arch_grid, arch_hidden, arch_z_dim, eval_digits, model_grid,
-                   model_id, split_seeds, sweep_splits)
+                   model_id, size_archs, split_seeds, sweep_splits)
 from .schema import DEFAULTS, SCHEMA_PATH, read_schema, schema_defaults
 from .validate import (MNIST_TEST_COUNTS, MNIST_TRAIN_COUNTS, SPLIT_RE, ConfigError, Problem,
                        check_semantics, checked_config, load_config, semantic_problems,
@@ -19,5 +19,5 @@ from .validate import (MNIST_TEST_COUNTS, MNIST_TRAIN_COUNTS, SPLIT_RE, ConfigEr
 __all__ = ["DEFAULTS", "MNIST_TEST_COUNTS", "MNIST_TRAIN_COUNTS", "SCHEMA_PATH", "SPLIT_RE",
            "ConfigError", "ModelSpec", "Problem", "arch_grid", "arch_hidden", "arch_z_dim",
            "check_semantics", "checked_config", "eval_digits", "load_config", "model_grid",
-           "model_id", "read_schema", "schema_defaults", "semantic_problems",
+           "model_id", "read_schema", "schema_defaults", "semantic_problems", "size_archs",
            "smallest_mnist_split", "split_seeds", "sweep_splits"]
