@@ -50,6 +50,14 @@ include: "workflow/rules/tables.smk"
 include: "workflow/rules/seeds.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/figures_samples.smk"
+
+
+# The size sweep (issue 20), only when the configuration enables it.
+if CFG["size_sweep"]["enabled"]:
+
+    include: "workflow/rules/size.smk"
+
+
 include: "workflow/rules/report.smk"
 
 

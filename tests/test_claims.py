@@ -141,3 +141,31 @@ def test_samples_section_means_over_models_and_seeds():
 
 def test_samples_section_is_empty_without_samples():
     assert claims.samples_section(pd.DataFrame({"arch": ["a"]}), None, None) == ""
+
+
+def test_size_section_reads_transitions_and_agreement(tmp_path):
+    rows = []
+    for arch, layers in (("h400", 1), ("h400-200-100", 3)):
+        for n in (100, 1000, 10000):
+            for half in ("A", "B"):
+                for seed in (0, 1):
+                    closer = {100: 0.95, 1000: 0.92 if layers == 3 else 0.5, 10000: 0.2}[n]
+                    rows.append({"arch": arch, "n_hidden_layers": layers, "n_train": n,
+                                 "half": half, "seed": seed, "steps": 300,
+                                 "frac_closer_to_mu": closer,
+                                 "copy_fraction": 0.99 if n == 100 else 0.0,
+                                 "agreement": {100: 0.1, 1000: 0.4, 10000: 0.8}[n],
+                                 "median_perplexity": 1.0, "elbo_gap": 5.0})
+    table = pd.DataFrame(rows)
+    table.to_csv(tmp_path / "table.csv", index=False)
+    from vae_novelty.size_table import transition_sizes
+    transition_sizes(table.assign(hidden="x"), 0.9).to_csv(tmp_path / "transitions.csv",
+                                                           index=False)
+    text = claims.size_section(tmp_path)
+    assert "| h400 | 1,000 | 50.0% [50.0%, 50.0%] | 0.0% [0.0%, 0.0%] | 40.0% [40.0%, 40.0%]" \
+        in text
+    assert "(the Theorem 1 yardstick) up to h400 100; h400-200-100 1,000" in text
+    assert "agree on more than half of the test images from N = h400 10,000; " \
+        "h400-200-100 10,000" in text
+    assert "**Does depth move it?** Yes: the deep VAE's Theorem 1 transition is 1,000 against " \
+        "the shallow VAE's 100" in text

@@ -17,6 +17,8 @@ import pytest
 import yaml
 
 from conftest import REPO, TINY
+
+TINY_SIZE = REPO / "tests" / "configs" / "tiny-size.yaml"  # the size sweep's rules
 from workflow_info import workflow_rules
 
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
@@ -194,8 +196,8 @@ def test_envs_pin_one_python_version():
     assert set(versions.values()) <= {"3.11", "3.12"}, versions
 
 
-@pytest.mark.parametrize("configfile", [REPO / "config" / "config.yaml", TINY],
-                         ids=["config.yaml", "tiny.yaml"])
+@pytest.mark.parametrize("configfile", [REPO / "config" / "config.yaml", TINY, TINY_SIZE],
+                         ids=["config.yaml", "tiny.yaml", "tiny-size.yaml"])
 def test_every_rule_has_log_and_conda(configfile):
     problems = []
     for rule in workflow_rules(configfile):
@@ -218,10 +220,12 @@ def test_every_rule_runs_a_script():
     assert not others, f"rules without script: (extend test_envs.py to check them): {others}"
 
 
-def test_each_rule_env_provides_what_its_script_imports():
+@pytest.mark.parametrize("configfile", [REPO / "config" / "config.yaml", TINY_SIZE],
+                         ids=["config.yaml", "tiny-size.yaml"])
+def test_each_rule_env_provides_what_its_script_imports(configfile):
     problems = []
     checked = 0
-    for rule in workflow_rules():
+    for rule in workflow_rules(configfile):
         if rule["norun"] or not rule["script"] or not rule["conda"]:
             continue
         script = Path(rule["script"])

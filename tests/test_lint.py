@@ -24,8 +24,9 @@ def lint(workdir, *args, snakefile=REPO / "Snakefile"):
     return proc.returncode, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("configfile", [REPO / "config" / "config.yaml", TINY],
-                         ids=["config.yaml", "tiny.yaml"])
+@pytest.mark.parametrize("configfile", [REPO / "config" / "config.yaml", TINY,
+                                        REPO / "config" / "size-sweep.yaml"],
+                         ids=["config.yaml", "tiny.yaml", "size-sweep.yaml"])
 def test_workflow_is_lint_clean(tmp_path, configfile):
     # --directory keeps Snakemake's lint log out of the repository; config/config.yaml is what
     # a plain `snakemake --lint` in the repository reads.

@@ -26,7 +26,8 @@ SLURM = REPO / "profiles" / "slurm" / "config.yaml"
 DEFAULT = REPO / "profiles" / "default" / "config.yaml"
 # One job per architecture and hours each: submitted on their own.
 # one job per architecture, each a sizeable GPU job: submitted on their own
-SUBMITTED_ALONE = {"train_sweep", "train_mini", "evaluate", "evaluate_mini"}
+SUBMITTED_ALONE = {"train_sweep", "train_mini", "evaluate", "evaluate_mini", "classifier",
+                   "samples", "samples_mini"}
 
 
 def load(path):

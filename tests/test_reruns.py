@@ -27,11 +27,16 @@ pytestmark = pytest.mark.slow
 # Top-level entries of the repository that a run does not need (or that it writes itself).
 NOT_COPIED = {".git", ".venv", ".snakemake", ".pytest_cache", "results", "logs", "benchmarks",
               "docs", "report.html", ".whl"}
-FIGURE_RULES = {"figure1", "figure2", "figure3", "figure_sweep", "figure_quant"}
+FIGURE_RULES = {"figure1", "figure2", "figure3", "figure_sweep", "figure_quant", "figure14",
+                "figure15"}
+# Figures 1-3, 14 and the sweep figures share figures/build.py, which imports every figure
+# module: a stage's code digest covers its script's whole import closure
+# (vae_novelty.codegraph.closure), so editing one of them reruns all five.
+IMAGE_FIGURES = {"figure1", "figure2", "figure3", "figure_sweep", "figure14"}
 # What every change reruns last: the run record (it records the configuration) and `all`.
 LAST = {"run_record": 1, "all": 1}
 FIGURE_FILES = {"figure1", "figure2", "figure3", "figure4",  # tiny config: held-out digit 9
-                "figure_quant"}
+                "figure_quant", "figure14", "figure15"}
 
 
 @dataclass
@@ -126,6 +131,7 @@ def test_completed_run_is_up_to_date(completed):
     ("figures.figure3.grid_size", 30, "figure3"),
     ("figures.figure3.sample_seed", 1, "figure3"),
     ("figures.sweep.test_image", 1, "figure_sweep"),
+    ("figures.figure14.n_samples", 3, "figure14"),
 ])
 def test_a_figure_option_reruns_only_that_figure(completed, option, value, rule):
     plan = completed.plan(with_option(completed.config, option, value))
@@ -139,12 +145,14 @@ def test_a_figure_option_reruns_only_that_figure(completed, option, value, rule)
 ])
 def test_a_seed_interval_option_reruns_the_seed_summary_and_its_figure(completed, option, value):
     plan = completed.plan(with_option(completed.config, option, value))
-    assert plan == {"seed_summary": 1, "figure_quant": 1, **LAST}
+    assert plan == {"seed_summary": 1, "figure_quant": 1, "figure15": 1, **LAST}
 
 
 def test_editing_the_seed_summary_module_reruns_its_table_and_figure(completed):
     with edited(completed.repo / "src" / "vae_novelty" / "seeds.py"):
-        assert completed.plan() == {"seed_summary": 1, "figure_quant": 1, **LAST}
+        # and the image figures, whose plotting modules import seeds.py (figures/build.py)
+        assert completed.plan() == {"seed_summary": 1, "figure_quant": 1, "figure15": 1,
+                                    **{r: 1 for r in IMAGE_FIGURES}, **LAST}
     assert completed.plan() == {}
 
 
@@ -168,6 +176,8 @@ def edited(path: Path):
     ("figure3.py", "figure3"),
     ("figure_sweep.py", "figure_sweep"),
     ("figure_quant.py", "figure_quant"),
+    ("figure14.py", "figure14"),
+    ("figure15.py", "figure15"),
 ])
 def test_editing_a_figure_script_reruns_only_that_figure(completed, script, rule):
     with edited(completed.repo / "workflow" / "scripts" / script):
@@ -176,10 +186,11 @@ def test_editing_a_figure_script_reruns_only_that_figure(completed, script, rule
 
 
 @pytest.mark.parametrize("module, rules", [
-    ("figure2.py", {"figure2"}),
-    ("sweep.py", {"figure_sweep", "figure_quant"}),  # figure_quant uses its tick helpers
-    ("quant.py", {"figure_quant"}),
-    ("common.py", FIGURE_RULES),
+    ("figure2.py", IMAGE_FIGURES),
+    # their tick helpers and text wrapping: the image figures and the quantified ones
+    ("sweep.py", IMAGE_FIGURES | {"figure_quant", "figure15"}),
+    ("quant.py", IMAGE_FIGURES | {"figure_quant", "figure15"}),
+    ("common.py", FIGURE_RULES | {"seed_summary", "summary_table"}),
 ])
 def test_editing_a_plotting_module_reruns_the_figures_that_use_it(completed, module, rules):
     with edited(completed.repo / "src" / "vae_novelty" / "figures" / module):
@@ -187,8 +198,9 @@ def test_editing_a_plotting_module_reruns_the_figures_that_use_it(completed, mod
     assert completed.plan() == {}
 
 
-AFTER_EVALUATE = {"tables": 1, "figure1": 1, "figure2": 1, "figure_sweep": 1,
-                  "summary_table": 1, "seed_summary": 1, "figure_quant": 1, **LAST}
+AFTER_EVALUATE = {"tables": 1, "figure1": 1, "figure2": 1, "figure_sweep": 1, "figure14": 1,
+                  "summary_table": 1, "seed_summary": 1, "figure_quant": 1, "figure15": 1,
+                  **LAST}
 
 
 def test_training_epochs_rerun_training_and_everything_downstream(completed):
@@ -220,7 +232,8 @@ def test_mini_epochs_rerun_the_mini_model_and_figure3_only(completed):
     plan = completed.plan(with_option(cfg, "training.mini_epochs",
                                       cfg["training"]["mini_epochs"] + 1))
     assert plan == {"train_mini": 1, "evaluate_mini": 1, "samples_mini": 1, "tables": 1,
-                    "figure3": 1, "summary_table": 1, "seed_summary": 1, "figure_quant": 1, **LAST}
+                    "figure3": 1, "summary_table": 1, "seed_summary": 1, "figure_quant": 1,
+                    "figure15": 1, **LAST}
 
 
 @pytest.mark.parametrize("option, value", [
@@ -237,7 +250,8 @@ def test_an_evaluation_option_reruns_evaluation_and_after_never_training(complet
 
 
 # What a samples setting reruns: the samples of every model and the tables after them.
-AFTER_SAMPLES = {"tables": 1, "summary_table": 1, "seed_summary": 1, "figure_quant": 1, **LAST}
+AFTER_SAMPLES = {"figure14": 1, "tables": 1, "summary_table": 1, "seed_summary": 1,
+                 "figure_quant": 1, "figure15": 1, **LAST}
 
 
 def SAMPLES(n_archs):  # noqa: N802 - reads as the constant it stands for
@@ -282,10 +296,12 @@ def test_a_speed_only_setting_reruns_nothing(completed, option, value):
     ("model.py", lambda n: {"train_sweep": n, "train_mini": 1, "evaluate": n,
                             "evaluate_mini": 1, "figure3": 1, **AFTER_EVALUATE,
                             **SAMPLES(n), "classifier": 1}),
+    # (the figures import model.py and theorem1.py too: Figure 3 draws the weight map)
     # the Theorem 1 engine: evaluation and after (and Figure 3, which draws its weight map)
     ("theorem1.py", lambda n: {"evaluate": n, "evaluate_mini": 1, "figure3": 1,
                                **AFTER_EVALUATE, **SAMPLES(n)}),
-    ("elbo.py", lambda n: {"evaluate": n, "evaluate_mini": 1, "figure3": 1, **AFTER_EVALUATE}),
+    ("elbo.py", lambda n: {"evaluate": n, "evaluate_mini": 1, "figure3": 1, **AFTER_EVALUATE,
+                           **SAMPLES(n)}),
     # the samples stage's own modules: the samples (and the classifier) and the tables
     ("samples.py", lambda n: {**SAMPLES(n), **AFTER_SAMPLES}),
     ("ct.py", lambda n: {**SAMPLES(n), **AFTER_SAMPLES}),
@@ -293,7 +309,7 @@ def test_a_speed_only_setting_reruns_nothing(completed, option, value):
     ("classifier.py", lambda n: {"classifier": 1, **SAMPLES(n), **AFTER_SAMPLES}),
     # the tables: the tables and what reads them
     ("tables.py", lambda n: {"tables": 1, "summary_table": 1, "seed_summary": 1,
-                             "figure_quant": 1, **LAST}),
+                             "figure_quant": 1, "figure15": 1, **LAST}),
 ])
 def test_editing_a_stage_module_reruns_that_stage_and_what_follows(completed, module, expected):
     n_archs = len(completed.config["model"]["architectures"])

@@ -104,3 +104,12 @@ def arch_hidden(cfg: dict, arch: str) -> list[int]:
 
 def arch_z_dim(cfg: dict, arch: str) -> int:
     return cfg["model"]["mini"]["z_dim"] if arch == "mini" else cfg["model"]["z_dim"]
+
+
+def size_archs(cfg: dict) -> list[str]:
+    """The architectures of the size sweep: size_sweep.architectures, or model.shallow and
+    model.deep."""
+    names = cfg["size_sweep"]["architectures"]
+    if names is None:
+        names = [cfg["model"]["shallow"], cfg["model"]["deep"]]
+    return list(dict.fromkeys(names))

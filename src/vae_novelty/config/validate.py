@@ -17,7 +17,8 @@ from typing import Any, Iterable
 
 import jsonschema
 
-from .grid import selected_architectures, sweep_splits
+from ..size_splits import epochs_for_steps, half_digit_counts, size_problem
+from .grid import selected_architectures, size_archs, sweep_splits
 from .schema import DEFAULTS, SCHEMA_PATH, read_schema, schema_defaults
 
 
@@ -367,11 +368,43 @@ def _figure_problems(cfg: dict) -> list[Problem]:
     return problems
 
 
+def _size_sweep_problems(cfg: dict) -> list[Problem]:
+    """size_sweep (when enabled): architectures that exist, sizes that fit a half of MNIST^tr
+    with ten images of every digit, a step budget that is whole epochs for every size."""
+    sweep = cfg["size_sweep"]
+    if not sweep["enabled"]:
+        return []
+    archs = cfg["model"]["architectures"]
+    problems = [_at(("size_sweep", "architectures"), f"{name!r} is not one of "
+                                                     f"model.architectures ({', '.join(archs)})")
+                for name in size_archs(cfg) if name not in archs]
+    only = cfg["model"].get("only") or []
+    problems += [_at(("size_sweep", "architectures"), f"{name!r} is not among model.only "
+                                                      f"({', '.join(only)}): add it there, or "
+                                                      f"name one of them")
+                 for name in size_archs(cfg) if only and name in archs and name not in only]
+    halves = half_digit_counts(MNIST_TRAIN_COUNTS)
+    for n in sweep["sizes"]:
+        problem = size_problem(n, min(halves.values(), key=sum))
+        if problem:
+            problems.append(_at(("size_sweep", "sizes"), problem))
+            continue
+        try:
+            epochs_for_steps(n, sweep["batch_size"], sweep["steps"])
+        except ValueError as exc:
+            problems.append(_at(("size_sweep", "steps"), str(exc)))
+    if sweep["eval_per_digit"] > min(MNIST_TEST_COUNTS):
+        problems.append(_at(("size_sweep", "eval_per_digit"),
+                            f"{sweep['eval_per_digit']} is more than the test file's "
+                            f"{min(MNIST_TEST_COUNTS)} images of its rarest digit"))
+    return problems
+
+
 def semantic_problems(cfg: dict) -> list[Problem]:
     """The constraints across keys that the schema cannot state, for a schema-valid config."""
     problems = [p for p in [results_dir_problem(cfg["results_dir"])] if p]
     return (problems + _model_problems(cfg["model"]) + _extra_seed_problems(cfg)
-            + _figure_problems(cfg) + _size_problems(cfg))
+            + _figure_problems(cfg) + _size_problems(cfg) + _size_sweep_problems(cfg))
 
 
 def check_semantics(cfg: dict) -> None:

@@ -1,0 +1,71 @@
+"""Pixel measures of the size sweep against brute force: nearest training images, the copy
+fraction, the cross-half agreement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vae_novelty.agreement import (agreement, copy_fraction, copy_ratios, nearest_distances)
+
+
+def brute_nearest(points, images, k):
+    """Every distance by a loop, then the k smallest (ties: lower position)."""
+    out_pos, out_dist = [], []
+    for p in np.asarray(points, np.float64):
+        d = [float(np.sqrt(np.sum((p - np.asarray(x, np.float64)) ** 2))) for x in images]
+        order = sorted(range(len(d)), key=lambda i: (d[i], i))[:k]
+        out_pos.append(order)
+        out_dist.append([d[i] for i in order])
+    return np.array(out_pos), np.array(out_dist)
+
+
+def test_nearest_distances_against_brute_force():
+    rng = np.random.default_rng(0)
+    images = rng.random((57, 30)).astype(np.float32)
+    points = np.concatenate([rng.random((9, 30)), images[[3, 40]] + 1e-3])
+    pos, dist = nearest_distances(points, images, k=2, chunk_mb=0.01)
+    ref_pos, ref_dist = brute_nearest(points, images, 2)
+    assert np.array_equal(pos, ref_pos)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-9, atol=1e-7)
+
+
+def test_copy_fraction_against_brute_force():
+    rng = np.random.default_rng(1)
+    train = (rng.random((40, 20)) < 0.3).astype(np.float64)
+    # 6 near-copies (a little noise on a training image), 14 blends of two images
+    copies = train[:6] + 0.01 * rng.standard_normal((6, 20))
+    blends = 0.5 * (train[6:20] + train[20:34])
+    samples = np.concatenate([copies, blends])
+    ratios = copy_ratios(samples, train, chunk_mb=0.01)
+    _, ref = brute_nearest(samples, train, 2)
+    ref_ratio = ref[:, 0] / ref[:, 1]
+    np.testing.assert_allclose(ratios, ref_ratio, rtol=1e-9)
+    assert copy_fraction(ratios) == np.mean(ref_ratio < 1 / 3)
+    assert copy_fraction(ratios) == pytest.approx(6 / 20)
+    assert copy_fraction(ratios, 1.001) == 1.0  # a blend of two is equally far from both
+    with pytest.raises(ValueError):
+        copy_fraction(np.zeros(0))
+
+
+def test_agreement_against_a_direct_reference():
+    rng = np.random.default_rng(2)
+    T, P = 25, 16
+    a, b = rng.random((T, P)), rng.random((T, P))
+    b[:10] = a[:10] + 0.01 * rng.standard_normal((10, P))  # these ten agree
+    own_a, own_b = rng.uniform(0.2, 2.0, T), rng.uniform(0.2, 2.0, T)
+    own_b[3] = 1e-4  # B reproduces a training image at image 3: no agreement there
+    result = agreement(a, b, own_a, own_b)
+    ref_agree = []
+    for t in range(T):
+        d = 0.0
+        for j in range(P):
+            d += (a[t, j] - b[t, j]) ** 2
+        d = d ** 0.5
+        assert result.d_ab[t] == pytest.approx(d, rel=1e-12)
+        ref_agree.append(d < own_a[t] and d < own_b[t])
+    assert result.agree.tolist() == ref_agree
+    assert result.fraction == pytest.approx(np.mean(ref_agree))
+    assert not result.agree[3] and result.agree[:3].all()
+    with pytest.raises(ValueError, match="shapes disagree"):
+        agreement(a, b[:-1], own_a, own_b)
