@@ -427,14 +427,15 @@ def size_section(size_dir: Path) -> str:
       "model's nearest training image.\n")
     measures = [("frac_closer_to_mu", "closer to mu", True), ("copy_fraction", "copies", True),
                 ("agreement", "agreement", True), ("median_perplexity", "median perplexity", False),
-                ("elbo_gap", "test - train -ELBO", False)]
+                ("elbo_gap", "test - train -ELBO", False), ("c_t", "C_T", None)]
     cols = ["arch", "N"] + [m[1] for m in measures]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for (arch, n), g in table.groupby(["arch", "n_train"], sort=True):
         cells = [arch, f"{n:,}"]
         for col, _, pct in measures:
             v = g[col].to_numpy(np.float64)
-            f = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:.2f}")
+            f = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:+.2f}") \
+                if pct is None else (lambda x: f"{x:.2f}")
             cells.append("-" if np.isnan(v).all() else
                          f"{f(np.nanmean(v))} [{f(np.nanmin(v))}, {f(np.nanmax(v))}]")
         lines.append("| " + " | ".join(cells) + " |")
@@ -454,26 +455,40 @@ def size_section(size_dir: Path) -> str:
     half_n = {a: agree[a][agree[a] >= 0.5].index.min() if (agree[a] >= 0.5).any() else None
               for a in (shallow_arch, deep_arch)}
     closer = trans[trans.measure == "frac_closer_to_mu"].set_index("arch").n_mean_curve
+    n0 = int(table.n_train.min())
+    ct_mean = table.groupby(["arch", "n_train"]).c_t.mean()
+    ct_zero = {a: (ct_mean[a][ct_mean[a] >= 0].index.min() if (ct_mean[a] >= 0).any() else None)
+               for a in (shallow_arch, deep_arch)}
     w("**Beside the literature.** Gu et al. (TMLR 2025) put the effective model memorisation "
       "(the largest training set at which 90% of samples are copies) of CIFAR-10 diffusion "
       "models at about 1k images at 32x32 and 4k at 16x16; Kadkhodaie et al. (ICLR 2024) see "
       "two diffusion models trained on disjoint halves produce nearly the same output past "
-      "about 10^4 images. These are other models (diffusion, not VAEs) and data (CIFAR-10 and "
-      "face images, not MNIST): only the order of magnitude compares. Here the copy "
+      "about 10^4 images. These are other models (diffusion, not VAEs) and other data "
+      "than MNIST: only the order of magnitude compares. Here the copy "
       "transition is "
       + "; ".join(f"{r['arch']} {r['reading']}" for _, r in
                   trans[trans.measure == "copy_fraction"].iterrows())
       + ", and the reconstructions stay closer to the weighted average than to the input "
       "(the Theorem 1 yardstick) up to " + "; ".join(
-          f"{a} {'< smallest N' if np.isnan(v) else f'{int(v):,}'}" for a, v in closer.items())
+          f"{a} {size_word(v, n0)}" for a, v in closer.items())
       + ". The A and B models agree on more than half of the test images from N = "
       + "; ".join(f"{a} {'never' if v is None else f'{int(v):,}'}" for a, v in half_n.items())
+      + ". C_T (negative: samples closer to the training set than unseen test images, "
+      "Meehan et al.'s data-copying) first reaches 0 at N = "
+      + "; ".join(f"{a} {'never (up to ' + format(int(table.n_train.max()), ',') + ')' if v is None else f'{int(v):,}'}"  # noqa: E501
+                  for a, v in ct_zero.items())
       + ". **Does depth move it?** "
       + ("Yes: " if closer.get(deep_arch, np.nan) != closer.get(shallow_arch, np.nan)
          else "Not at this grid's resolution: ")
-      + f"the deep VAE's Theorem 1 transition is {closer.get(deep_arch, np.nan):,.0f} against "
-      f"the shallow VAE's {closer.get(shallow_arch, np.nan):,.0f}.\n")
+      + f"the deep VAE's Theorem 1 transition is {size_word(closer.get(deep_arch), n0)} "
+      f"against the shallow VAE's {size_word(closer.get(shallow_arch), n0)}, and the two "
+      "architectures' agreement and C_T curves above differ in the same direction.\n")
     return "\n".join(out) + "\n"
+
+
+def size_word(n, smallest: int) -> str:
+    """A transition size as text: ``< smallest`` when no N reached the threshold (NaN)."""
+    return f"< {smallest:,}" if n is None or np.isnan(n) else f"{int(n):,}"
 
 
 TRANSITION_NAMES = {"frac_closer_to_mu": ">= 90% of reconstructions closer to mu",

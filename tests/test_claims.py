@@ -155,7 +155,9 @@ def test_size_section_reads_transitions_and_agreement(tmp_path):
                                  "frac_closer_to_mu": closer,
                                  "copy_fraction": 0.99 if n == 100 else 0.0,
                                  "agreement": {100: 0.1, 1000: 0.4, 10000: 0.8}[n],
-                                 "median_perplexity": 1.0, "elbo_gap": 5.0})
+                                 "median_perplexity": 1.0, "elbo_gap": 5.0,
+                                 "c_t": {100: -5.0, 1000: -1.0, 10000: 2.0}[n]
+                                 if layers == 1 else -3.0})
     table = pd.DataFrame(rows)
     table.to_csv(tmp_path / "table.csv", index=False)
     from vae_novelty.size_table import transition_sizes
@@ -167,5 +169,6 @@ def test_size_section_reads_transitions_and_agreement(tmp_path):
     assert "(the Theorem 1 yardstick) up to h400 100; h400-200-100 1,000" in text
     assert "agree on more than half of the test images from N = h400 10,000; " \
         "h400-200-100 10,000" in text
+    assert "first reaches 0 at N = h400 10,000; h400-200-100 never (up to 10,000)" in text
     assert "**Does depth move it?** Yes: the deep VAE's Theorem 1 transition is 1,000 against " \
         "the shallow VAE's 100" in text

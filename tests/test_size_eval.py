@@ -99,3 +99,27 @@ def test_mean_neg_elbo_averages_one_sample_estimates(tiny):
                 draws.append(float(bce + kl))
     assert mean_neg_elbo(model, x_train, 3, 7, "cpu", batch_size=4) == \
         pytest.approx(np.mean(draws), rel=1e-5)
+
+
+def test_c_t_of_copied_samples_is_strongly_negative_and_of_fresh_draws_near_zero():
+    """C_T as the size sweep computes it, on images drawn from a mixture: samples that copy
+    training images (with a tiny jitter) against fresh draws of the same distribution."""
+    from vae_novelty.agreement import nearest_distances
+    from vae_novelty.size_eval import c_t_statistic
+
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(0, 1, (5, 20))
+
+    def draw(n):
+        return np.clip(centres[rng.integers(0, 5, n)] + 0.15 * rng.standard_normal((n, 20)),
+                       0, 1)
+
+    train, test = draw(300), draw(400)
+    _, test_nn = nearest_distances(test, train, k=1)
+    copies = train[rng.integers(0, 300, 400)] + 1e-3 * rng.standard_normal((400, 20))
+    fresh = draw(400)
+    for samples, check in ((copies, lambda v: v < -10), (fresh, lambda v: abs(v) < 3)):
+        _, nn = nearest_distances(samples, train, k=1)
+        value = c_t_statistic(nn[:, 0], samples, train, test_nn[:, 0], test, key="m",
+                              cells=4, pca_dims=5, min_per_cell=10)
+        assert check(value), value

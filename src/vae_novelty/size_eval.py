@@ -10,9 +10,9 @@ Per model (its own training subset, the shared test images):
   each, the noise seeded) and their gap (test - train);
 - the copy fraction of ``samples`` generated images (z ~ N(0, I), decoder mean;
   :mod:`vae_novelty.agreement`) against the model's own training subset;
-- C_T (data-copying statistic): a column ``c_t`` filled by :func:`c_t_statistic`, which is
-  the hook for the implementation of the generated-samples issue (``ct.py``, branch
-  ``samples``); NaN until it is connected;
+- C_T (Meehan et al.'s data-copying statistic, :func:`c_t_statistic` with
+  :mod:`vae_novelty.ct`): the samples' distances to their nearest training image against the
+  fixed test images', per k-means cell of the PCA of the model's own training subset;
 - for the pair of models of the same (N, seed) trained on halves A and B: the cross-half
   agreement (:func:`vae_novelty.agreement.agreement`), on both rows.
 """
@@ -28,8 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import ct as C
 from . import theorem1 as t1
-from .agreement import agreement, copy_fraction, copy_ratios, nearest_distances
+from .agreement import agreement, copy_fraction, nearest_distances
+from .neighbours import nn_ratio
 from .config import model_id
 from .data import check_fingerprint, to_float
 from .decoder import decode_bce, decoder_logits
@@ -38,6 +40,11 @@ from .posterior import encode
 from .size_splits import parse_size_split_name
 from .size_table import TABLE_COLUMNS
 from .splits import rows_digest
+from .theorem1_table import frac_closer_to_mu
+
+# C_T cells as in the samples stage (config samples.ct_*): 20 k-means cells on a 50-dim PCA,
+# at least 20 samples per counted cell.
+CT_CELLS, CT_PCA_DIMS, CT_MIN_PER_CELL = 20, 50, 20
 
 log = logging.getLogger("vae_novelty")
 
@@ -55,13 +62,22 @@ class SizeEvalSettings:
     chunk_mb: float = 1024.0
 
 
-def c_t_statistic(samples: np.ndarray, train_images: np.ndarray,
-                  test_images: np.ndarray) -> float:
-    """Hook for the C_T data-copying statistic (Meehan et al. 2020) of generated ``samples``
-    against the training and test images. Implemented by the generated-samples issue
-    (``vae_novelty.ct`` on branch ``samples``): connect it here when it is merged. Until then
-    NaN, so the ``c_t`` column exists and reads "not computed"."""
-    return float("nan")
+def c_t_statistic(sample_dist: np.ndarray, samples: np.ndarray, train_images: np.ndarray,
+                  test_dist: np.ndarray, test_images: np.ndarray, *, key: str,
+                  cells: int = CT_CELLS, pca_dims: int = CT_PCA_DIMS,
+                  min_per_cell: int = CT_MIN_PER_CELL, seed: int = 0) -> float:
+    """C_T (Meehan et al. 2020; :mod:`vae_novelty.ct`, built as in the samples stage) of the
+    generated ``samples`` (distances ``sample_dist`` to their nearest training image) against
+    the fixed test images (``test_dist``): cells by k-means on the PCA of the model's own
+    training images (at most as many cells and PCA dimensions as the subset allows), seeded
+    by ``seed`` and the model id ``key``."""
+    n = len(train_images)
+    fitted = C.fit_cells(train_images, cells=min(int(cells), n),
+                         pca_dims=min(int(pca_dims), n - 1, train_images.shape[1]),
+                         seed=seed, split=key)
+    result = C.c_t(sample_dist, fitted.assign(samples), test_dist, fitted.assign(test_images),
+                   len(fitted.centres), min_per_cell)
+    return result["ct"]
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -118,15 +134,19 @@ def measure_model(model, x_train: np.ndarray, x_test: np.ndarray, settings: Size
     rng = np.random.default_rng(_seed(settings.sample_seed, key, "samples"))
     z = rng.standard_normal((settings.samples, model.z_dim))
     samples = _sigmoid(decoder_logits(model, z, device))
-    ratios = copy_ratios(samples, x_train, chunk_mb=chunk, device=device)
+    _, sample_nn = nearest_distances(samples, x_train, k=2, chunk_mb=chunk, device=device)
+    ratios = nn_ratio(sample_nn)
     _, own = nearest_distances(recon, x_train, k=1, chunk_mb=chunk, device=device)
-    row = {"frac_closer_to_mu": float(np.mean(bce_mu < bce_x)),
+    _, test_nn = nearest_distances(x_test, x_train, k=1, chunk_mb=chunk, device=device)
+    c_t = c_t_statistic(sample_nn[:, 0], samples, x_train, test_nn[:, 0], x_test, key=key,
+                        seed=settings.sample_seed)
+    row = {"frac_closer_to_mu": frac_closer_to_mu(bce_mu, bce_x),
            "median_perplexity": float(np.median(stats.perplexity)),
            "train_neg_elbo": train_elbo, "test_neg_elbo": test_elbo,
            "elbo_gap": test_elbo - train_elbo,
            "copy_fraction": copy_fraction(ratios, settings.copy_ratio),
            "median_copy_ratio": float(np.median(ratios)),
-           "c_t": c_t_statistic(samples, x_train, x_test),
+           "c_t": c_t,
            "median_own_nn_dist": float(np.median(own[:, 0]))}
     return ModelMeasures(row, recon, own[:, 0])
 
