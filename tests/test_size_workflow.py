@@ -34,7 +34,9 @@ def test_the_size_stage_runs_alone_and_writes_every_output(size_run):
         assert table[column].between(0, 1).all()
     assert np.isfinite(table[["train_neg_elbo", "test_neg_elbo", "elbo_gap",
                               "median_perplexity"]]).all().all()
-    assert table.c_t.isna().all()  # the hook for the C_T module
+    # C_T of every model (cells on its own subset): a finite z-score, or NaN where no cell
+    # holds enough samples; a barely trained model's blurry samples are far from every image
+    assert not np.isinf(table.c_t).any() and table.c_t.notna().any()
     # both halves of a pair carry the pair's agreement
     pairs = table.groupby(["arch", "n_train", "seed"]).agreement.nunique()
     assert (pairs == 1).all()
