@@ -32,7 +32,7 @@ from . import ct as C
 from . import theorem1 as t1
 from .agreement import agreement, copy_fraction, nearest_distances
 from .neighbours import nn_ratio
-from .config import model_id
+from .config import ModelSpec
 from .data import check_fingerprint, to_float
 from .decoder import decode_bce, decoder_logits
 from .model import ModelFileError, load_model, negative_elbo
@@ -151,22 +151,7 @@ def measure_model(model, x_train: np.ndarray, x_test: np.ndarray, settings: Size
     return ModelMeasures(row, recon, own[:, 0])
 
 
-@dataclass(frozen=True)
-class SizeModel:
-    """One model of the sweep: its architecture, training subset (split name) and seed."""
-
-    arch: str
-    hidden: tuple[int, ...]
-    z_dim: int
-    split: str
-    seed: int
-
-    @property
-    def model_id(self) -> str:
-        return model_id(self.arch, self.split, self.seed)
-
-
-def load_checked_model(path, spec: SizeModel, split, mnist):
+def load_checked_model(path, spec: ModelSpec, split, mnist):
     """The model file ``path`` of ``spec``, checked: architecture, id, training rows, data."""
     model, meta = load_model(path, expect_hidden=list(spec.hidden), expect_z_dim=spec.z_dim,
                              expect_model_id=spec.model_id)
@@ -187,7 +172,7 @@ def evaluate_architecture(arch: str, hidden, z_dim: int, models: list[tuple[str,
     rows = []
     x_test = None
     for i, (split_name, seed) in enumerate(models, 1):
-        spec = SizeModel(arch, tuple(hidden), z_dim, split_name, int(seed))
+        spec = ModelSpec(arch, tuple(hidden), z_dim, split_name, int(seed))
         split = splits[split_name]
         half, n = parse_size_split_name(split_name)
         model, meta = load_checked_model(model_paths[(split_name, seed)], spec, split, mnist)
