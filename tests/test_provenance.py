@@ -369,10 +369,16 @@ def test_models_of_other_settings_are_retrained_even_without_snakemake_metadata(
     assert "the model files do not hold the models this configuration requests" in out
     assert ("results/models/h64/no9_s0.pt (h64.no9.s0): training.epochs is 2 in the file, 3 "
             "requested") in out
+    model = work / "results" / "models" / "h64" / "no9_s0.pt"
+    before = model.stat().st_mtime
     dry = run_snakemake(work, "--dry-run", "--config", "training={epochs: 3}")
+    assert ("warning: a real run retrains, results/models/h64/no9_s0.pt (h64.no9.s0): "
+            "training.epochs is 2 in the file, 3 requested") in dry.stderr
+    assert model.stat().st_mtime == before  # a preview changes nothing
+    real = run_snakemake(work, "--cores", "2", "--config", "training={epochs: 3}")
     assert ("warning: retraining, results/models/h64/no9_s0.pt (h64.no9.s0): training.epochs "
-            "is 2 in the file, 3 requested") in dry.stderr
-    assert "train_sweep          2" in dry.stdout + dry.stderr
+            "is 2 in the file, 3 requested") in real.stderr
+    assert "train_sweep          2" in real.stdout + real.stderr
 
 
 # --------------------------------------------------------------------------- sibling failure

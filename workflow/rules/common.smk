@@ -275,7 +275,8 @@ def sweep_outputs():
 # configuration requests (epochs, batch size, learning rate, widths, dim(z), trainer) is never
 # used silently, whether or not Snakemake's metadata (.snakemake/) knows of the change: it is
 # named in a warning and its modification time is set to 1970 (older than its input
-# results/data/mnist.npz), so that its training job reruns (a dry run shows that job);
+# results/data/mnist.npz) by a real run, so that its training job reruns (a dry run names
+# it without touching it: with Snakemake's metadata it also plans the job);
 # `snakemake --report` refuses instead.
 # (Snakemake's --forcerun cannot be set from here: its settings arrive after parsing.)
 def stale_models():
@@ -294,8 +295,13 @@ def stale_models():
 
 
 STALE_MODELS = stale_models()
+# A dry run (-n) only names them: previewing another setting must not change the results
+# folder (the real run marks and retrains them).
+DRY_RUN = bool(getattr(PREFLIGHT["cli_args"](), "dryrun", False))
 if not report_requested():  # (snakemake --report refuses instead: report.smk)
     for _path, _lines in STALE_MODELS.items():
-        os.utime(_path, (1, 1))  # (a time of 0 counts as "unknown" to Snakemake)
+        if not DRY_RUN:
+            os.utime(_path, (1, 1))  # (a time of 0 counts as "unknown" to Snakemake)
         for _line in _lines:
-            print(f"warning: retraining, {_line}", file=sys.stderr)
+            verb = "a real run retrains" if DRY_RUN else "retraining"
+            print(f"warning: {verb}, {_line}", file=sys.stderr)
