@@ -36,7 +36,7 @@ from vae_novelty.data import load_idx_folder  # noqa: E402
 from vae_novelty.evaluate import EvalJob, EvalSettings, evaluate_jobs  # noqa: E402
 from vae_novelty.io import REPO_ROOT, describe_device, select_device  # noqa: E402
 from vae_novelty.model import VAE, save_model  # noqa: E402
-from vae_novelty.samples import SampleJob, SampleSettings, read_samples, sample_jobs  # noqa: E402
+from vae_novelty.samples import SampleJob, SampleSettings, sample_jobs  # noqa: E402
 from vae_novelty.splits import make_split  # noqa: E402
 
 
@@ -85,9 +85,9 @@ def main(argv=None) -> dict:
             evaluate_jobs([ejob], mnist, {"no9": split}, eval_settings, device)
             t_eval = min(t_eval, time.perf_counter() - t0)
             t0 = time.perf_counter()
-            sample_jobs([sjob], mnist, {"no9": split}, clf, {}, sample_settings, device)
+            done = sample_jobs([sjob], mnist, {"no9": split}, clf, {}, sample_settings, device)
             t_samples = min(t_samples, time.perf_counter() - t0)
-        parts = read_samples(sjob.table)[1]["seconds"]
+        parts = done[0]["parts_s"]
     out = {"device": describe_device(device), "n_train": int(len(split.train_idx)),
            "n_test": int(len(split.test_idx)), "n_samples": args.n_samples,
            "hidden": args.hidden, "z_dim": args.z_dim, "evaluate_s": t_eval,

@@ -186,7 +186,7 @@ def train_and_save(mnist, *, epochs: int, batch_size: int, learning_rate: float,
                 "learning_rate": float(learning_rate), "seed": int(seed),
                 "max_train_images": max_train_images}
     info.update({"settings": settings, "n_train": int(len(rows)), "data": mnist.fingerprint,
-                 "train_seconds": seconds, "architecture": "conv5x5/2(16)-conv5x5/2(32)-fc128",
+                 "architecture": "conv5x5/2(16)-conv5x5/2(32)-fc128",
                  **provenance()})
     log.info("classifier: MNIST^te accuracy %.4f (%d training images, %.1fs)",
              info["test_accuracy"], len(rows), seconds)
