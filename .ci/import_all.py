@@ -11,9 +11,10 @@ from pathlib import Path
 
 import vae_novelty
 
-checkout = Path(sys.argv[1]).resolve()
-if checkout in Path(vae_novelty.__file__).resolve().parents:
-    sys.exit(f"vae_novelty imported from the checkout ({vae_novelty.__file__}), not installed")
+# the installed copy may live under the checkout (CI's venv does); the source tree may not serve
+source = Path(sys.argv[1]).resolve() / "src"
+if source in Path(vae_novelty.__file__).resolve().parents:
+    sys.exit(f"vae_novelty imported from the source tree ({vae_novelty.__file__}), not installed")
 names = sorted(m.name for m in pkgutil.walk_packages(vae_novelty.__path__, "vae_novelty.")
                if not m.name.endswith(".__main__"))
 failed = []
