@@ -480,3 +480,93 @@ def test_the_run_record_is_assembled_from_the_model_files(tmp_path):
     with pytest.raises(ValueError, match=r"trained on data 0123456789abcdef, this run's data "
                                          r"is fedcba9876543210"):
         model_records([path], cfg, "fedcba9876543210")
+
+
+def test_a_finished_ensemble_member_survives_its_siblings_divergence(tmp_path, monkeypatch,
+                                                                     caplog):
+    """Ensemble trainer (the default): h16.no9.s0 diverges, h16.full.s0 trains to the end.
+    The error names no9 only; full's model is written and kept (``full_s0.finished.pt``), so
+    after Snakemake deletes the job's outputs the rerun trains no step of it and writes the
+    same weights (before: the job failed at once, full's state was lost and the rerun trained
+    it from epoch 1). A kept member of other settings is discarded and retrained."""
+    import logging
+
+    import torch
+    from test_ensemble import _jobs, _splits
+
+    from vae_novelty import ensemble as ens
+    from vae_novelty import training_jobs as tj
+    from vae_novelty.data import Mnist
+    from vae_novelty.model import load_model
+    from vae_novelty.train import TrainingDiverged
+
+    rng = np.random.default_rng(0)
+    labels = (np.arange(300) % 10).astype(np.uint8)
+    images = (rng.random((300, 784)) * 255).astype(np.uint8)
+    mnist = Mnist(images, labels, images[:40].copy(), labels[:40].copy())
+    settings = tj.TrainSettings("h16", (16,), 2, epochs=3, batch_size=64, learning_rate=1e-3)
+    jobs = _jobs(tmp_path / "models", ["full", "no9"])
+    (tmp_path / "models").mkdir()
+    snaps = tmp_path / "snapshots"
+    cpu = torch.device("cpu")
+    real_check = ens.check_finite
+
+    def no9_diverges(value, epoch, what, tag=""):     # as a NaN loss of no9 would
+        return real_check(float("nan") if tag.endswith("no9.s0") else value, epoch, what, tag)
+
+    steps = []
+    real_step = ens._EnsembleRun.step
+
+    def counting(self, gidx, eps, weight, active):
+        steps.append([m.tag for m in self.members])
+        return real_step(self, gidx, eps, weight, active)
+
+    monkeypatch.setattr(ens._EnsembleRun, "step", counting)
+    monkeypatch.setattr(ens, "check_finite", no9_diverges)
+    with caplog.at_level(logging.INFO, logger="vae_novelty"), \
+            pytest.raises(TrainingDiverged) as err:
+        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, settings, device=cpu,
+                               snapshot_dir=snaps, snapshot_every=1)
+    message = str(err.value)
+    assert message.startswith("h16.no9.s0: training diverged: training negative ELBO is nan at "
+                              "epoch 1") and "full" not in message
+    assert err.value.__notes__ == ["finished and kept for the rerun (not trained again): "
+                                   "h16.full.s0"]
+    assert "h16.full.s0 epoch 3/3" in caplog.text             # full trained to the end
+    assert (snaps / "full_s0.finished.pt").exists() and not (snaps / "no9_s0.finished.pt").exists()
+    assert not (snaps / "ensemble.pt").exists()
+    first, _ = load_model(jobs[0].model_path)
+    assert not jobs[1].model_path.exists()
+    for job in jobs:                                          # what Snakemake does
+        for p in (job.model_path, job.history_path):
+            p.unlink(missing_ok=True)
+
+    monkeypatch.setattr(ens, "check_finite", real_check)
+    steps.clear()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="vae_novelty"):
+        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, settings, device=cpu,
+                               snapshot_dir=snaps, snapshot_every=1)
+    assert "h16.full.s0: finished by an earlier run of this job" in caplog.text
+    assert "h16.full.s0 epoch" not in caplog.text            # no epoch of full trained again
+    assert steps and all(tags == ["h16.no9.s0"] for tags in steps)   # not a step of full
+    assert "h16.no9.s0 epoch 3/3" in caplog.text
+    again, meta = load_model(jobs[0].model_path)
+    assert meta["trainer"] == "ensemble" and meta["train_config"]["epochs"] == 3
+    for p, q in zip(first.parameters(), again.parameters()):
+        assert torch.equal(p, q)
+    assert jobs[1].model_path.exists() and not any(snaps.iterdir())
+
+    # a kept member of other settings is never used: discarded, and full trains again
+    monkeypatch.setattr(ens, "check_finite", no9_diverges)
+    with pytest.raises(TrainingDiverged):
+        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, settings, device=cpu,
+                               snapshot_dir=snaps, snapshot_every=1)
+    monkeypatch.setattr(ens, "check_finite", real_check)
+    longer = tj.TrainSettings("h16", (16,), 2, epochs=4, batch_size=64, learning_rate=1e-3)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="vae_novelty"):
+        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, longer, device=cpu,
+                               snapshot_dir=snaps, snapshot_every=1)
+    assert "discarding snapshot" in caplog.text and "epochs differ" in caplog.text
+    assert "h16.full.s0 epoch 4/4" in caplog.text

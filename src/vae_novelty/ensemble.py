@@ -53,10 +53,20 @@ from .model import VAE, init_parameters, negative_elbo
 from .snapshots import EnsembleState, SnapshotClock
 from .splits import rows_digest
 from .stacked import StackedAdam, StackedVAE
-from .train import (NOISE_OFFSET, ORDER_OFFSET, History, ProgressLog, batches, check_finite,
-                    is_evaluated, mean_neg_elbo)
+from .train import (NOISE_OFFSET, ORDER_OFFSET, History, ProgressLog, TrainingDiverged, batches,
+                    check_finite, is_evaluated, mean_neg_elbo)
 
 log = logging.getLogger("vae_novelty")
+
+
+class MembersDiverged(TrainingDiverged):
+    """Some members of an ensemble diverged, the others finished: the message names each
+    diverged member (one line each, starting with its tag); ``results`` holds every member's
+    (model, history), None for a diverged one, so that the finished models are not lost."""
+
+    def __init__(self, message: str, results: list):
+        super().__init__(message)
+        self.results = results
 
 
 @dataclass
@@ -182,6 +192,7 @@ class _EnsembleRun:
         # members' training sets differ in size), as device index tensors made once each.
         self.member_index: dict[tuple[int, ...], torch.Tensor] = {}
         self.graphed: _GraphedStep | None = None
+        self.diverged: dict[int, str] = {}  # member -> its TrainingDiverged message
         self._log_padding()
 
     def _log_padding(self) -> None:
@@ -304,14 +315,27 @@ class _EnsembleRun:
                       weight[:, :width].index_select(0, sel), active)
 
     def evaluate(self, epoch: int, t0: float) -> None:
-        """Check every member's training loss (:class:`~vae_novelty.train.TrainingDiverged`),
-        evaluate it on its test images, and record and log both (``t0``: the epoch's start)."""
+        """Check every member's training loss, evaluate it on its test images, and record and
+        log both (``t0``: the epoch's start). A member whose loss is not finite is marked
+        diverged (``self.diverged``: its :class:`~vae_novelty.train.TrainingDiverged` message)
+        and no longer evaluated; the others train on (a member's numbers never depend on
+        another's), and when every member has diverged the error is raised at once."""
         epochs = self.settings["epochs"]
         train_losses = [t / n for t, n in zip(self.total.tolist(), self.n_train)]
-        for member, loss in zip(self.members, train_losses):
-            check_finite(loss, epoch, "training", tag=member.tag)
+        for m, (member, loss) in enumerate(zip(self.members, train_losses)):
+            if m in self.diverged:
+                continue
+            try:
+                check_finite(loss, epoch, "training", tag=member.tag)
+            except TrainingDiverged as exc:
+                self.diverged[m] = str(exc)
+                log.error("%s", exc)
+        if len(self.diverged) == len(self.members):
+            raise TrainingDiverged("\n".join(self.diverged[m] for m in sorted(self.diverged)))
         seconds = time.perf_counter() - t0
         for m, member in enumerate(self.members):
+            if m in self.diverged:
+                continue
             model = self.net.copy_member_into(m, self.eval_models[m])
             test_loss = mean_neg_elbo(model, member.x_test, member.seed)
             self.histories[m].rows.append({"epoch": epoch, "train_neg_elbo": train_losses[m],
@@ -319,9 +343,11 @@ class _EnsembleRun:
             log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (ensemble epoch %.2fs)",
                      member.tag, epoch, epochs, train_losses[m], test_loss, seconds)
 
-    def results(self) -> list[tuple[VAE, History]]:
-        """Every member's (model, history); the models hold the last evaluated weights."""
-        return list(zip(self.eval_models, self.histories))
+    def results(self) -> list[tuple[VAE, History] | None]:
+        """Every member's (model, history), None for a diverged member; the models hold the
+        last evaluated weights."""
+        return [None if m in self.diverged else pair
+                for m, pair in enumerate(zip(self.eval_models, self.histories))]
 
 
 def _initial_model(hidden: Sequence[int], z_dim: int, seed: int) -> VAE:
@@ -341,8 +367,10 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
     ``x_all`` holds every training image (float pixels in [0, 1]) on the training device; each
     member trains on ``x_all[member.train_idx]`` exactly as :func:`~vae_novelty.train.train_vae`
     would with that member's seed, and is evaluated on ``member.x_test`` after every epoch.
-    Raises :class:`~vae_novelty.train.TrainingDiverged` naming the member whose training loss
-    is not finite.
+    A member whose training loss is not finite stops being evaluated, the others train to
+    the end; then :class:`MembersDiverged` (a :class:`~vae_novelty.train.TrainingDiverged`)
+    names the diverged members and carries the finished members' results. When every member
+    has diverged, :class:`~vae_novelty.train.TrainingDiverged` is raised at once.
 
     With ``snapshot`` set, the whole ensemble's state (stacked weights, Adam moments and step
     counts, every member's generators and history) is saved every ``snapshot_every`` epochs,
@@ -370,4 +398,7 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
             log.info("ensemble epoch %d/%d done: %s", epoch, epochs, notes.epoch_done(epoch))
         if clock.due(epoch):
             run.state.save(snapshot, key, epoch)
+    if run.diverged:
+        raise MembersDiverged("\n".join(run.diverged[m] for m in sorted(run.diverged)),
+                              run.results())
     return run.results()

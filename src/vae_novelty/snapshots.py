@@ -24,6 +24,8 @@ from .stacked import StackedAdam
 SNAPSHOT_FORMAT = "vae-novelty-snapshot/2"  # /2: keyed by the training rows too
 # /2: the key fingerprints every member's training rows and the training images
 ENSEMBLE_SNAPSHOT_FORMAT = "vae-novelty-ensemble-snapshot/2"
+# One finished ensemble member (weights and history), kept while a sibling's failure fails the job
+FINISHED_MEMBER_FORMAT = "vae-novelty-finished-member/1"
 # Snapshots are written every ``snapshot_every`` epochs, but at most once per this many
 # seconds (a model with epochs of milliseconds would otherwise write one every few epochs).
 MIN_SNAPSHOT_SECONDS = 30.0
@@ -192,3 +194,33 @@ class EnsembleState:
             self._apply(backup)
             discard_snapshot(path, f"cannot be applied ({type(exc).__name__}: {exc})")
             return 1
+
+
+def save_finished_member(path: Path, key: dict, model, history) -> None:
+    """Keep one finished ensemble member (its weights and history; format
+    :data:`FINISHED_MEMBER_FORMAT`, ``key``: :func:`snapshot_key` with the trainer) when its
+    job fails for a sibling: Snakemake deletes the job's outputs, and the rerun takes the
+    member from here instead of training it again (:func:`load_finished_member`)."""
+    payload = {"format": FINISHED_MEMBER_FORMAT, "key": key,
+               "model": {k: v.detach().to("cpu") for k, v in model.state_dict().items()},
+               "history": list(history.rows)}
+    write_torch_atomic(payload, path)
+    log.info("finished model kept until its job succeeds: %s", path)
+
+
+def load_finished_member(path: Path, key: dict, model, history, tag: str = "") -> bool:
+    """Set ``model`` and ``history`` from the finished member kept at ``path`` when it was
+    written for ``key`` (True); otherwise (absent, another run, unreadable, not applicable)
+    False, any such file deleted with a log line (:func:`load_snapshot`)."""
+    if not Path(path).exists():
+        return False
+    payload = load_snapshot(path, FINISHED_MEMBER_FORMAT, key, tag)
+    if payload is None:
+        return False
+    try:
+        model.load_state_dict(payload["model"])
+        history.rows[:] = list(payload["history"])
+    except Exception as exc:  # a half-applied model must not be written
+        discard_snapshot(path, f"cannot be applied ({type(exc).__name__}: {exc})", tag)
+        return False
+    return True

@@ -19,12 +19,14 @@ import torch
 
 from .config.grid import model_id
 from .data import to_float
-from .ensemble import EnsembleMember, train_ensemble
+from .ensemble import EnsembleMember, MembersDiverged, train_ensemble
 from .io import atomic_path, provenance
 from .model import VAE, save_model
-from .snapshots import remove_snapshot
+from .snapshots import (load_finished_member, remove_snapshot, save_finished_member,
+                        snapshot_key)
 from .splits import Split, rows_digest
-from .train import History, TrainConfig, TrainingDiverged, cfg_key, train_vae
+from .train import (NOISE_OFFSET, ORDER_OFFSET, History, TrainConfig, TrainingDiverged,
+                    cfg_key, train_vae)
 
 log = logging.getLogger("vae_novelty")
 
@@ -167,18 +169,67 @@ def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: Tra
                         snapshot_every: int = 0, cuda_graphs: bool = False) -> None:
     """Train every model of one architecture as one ensemble, then write each model file and
     its per-epoch history (CSV) atomically, exactly as :func:`train_jobs`
-    writes them."""
+    writes them.
+
+    When some members diverge (:class:`~vae_novelty.ensemble.MembersDiverged`), the finished
+    ones are written and also kept in ``snapshot_dir`` (``{split}_s{seed}.finished.pt``), and
+    the error names the diverged models: Snakemake deletes the failed job's outputs, and the
+    rerun takes each kept member as it is (no epoch trained again, the same weights) and trains
+    only the others, as a smaller ensemble; a kept member of other settings or data is
+    discarded as any snapshot is."""
     data = JobData(mnist, device)
     prepared = list(data.prepare(splits, jobs, settings.arch))
-    members = [EnsembleMember(torch.from_numpy(p.split.train_idx), p.x_test, p.job.seed, p.tag)
-               for p in prepared]
+    kept_paths = [Path(snapshot_dir) / f"{p.job.split}_s{p.job.seed}.finished.pt"
+                  if snapshot_dir else None for p in prepared]
+    keys = [finished_key(p, settings) for p in prepared]
+    done: dict[int, tuple[VAE, History]] = {}
+    for i, (prep, path) in enumerate(zip(prepared, kept_paths)):
+        if path is None or not path.exists():
+            continue
+        model, history = VAE(list(settings.hidden), settings.z_dim), History()
+        if load_finished_member(path, keys[i], model, history, prep.tag):
+            log.info("%s: finished by an earlier run of this job (%s): not trained again",
+                     prep.tag, path)
+            done[i] = (model.to(device).eval(), history)
+    todo = [i for i in range(len(prepared)) if i not in done]
+    members = [EnsembleMember(torch.from_numpy(prepared[i].split.train_idx), prepared[i].x_test,
+                              prepared[i].job.seed, prepared[i].tag) for i in todo]
     snap = Path(snapshot_dir) / "ensemble.pt" if snapshot_dir else None
-    results = train_ensemble(data.x_all, members, hidden=list(settings.hidden),
-                             z_dim=settings.z_dim, epochs=settings.epochs,
-                             batch_size=settings.batch_size,
-                             learning_rate=settings.learning_rate, cuda_graphs=cuda_graphs,
-                             snapshot=snap, snapshot_every=snapshot_every,
-                             data_digest=data.fingerprint)
-    for prep, (model, history) in zip(prepared, results):
-        write_model_outputs(prep, model, history, settings, device=device, trainer="ensemble")
+    try:
+        trained = train_ensemble(data.x_all, members, hidden=list(settings.hidden),
+                                 z_dim=settings.z_dim, epochs=settings.epochs,
+                                 batch_size=settings.batch_size,
+                                 learning_rate=settings.learning_rate, cuda_graphs=cuda_graphs,
+                                 snapshot=snap, snapshot_every=snapshot_every,
+                                 data_digest=data.fingerprint)
+    except MembersDiverged as exc:
+        kept = []
+        for i, result in zip(todo, exc.results):
+            if result is not None:
+                write_model_outputs(prepared[i], *result, settings, device=device,
+                                    trainer="ensemble")
+                if kept_paths[i] is not None:
+                    save_finished_member(kept_paths[i], keys[i], *result)
+                    kept.append(prepared[i].tag)
+        if kept:
+            remove_snapshot(snap)  # the rerun's ensemble has other members
+            exc.add_note(f"finished and kept for the rerun (not trained again): "
+                         f"{', '.join(kept)}")
+        raise
+    results = dict(done)
+    results.update(zip(todo, trained))
+    for i, prep in enumerate(prepared):
+        write_model_outputs(prep, *results[i], settings, device=device, trainer="ensemble")
     remove_snapshot(snap)
+    for path in kept_paths:
+        remove_snapshot(path)
+
+
+def finished_key(prepared: PreparedJob, settings: TrainSettings) -> dict:
+    """What a kept finished member (:func:`~vae_novelty.snapshots.save_finished_member`) must
+    have been trained for: the single-model snapshot key (settings, seeds, training rows,
+    data) and the trainer."""
+    cfg = settings.config(prepared.job.seed)
+    return {**snapshot_key(cfg_key(cfg), cfg.seed + ORDER_OFFSET, cfg.seed + NOISE_OFFSET,
+                           len(prepared.split.train_idx), rows_digest(prepared.split.train_idx),
+                           prepared.data), "trainer": "ensemble"}
