@@ -570,3 +570,81 @@ def test_a_finished_ensemble_member_survives_its_siblings_divergence(tmp_path, m
                                snapshot_dir=snaps, snapshot_every=1)
     assert "discarding snapshot" in caplog.text and "epochs differ" in caplog.text
     assert "h16.full.s0 epoch 4/4" in caplog.text
+
+
+# --------------------------------------------------------------------------- figure settings
+
+def test_figure_settings_are_compared_naming_file_key_and_both_values(tmp_path):
+    """A settings file (what a figure or table rule made its files with) against the rule's
+    params under a configuration: each difference names the file, the rule, the setting, its
+    configuration key (when one can tell) and both values; the code digest is not a setting."""
+    from vae_novelty.recorded import (RecordedError, read_settings, settings_mismatches,
+                                      write_settings)
+
+    params = {"code": "abc", "grid_size": 40, "extent": 5.0, "hidden": (64, 32),
+              "figures": {9: 4}, "seed": 0}
+    cfg = {"figures": {"figure3": {"grid_size": 40}}, "elbo": {"seed": 0},
+           "seeds_ci": {"seed": 0}}
+    path = tmp_path / "figure3.settings.json"
+    write_settings(path, "figure3", params)
+    assert read_settings(path)["settings"] == {"grid_size": 40, "extent": 5.0,
+                                               "hidden": [64, 32], "figures": {"9": 4},
+                                               "seed": 0}
+    assert settings_mismatches(path, "figure3", params, cfg) == []
+    assert settings_mismatches(path, "figure3", {**params, "code": "other"}, cfg) == []
+    cfg50 = {"figures": {"figure3": {"grid_size": 50}}}
+    assert settings_mismatches(path, "figure3", {**params, "grid_size": 50}, cfg50) == [
+        f"{path} (figure3): grid_size (config key figures.figure3.grid_size) is 40 in the "
+        f"file, 50 in this configuration"]
+    # a key that cannot be told apart (two config keys named seed with that value): the
+    # setting alone is named
+    assert settings_mismatches(path, "figure3", {**params, "seed": 0, "extent": 6.0}, cfg) == [
+        f"{path} (figure3): extent is 5.0 in the file, 6.0 in this configuration"]
+    assert settings_mismatches(path, "figure3", {**params, "seed": 1}, {
+        "elbo": {"seed": 1}, "seeds_ci": {"seed": 1}}) == [
+        f"{path} (figure3): seed is 0 in the file, 1 in this configuration"]
+    lines = settings_mismatches(path, "figure3", {"grid_size": 40, "extent": 5.0,
+                                                  "hidden": [64, 32], "figures": {"9": 4},
+                                                  "seed": 0, "cmap": "viridis"})
+    assert lines == [f"{path} (figure3): setting cmap not in the file, 'viridis' now"]
+    assert settings_mismatches(path, "figure1", params) == [
+        f"{path}: records the settings of rule 'figure3', not 'figure1'"]
+    missing = tmp_path / "none.settings.json"
+    assert "does not exist: the files of this rule record no settings" in \
+        settings_mismatches(missing, "figure3", params)[0]
+    path.write_text(path.read_text()[:20])
+    with pytest.raises(RecordedError, match="figure3.settings.json: cannot read the settings"):
+        read_settings(path)
+
+
+@pytest.mark.slow
+def test_a_figure_remade_with_another_option_is_refused_by_the_report(tiny_run, tmp_path):
+    """A single-target run remakes Figure 3 with figures.figure3.grid_size 50; --report with
+    the original configuration (grid 40) is refused, naming file, key and both values (before:
+    the report was created, embedding the 50-point figure). A plain run remakes the figure
+    (with Snakemake's metadata or without it), and then the report is created."""
+    work = _copy_run(tiny_run, tmp_path)
+    settings = work / "results" / "figures" / "figure3.settings.json"
+    assert '"grid_size": 40' in settings.read_text()
+    run_snakemake(work, "--cores", "1", "results/figures/figure3.png", "--config",
+                  "figures={figure3: {grid_size: 50}}")
+    assert '"grid_size": 50' in settings.read_text()
+    report = tmp_path / "r.html"
+    proc = run_snakemake(work, "--report", str(report), check=False)
+    assert proc.returncode != 0 and not report.exists()
+    assert ("results/figures/figure3.settings.json (figure3): grid_size (config key "
+            "figures.figure3.grid_size) is 50 in the file, 40 in this configuration") in \
+        proc.stderr
+    # the run record refuses to certify it too
+    from vae_novelty.run_record import settings_records
+
+    with pytest.raises(ValueError, match=r"figure3.settings.json \(figure3\): grid_size is 50 "
+                                         r"in the file, 40 in this configuration"):
+        record = yaml.safe_load((work / "results" / "run_record.yaml").read_text())
+        settings_records([settings], {"figure3": record["settings"]["figure3"]})
+    shutil.rmtree(work / ".snakemake")                        # without Snakemake's metadata
+    proc = run_snakemake(work, "--cores", "2")
+    assert "warning: remaking the files of figure3" in proc.stderr
+    assert '"grid_size": 40' in settings.read_text()
+    run_snakemake(work, "--report", str(report))
+    assert report.exists()

@@ -13,10 +13,13 @@ or without Snakemake's metadata in ``.snakemake/``.
 from __future__ import annotations
 
 import collections
+import json
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+from .io import write_text_atomic
 
 
 class RecordedError(ValueError):
@@ -104,4 +107,101 @@ def model_mismatches(path: Path | str, model_id: str, requested: dict[str, tuple
                        f"requested")
     if data is not None and meta.get("data") != data:
         out.append(f"{where}: trained on data {meta.get('data')}, this run's data is {data}")
+    return out
+
+
+# --------------------------------------------------------------------------- figures and tables
+
+# Every figure and table rule writes, beside its files, the settings it made them with: its
+# rule's params but the code digest ({folder}/{rule}.settings.json, one of the rule's outputs,
+# written atomically). ``snakemake --report`` and the run record compare them with the
+# configuration given (see report.smk), so a figure remade with another option by a
+# single-target run is never embedded in the report of the original configuration.
+SETTINGS_SUFFIX = ".settings.json"
+SETTINGS_FORMAT = "vae-novelty-settings/1"
+NOT_SETTINGS = ("code",)  # the code digest: the run record keeps code versions
+
+
+def settings_of(params) -> dict:
+    """A rule's params (a mapping or a Snakemake ``Params``) as they are recorded: every
+    named value but :data:`NOT_SETTINGS`, in JSON's form (tuples as lists, keys as text)."""
+    items = params.items() if hasattr(params, "items") else params
+    kept = {name: value for name, value in items if name not in NOT_SETTINGS}
+    return json.loads(json.dumps(kept, sort_keys=True))
+
+
+def write_settings(path: Path | str, rule: str, params) -> None:
+    """Write the settings (:func:`settings_of`) rule ``rule`` made its files with, atomically."""
+    record = {"format": SETTINGS_FORMAT, "rule": rule, "settings": settings_of(params)}
+    write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def read_settings(path: Path | str) -> dict:
+    """The record of a settings file (``format``, ``rule``, ``settings``); a
+    :class:`RecordedError` naming the file when it is absent or damaged."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            record = json.load(fh)
+    except FileNotFoundError as exc:
+        raise RecordedError(f"{path} does not exist: the files of this rule record no "
+                            f"settings (made before they did, or deleted); a plain run remakes "
+                            f"them") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordedError(f"{path}: cannot read the settings record (truncated, corrupt or "
+                            f"not a settings file: {type(exc).__name__}); a plain run remakes "
+                            f"it") from exc
+    if (not isinstance(record, dict) or record.get("format") != SETTINGS_FORMAT
+            or not isinstance(record.get("settings"), dict)):
+        raise RecordedError(f"{path}: not a settings record ({SETTINGS_FORMAT}); a plain run "
+                            f"remakes it")
+    return record
+
+
+def _leaves(cfg: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(cfg, dict):
+        for key, value in cfg.items():
+            yield from _leaves(value, f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip("."), cfg
+
+
+def config_key(rule: str, name: str, value: Any, cfg: dict | None) -> str | None:
+    """The configuration key a rule's param ``name`` (of value ``value`` in ``cfg``) comes from,
+    when one can tell: the one key of that name and value, or of those the one below the
+    rule's own section (``figures.figure3.grid_size``); None when unknown or ambiguous."""
+    if not cfg:
+        return None
+    found = [k for k, v in _leaves(cfg) if k.rsplit(".", 1)[-1] == name
+             and json.loads(json.dumps(v)) == value]
+    if len(found) > 1:
+        found = [k for k in found if f".{rule}." in f".{k}"]
+    return found[0] if len(found) == 1 else None
+
+
+def settings_mismatches(path: Path | str, rule: str, params, cfg: dict | None = None
+                        ) -> list[str]:
+    """Why the files of rule ``rule`` (their settings file ``path``) were not made with the
+    settings ``params`` (the rule's params under this configuration, ``cfg``): one line per
+    difference, naming the file, the rule, the setting (and its configuration key, when
+    :func:`config_key` can tell) and both values. Empty when they were."""
+    try:
+        record = read_settings(path)
+    except RecordedError as exc:
+        return [str(exc)]
+    if record.get("rule") != rule:
+        return [f"{path}: records the settings of rule {record.get('rule')!r}, not {rule!r}"]
+    recorded, wanted = record["settings"], settings_of(params)
+    out = []
+    for name in list(wanted) + [k for k in recorded if k not in wanted]:
+        if name not in recorded:
+            out.append(f"{path} ({rule}): setting {name} not in the file, {wanted[name]!r} "
+                       f"now")
+        elif name not in wanted:
+            out.append(f"{path} ({rule}): setting {name} is {recorded[name]!r} in the file, "
+                       f"not a setting now")
+        elif recorded[name] != wanted[name]:
+            key = config_key(rule, name, wanted[name], cfg)
+            named = f"{name} (config key {key})" if key else name
+            out.append(f"{path} ({rule}): {named} is {recorded[name]!r} in the file, "
+                       f"{wanted[name]!r} in this configuration")
     return out

@@ -19,7 +19,8 @@ import yaml
 from .config.grid import model_id
 from .config.schema import schema_keys
 from .io import provenance, write_text_atomic
-from .recorded import model_mismatches, read_model_meta, requested_training
+from .recorded import (model_mismatches, read_model_meta, read_settings, requested_training,
+                       settings_mismatches)
 
 RECORD_FORMAT = "vae-novelty-run-record/1"
 # Not part of what the results are: the folder they are in (a moved run is the same run).
@@ -50,12 +51,16 @@ def results_config(cfg: dict, schema: dict) -> dict:
     return out
 
 
-def build_record(config: dict, data: str, models: dict | None = None, **extra: Any) -> dict:
+def build_record(config: dict, data: str, models: dict | None = None,
+                 settings: dict | None = None, **extra: Any) -> dict:
     """The record of a completed run (``config``: :func:`results_config`; ``data``: the data
-    fingerprint; ``models``: :func:`model_records`, what the model files record)."""
+    fingerprint; ``models``: :func:`model_records`, what the model files record;
+    ``settings``: :func:`settings_records`, what the figures and tables record)."""
     record = {"format": RECORD_FORMAT, "data": data, "config": config}
     if models is not None:
         record["models"] = models
+    if settings is not None:
+        record["settings"] = settings
     record["provenance"] = provenance(**extra)
     return record
 
@@ -80,6 +85,27 @@ def model_records(model_paths, config: dict, data: str) -> dict:
     if problems:
         raise ValueError("the model files disagree with the configuration of this run:\n  "
                          + "\n  ".join(problems))
+    return out
+
+
+def settings_records(paths, expected: dict) -> dict:
+    """What each figure and table rule's settings file records (``paths``, in the order of
+    ``expected``: ``{rule: settings}``, the settings this configuration gives each rule,
+    :func:`vae_novelty.recorded.settings_of`): ``{rule: settings}``, after checking each file
+    against ``expected``; a ValueError naming each file, rule, setting and both values when
+    they disagree, so that a record never certifies a figure this configuration did not make."""
+    paths = list(paths)
+    if len(paths) != len(expected):
+        raise ValueError(f"{len(paths)} settings files for {len(expected)} rules")
+    out, problems = {}, []
+    for path, (rule, settings) in zip(paths, expected.items()):
+        lines = settings_mismatches(path, rule, settings)
+        problems += lines
+        if not lines:
+            out[rule] = read_settings(path)["settings"]
+    if problems:
+        raise ValueError("the figures and tables disagree with the configuration of this run:"
+                         "\n  " + "\n  ".join(problems))
     return out
 
 

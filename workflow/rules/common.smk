@@ -11,7 +11,13 @@ from vae_novelty import config as vcfg
 from vae_novelty.codegraph import closure, code_digest
 from vae_novelty.data import checksums_problem, source_digest, source_problem
 from vae_novelty.io import in_repo
-from vae_novelty.recorded import model_mismatches, requested_training
+from vae_novelty.recorded import (
+    SETTINGS_SUFFIX,
+    model_mismatches,
+    requested_training,
+    settings_mismatches,
+    settings_of,
+)
 from vae_novelty.run_record import record_problem, report_problem, results_config
 
 try:
@@ -230,6 +236,28 @@ def role_models(digit):
                 }
             )
     return models
+
+
+# Every figure and table rule records the settings it made its files with (its params but the
+# code digest) in {folder}/{rule}.settings.json, one of its outputs (vae_novelty.recorded);
+# report.smk compares them with this configuration. Rule name -> settings file.
+SETTINGS_FILES = {}
+
+
+def settings_file(rule_name, folder):
+    """{results_dir}/{folder}/{rule_name}.settings.json, registered in SETTINGS_FILES."""
+    SETTINGS_FILES[rule_name] = res(f"{folder}/{rule_name}{SETTINGS_SUFFIX}")
+    return SETTINGS_FILES[rule_name]
+
+
+def settings_problems():
+    """One line per figure or table whose settings file disagrees with this configuration
+    (EXPECTED_SETTINGS: report.smk, once every rule is defined)."""
+    return [
+        line
+        for rule_name, path in SETTINGS_FILES.items()
+        for line in settings_mismatches(path, rule_name, EXPECTED_SETTINGS[rule_name], CFG)
+    ]
 
 
 def theorem1_files(models, ext):

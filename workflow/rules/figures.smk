@@ -22,6 +22,7 @@ rule figure1:
             labels={"figure": "1", "shows": "reconstructions, weights, perplexity"},
         ),
         figure_files("figure1")[1:],
+        settings=settings_file("figure1", "figures"),
     log:
         res("logs/figures/figure1.log"),
     conda:
@@ -56,6 +57,7 @@ rule figure2:
             labels={"figure": "2", "shows": "BCE(x, x_hat) vs BCE(mu, x_hat)"},
         ),
         figure_files("figure2")[1:],
+        settings=settings_file("figure2", "figures"),
     log:
         res("logs/figures/figure2.log"),
     conda:
@@ -90,6 +92,7 @@ rule figure3:
             labels={"figure": "3", "shows": "mini-MNIST latent space"},
         ),
         figure_files("figure3")[1:],
+        settings=settings_file("figure3", "figures"),
     log:
         res("logs/figures/figure3.log"),
     conda:
@@ -125,6 +128,7 @@ rule figure_sweep:
         mnist=res("data/mnist.npz"),
     output:
         sweep_outputs(),
+        settings=settings_file("figure_sweep", "figures"),
     log:
         res("logs/figures/figure_sweep.log"),
     conda:
@@ -169,6 +173,7 @@ rule figure_quant:
             labels={"held-out digit": "all", "figure": "4 quantified"},
         ),
         figure_files("figure_quant")[1:],
+        settings=settings_file("figure_quant", "figures"),
     log:
         res("logs/figures/figure_quant.log"),
     conda:
@@ -203,6 +208,7 @@ rule summary_table:
             subcategory="Summary",
             labels={"table": "summary.csv", "rows": "one per trained model"},
         ),
+        settings=settings_file("summary_table", "report"),
     log:
         res("logs/figures/summary_table.log"),
     conda:

@@ -19,6 +19,7 @@ rule figure14:
             labels={"figure": "14", "shows": "samples, mu(z), nearest training image"},
         ),
         figure_files("figure14")[1:],
+        settings=settings_file("figure14", "figures"),
     log:
         res("logs/figures/figure14.log"),
     conda:
@@ -55,6 +56,7 @@ rule figure15:
             labels={"figure": "15", "shows": "copies, held-out digit, C_T by depth"},
         ),
         figure_files("figure15")[1:],
+        settings=settings_file("figure15", "figures"),
     log:
         res("logs/figures/figure15.log"),
     conda:

@@ -3,12 +3,20 @@
 # configuration without the speed-only keys, so any change that reruns something rewrites it.
 import mimetypes
 
+# Every figure and table rule's settings file is a target (a deleted one is remade) and an
+# input of the record, which copies and checks them.
+TARGETS += [p for p in SETTINGS_FILES.values() if p not in TARGETS]
+# What each of those rules' files must record under this configuration: its params, as
+# recorded (vae_novelty.recorded.settings_of).
+EXPECTED_SETTINGS = {r: settings_of(workflow.get_rule(r).params) for r in SETTINGS_FILES}
+
 
 rule run_record:
     """The configuration, data fingerprint and code versions these results were made with."""
     input:
         targets=list(TARGETS),
         mnist=res("data/mnist.npz"),
+        settings=list(SETTINGS_FILES.values()),
     output:
         report(
             res("run_record.yaml"),
@@ -23,6 +31,8 @@ rule run_record:
     params:
         code=code_version("run_record.py"),
         config=RESULTS_CONFIG,
+        # rule -> settings its figures or tables must record (in the order of input.settings)
+        settings=EXPECTED_SETTINGS,
     script:
         "../scripts/run_record.py"
 
@@ -42,7 +52,29 @@ if report_requested():
             "report would describe other results:\n  "
             + "\n  ".join(l for lines in STALE_MODELS.values() for l in lines)
         )
+    # and every figure and table must have been made with this configuration's settings (a
+    # single-target run with another option remakes one without touching the record)
+    _settings_problems = settings_problems()
+    if _settings_problems:
+        raise WorkflowError(
+            "figures or tables were made with other settings than this configuration's, so "
+            "the report would describe other results:\n  "
+            + "\n  ".join(_settings_problems)
+            + "\nrun the workflow with this configuration first (it remakes them), or pass "
+            "the configuration they were made with"
+        )
 else:
+    # A figure or table made with other settings (whether or not Snakemake's metadata knows):
+    # its settings file is dated 1970, older than the rule's inputs, so the rule reruns (a
+    # dry run only names it). A missing settings file makes its rule rerun anyway.
+    for _path, _rule in {v: k for k, v in SETTINGS_FILES.items()}.items():
+        if not Path(_path).exists():
+            continue
+        for _line in settings_mismatches(_path, _rule, EXPECTED_SETTINGS[_rule], CFG):
+            verb = "a real run remakes" if DRY_RUN else "remaking"
+            print(f"warning: {verb} the files of {_rule}, {_line}", file=sys.stderr)
+            if not DRY_RUN:
+                os.utime(_path, (1, 1))
     # A damaged record (Snakemake checks no content) is removed, so this run rebuilds it.
     _record_problem = record_problem(res("run_record.yaml"))
     if _record_problem and not getattr(PREFLIGHT["cli_args"](), "dryrun", False):

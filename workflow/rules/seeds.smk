@@ -19,6 +19,7 @@ rule seed_summary:
                 "rows": "one per architecture and training split",
             },
         ),
+        settings=settings_file("seed_summary", "tables"),
     log:
         res("logs/tables/seed_summary.log"),
     conda:

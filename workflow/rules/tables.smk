@@ -15,6 +15,7 @@ rule tables:
         table=res("tables/theorem1.parquet"),
         summary=res("tables/summary.csv"),
         training=res("tables/training.csv"),
+        settings=settings_file("tables", "tables"),
     log:
         res("logs/tables/tables.log"),
     conda:

@@ -2,9 +2,10 @@
 
 import _bootstrap  # noqa: F401
 
-from vae_novelty.figures.common import dataset_name, save_figure
+from vae_novelty.figures.common import dataset_name, figure_paths, save_figure
 from vae_novelty.figures.quant import quant_from_files
 from vae_novelty.io import setup_logging
+from vae_novelty.recorded import write_settings
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
@@ -12,6 +13,7 @@ p = sm.params
 with dataset_name(p.dataset):
     fig = quant_from_files(sm.input.by_config, sm.input.summary, p.digits, level=p.level,
                            n_resamples=p.bootstrap, seed=p.seed)
-save_figure(fig, sm.output, p.dpi)
+save_figure(fig, figure_paths(sm.output), p.dpi)
+write_settings(sm.output.settings, sm.rule, sm.params)
 log.info("quantitative sweep figure: held-out digits %s, %s interval over seeds (%d "
-         "resamples) -> %s", list(p.digits), p.level, p.bootstrap, list(sm.output))
+         "resamples) -> %s", list(p.digits), p.level, p.bootstrap, figure_paths(sm.output))

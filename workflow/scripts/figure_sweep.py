@@ -6,6 +6,7 @@ from vae_novelty.figures.build import sweep_from_files
 from vae_novelty.figures.common import dataset_name, output_paths, save_figure
 from vae_novelty.data import read_fingerprint
 from vae_novelty.io import setup_logging
+from vae_novelty.recorded import write_settings
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
@@ -23,3 +24,4 @@ for k, (number, digit) in enumerate(sorted(p.figures.items(), key=lambda kv: kv[
     save_figure(fig, paths, p.dpi)
     log.info("Figure %s: held-out digit %d, test image position %d, %d architectures -> %s",
              number, digit, p.test_image, len(tables), paths)
+write_settings(sm.output.settings, sm.rule, sm.params)

@@ -16,6 +16,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from .naming import hidden_label, output_paths  # noqa: E402,F401 (used by the figure modules)
+from ..recorded import SETTINGS_SUFFIX  # noqa: E402
 
 IMAGE_SIDE = 28
 # Digits are drawn white on black, pixel values in [0, 1] (x / 255), as MNIST is usually shown.
@@ -90,6 +91,11 @@ def format_weight(w: float) -> str:
     if w >= 0.01 or w == 0.0:
         return f"{w:.2f}"
     return f"{w:.0e}"
+
+
+def figure_paths(outputs: Iterable[str | os.PathLike]) -> list[str]:
+    """A figure rule's outputs but its settings file (:data:`vae_novelty.recorded.SETTINGS_SUFFIX`)."""
+    return [str(p) for p in outputs if not str(p).endswith(SETTINGS_SUFFIX)]
 
 
 def save_figure(fig: Figure, paths: Iterable[str | os.PathLike], dpi: int) -> None:
