@@ -18,6 +18,9 @@ from vae_novelty.recorded import (
     settings_mismatches,
     settings_of,
 )
+from vae_novelty.results_lock import ResultsLocked
+from vae_novelty.results_lock import acquire as acquire_results_lock
+from vae_novelty.results_lock import holder_note as results_holder_note
 from vae_novelty.run_record import record_problem, report_problem, results_config
 
 try:
@@ -202,6 +205,41 @@ MNIST_DIGEST = source_digest(MNIST_FOLDER, MNIST_CHECKSUMS)
 _data_problem = source_problem(res("data/mnist.npz"), MNIST_DIGEST, MNIST_FOLDER, MNIST_CHECKSUMS)
 if _data_problem:
     raise WorkflowError(f"data ({CFG['data']['source']}): {_data_problem}")
+
+
+# --------------------------------------------------------------------------- one run per results folder
+
+
+def runs_jobs():
+    """Whether this process is the head of a run that executes jobs: not a job (Snakemake
+    starts local jobs with --mode subprocess, cluster jobs with --mode remote; both parse this
+    file again), not a dry run, not a command that only inspects the workflow (--report,
+    --lint, --unlock, ...: workflow/slurm_preflight.py), not --nolock, not the Python API."""
+    args = PREFLIGHT["cli_args"]()
+    if not workflow.is_main_process or args is None:
+        return False
+    inspect_only = [o for o in PREFLIGHT["INSPECTION_OPTIONS"] if getattr(args, o, None)]
+    if getattr(args, "report_after_run", False) and inspect_only == ["report"]:
+        inspect_only = []  # --report --report-after-run: runs the jobs first
+    return not (inspect_only or getattr(args, "dryrun", False) or getattr(args, "nolock", False))
+
+
+# Two runs sharing one results folder (two checkouts with one absolute results_dir) would
+# each run every job and resume each other's live snapshots: the head takes
+# {results_dir}/.run.lock (checkout, host, pid) before it changes anything there and releases
+# it at exit; another live run's lock stops this one, naming it; a stale one (its process on
+# this host has ended) is taken over with a warning (src/vae_novelty/results_lock.py).
+if runs_jobs():
+    try:
+        RESULTS_LOCK = acquire_results_lock(
+            RESULTS, REPO, warn=lambda line: print(line, file=sys.stderr)
+        )
+    except ResultsLocked as exc:
+        raise WorkflowError(str(exc))
+elif getattr(PREFLIGHT["cli_args"](), "dryrun", False) and workflow.is_main_process:
+    _holder = results_holder_note(RESULTS)
+    if _holder:
+        print(f"warning: {_holder}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- figures
