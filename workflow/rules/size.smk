@@ -150,6 +150,7 @@ rule size_table:
     output:
         table=f"{SIZE_DIR}/table.csv",
         transitions=f"{SIZE_DIR}/transitions.csv",
+        settings=settings_file("size_table", "size"),
     log:
         res("logs/size/table.log"),
     conda:
@@ -168,6 +169,7 @@ rule size_figure:
         transitions=f"{SIZE_DIR}/transitions.csv",
     output:
         output_paths(f"{SIZE_DIR}/figure", FIG["formats"]),
+        settings=settings_file("size_figure", "size"),
     log:
         res("logs/size/figure.log"),
     conda:
