@@ -73,9 +73,10 @@ if report_requested():
 else:
     # A figure or table made with other settings (whether or not Snakemake's metadata knows):
     # its settings file is dated 1970, older than the rule's inputs, so the rule reruns (a
-    # dry run only names it). A missing settings file makes its rule rerun anyway.
+    # dry run only names it). A missing settings file makes its rule rerun anyway. Only the
+    # head does this: jobs (--mode subprocess/remote) parse this file too.
     for _path, _rule in {v: k for k, v in SETTINGS_FILES.items()}.items():
-        if not Path(_path).exists():
+        if not Path(_path).exists() or not workflow.is_main_process:
             continue
         for _line in settings_mismatches(_path, _rule, EXPECTED_SETTINGS[_rule], CFG):
             verb = "a real run remakes" if DRY_RUN else "remaking"
