@@ -24,9 +24,11 @@ tests_for() {
     case "$1" in
         tables) echo "tests/test_tables.py" ;;
         seeds) echo "tests/test_seeds.py tests/test_quant.py" ;;
-        theorem1 | decoder | neighbours) echo "tests/test_theorem1.py tests/test_tables.py" ;;
+        theorem1) echo "tests/test_theorem1.py tests/test_theorem1_table.py tests/test_tables.py" ;;
+        decoder) echo "tests/test_decoder.py tests/test_theorem1_table.py tests/test_tables.py" ;;
+        neighbours) echo "tests/test_neighbours.py tests/test_theorem1_table.py tests/test_tables.py" ;;
         elbo) echo "tests/test_elbo.py tests/test_evaluate.py tests/test_tables.py" ;;
-        model) echo "tests/test_model.py tests/test_train.py tests/test_ensemble.py tests/test_elbo.py tests/test_theorem1.py" ;;
+        model) echo "tests/test_model.py tests/test_train.py tests/test_ensemble.py tests/test_elbo.py tests/test_decoder.py tests/test_theorem1_table.py" ;;
         train | ensemble | stacked) echo "tests/test_train.py tests/test_ensemble.py" ;;
         splits) echo "tests/test_splits.py tests/test_data.py tests/test_train.py tests/test_evaluate.py" ;;
         *) echo "unknown module '$1' (one of: ${CORE[*]})" >&2; return 1 ;;
