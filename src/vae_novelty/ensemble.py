@@ -49,6 +49,7 @@ from typing import Sequence
 import torch
 
 from .data import content_digest
+from .hyperparams import TrainSettings
 from .model import VAE, init_parameters, negative_elbo
 from .snapshots import EnsembleState, SnapshotClock
 from .splits import rows_digest
@@ -156,12 +157,12 @@ class _EnsembleRun:
     """
 
     def __init__(self, x_all: torch.Tensor, members: Sequence[EnsembleMember],
-                 hidden: Sequence[int], z_dim: int, epochs: int, batch_size: int,
-                 learning_rate: float):
+                 settings: TrainSettings):
         device = self.device = x_all.device
+        hidden, z_dim, epochs = settings.hidden, settings.z_dim, settings.epochs
+        batch_size, learning_rate = settings.batch_size, settings.learning_rate
         self.x_all, self.members, self.batch_size = x_all, members, batch_size
-        self.settings = dict(hidden=list(hidden), z_dim=z_dim, epochs=epochs,
-                             batch_size=batch_size, learning_rate=learning_rate)
+        self.settings = settings.record()
         self.net = StackedVAE([_initial_model(hidden, z_dim, m.seed) for m in members], device)
         self.train_idx = [m.train_idx.detach().to("cpu", torch.int64) for m in members]
         self.n_train = [len(idx) for idx in self.train_idx]
@@ -331,12 +332,12 @@ def _initial_model(hidden: Sequence[int], z_dim: int, seed: int) -> VAE:
     return model
 
 
-def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
-                   hidden: Sequence[int], z_dim: int, epochs: int, batch_size: int,
-                   learning_rate: float, cuda_graphs: bool = False,
+def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember],
+                   settings: TrainSettings, *, cuda_graphs: bool = False,
                    snapshot: Path | None = None, snapshot_every: int = 0,
                    data_digest: str | None = None) -> list[tuple[VAE, History]]:
-    """Train one VAE per member, all at once; return each member's (model, history).
+    """Train one VAE per member with the settings ``settings``, all at once; return each
+    member's (model, history).
 
     ``x_all`` holds every training image (float pixels in [0, 1]) on the training device; each
     member trains on ``x_all[member.train_idx]`` exactly as :func:`~vae_novelty.train.train_vae`
@@ -356,7 +357,8 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
     """
     if not members:
         return []
-    run = _EnsembleRun(x_all, members, hidden, z_dim, epochs, batch_size, learning_rate)
+    run = _EnsembleRun(x_all, members, settings)
+    epochs = settings.epochs
     run.capture_graph(cuda_graphs)
     key = run.snapshot_key(data_digest) if snapshot is not None else None
     start_epoch = run.resume(snapshot, key)

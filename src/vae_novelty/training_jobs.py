@@ -20,11 +20,12 @@ import torch
 from .config.grid import model_id
 from .data import to_float
 from .ensemble import EnsembleMember, train_ensemble
+from .hyperparams import TrainSettings
 from .io import atomic_path, provenance
 from .model import VAE, save_model
 from .snapshots import remove_snapshot
 from .splits import Split, rows_digest
-from .train import History, TrainConfig, TrainingDiverged, cfg_key, train_vae
+from .train import History, TrainingDiverged, train_vae
 
 log = logging.getLogger("vae_novelty")
 
@@ -37,23 +38,6 @@ class ModelJob:
     seed: int
     model_path: Path
     history_path: Path
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """What changes an architecture's trained models (the training rule's params)."""
-
-    arch: str
-    hidden: tuple[int, ...]
-    z_dim: int
-    epochs: int
-    batch_size: int
-    learning_rate: float
-
-    def config(self, seed: int) -> TrainConfig:
-        """The :class:`TrainConfig` of this architecture's model with seed ``seed``."""
-        return TrainConfig(list(self.hidden), self.z_dim, self.epochs, self.batch_size,
-                           self.learning_rate, seed)
 
 
 @dataclass
@@ -91,16 +75,17 @@ class JobData:
 
 
 def train_architecture(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
-                       device: torch.device, ensemble: bool = True,
+                       arch: str, device: torch.device, ensemble: bool = True,
                        snapshot_dir: Path | None = None, snapshot_every: int = 0,
                        cuda_graphs: bool = False) -> None:
-    """The one entry point for training: every model (``jobs``: split x seed) of one
-    architecture, as one vectorised ensemble (``ensemble``, :mod:`vae_novelty.ensemble`) or
+    """The one entry point for training: every model (``jobs``: split x seed) of the
+    architecture named ``arch``, with the settings ``settings``, as one vectorised ensemble (``ensemble``, :mod:`vae_novelty.ensemble`) or
     one after the other (:func:`train_jobs`). Both write the same files; an ensemble member
     follows its own single-model trajectory to float32 rounding. ``device``,
     ``snapshot_*`` and ``cuda_graphs`` (ensemble only) change speed or resumability, not the
     models."""
-    per_call = dict(device=device, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every)
+    per_call = dict(arch=arch, device=device, snapshot_dir=snapshot_dir,
+                    snapshot_every=snapshot_every)
     if ensemble:
         train_ensemble_jobs(mnist, splits, jobs, settings, **per_call, cuda_graphs=cuda_graphs)
     else:
@@ -108,7 +93,7 @@ def train_architecture(mnist, splits: dict, jobs: list[ModelJob], settings: Trai
 
 
 def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
-               device: torch.device, snapshot_dir: Path | None = None,
+               arch: str, device: torch.device, snapshot_dir: Path | None = None,
                snapshot_every: int = 0) -> None:
     """Train every model of one architecture, one after the other, writing each model file and
     its per-epoch history (CSV) atomically as soon as it is done.
@@ -121,12 +106,12 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSetting
     job log and as a note of its traceback)."""
     data = JobData(mnist, device)
     finished = []
-    for prepared in data.prepare(splits, jobs, settings.arch):
+    for prepared in data.prepare(splits, jobs, arch):
         job, split = prepared.job, prepared.split
         x_train = data.x_all[torch.from_numpy(split.train_idx).to(device)]
         snap = Path(snapshot_dir) / f"{job.split}_s{job.seed}.pt" if snapshot_dir else None
         try:
-            model, history = train_vae(x_train, prepared.x_test, settings.config(job.seed),
+            model, history = train_vae(x_train, prepared.x_test, settings, seed=job.seed,
                                        snapshot=snap, snapshot_every=snapshot_every,
                                        tag=prepared.tag, train_rows=split.train_idx,
                                        data_digest=data.fingerprint, keep_final=True)
@@ -136,7 +121,7 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSetting
             log.error("%s: training failed (%s: %s)", prepared.tag, type(exc).__name__, exc)
             exc.add_note(f"while training model {prepared.tag}")
             raise
-        write_model_outputs(prepared, model, history, settings, device=device,
+        write_model_outputs(prepared, model, history, settings, arch=arch, device=device,
                             trainer="sequential")
         finished.append(snap)
     for snap in finished:
@@ -144,7 +129,7 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSetting
 
 
 def write_model_outputs(prepared: PreparedJob, model: VAE, history: History,
-                        settings: TrainSettings, *, device, trainer: str) -> None:
+                        settings: TrainSettings, *, arch: str, device, trainer: str) -> None:
     """Write one trained model and its per-epoch history (CSV), each atomically. Shared by the
     sequential trainer (:func:`train_jobs`) and the ensemble trainer
     (:func:`train_ensemble_jobs`). The model's metadata records
@@ -152,9 +137,9 @@ def write_model_outputs(prepared: PreparedJob, model: VAE, history: History,
     which the evaluation stage checks against the split and the data it evaluates the model
     with."""
     job, split = prepared.job, prepared.split
-    meta = {"model_id": prepared.tag, "arch": settings.arch, "split": job.split,
+    meta = {"model_id": prepared.tag, "arch": arch, "split": job.split,
             "seed": job.seed, "heldout_digit": split.heldout_digit,
-            "n_train": len(split.train_idx), "train_config": cfg_key(settings.config(job.seed)),
+            "n_train": len(split.train_idx), "train_config": settings.record(job.seed),
             "trainer": trainer, "train_rows": rows_digest(split.train_idx), "data": prepared.data,
             **provenance(device=str(device))}
     with atomic_path(job.history_path) as tmp:
@@ -163,22 +148,20 @@ def write_model_outputs(prepared: PreparedJob, model: VAE, history: History,
 
 
 def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
-                        device: torch.device, snapshot_dir: Path | None = None,
+                        arch: str, device: torch.device, snapshot_dir: Path | None = None,
                         snapshot_every: int = 0, cuda_graphs: bool = False) -> None:
     """Train every model of one architecture as one ensemble, then write each model file and
     its per-epoch history (CSV) atomically, exactly as :func:`train_jobs`
     writes them."""
     data = JobData(mnist, device)
-    prepared = list(data.prepare(splits, jobs, settings.arch))
+    prepared = list(data.prepare(splits, jobs, arch))
     members = [EnsembleMember(torch.from_numpy(p.split.train_idx), p.x_test, p.job.seed, p.tag)
                for p in prepared]
     snap = Path(snapshot_dir) / "ensemble.pt" if snapshot_dir else None
-    results = train_ensemble(data.x_all, members, hidden=list(settings.hidden),
-                             z_dim=settings.z_dim, epochs=settings.epochs,
-                             batch_size=settings.batch_size,
-                             learning_rate=settings.learning_rate, cuda_graphs=cuda_graphs,
+    results = train_ensemble(data.x_all, members, settings, cuda_graphs=cuda_graphs,
                              snapshot=snap, snapshot_every=snapshot_every,
                              data_digest=data.fingerprint)
     for prep, (model, history) in zip(prepared, results):
-        write_model_outputs(prep, model, history, settings, device=device, trainer="ensemble")
+        write_model_outputs(prep, model, history, settings, arch=arch, device=device,
+                            trainer="ensemble")
     remove_snapshot(snap)
