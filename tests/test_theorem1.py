@@ -226,20 +226,6 @@ def test_duplicate_training_rows_get_equal_weights():
     check_against_reference(z, mean, logvar, rng.random((40, 6)), train_chunk=10)
 
 
-def test_topk_ties_prefer_lower_position():
-    # exactly equal values: lower position first, across the merge of old and new candidates
-    v_old = torch.tensor([[5.0, 3.0, 3.0]], dtype=torch.float64)
-    i_old = torch.tensor([[9, 4, 6]])
-    v_new = torch.tensor([[3.0, 3.0, 1.0]], dtype=torch.float64)
-    i_new = torch.tensor([[12, 2, 13]])
-    v, i = t1.merge_topk(v_old, i_old, v_new, i_new, 4)
-    assert i.tolist() == [[9, 2, 4, 6]] and v.tolist() == [[5.0, 3.0, 3.0, 3.0]]
-    # more equal values than k inside one chunk: the lowest positions are kept
-    logq = torch.tensor([[1.0, 2.0, 2.0, 2.0, 2.0, 0.0]], dtype=torch.float64)
-    v, i = t1.chunk_topk(logq, 3, offset=100)
-    assert i.tolist() == [[101, 102, 103]] and v.tolist() == [[2.0, 2.0, 2.0]]
-
-
 def test_one_hot_weights_perplexity_one():
     # means 10 apart in every dimension, sigma 1e-2: second-best log q is ~ -5e5 below the
     # best, so w = (1, 0, ..., 0) to the last bit.
