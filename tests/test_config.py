@@ -597,3 +597,25 @@ def test_extra_seeds_refuse_unknown_names(cfg, block, message):
     bad = edit(bad, ("training", "extra_seeds"), [block])
     with pytest.raises(ConfigError, match=message):
         vcfg.load_config(bad)
+
+
+def test_train_params_are_the_training_rules_settings():
+    c = vcfg.load_config(load("tests/configs/tiny.yaml"))
+    arch = next(iter(c["model"]["architectures"]))
+    t = c["training"]
+    sweep = vcfg.train_params(c, arch)
+    assert list(sweep) == ["hidden", "z_dim", "models", "epochs", "batch_size",
+                           "learning_rate", "ensemble", "tf32"]
+    assert sweep == {"hidden": list(c["model"]["architectures"][arch]),
+                     "z_dim": c["model"]["z_dim"],
+                     "models": [list(m) for m in vcfg.arch_grid(c, arch)],
+                     "epochs": t["epochs"], "batch_size": t["batch_size"],
+                     "learning_rate": t["learning_rate"], "ensemble": t["ensemble"],
+                     "tf32": t["tf32"]}
+    mini = vcfg.train_params(c, "mini")
+    assert (mini["hidden"], mini["z_dim"]) == (list(c["model"]["mini"]["hidden"]),
+                                               c["model"]["mini"]["z_dim"])
+    assert (mini["epochs"], mini["batch_size"]) == (t["mini_epochs"], t["mini_batch_size"])
+    assert mini["models"] == [["mini", s] for s in t["seeds"]]
+    assert t["epochs"] != t["mini_epochs"] or t["batch_size"] != t["mini_batch_size"]
+

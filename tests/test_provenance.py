@@ -347,6 +347,21 @@ def test_a_model_trained_with_other_settings_is_named_with_key_and_both_values(t
     assert mini["epochs"][0] == "training.mini_epochs" and mini["hidden"][0] == "model.mini.hidden"
 
 
+def test_stale_models_names_only_existing_files_of_other_settings(tmp_path):
+    """The workflow's check before planning (train.smk): missing files are not stale, a file
+    of the requested settings is not, one of other settings is, with its differences."""
+    from vae_novelty.config import ModelSpec
+    from vae_novelty.recorded import stale_models
+
+    spec = ModelSpec("h16", (16,), 8, "no9", 0)
+    good, bad = _model_file(tmp_path / "good.pt"), _model_file(tmp_path / "bad.pt", epochs=5)
+    files = {str(good): spec, str(tmp_path / "missing.pt"): spec, str(bad): spec}
+    assert stale_models(files, _cfg_h16(2)) == {
+        str(bad): [f"{bad} (h16.no9.s0): training.epochs is 5 in the file, 2 requested"]}
+    assert list(stale_models(files, _cfg_h16(5))) == [str(good)]
+    assert stale_models({}, _cfg_h16(2)) == {}
+
+
 @pytest.mark.slow
 def test_models_of_other_settings_are_retrained_even_without_snakemake_metadata(tiny_run,
                                                                                  tmp_path):

@@ -105,3 +105,17 @@ def model_mismatches(path: Path | str, model_id: str, requested: dict[str, tuple
     if data is not None and meta.get("data") != data:
         out.append(f"{where}: trained on data {meta.get('data')}, this run's data is {data}")
     return out
+
+
+def stale_models(model_files: dict, cfg: dict) -> dict[str, list[str]]:
+    """``{path: [difference, ...]}`` for every existing file of ``model_files`` (``{path:
+    spec}``, a spec with ``arch`` and ``model_id``, e.g. a
+    :class:`~vae_novelty.config.ModelSpec`) that is not the model the configuration ``cfg``
+    requests (:func:`model_mismatches`), in the order of ``model_files``."""
+    stale = {}
+    for path, spec in model_files.items():
+        if Path(path).exists():
+            lines = model_mismatches(path, spec.model_id, requested_training(spec.arch, cfg))
+            if lines:
+                stale[path] = lines
+    return stale

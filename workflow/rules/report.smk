@@ -3,6 +3,11 @@
 # configuration without the speed-only keys, so any change that reruns something rewrites it.
 import mimetypes
 
+from vae_novelty.run_record import record_problem, report_problem, results_config
+
+# The configuration as the run record keeps it: without the keys that change no result.
+RESULTS_CONFIG = results_config(CFG, vcfg.read_schema())
+
 
 rule run_record:
     """The configuration, data fingerprint and code versions these results were made with."""
