@@ -1,5 +1,6 @@
 """The configuration, in layers: :mod:`.schema` (the shipped schema, its defaults, a walk over
-its keys) at the bottom, :mod:`.validate` (defaults merged in, problems named by key) and
+its keys) at the bottom, :mod:`.overrides` (``--config`` strings read as the schema's types)
+above it, :mod:`.validate` (defaults merged in, problems named by key) and
 :mod:`.grid` (the models a configuration trains) above it, and at the top the generated
 reference (:mod:`.doc`), the file check (:mod:`.check`) and the command line (:mod:`.cli`,
 ``python -m vae_novelty.config``). Each layer imports only the ones below it.
