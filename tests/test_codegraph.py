@@ -92,7 +92,7 @@ LAYERS = [
     ("stages", {"theorem1_table", "elbo", "evaluate", "samples", "training_jobs", "size_train",
                 "size_eval", "size_table", "tables", "run_record", "jobs"}),
     # the figures, drawn from the stages' files
-    ("figures", {"figures", "figures.naming", "figures.common", "figures.selection",
+    ("figures", {"figures", "figures.naming", "figures.plan", "figures.common", "figures.selection",
                  "figures.summary", "figures.loaders", "figures.figure1", "figures.figure2",
                  "figures.figure3", "figures.figure14", "figures.figure15", "figures.sweep",
                  "figures.quant", "figures.size", "figures.build"}),

@@ -524,7 +524,7 @@ def test_labels_name_the_dataset():
 
 
 def test_role_models_are_shallow_then_deep_full_then_held_out():
-    from vae_novelty.figures.naming import role_models
+    from vae_novelty.figures.plan import role_models
 
     cfg = {"splits": {"include_full": True},
            "model": {"shallow": "h4", "deep": "h4-2", "mini": {"hidden": [3], "z_dim": 2},

@@ -4,7 +4,8 @@
 # options that figure uses, so changing one figure option reruns only that figure; the plotting
 # modules a figure uses are inputs too, so editing them reruns the figures that use them.
 
-from vae_novelty.figures.naming import role_models, sweep_figure_number
+from vae_novelty.figures.naming import sweep_figure_number
+from vae_novelty.figures.plan import role_models
 
 # Figures 1-2 (and 14): the shallow and the deep model, first seed.
 FIG_MODELS = role_models(CFG, FIG_DIGIT, FIG_SEED)
