@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO / "src"))
 from vae_novelty import config as vcfg  # noqa: E402
 from vae_novelty.data import load_idx_folder, to_float  # noqa: E402
 from vae_novelty.ensemble import EnsembleMember, train_ensemble  # noqa: E402
+from vae_novelty.hyperparams import TrainSettings  # noqa: E402
 from vae_novelty.model import VAE  # noqa: E402
 from vae_novelty.size_eval import SizeEvalSettings, measure_model  # noqa: E402
 from vae_novelty.size_splits import epochs_for_steps, make_size_splits  # noqa: E402
@@ -73,9 +74,8 @@ def main() -> None:
         def train(n, epochs):
             members = [EnsembleMember(torch.from_numpy(splits[f"{h}{n}"].train_idx), x_test, s)
                        for h in "AB" for s in sweep["seeds"]]
-            return cpu(lambda: train_ensemble(x_all, members, hidden=hidden, z_dim=z,
-                                              epochs=epochs, batch_size=batch,
-                                              learning_rate=1e-3))
+            return cpu(lambda: train_ensemble(
+                x_all, members, TrainSettings(hidden, z, epochs, batch, 1e-3)))
 
         steps_3000 = -(-3000 // batch)
         step = train(3000, 1) / steps_3000

@@ -52,7 +52,8 @@ sys.path.insert(0, str(REPO / "src"))
 from vae_novelty.config import DEFAULTS  # noqa: E402
 from vae_novelty.data import load_idx_folder, to_float  # noqa: E402
 from vae_novelty.ensemble import EnsembleMember, train_ensemble  # noqa: E402
-from vae_novelty.train import TrainConfig, train_vae  # noqa: E402
+from vae_novelty.hyperparams import TrainSettings  # noqa: E402
+from vae_novelty.train import train_vae  # noqa: E402
 
 
 # --------------------------------------------------------------------------- (a) the baseline
@@ -280,11 +281,10 @@ def main(argv=None):
     def run_b(specs=specs, epochs=args.epochs):
         out = []
         for name, rep, idx, tidx in specs:
-            cfg = TrainConfig(hidden, args.z_dim, epochs, args.batch_size,
-                              args.learning_rate, rep)
+            cfg = TrainSettings(hidden, args.z_dim, epochs, args.batch_size, args.learning_rate)
             ti = torch.from_numpy(idx).to(device)
             out.append(train_vae(x_all[ti], x_test_all[torch.from_numpy(tidx).to(device)],
-                                 cfg)[0])
+                                 cfg, seed=rep)[0])
         return out
 
     def run_c(specs=specs, epochs=args.epochs):
@@ -292,8 +292,8 @@ def main(argv=None):
                                   x_test_all[torch.from_numpy(tidx).to(device)], rep,
                                   f"{name}.s{rep}") for name, rep, idx, tidx in specs]
         return [m for m, _ in train_ensemble(
-            x_all, members, hidden=hidden, z_dim=args.z_dim, epochs=epochs,
-            batch_size=args.batch_size, learning_rate=args.learning_rate,
+            x_all, members, TrainSettings(hidden, args.z_dim, epochs, args.batch_size,
+                                          args.learning_rate),
             cuda_graphs=args.cuda_graphs)]
 
     labels = {"a": "(a) DataLoader + nn.Module + torch.optim.Adam, one model at a time",

@@ -40,11 +40,12 @@ def flat(model: torch.nn.Module) -> torch.Tensor:
 
 
 def train(x_train, x_test, hidden, z_dim, epochs, seed):
-    from vae_novelty.train import TrainConfig, train_vae
+    from vae_novelty.hyperparams import TrainSettings
+    from vae_novelty.train import train_vae
 
-    cfg = TrainConfig(hidden, z_dim, epochs, 128, 1e-3, seed)
+    cfg = TrainSettings(hidden, z_dim, epochs, 128, 1e-3)
     t0 = time.perf_counter()
-    model, history = train_vae(x_train, x_test, cfg)
+    model, history = train_vae(x_train, x_test, cfg, seed=seed)
     return model, history.to_frame(), time.perf_counter() - t0
 
 

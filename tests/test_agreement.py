@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vae_novelty.agreement import (agreement, copy_fraction, copy_ratios, nearest_distances)
+from vae_novelty.agreement import agreement, copy_fraction, copy_ratios
 
 
 def brute_nearest(points, images, k):
@@ -18,16 +18,6 @@ def brute_nearest(points, images, k):
         out_pos.append(order)
         out_dist.append([d[i] for i in order])
     return np.array(out_pos), np.array(out_dist)
-
-
-def test_nearest_distances_against_brute_force():
-    rng = np.random.default_rng(0)
-    images = rng.random((57, 30)).astype(np.float32)
-    points = np.concatenate([rng.random((9, 30)), images[[3, 40]] + 1e-3])
-    pos, dist = nearest_distances(points, images, k=2, chunk_mb=0.01)
-    ref_pos, ref_dist = brute_nearest(points, images, 2)
-    assert np.array_equal(pos, ref_pos)
-    np.testing.assert_allclose(dist, ref_dist, rtol=1e-9, atol=1e-7)
 
 
 def test_copy_fraction_against_brute_force():

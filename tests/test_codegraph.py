@@ -60,10 +60,83 @@ def test_the_config_package_imports_downward_only():
     c = "vae_novelty.config."
     assert {m for m in graph[c + "schema"] if m.startswith(c)} == set()
     assert {m for m in graph[c + "grid"] if m.startswith("vae_novelty.")} == set()
-    assert {m for m in graph[c + "validate"] if m.startswith(c)} <= {c + "schema", c + "grid"}
+    assert {m for m in graph[c + "overrides"] if m.startswith(c)} <= {c + "schema"}
+    assert {m for m in graph[c + "validate"] if m.startswith(c)} <= {c + "schema", c + "grid",
+                                                                     c + "overrides"}
     top = {c + "doc", c + "check", c + "cli", c + "__main__"}
     importers = {m for m, targets in graph.items() if targets & top}
     assert importers <= top, importers
+
+
+# The package's layers, bottom first, derived from its import graph (imports inside functions
+# included). A module imports only modules of its own layer or of layers below it; a new
+# module must be placed here (the test names an unplaced one).
+LAYERS = [
+    # files, devices, logging, plain values and statistics: they import no other layer
+    ("foundations", {"vae_novelty", "io", "tensors", "hyperparams", "recorded", "seeds", "ct",
+                     "codegraph", "results_lock"}),
+    # what every computation reads and writes: the MNIST arrays, the splits, the per-model file
+    # format, the VAE and its snapshots
+    ("data and model files", {"data", "splits", "size_splits", "artefacts", "model", "stacked",
+                              "snapshots"}),
+    # the schema, validation and the model grid; validation checks the size sweep against the
+    # splits (size_splits), so it sits above the data
+    ("configuration", {"config", "config.schema", "config.overrides", "config.grid",
+                       "config.validate"}),
+    # the numerical engines and the trainers: arrays and models in, numbers out, unaware of
+    # stages and configuration
+    ("engines", {"chunks", "theorem1", "neighbours", "pixel_nn", "agreement", "decoder",
+                 "posterior", "classifier", "train", "ensemble"}),
+    # one workflow stage each (and the run record): plain values from the scripts, files in
+    # and out, the engines called
+    ("stages", {"theorem1_table", "elbo", "evaluate", "samples", "training_jobs", "size_train",
+                "size_eval", "size_table", "tables", "run_record", "jobs"}),
+    # the figures, drawn from the stages' files
+    ("figures", {"figures", "figures.naming", "figures.plan", "figures.common", "figures.selection",
+                 "figures.summary", "figures.loaders", "figures.figure1", "figures.figure2",
+                 "figures.figure3", "figures.figure14", "figures.figure15", "figures.sweep",
+                 "figures.quant", "figures.size", "figures.build"}),
+    # command lines and the generated reference: nothing in the package imports them
+    ("entry points", {"config.doc", "config.check", "config.cli", "config.__main__",
+                      "compare"}),
+]
+
+
+def layer_of() -> dict[str, int]:
+    """{module: index of its layer in LAYERS} (full module names)."""
+    out = {}
+    for i, (_, names) in enumerate(LAYERS):
+        for name in names:
+            out["vae_novelty" if name == "vae_novelty" else f"vae_novelty.{name}"] = i
+    return out
+
+
+def upward_imports(graph: dict[str, set[str]], layers: dict[str, int]) -> list[str]:
+    """Every import of ``graph`` that runs from a layer up to a higher one, as text."""
+    return [f"{m} ({LAYERS[layers[m]][0]}) imports {t} ({LAYERS[layers[t]][0]})"
+            for m in sorted(graph) for t in sorted(graph[m])
+            if m in layers and t in layers and layers[t] > layers[m]]
+
+
+def test_every_module_has_a_layer():
+    layers = layer_of()
+    modules = set(import_graph(PKG))
+    assert modules - set(layers) == set(), "place these modules in LAYERS"
+    assert set(layers) - modules == set(), "LAYERS names modules that do not exist"
+    assert sum(len(names) for _, names in LAYERS) == len(layers)   # each module once
+
+
+def test_imports_never_run_up_a_layer():
+    found = upward_imports(import_graph(PKG), layer_of())
+    assert found == [], "imports running up a layer:\n" + "\n".join(found)
+
+
+def test_an_upward_import_is_reported():
+    layers = layer_of()
+    graph = {"vae_novelty.io": {"vae_novelty.tables"}, "vae_novelty.tables": {"vae_novelty.io"},
+             "vae_novelty.theorem1": {"vae_novelty.chunks"}}
+    assert upward_imports(graph, layers) == [
+        "vae_novelty.io (foundations) imports vae_novelty.tables (stages)"]
 
 
 def test_cycles_are_found_through_imports_inside_functions(tmp_path):

@@ -245,7 +245,7 @@ def test_chunking_does_not_change_the_optimal_elbo():
 def test_evaluate_elbo_writes_the_documented_format(tmp_path):
     import pyarrow.parquet as pq
 
-    from test_theorem1 import _tiny_model_files
+    from test_theorem1_table import _tiny_model_files
     from vae_novelty.data import to_float
     from vae_novelty.model import load_model
 

@@ -22,12 +22,13 @@ import torch
 
 from vae_novelty.data import Mnist
 from vae_novelty.ensemble import EnsembleMember, train_ensemble
+from vae_novelty.hyperparams import FIELDS, TrainSettings
 from vae_novelty.model import load_model
 from vae_novelty.splits import Split
 from vae_novelty.snapshots import EnsembleState
 from vae_novelty.stacked import StackedAdam
-from vae_novelty.train import TrainConfig, TrainingDiverged, train_vae
-from vae_novelty.training_jobs import ModelJob, TrainSettings, train_ensemble_jobs
+from vae_novelty.train import TrainingDiverged, train_vae
+from vae_novelty.training_jobs import ModelJob, train_ensemble_jobs
 
 ATOL_PARAM = 1e-5
 RTOL_HISTORY = 1e-5
@@ -46,16 +47,17 @@ def x_test(x_all):
 
 
 def solo(x_all, x_test, idx, seed, **kw):
-    cfg = TrainConfig(**{**dict(hidden=[32, 16], z_dim=4, epochs=3, batch_size=32,
-                                learning_rate=1e-3), **kw, "seed": seed})
-    return train_vae(x_all[idx], x_test, cfg)
+    cfg = TrainSettings(**{**dict(hidden=[32, 16], z_dim=4, epochs=3, batch_size=32,
+                                  learning_rate=1e-3), **kw})
+    return train_vae(x_all[idx], x_test, cfg, seed=seed)
 
 
 def ensemble(x_all, x_test, specs, **kw):
     members = [EnsembleMember(idx, x_test, seed, tag=f"m{i}") for i, (idx, seed) in
                enumerate(specs)]
     args = {**dict(hidden=[32, 16], z_dim=4, epochs=3, batch_size=32, learning_rate=1e-3), **kw}
-    return train_ensemble(x_all, members, **args)
+    settings = TrainSettings(**{k: args.pop(k) for k in FIELDS})
+    return train_ensemble(x_all, members, settings, **args)
 
 
 @pytest.mark.parametrize("n, seed, kw", [
@@ -174,12 +176,14 @@ def test_ensemble_jobs_write_the_files_train_jobs_writes(fake_mnist, tmp_path):
     """Through the one entry point, train_architecture: ensemble or one after the other."""
     from vae_novelty.training_jobs import train_architecture
 
-    settings = TrainSettings("h16", (16,), 2, epochs=2, batch_size=64, learning_rate=1e-3)
+    settings = TrainSettings((16,), 2, epochs=2, batch_size=64, learning_rate=1e-3)
     splits = _splits(fake_mnist)
     seq, ens = _jobs(tmp_path / "seq", ["no9"]), _jobs(tmp_path / "ens", ["no9"])
     cpu = torch.device("cpu")
-    train_architecture(fake_mnist, splits, seq, settings, device=cpu, ensemble=False)
-    train_architecture(fake_mnist, splits, ens, settings, device=cpu, ensemble=True)
+    train_architecture(fake_mnist, splits, seq, settings, arch="h16", device=cpu,
+                       ensemble=False)
+    train_architecture(fake_mnist, splits, ens, settings, arch="h16", device=cpu,
+                       ensemble=True)
     a, meta_a = load_model(seq[0].model_path, expect_hidden=[16], expect_z_dim=2)
     b, meta_b = load_model(ens[0].model_path, expect_hidden=[16], expect_z_dim=2)
     for (ka, pa), (kb, pb) in zip(a.state_dict().items(), b.state_dict().items()):
@@ -194,8 +198,9 @@ def test_ensemble_jobs_write_the_files_train_jobs_writes(fake_mnist, tmp_path):
 def test_ensemble_jobs_write_every_member(fake_mnist, tmp_path):
     splits = _splits(fake_mnist)
     jobs = _jobs(tmp_path, ["full", "no9"])
-    settings = TrainSettings("h16", (16,), 2, epochs=2, batch_size=64, learning_rate=1e-3)
-    train_ensemble_jobs(fake_mnist, splits, jobs, settings, device=torch.device("cpu"))
+    settings = TrainSettings((16,), 2, epochs=2, batch_size=64, learning_rate=1e-3)
+    train_ensemble_jobs(fake_mnist, splits, jobs, settings, arch="h16",
+                        device=torch.device("cpu"))
     for job in jobs:
         _, meta = load_model(job.model_path, expect_hidden=[16], expect_z_dim=2)
         assert meta["model_id"] == f"h16.{job.split}.s0"

@@ -521,3 +521,19 @@ def test_labels_name_the_dataset():
         assert split_label("mini") == "mini-Fashion-MNIST"
         assert test_set_label(3) == r"Fashion-MNIST$^{te}_{3}$"
     assert test_set_label(3) == r"MNIST$^{te}_{3}$"
+
+
+def test_role_models_are_shallow_then_deep_full_then_held_out():
+    from vae_novelty.figures.plan import role_models
+
+    cfg = {"splits": {"include_full": True},
+           "model": {"shallow": "h4", "deep": "h4-2", "mini": {"hidden": [3], "z_dim": 2},
+                     "architectures": {"h4": [4], "h4-2": [4, 2]}}}
+    got = role_models(cfg, 7, 3)
+    assert [(m["role"], m["arch"], m["split"], m["model_id"]) for m in got] == [
+        ("shallow", "h4", "full", "h4.full.s3"), ("shallow", "h4", "no7", "h4.no7.s3"),
+        ("deep", "h4-2", "full", "h4-2.full.s3"), ("deep", "h4-2", "no7", "h4-2.no7.s3")]
+    assert got[0]["title"] == "shallow VAE (4)" and got[2]["title"] == "deep VAE (4-2)"
+    cfg["splits"]["include_full"] = False
+    assert [m["split"] for m in role_models(cfg, 7, 3)] == ["no7", "no7"]
+

@@ -46,6 +46,15 @@ def test_random_images_match_brute_force():
     check(queries, refs, k=5, candidates=5)
 
 
+def test_near_copies_of_float32_images_match_brute_force():
+    # the size sweep's case (was agreement.nearest_distances): near-copies of training images
+    rng = np.random.default_rng(0)
+    refs = rng.random((57, 30)).astype(np.float32)
+    queries = np.concatenate([rng.random((9, 30)), refs[[3, 40]] + 1e-3])
+    pos, _ = check(queries, refs, k=2, chunk_mb=0.01)
+    assert pos[-2:, 0].tolist() == [3, 40]
+
+
 @pytest.mark.parametrize("query_chunk, ref_chunk", [(7, 13), (1, 1), (40, 300), (3, 299)])
 def test_chunking_does_not_change_the_result(query_chunk, ref_chunk):
     rng = np.random.default_rng(1)

@@ -347,6 +347,21 @@ def test_a_model_trained_with_other_settings_is_named_with_key_and_both_values(t
     assert mini["epochs"][0] == "training.mini_epochs" and mini["hidden"][0] == "model.mini.hidden"
 
 
+def test_stale_models_names_only_existing_files_of_other_settings(tmp_path):
+    """The workflow's check before planning (train.smk): missing files are not stale, a file
+    of the requested settings is not, one of other settings is, with its differences."""
+    from vae_novelty.config import ModelSpec
+    from vae_novelty.recorded import stale_models
+
+    spec = ModelSpec("h16", (16,), 8, "no9", 0)
+    good, bad = _model_file(tmp_path / "good.pt"), _model_file(tmp_path / "bad.pt", epochs=5)
+    files = {str(good): spec, str(tmp_path / "missing.pt"): spec, str(bad): spec}
+    assert stale_models(files, _cfg_h16(2)) == {
+        str(bad): [f"{bad} (h16.no9.s0): training.epochs is 5 in the file, 2 requested"]}
+    assert list(stale_models(files, _cfg_h16(5))) == [str(good)]
+    assert stale_models({}, _cfg_h16(2)) == {}
+
+
 @pytest.mark.slow
 def test_models_of_other_settings_are_retrained_even_without_snakemake_metadata(tiny_run,
                                                                                  tmp_path):
@@ -387,13 +402,15 @@ def test_a_diverging_model_is_named_by_the_sequential_trainer():
     """Before: 'training diverged: training negative ELBO is nan at epoch 1' named no model."""
     import torch
 
-    from vae_novelty.train import TrainConfig, TrainingDiverged, train_vae
+    from vae_novelty.hyperparams import TrainSettings
+    from vae_novelty.train import TrainingDiverged, train_vae
 
     x = torch.rand(40, 784)
     x[3, 5] = float("nan")
     with pytest.raises(TrainingDiverged, match=r"^h64\.no9\.s0: training diverged: training "
                                                r"negative ELBO is nan at epoch 1"):
-        train_vae(x, torch.rand(8, 784), TrainConfig([8], 2, 1, 16, 1e-3, 0), tag="h64.no9.s0")
+        train_vae(x, torch.rand(8, 784), TrainSettings([8], 2, 1, 16, 1e-3), seed=0,
+                  tag="h64.no9.s0")
 
 
 def test_a_finished_model_survives_its_siblings_failure(tmp_path, monkeypatch, caplog):
@@ -407,14 +424,14 @@ def test_a_finished_model_survives_its_siblings_failure(tmp_path, monkeypatch, c
 
     from vae_novelty import training_jobs as tj
     from vae_novelty.data import Mnist
+    from vae_novelty.hyperparams import TrainSettings
     from vae_novelty.model import load_model
 
     rng = np.random.default_rng(0)
     labels = (np.arange(300) % 10).astype(np.uint8)
     images = (rng.random((300, 784)) * 255).astype(np.uint8)
     mnist = Mnist(images, labels, images[:40].copy(), labels[:40].copy())
-    settings = tj.TrainSettings("h16", (16,), 2, epochs=3, batch_size=64,
-                                learning_rate=1e-3)
+    settings = TrainSettings((16,), 2, epochs=3, batch_size=64, learning_rate=1e-3)
     jobs = _jobs(tmp_path / "models", ["full", "no9"])
     (tmp_path / "models").mkdir()
     snaps = tmp_path / "snapshots"
@@ -429,8 +446,8 @@ def test_a_finished_model_survives_its_siblings_failure(tmp_path, monkeypatch, c
     monkeypatch.setattr(tj, "train_vae", failing)
     with caplog.at_level(logging.INFO, logger="vae_novelty"), \
             pytest.raises(RuntimeError, match="out of memory") as err:
-        tj.train_jobs(mnist, _splits(mnist), jobs, settings, device=cpu, snapshot_dir=snaps,
-                      snapshot_every=0)
+        tj.train_jobs(mnist, _splits(mnist), jobs, settings, arch="h16", device=cpu,
+                      snapshot_dir=snaps, snapshot_every=0)
     assert "while training model h16.no9.s0" in err.value.__notes__
     assert "h16.no9.s0: training failed (RuntimeError: out of memory (simulated))" in caplog.text
     caplog.clear()
@@ -441,8 +458,8 @@ def test_a_finished_model_survives_its_siblings_failure(tmp_path, monkeypatch, c
             p.unlink(missing_ok=True)
     monkeypatch.setattr(tj, "train_vae", real)
     with caplog.at_level(logging.INFO, logger="vae_novelty"):
-        tj.train_jobs(mnist, _splits(mnist), jobs, settings, device=cpu, snapshot_dir=snaps,
-                      snapshot_every=0)
+        tj.train_jobs(mnist, _splits(mnist), jobs, settings, arch="h16", device=cpu,
+                      snapshot_dir=snaps, snapshot_every=0)
     text = caplog.text
     assert "h16.full.s0 resumed from snapshot" in text and "at epoch 4" in text
     assert "h16.full.s0 epoch" not in text                   # no epoch trained again

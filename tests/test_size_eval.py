@@ -104,7 +104,7 @@ def test_mean_neg_elbo_averages_one_sample_estimates(tiny):
 def test_c_t_of_copied_samples_is_strongly_negative_and_of_fresh_draws_near_zero():
     """C_T as the size sweep computes it, on images drawn from a mixture: samples that copy
     training images (with a tiny jitter) against fresh draws of the same distribution."""
-    from vae_novelty.agreement import nearest_distances
+    from vae_novelty.pixel_nn import nearest_images
     from vae_novelty.size_eval import c_t_statistic
 
     rng = np.random.default_rng(0)
@@ -115,11 +115,11 @@ def test_c_t_of_copied_samples_is_strongly_negative_and_of_fresh_draws_near_zero
                        0, 1)
 
     train, test = draw(300), draw(400)
-    _, test_nn = nearest_distances(test, train, k=1)
+    _, test_nn = nearest_images(test, train, k=1)
     copies = train[rng.integers(0, 300, 400)] + 1e-3 * rng.standard_normal((400, 20))
     fresh = draw(400)
     for samples, check in ((copies, lambda v: v < -10), (fresh, lambda v: abs(v) < 3)):
-        _, nn = nearest_distances(samples, train, k=1)
+        _, nn = nearest_images(samples, train, k=1)
         value = c_t_statistic(nn[:, 0], samples, train, test_nn[:, 0], test, key="m",
                               cells=4, pca_dims=5, min_per_cell=10)
         assert check(value), value

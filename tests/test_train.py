@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vae_novelty.train import TrainConfig, TrainingDiverged, train_vae
+from vae_novelty.hyperparams import TrainSettings
+from vae_novelty.train import TrainingDiverged, train_vae
 
 
 @pytest.fixture(scope="module")
@@ -18,12 +19,15 @@ def tiny_data():
 
 
 def cfg(**kw):
+    """train_vae's settings and seed, as keyword arguments."""
     base = dict(hidden=[32], z_dim=4, epochs=4, batch_size=32, learning_rate=1e-3, seed=0)
-    return TrainConfig(**{**base, **kw})
+    settings = {**base, **kw}
+    seed = settings.pop("seed")
+    return {"cfg": TrainSettings(**settings), "seed": seed}
 
 
 def test_loss_decreases(tiny_data):
-    _, hist = train_vae(*tiny_data, cfg(epochs=6))
+    _, hist = train_vae(*tiny_data, **cfg(epochs=6))
     df = hist.to_frame()
     assert list(df.epoch) == [1, 2, 3, 4, 5, 6]
     assert df.train_neg_elbo.iloc[-1] < df.train_neg_elbo.iloc[0] - 10
@@ -31,9 +35,9 @@ def test_loss_decreases(tiny_data):
 
 
 def test_same_seed_same_model_other_seed_differs(tiny_data):
-    a, ha = train_vae(*tiny_data, cfg())
-    b, hb = train_vae(*tiny_data, cfg())
-    c, _ = train_vae(*tiny_data, cfg(seed=1))
+    a, ha = train_vae(*tiny_data, **cfg())
+    b, hb = train_vae(*tiny_data, **cfg())
+    c, _ = train_vae(*tiny_data, **cfg(seed=1))
     for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters()):
         assert torch.equal(pa, pb)
         assert not torch.equal(pa, pc)
@@ -45,19 +49,20 @@ def test_nan_stops_with_epoch_and_loss(tiny_data):
     bad = x_train.clone()
     bad[3, 5] = float("nan")
     with pytest.raises(TrainingDiverged, match=r"negative ELBO is nan at epoch 1"):
-        train_vae(bad, x_test, cfg())
+        train_vae(bad, x_test, **cfg())
 
 
 def test_snapshot_resume_is_bitwise_identical(tiny_data, tmp_path, monkeypatch):
-    full, hist_full = train_vae(*tiny_data, cfg(epochs=5))
+    full, hist_full = train_vae(*tiny_data, **cfg(epochs=5))
     snap = tmp_path / "snap.pt"
     # Interrupt a run right after its epoch-2 snapshot is written, as SIGKILL would.
     killed, restore = _kill_after_first_snapshot(monkeypatch)
     with pytest.raises(killed):
-        train_vae(*tiny_data, cfg(epochs=5), snapshot=snap, snapshot_every=2)
+        train_vae(*tiny_data, **cfg(epochs=5), snapshot=snap, snapshot_every=2)
     restore()
     assert snap.exists()
-    resumed, hist_resumed = train_vae(*tiny_data, cfg(epochs=5), snapshot=snap, snapshot_every=2)
+    resumed, hist_resumed = train_vae(*tiny_data, **cfg(epochs=5), snapshot=snap,
+                                      snapshot_every=2)
     for p, q in zip(full.parameters(), resumed.parameters()):
         assert torch.equal(p, q)
     assert hist_full.rows == hist_resumed.rows
@@ -65,10 +70,10 @@ def test_snapshot_resume_is_bitwise_identical(tiny_data, tmp_path, monkeypatch):
 
 def test_snapshot_for_other_settings_is_ignored(tiny_data, tmp_path):
     snap = tmp_path / "snap.pt"
-    train_vae(*tiny_data, cfg(epochs=3), snapshot=snap, snapshot_every=1)
+    train_vae(*tiny_data, **cfg(epochs=3), snapshot=snap, snapshot_every=1)
     assert snap.exists()  # the last snapshot (epoch 2) is left for the caller to delete
-    fresh, h1 = train_vae(*tiny_data, cfg(epochs=3, seed=5))
-    other, h2 = train_vae(*tiny_data, cfg(epochs=3, seed=5), snapshot=snap, snapshot_every=0)
+    fresh, h1 = train_vae(*tiny_data, **cfg(epochs=3, seed=5))
+    other, h2 = train_vae(*tiny_data, **cfg(epochs=3, seed=5), snapshot=snap, snapshot_every=0)
     assert h1.rows == h2.rows
 
 
@@ -102,7 +107,7 @@ def test_snapshot_clock_every_n_epochs_never_at_the_end_and_not_too_often(monkey
 
 
 def test_training_history_of_a_long_run_has_one_row_per_evaluated_epoch(tiny_data):
-    _, history = train_vae(*tiny_data, cfg(epochs=250))
+    _, history = train_vae(*tiny_data, **cfg(epochs=250))
     epochs = [r["epoch"] for r in history.rows]
     assert epochs == list(range(3, 250, 3)) + [250]
 
@@ -148,27 +153,27 @@ def test_snapshot_of_other_training_rows_is_not_resumed(tmp_path, monkeypatch, c
     import logging
 
     from vae_novelty.model import load_model
-    from vae_novelty.training_jobs import ModelJob, TrainSettings, train_jobs
+    from vae_novelty.training_jobs import ModelJob, train_jobs
 
     mnist, rows_a, rows_b = _fake_mnist_and_splits()
-    settings = TrainSettings("h16", (16,), z_dim=2, epochs=3, batch_size=32, learning_rate=1e-3)
+    settings = TrainSettings((16,), z_dim=2, epochs=3, batch_size=32, learning_rate=1e-3)
     cpu = torch.device("cpu")
     snaps = tmp_path / "snapshots"
     job = ModelJob("no9", 0, tmp_path / "m.pt", tmp_path / "m.history.csv")
     Killed, restore = _kill_after_first_snapshot(monkeypatch)
     with pytest.raises(Killed):
-        train_jobs(mnist, {"no9": rows_a}, [job], settings, device=cpu, snapshot_dir=snaps,
-                   snapshot_every=1)
+        train_jobs(mnist, {"no9": rows_a}, [job], settings, arch="h16", device=cpu,
+                   snapshot_dir=snaps, snapshot_every=1)
     restore()
     snap = snaps / "no9_s0.pt"
     assert snap.exists()
     caplog.set_level(logging.INFO, logger="vae_novelty")
-    train_jobs(mnist, {"no9": rows_b}, [job], settings, device=cpu, snapshot_dir=snaps,
-               snapshot_every=1)
+    train_jobs(mnist, {"no9": rows_b}, [job], settings, arch="h16", device=cpu,
+               snapshot_dir=snaps, snapshot_every=1)
     assert "resumed" not in caplog.text
     assert f"discarding snapshot {snap}" in caplog.text and "train_rows" in caplog.text
     fresh = ModelJob("no9", 0, tmp_path / "f.pt", tmp_path / "f.history.csv")
-    train_jobs(mnist, {"no9": rows_b}, [fresh], settings, device=cpu)
+    train_jobs(mnist, {"no9": rows_b}, [fresh], settings, arch="h16", device=cpu)
     got, _ = load_model(job.model_path)
     want, _ = load_model(fresh.model_path)
     for p, q in zip(got.parameters(), want.parameters()):
@@ -182,11 +187,11 @@ def test_snapshot_of_other_training_images_is_not_resumed(tiny_data, tmp_path, m
     snap = tmp_path / "snap.pt"
     Killed, restore = _kill_after_first_snapshot(monkeypatch)
     with pytest.raises(Killed):
-        train_vae(x_train, x_test, cfg(epochs=3), snapshot=snap, snapshot_every=1)
+        train_vae(x_train, x_test, **cfg(epochs=3), snapshot=snap, snapshot_every=1)
     restore()
     other = x_train.flip(0).contiguous()  # same images, other order: another data order
-    _, hist = train_vae(other, x_test, cfg(epochs=3), snapshot=snap, snapshot_every=0)
-    _, hist_fresh = train_vae(other, x_test, cfg(epochs=3))
+    _, hist = train_vae(other, x_test, **cfg(epochs=3), snapshot=snap, snapshot_every=0)
+    _, hist_fresh = train_vae(other, x_test, **cfg(epochs=3))
     assert hist.rows == hist_fresh.rows
     assert not snap.exists()
 
@@ -199,7 +204,7 @@ def test_corrupt_snapshot_is_discarded_and_training_completes(tiny_data, tmp_pat
     snap = tmp_path / "snap.pt"
     Killed, restore = _kill_after_first_snapshot(monkeypatch)
     with pytest.raises(Killed):
-        train_vae(*tiny_data, cfg(epochs=3), snapshot=snap, snapshot_every=1)
+        train_vae(*tiny_data, **cfg(epochs=3), snapshot=snap, snapshot_every=1)
     restore()
     raw = snap.read_bytes()
     if damage == "truncated":
@@ -211,10 +216,10 @@ def test_corrupt_snapshot_is_discarded_and_training_completes(tiny_data, tmp_pat
     else:
         torch.save({"format": "vae-novelty-snapshot/2", "cfg": None}, snap)
     caplog.set_level(logging.INFO, logger="vae_novelty")
-    _, hist = train_vae(*tiny_data, cfg(epochs=3), snapshot=snap, snapshot_every=0)
+    _, hist = train_vae(*tiny_data, **cfg(epochs=3), snapshot=snap, snapshot_every=0)
     assert f"discarding snapshot {snap}" in caplog.text
     assert not snap.exists()  # not retried on the next run
-    _, hist_fresh = train_vae(*tiny_data, cfg(epochs=3))
+    _, hist_fresh = train_vae(*tiny_data, **cfg(epochs=3))
     assert hist.rows == hist_fresh.rows
 
 
@@ -224,13 +229,13 @@ def test_snapshot_that_fails_while_applied_leaves_a_fresh_start(tiny_data, tmp_p
     snap = tmp_path / "snap.pt"
     Killed, restore = _kill_after_first_snapshot(monkeypatch)
     with pytest.raises(Killed):
-        train_vae(*tiny_data, cfg(epochs=3), snapshot=snap, snapshot_every=1)
+        train_vae(*tiny_data, **cfg(epochs=3), snapshot=snap, snapshot_every=1)
     restore()
     payload = torch.load(snap, weights_only=False)
     payload["opt"] = {"state": {}, "param_groups": []}   # model loads, optimizer fails
     torch.save(payload, snap)
-    model, hist = train_vae(*tiny_data, cfg(epochs=3), snapshot=snap, snapshot_every=0)
-    fresh, hist_fresh = train_vae(*tiny_data, cfg(epochs=3))
+    model, hist = train_vae(*tiny_data, **cfg(epochs=3), snapshot=snap, snapshot_every=0)
+    fresh, hist_fresh = train_vae(*tiny_data, **cfg(epochs=3))
     assert hist.rows == hist_fresh.rows
     for p, q in zip(model.parameters(), fresh.parameters()):
         assert torch.equal(p, q)

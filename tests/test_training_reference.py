@@ -21,7 +21,8 @@ from torch.func import grad
 
 from vae_novelty import ensemble
 from vae_novelty.ensemble import EnsembleMember, train_ensemble
-from vae_novelty.train import NOISE_OFFSET, ORDER_OFFSET, TrainConfig, train_vae
+from vae_novelty.hyperparams import TrainSettings
+from vae_novelty.train import NOISE_OFFSET, ORDER_OFFSET, train_vae
 
 HIDDEN, Z_DIM, BATCH = (6, 5), 2, 4
 LR = 1e-3
@@ -108,8 +109,8 @@ def test_train_vae_steps_match_the_reference_with_a_short_last_batch(monkeypatch
             return super().step(closure)
 
     monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
-    _, history = train_vae(x, _images(2, 1), TrainConfig(list(HIDDEN), Z_DIM, 1, BATCH, LR,
-                                                          seed))
+    _, history = train_vae(x, _images(2, 1), TrainSettings(list(HIDDEN), Z_DIM, 1, BATCH, LR),
+                           seed=seed)
     steps = _reference_epoch(n, seed)
     assert [len(rows) for rows, _ in steps] == [4, 3]
     assert len(recorded) == len(steps)
@@ -136,8 +137,7 @@ def test_ensemble_steps_match_the_reference_with_short_last_batches(monkeypatch)
     monkeypatch.setattr(ensemble, "StackedAdam", RecordingAdam)
     members = [EnsembleMember(idx, _images(2, 1), seed, f"m{k}")
                for k, (idx, seed) in enumerate(zip(train_idx, seeds))]
-    results = train_ensemble(x_all, members, hidden=list(HIDDEN), z_dim=Z_DIM, epochs=1,
-                             batch_size=BATCH, learning_rate=LR)
+    results = train_ensemble(x_all, members, TrainSettings(list(HIDDEN), Z_DIM, 1, BATCH, LR))
     assert [active for _, _, active in recorded] == [[0, 1, 2], [0, 1]]
     for m, (idx, seed) in enumerate(zip(train_idx, seeds)):
         x = x_all[idx]

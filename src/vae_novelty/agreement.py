@@ -1,9 +1,8 @@
 """Pixel-space measures of the size sweep (issue 20): nearest training images, the copy
 fraction of generated samples, and the cross-half agreement of two models' reconstructions.
 
-Distances are Euclidean in pixel space (pixels in [0, 1]), in float64, found by
-:func:`vae_novelty.neighbours.latent_neighbours` (a chunked exact k-nearest search in any
-Euclidean space; here the "codes" are images).
+Distances are Euclidean in pixel space (pixels in [0, 1]), in float64, found by the exact
+pixel search :func:`vae_novelty.pixel_nn.nearest_images` (equal distances: lower position).
 
 - **Copy fraction** (Gu et al., TMLR 2025): a generated sample is a copy when its nearest
   training image is less than ``ratio`` (1/3) times as far as the second nearest.
@@ -23,26 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .neighbours import latent_neighbours, nn_ratio
-
-
-def nearest_distances(points, images, *, k: int = 1, chunk_mb: float = 1024.0,
-                      device="cpu") -> tuple[np.ndarray, np.ndarray]:
-    """``(positions, distances)`` (T, min(k, N)) of the ``k`` rows of ``images`` (N, P) nearest
-    to each row of ``points`` (T, P) in Euclidean distance, nearest first (float64)."""
-    points = np.asarray(points, np.float64)
-    images = np.asarray(images, np.float64)
-    if points.ndim != 2 or images.ndim != 2 or points.shape[1] != images.shape[1]:
-        raise ValueError(f"points {points.shape} and images {images.shape} must be (T, P) and "
-                         f"(N, P)")
-    # centred on the pixel means: the squared distances lose no digits to large norms
-    return latent_neighbours(points, images, k=k, chunk_mb=chunk_mb, device=device)
+from .neighbours import nn_ratio
+from .pixel_nn import nearest_images
 
 
 def copy_ratios(samples, train_images, *, chunk_mb: float = 1024.0,
                 device="cpu") -> np.ndarray:
     """Nearest over second-nearest training-image distance of every sample (T,)."""
-    _, dist = nearest_distances(samples, train_images, k=2, chunk_mb=chunk_mb, device=device)
+    _, dist = nearest_images(samples, train_images, k=2, chunk_mb=chunk_mb, device=device)
     return nn_ratio(dist)
 
 
@@ -75,7 +62,7 @@ class Agreement:
 def agreement(recon_a, recon_b, own_a, own_b) -> Agreement:
     """:class:`Agreement` of reconstructions ``recon_a``, ``recon_b`` (T, P) of the same test
     images by the two models, given each reconstruction's distance to its own model's nearest
-    training image (``own_a``, ``own_b``, (T,): :func:`nearest_distances`)."""
+    training image (``own_a``, ``own_b``, (T,): :func:`~vae_novelty.pixel_nn.nearest_images`)."""
     a = np.asarray(recon_a, np.float64)
     b = np.asarray(recon_b, np.float64)
     own_a, own_b = np.asarray(own_a, np.float64), np.asarray(own_b, np.float64)

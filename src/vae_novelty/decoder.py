@@ -7,8 +7,7 @@ import copy
 import numpy as np
 import torch
 
-from .tensors import no_tf32, resolve_device, to_tensor
-from .theorem1 import F64
+from .tensors import F64, no_tf32, resolve_device, to_tensor
 
 
 @torch.inference_mode()

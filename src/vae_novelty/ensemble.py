@@ -49,10 +49,11 @@ from typing import Sequence
 import torch
 
 from .data import content_digest
+from .hyperparams import TrainSettings
 from .model import VAE, init_parameters, negative_elbo
 from .snapshots import EnsembleState, SnapshotClock
 from .splits import rows_digest
-from .stacked import StackedAdam, StackedVAE
+from .stacked import GraphedStep, StackedAdam, StackedVAE
 from .train import (NOISE_OFFSET, ORDER_OFFSET, History, ProgressLog, TrainingDiverged, batches,
                     check_finite, is_evaluated, mean_neg_elbo)
 
@@ -112,50 +113,6 @@ def _epoch_plan(train_idx: Sequence[torch.Tensor], order_gens, batch_size: int, 
 
 # --------------------------------------------------------------------------- training
 
-class _GraphedStep:
-    """The full-batch training step of every member captured as one CUDA graph.
-
-    Static inputs: ``gidx`` (rows of x_all) and ``eps`` (noise, filled from each member's own
-    generator before every replay). Capture needs a few eager warm-up iterations, which update
-    the training state: it is saved before them and restored after, so that capturing leaves
-    every member exactly where it was.
-    """
-
-    def __init__(self, step_fn, x_all, n_members, batch_size, z_dim, state, total):
-        device = x_all.device
-        self.step_fn = step_fn
-        self.gidx = torch.zeros(n_members, batch_size, dtype=torch.int64, device=device)
-        self.eps = torch.zeros(n_members, batch_size, z_dim, device=device)
-        # 1 / batch_size computed on the CPU, as in _epoch_plan
-        self.weight = (torch.ones(n_members, batch_size)
-                       / torch.tensor(float(batch_size))).to(device)
-        saved = [t.detach().clone() for t in state]
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                self._body()
-        torch.cuda.current_stream(device).wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        try:
-            with torch.cuda.graph(self.graph):
-                self._body()
-        finally:
-            with torch.no_grad():
-                for t, v in zip(state, saved):
-                    t.copy_(v)
-                total.zero_()
-
-    def _body(self):
-        self.step_fn(self.gidx, self.eps, self.weight, None)
-
-    def run(self, gidx: torch.Tensor, noise_gens) -> None:
-        self.gidx.copy_(gidx)
-        for m, gen in enumerate(noise_gens):
-            self.eps[m].normal_(generator=gen)
-        self.graph.replay()
-
-
 class _EnsembleRun:
     """The training state of one ensemble (stacked weights, Adam, every member's generators,
     histories and evaluation model) and its steps.
@@ -166,12 +123,12 @@ class _EnsembleRun:
     """
 
     def __init__(self, x_all: torch.Tensor, members: Sequence[EnsembleMember],
-                 hidden: Sequence[int], z_dim: int, epochs: int, batch_size: int,
-                 learning_rate: float):
+                 settings: TrainSettings):
         device = self.device = x_all.device
+        hidden, z_dim, epochs = settings.hidden, settings.z_dim, settings.epochs
+        batch_size, learning_rate = settings.batch_size, settings.learning_rate
         self.x_all, self.members, self.batch_size = x_all, members, batch_size
-        self.settings = dict(hidden=list(hidden), z_dim=z_dim, epochs=epochs,
-                             batch_size=batch_size, learning_rate=learning_rate)
+        self.settings = settings.record()
         self.net = StackedVAE([_initial_model(hidden, z_dim, m.seed) for m in members], device)
         self.train_idx = [m.train_idx.detach().to("cpu", torch.int64) for m in members]
         self.n_train = [len(idx) for idx in self.train_idx]
@@ -191,7 +148,7 @@ class _EnsembleRun:
         # Subsets of members still in their epoch (only in an epoch's last steps, when the
         # members' training sets differ in size), as device index tensors made once each.
         self.member_index: dict[tuple[int, ...], torch.Tensor] = {}
-        self.graphed: _GraphedStep | None = None
+        self.graphed: GraphedStep | None = None
         self.diverged: dict[int, str] = {}  # member -> its TrainingDiverged message
         self._log_padding()
 
@@ -239,10 +196,10 @@ class _EnsembleRun:
 
     def capture_graph(self, cuda_graphs: bool) -> None:
         """With ``cuda_graphs`` on a CUDA device, capture the full-batch step as a CUDA graph
-        (:class:`_GraphedStep`); steps run eagerly when capture fails."""
+        (:class:`GraphedStep`); steps run eagerly when capture fails."""
         if cuda_graphs and self.device.type == "cuda":
             try:
-                self.graphed = _GraphedStep(self.step, self.x_all, len(self.members),
+                self.graphed = GraphedStep(self.step, self.x_all, len(self.members),
                                             self.batch_size, self.net.z_dim,
                                             self.adam.state_tensors(), self.total)
                 log.info("full-batch training step captured as a CUDA graph")
@@ -357,12 +314,12 @@ def _initial_model(hidden: Sequence[int], z_dim: int, seed: int) -> VAE:
     return model
 
 
-def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
-                   hidden: Sequence[int], z_dim: int, epochs: int, batch_size: int,
-                   learning_rate: float, cuda_graphs: bool = False,
+def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember],
+                   settings: TrainSettings, *, cuda_graphs: bool = False,
                    snapshot: Path | None = None, snapshot_every: int = 0,
                    data_digest: str | None = None) -> list[tuple[VAE, History]]:
-    """Train one VAE per member, all at once; return each member's (model, history).
+    """Train one VAE per member with the settings ``settings``, all at once; return each
+    member's (model, history).
 
     ``x_all`` holds every training image (float pixels in [0, 1]) on the training device; each
     member trains on ``x_all[member.train_idx]`` exactly as :func:`~vae_novelty.train.train_vae`
@@ -384,7 +341,8 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember], *,
     """
     if not members:
         return []
-    run = _EnsembleRun(x_all, members, hidden, z_dim, epochs, batch_size, learning_rate)
+    run = _EnsembleRun(x_all, members, settings)
+    epochs = settings.epochs
     run.capture_graph(cuda_graphs)
     key = run.snapshot_key(data_digest) if snapshot is not None else None
     start_epoch = run.resume(snapshot, key)

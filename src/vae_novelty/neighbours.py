@@ -24,12 +24,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .tensors import array_shape, as_f64, no_tf32, resolve_device, to_tensor
-from .theorem1 import F64, chunk_sizes, chunk_topk, merge_topk
-
-
-def _override_chunks(tc: int, nc: int, test_chunk, train_chunk, n: int) -> tuple[int, int]:
-    return int(test_chunk or tc), int(min(train_chunk or nc, n))
+from .chunks import ChunkPlan, RunningTopK, staged
+from .tensors import F64, array_shape, as_f64, no_tf32, resolve_device, to_tensor
+from .theorem1 import chunk_sizes
 
 
 def latent_neighbours(z, train_mean, *, k: int = 2, chunk_mb: float = 1024.0, device="cpu",
@@ -54,31 +51,25 @@ def latent_neighbours(z, train_mean, *, k: int = 2, chunk_mb: float = 1024.0, de
         raise ValueError(f"k must be >= 1, got {k}")
     centre = (train_mean.mean(0) if centre is None
               else as_f64("centre", np.reshape(centre, (dim,)), ndim=1))
-    tc, nc = _override_chunks(*chunk_sizes(len(z), n, dim, 0, chunk_mb), test_chunk, train_chunk, n)
     kk, T = min(k, n), len(z)
+    plan = ChunkPlan.fit(T, n, chunk_sizes(T, n, dim, 0, chunk_mb), test_chunk, train_chunk)
     pos, dist = np.empty((T, kk), np.int64), np.empty((T, kk))
     with torch.inference_mode(), no_tf32():
         mc = torch.as_tensor(train_mean - centre, dtype=F64, device=dev)
         # -||z - m||^2 = [z, 1] . [2 m, -|m|^2] - |z|^2
         BT = torch.cat([2.0 * mc, -(mc * mc).sum(1, keepdim=True)], 1).T.contiguous()
-        buf = torch.empty(min(tc, max(T, 1)) * nc, dtype=F64, device=dev)
-        for i0 in range(0, T, tc):
-            zc = torch.as_tensor(z[i0:i0 + tc] - centre, dtype=F64, device=dev)
+        buf = plan.buffer(F64, dev)
+        for sl in plan.test_spans():
+            zc = torch.as_tensor(z[sl] - centre, dtype=F64, device=dev)
             A = torch.cat([zc, torch.ones_like(zc[:, :1])], 1)
             z2 = (zc * zc).sum(1, keepdim=True)
-            t = len(zc)
-            top_v = torch.empty(t, 0, dtype=F64, device=dev)
-            top_i = torch.empty(t, 0, dtype=torch.int64, device=dev)
-            for j0 in range(0, n, nc):
-                ncj = min(nc, n - j0)
-                neg = buf[:t * ncj].view(t, ncj)
-                torch.mm(A, BT[:, j0:j0 + ncj], out=neg)
+            top = RunningTopK(len(zc), kk, F64, dev)
+            for cols, neg in plan.blocks(len(zc), buf):
+                torch.mm(A, BT[:, cols], out=neg)
                 neg.sub_(z2).clamp_(max=0.0)              # -||z - m||^2, rounding clamped
-                v, i = chunk_topk(neg, kk, j0)
-                top_v, top_i = merge_topk(top_v, top_i, v, i, kk)
-            sl = slice(i0, i0 + t)
-            pos[sl] = top_i.cpu().numpy()
-            dist[sl] = torch.sqrt(-top_v).cpu().numpy()
+                top.add(neg, cols.start)
+            pos[sl] = top.index.cpu().numpy()
+            dist[sl] = torch.sqrt(-top.values).cpu().numpy()
     return pos, dist
 
 
@@ -120,32 +111,26 @@ def xhat_neighbours(logits, train_x, *, chunk_mb: float = 1024.0, device="cpu",
     n = array_shape(train_x)[0]
     if n == 0:
         raise ValueError("no training images")
-    tc, nc = _override_chunks(*chunk_sizes(T, n, 0, n_pix, chunk_mb), test_chunk, train_chunk, n)
+    plan = ChunkPlan.fit(T, n, chunk_sizes(T, n, 0, n_pix, chunk_mb), test_chunk, train_chunk)
     pos, bce = np.empty(T, np.int64), np.empty(T)
     with torch.inference_mode(), no_tf32():
         X = to_tensor(train_x, dev)
         if X.dtype != F64:
-            xbuf = torch.empty(nc * n_pix, dtype=F64, device=dev)
-        buf = torch.empty(min(tc, max(T, 1)) * nc, dtype=F64, device=dev)
-        for i0 in range(0, T, tc):
-            lg = to_tensor(logits[i0:i0 + tc], dev, F64)
+            xbuf = plan.buffer(F64, dev, width=n_pix)
+        buf = plan.buffer(F64, dev)
+        for sl in plan.test_spans():
+            lg = to_tensor(logits[sl], dev, F64)
             xhat2 = 2.0 * torch.sigmoid(lg)
-            t = len(lg)
-            top_v = torch.empty(t, 0, dtype=F64, device=dev)
-            top_i = torch.empty(t, 0, dtype=torch.int64, device=dev)
-            for j0 in range(0, n, nc):
-                ncj = min(nc, n - j0)
-                xc = X[j0:j0 + ncj]
+            top = RunningTopK(len(lg), 1, F64, dev)
+            for cols, score in plan.blocks(len(lg), buf):
+                xc = X[cols]
                 if X.dtype != F64:
-                    xc = xbuf[:ncj * n_pix].view(ncj, n_pix).copy_(xc)
-                score = buf[:t * ncj].view(t, ncj)
+                    xc = staged(xbuf, xc)
                 torch.mm(xhat2, xc.T, out=score)             # 2 x_i . x_hat
                 score.sub_((xc * xc).sum(1))                 # - |x_i|^2: larger = nearer
-                v, i = chunk_topk(score, 1, j0)
-                top_v, top_i = merge_topk(top_v, top_i, v, i, 1)
-            sl = slice(i0, i0 + t)
-            nearest = X[top_i[:, 0]].to(F64)
-            pos[sl] = top_i[:, 0].cpu().numpy()
+                top.add(score, cols.start)
+            nearest = X[top.index[:, 0]].to(F64)
+            pos[sl] = top.index[:, 0].cpu().numpy()
             bce[sl] = (torch.nn.functional.softplus(lg).sum(1)
                        - (nearest * lg).sum(1)).cpu().numpy()
     return pos, bce

@@ -39,11 +39,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .tensors import array_shape, no_tf32, resolve_device, to_tensor
-from .theorem1 import MIB
+from .chunks import MIB, ChunkPlan
+from .tensors import F32, F64, array_shape, no_tf32, resolve_device, to_tensor
 
-F32 = torch.float32
-F64 = torch.float64
 DEFAULT_CANDIDATES = 16
 
 
@@ -103,8 +101,7 @@ def nearest_images(queries, refs, *, k: int = 2, chunk_mb: float = 256.0, device
         raise ValueError("no reference images")
     kk = min(k, n)
     m = min(max(int(candidates), kk), n)
-    qc, rc = _chunks(T, n, n_pix, m, chunk_mb)
-    qc, rc = int(query_chunk or qc), int(min(ref_chunk or rc, n))
+    plan = ChunkPlan.fit(T, n, _chunks(T, n, n_pix, m, chunk_mb), query_chunk, ref_chunk)
     pos_out, dist_out = np.empty((T, kk), np.int64), np.empty((T, kk))
     with torch.inference_mode(), no_tf32():
         R = to_tensor(refs, dev)
@@ -116,9 +113,10 @@ def nearest_images(queries, refs, *, k: int = 2, chunk_mb: float = 256.0, device
         r2 = (R.to(F64) ** 2).sum(1)
         r2_32 = r2.to(F32)
         r2_max = float(r2.max())
-        for i0 in range(0, T, qc):
-            q64 = to_tensor(np.asarray(queries[i0:i0 + qc]) if not isinstance(queries, torch.Tensor)
-                          else queries[i0:i0 + qc], dev, F64)
+        buf = plan.buffer(F32, dev)
+        for sl in plan.test_spans():
+            q64 = to_tensor(np.asarray(queries[sl]) if not isinstance(queries, torch.Tensor)
+                            else queries[sl], dev, F64)
             if not torch.isfinite(q64).all():
                 raise ValueError("queries contain NaN or infinite values")
             q32 = q64.to(F32)
@@ -126,12 +124,12 @@ def nearest_images(queries, refs, *, k: int = 2, chunk_mb: float = 256.0, device
             t = len(q64)
             top_v = torch.empty(t, 0, dtype=F32, device=dev)
             top_i = torch.empty(t, 0, dtype=torch.int64, device=dev)
-            for j0 in range(0, n, rc):
-                score = torch.mm(q32, R32[j0:j0 + rc].T).mul_(-2.0).add_(r2_32[j0:j0 + rc])
+            for cols, score in plan.blocks(t, buf):
+                torch.mm(q32, R32[cols].T, out=score).mul_(-2.0).add_(r2_32[cols])
                 mm = min(m, score.shape[1])
                 v, i = torch.topk(score, mm, dim=1, largest=False, sorted=False)
                 top_v = torch.cat([top_v, v], 1)
-                top_i = torch.cat([top_i, i + j0], 1)
+                top_i = torch.cat([top_i, i + cols.start], 1)
                 if top_v.shape[1] > m:
                     v, sel = torch.topk(top_v, m, dim=1, largest=False, sorted=False)
                     top_v, top_i = v, top_i.gather(1, sel)
@@ -146,21 +144,21 @@ def nearest_images(queries, refs, *, k: int = 2, chunk_mb: float = 256.0, device
             unsure = (srt[:, -1] <= bound) & (top_v.shape[1] < n)
             for r in unsure.nonzero().flatten().tolist():
                 best_sq[r], best_pos[r] = _all_within(q64[r], q32[r], R, R32, r2_32,
-                                                      float(bound[r]), rc, kk)
-            sl = slice(i0, i0 + t)
+                                                      float(bound[r]), plan, kk)
             pos_out[sl] = best_pos.cpu().numpy()
             dist_out[sl] = torch.sqrt(best_sq).cpu().numpy()
     return pos_out, dist_out
 
 
-def _all_within(q64, q32, R, R32, r2_32, bound: float, rc: int,
+def _all_within(q64, q32, R, R32, r2_32, bound: float, plan: ChunkPlan,
                 k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """One query's exact ``k`` nearest among every reference whose float32 squared distance is
-    within ``bound`` (in the units of the scores: ``d~ - |q|^2``; a superset of the true ``k`` nearest, see the module docstring)."""
+    within ``bound`` (in the units of the scores: ``d~ - |q|^2``; a superset of the true ``k``
+    nearest, see the module docstring), the references in the chunks of ``plan``."""
     found = []
-    for j0 in range(0, len(R32), rc):
-        approx = (torch.mv(R32[j0:j0 + rc], q32).mul_(-2.0).add_(r2_32[j0:j0 + rc])).to(F64)
-        found.append((approx <= bound).nonzero().flatten() + j0)
+    for cols in plan.train_spans():
+        approx = (torch.mv(R32[cols], q32).mul_(-2.0).add_(r2_32[cols])).to(F64)
+        found.append((approx <= bound).nonzero().flatten() + cols.start)
     pos = torch.cat(found)[None, :]
     sq = _exact_sq(q64[None, :], R, pos)
     best_sq, best_pos = _best_k(sq, pos, k)

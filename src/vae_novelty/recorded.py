@@ -110,6 +110,20 @@ def model_mismatches(path: Path | str, model_id: str, requested: dict[str, tuple
     return out
 
 
+def stale_models(model_files: dict, cfg: dict) -> dict[str, list[str]]:
+    """``{path: [difference, ...]}`` for every existing file of ``model_files`` (``{path:
+    spec}``, a spec with ``arch`` and ``model_id``, e.g. a
+    :class:`~vae_novelty.config.ModelSpec`) that is not the model the configuration ``cfg``
+    requests (:func:`model_mismatches`), in the order of ``model_files``."""
+    stale = {}
+    for path, spec in model_files.items():
+        if Path(path).exists():
+            lines = model_mismatches(path, spec.model_id, requested_training(spec.arch, cfg))
+            if lines:
+                stale[path] = lines
+    return stale
+
+
 # --------------------------------------------------------------------------- figures and tables
 
 # Every figure and table rule writes, beside its files, the settings it made them with: its

@@ -9,7 +9,8 @@ Per model (its own training subset, the shared test images):
 - the training and test -ELBO (mean over images of ``elbo_samples`` one-sample estimates
   each, the noise seeded) and their gap (test - train);
 - the copy fraction of ``samples`` generated images (z ~ N(0, I), decoder mean;
-  :mod:`vae_novelty.agreement`) against the model's own training subset;
+  :mod:`vae_novelty.agreement`) against the model's own training subset (nearest images by
+  the exact pixel search, :func:`vae_novelty.pixel_nn.nearest_images`);
 - C_T (Meehan et al.'s data-copying statistic, :func:`c_t_statistic` with
   :mod:`vae_novelty.ct`): the samples' distances to their nearest training image against the
   fixed test images', per k-means cell of the PCA of the model's own training subset;
@@ -30,8 +31,9 @@ import torch
 
 from . import ct as C
 from . import theorem1 as t1
-from .agreement import agreement, copy_fraction, nearest_distances
+from .agreement import agreement, copy_fraction
 from .neighbours import nn_ratio
+from .pixel_nn import nearest_images
 from .config import ModelSpec
 from .data import check_fingerprint, to_float
 from .decoder import decode_bce, decoder_logits
@@ -134,10 +136,10 @@ def measure_model(model, x_train: np.ndarray, x_test: np.ndarray, settings: Size
     rng = np.random.default_rng(_seed(settings.sample_seed, key, "samples"))
     z = rng.standard_normal((settings.samples, model.z_dim))
     samples = _sigmoid(decoder_logits(model, z, device))
-    _, sample_nn = nearest_distances(samples, x_train, k=2, chunk_mb=chunk, device=device)
+    _, sample_nn = nearest_images(samples, x_train, k=2, chunk_mb=chunk, device=device)
     ratios = nn_ratio(sample_nn)
-    _, own = nearest_distances(recon, x_train, k=1, chunk_mb=chunk, device=device)
-    _, test_nn = nearest_distances(x_test, x_train, k=1, chunk_mb=chunk, device=device)
+    _, own = nearest_images(recon, x_train, k=1, chunk_mb=chunk, device=device)
+    _, test_nn = nearest_images(x_test, x_train, k=1, chunk_mb=chunk, device=device)
     c_t = c_t_statistic(sample_nn[:, 0], samples, x_train, test_nn[:, 0], x_test, key=key,
                         seed=settings.sample_seed)
     row = {"frac_closer_to_mu": frac_closer_to_mu(bce_mu, bce_x),

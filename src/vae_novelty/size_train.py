@@ -15,7 +15,8 @@ import logging
 from pathlib import Path
 
 from .size_splits import epochs_for_steps, parse_size_split_name
-from .training_jobs import ModelJob, TrainSettings, train_architecture
+from .hyperparams import TrainSettings
+from .training_jobs import ModelJob, train_architecture
 
 log = logging.getLogger("vae_novelty")
 
@@ -33,9 +34,9 @@ def train_size_models(mnist, splits: dict, jobs: list[ModelJob], *, arch: str, h
     for n in sorted(by_n):
         log.info("N = %d: %d models, %d epochs of %d steps (%d steps each)", n, len(by_n[n]),
                  epochs[n], steps // epochs[n], steps)
-        settings = TrainSettings(arch, tuple(hidden), z_dim, epochs[n], batch_size,
-                                 learning_rate)
-        train_architecture(mnist, splits, by_n[n], settings, device=device, ensemble=ensemble,
+        settings = TrainSettings(tuple(hidden), z_dim, epochs[n], batch_size, learning_rate)
+        train_architecture(mnist, splits, by_n[n], settings, arch=arch, device=device,
+                           ensemble=ensemble,
                            snapshot_dir=Path(snapshot_dir) / f"n{n}" if snapshot_dir else None,
                            snapshot_every=snapshot_every, cuda_graphs=cuda_graphs)
     return epochs

@@ -202,3 +202,49 @@ def _stacked_adam_update(p, g, exp_avg, exp_avg_sq, neg_step_size, bc2_sqrt) -> 
     exp_avg_sq.mul_(ADAM_BETA2).addcmul_(g, g, value=1 - ADAM_BETA2)
     denom = (exp_avg_sq.sqrt() / bc2_sqrt.view(shape)).add_(ADAM_EPS)
     p.add_(neg_step_size.view(shape) * exp_avg / denom)
+
+
+class GraphedStep:
+    """The full-batch training step of every member of a stacked model (``step_fn(gidx, eps,
+    weight, None)``: forward, backward, :class:`StackedAdam`) captured as one CUDA graph, for
+    :mod:`vae_novelty.ensemble`.
+
+    Static inputs: ``gidx`` (rows of x_all) and ``eps`` (noise, filled from each member's own
+    generator before every replay). Capture needs a few eager warm-up iterations, which update
+    the training state: it is saved before them and restored after, so that capturing leaves
+    every member exactly where it was.
+    """
+
+    def __init__(self, step_fn, x_all, n_members, batch_size, z_dim, state, total):
+        device = x_all.device
+        self.step_fn = step_fn
+        self.gidx = torch.zeros(n_members, batch_size, dtype=torch.int64, device=device)
+        self.eps = torch.zeros(n_members, batch_size, z_dim, device=device)
+        # 1 / batch_size computed on the CPU, as the ensemble's epoch plan does
+        self.weight = (torch.ones(n_members, batch_size)
+                       / torch.tensor(float(batch_size))).to(device)
+        saved = [t.detach().clone() for t in state]
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self._body()
+        torch.cuda.current_stream(device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(self.graph):
+                self._body()
+        finally:
+            with torch.no_grad():
+                for t, v in zip(state, saved):
+                    t.copy_(v)
+                total.zero_()
+
+    def _body(self):
+        self.step_fn(self.gidx, self.eps, self.weight, None)
+
+    def run(self, gidx: torch.Tensor, noise_gens) -> None:
+        self.gidx.copy_(gidx)
+        for m, gen in enumerate(noise_gens):
+            self.eps[m].normal_(generator=gen)
+        self.graph.replay()

@@ -11,6 +11,9 @@ import torch
 
 from .io import select_device
 
+F32 = torch.float32
+F64 = torch.float64
+
 
 @contextlib.contextmanager
 def no_tf32() -> Iterator[None]:

@@ -47,8 +47,10 @@ Everything runs on the torch device given (CUDA when present with ``device='auto
 same code path; all log densities, weights and mu are float64 (TF32 cannot apply to float64
 matrix products; it is also switched off while the engine runs).
 
-The memorisation measures computed alongside (same chunking) are in
-:mod:`vae_novelty.neighbours`; the decoder-side quantities in :mod:`vae_novelty.decoder`; one
+The chunk iteration and the streaming top-k are :mod:`vae_novelty.chunks`, shared with the
+memorisation measures computed alongside (:mod:`vae_novelty.neighbours`) and the exact pixel
+search (:mod:`vae_novelty.pixel_nn`); this module holds the engine's memory model
+(:func:`chunk_sizes`). The decoder-side quantities are in :mod:`vae_novelty.decoder`; one
 model's table and files in :mod:`vae_novelty.theorem1_table`.
 """
 
@@ -60,11 +62,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .tensors import array_shape, as_f64, no_tf32, resolve_device, to_tensor
+from .chunks import MIB, ChunkPlan, RunningTopK, staged
+from .tensors import F64, array_shape, as_f64, no_tf32, resolve_device, to_tensor
 
 LOG_2PI = math.log(2.0 * math.pi)
-F64 = torch.float64
-MIB = 2**20
 MAX_TEST_CHUNK = 4096
 
 
@@ -142,76 +143,28 @@ def _test_features(z: np.ndarray, centre: np.ndarray, device: torch.device) -> t
     return torch.cat([zc * zc, zc, torch.ones_like(zc[:, :1])], dim=1)
 
 
-def _sort_pairs(values: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Order each row by value descending, equal values by index ascending."""
-    order = torch.argsort(index, dim=1, stable=True)
-    values, index = values.gather(1, order), index.gather(1, order)
-    order = torch.sort(values, dim=1, descending=True, stable=True).indices
-    return values.gather(1, order), index.gather(1, order)
-
-
-def chunk_topk(logq: torch.Tensor, k: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k of each row (values, global positions), ties toward the lower position."""
-    nc = logq.shape[1]
-    kk = min(k, nc)
-    values, index = torch.topk(logq, min(k + 1, nc), dim=1, largest=True, sorted=True)
-    if nc > k:
-        # torch.topk picks arbitrarily among values tied with the k-th: a (k+1)-th value equal
-        # to the k-th flags such a row; those rows are redone with a stable sort.
-        tied = values[:, k] == values[:, k - 1]
-        values, index = values[:, :k].contiguous(), index[:, :k].contiguous()
-        if bool(tied.any()):
-            rows = tied.nonzero().squeeze(1)
-            step = max(1, len(logq) // 4)       # bounds the sort's temporaries
-            for r0 in range(0, len(rows), step):
-                r = rows[r0:r0 + step]
-                sv, si = torch.sort(logq[r], dim=1, descending=True, stable=True)
-                values[r], index[r] = sv[:, :kk], si[:, :kk]
-                del sv, si
-    return _sort_pairs(values, index + offset)
-
-
-def merge_topk(v_old: torch.Tensor, i_old: torch.Tensor, v_new: torch.Tensor,
-               i_new: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    values, index = _sort_pairs(torch.cat([v_old, v_new], 1), torch.cat([i_old, i_new], 1))
-    return values[:, :k], index[:, :k]
-
-
-def _buffers(tc: int, nc: int, n_pix: int, x_dtype, device: torch.device) -> dict:
-    """Work buffers reused by every chunk (fresh large allocations cost page faults on CPU)."""
-    buf = {"logq": torch.empty(tc * nc, dtype=F64, device=device),
-           "e": torch.empty(tc * nc, dtype=F64, device=device)}
-    if n_pix and x_dtype != F64:
-        buf["x"] = torch.empty(nc * n_pix, dtype=F64, device=device)
-    return buf
-
-
 def _stream_chunk(feats: torch.Tensor, HT: torch.Tensor, X: torch.Tensor | None, top_k: int,
-                  train_chunk: int, buf: dict):
-    """Streaming pass over all training rows for one chunk of test points.
-
-    ``HT`` (2D+1, N): the training features, transposed; ``X`` (N, P) or None.
+                  plan: ChunkPlan, buf: dict):
+    """Streaming pass over all training rows (the blocks of ``plan``) for one chunk of test
+    points. ``HT`` (2D+1, N): the training features, transposed; ``X`` (N, P) or None;
+    ``buf``: the reused buffers of the log densities, their exponentials and, for images not
+    in float64, a training chunk in float64 (:meth:`ChunkPlan.buffer`).
     """
-    tc, n = feats.shape[0], HT.shape[1]
+    tc = feats.shape[0]
     dev = feats.device
     m = s = t = None
     num = torch.zeros(tc, X.shape[1], dtype=F64, device=dev) if X is not None else None
-    top_v = torch.empty(tc, 0, dtype=F64, device=dev)
-    top_i = torch.empty(tc, 0, dtype=torch.int64, device=dev)
-    for j0 in range(0, n, train_chunk):
-        nc = min(train_chunk, n - j0)
-        logq = buf["logq"][:tc * nc].view(tc, nc)
-        torch.mm(feats, HT[:, j0:j0 + nc], out=logq)            # log q(z|x_i)
-        if top_k:
-            v, i = chunk_topk(logq, top_k, j0)
-            top_v, top_i = merge_topk(top_v, top_i, v, i, top_k)
+    top = RunningTopK(tc, top_k, F64, dev)
+    for cols, logq in plan.blocks(tc, buf["logq"]):
+        torch.mm(feats, HT[:, cols], out=logq)                  # log q(z|x_i)
+        top.add(logq, cols.start)
         m_new = logq.amax(1)
         if m is not None:
             m_new = torch.maximum(m, m_new)
             delta = m - m_new                                   # <= 0
             alpha = torch.exp(delta)
         logq.sub_(m_new[:, None])                               # L - m'  (<= 0)
-        e = torch.exp(logq, out=buf["e"][:tc * nc].view(tc, nc))
+        e = torch.exp(logq, out=buf["e"][:logq.numel()].view(logq.shape))
         s_c = e.sum(1)
         t_c = torch.einsum("ij,ij->i", e, logq)
         if m is None:
@@ -222,12 +175,12 @@ def _stream_chunk(feats: torch.Tensor, HT: torch.Tensor, X: torch.Tensor | None,
         if num is not None:
             if m is not None:
                 num.mul_(alpha[:, None])
-            xc = X[j0:j0 + nc]
+            xc = X[cols]
             if "x" in buf:
-                xc = buf["x"][:nc * xc.shape[1]].view(nc, -1).copy_(xc)
+                xc = staged(buf["x"], xc)
             num.addmm_(e, xc)
         m = m_new
-    return m, s, t, num, top_v, top_i
+    return m, s, t, num, top.values, top.index
 
 
 def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
@@ -262,10 +215,9 @@ def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
         n_pix = int(array_shape(train_x)[1])
     centre = (train_mean.mean(0) if centre is None
               else as_f64("centre", np.reshape(centre, (dim,)), ndim=1))
-    tc, nc = chunk_sizes(len(z), n, dim, n_pix, chunk_mb)
-    tc, nc = int(test_chunk or tc), int(min(train_chunk or nc, n))
-    k = min(top_k, n)
     T = len(z)
+    plan = ChunkPlan.fit(T, n, chunk_sizes(T, n, dim, n_pix, chunk_mb), test_chunk, train_chunk)
+    k = min(top_k, n)
     out = {"m": np.empty(T), "s": np.empty(T), "t": np.empty(T),
            "top_v": np.empty((T, k)), "top_i": np.empty((T, k), np.int64)}
     mu = None
@@ -279,11 +231,12 @@ def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
             X = to_tensor(train_x, dev)
             if not X.dtype.is_floating_point:
                 X = X.to(F64)
-        buf = _buffers(min(tc, max(T, 1)), nc, n_pix, None if X is None else X.dtype, dev)
-        for i0 in range(0, T, tc):
-            feats = _test_features(z[i0:i0 + tc], centre, dev)
-            m, s, t, num, top_v, top_i = _stream_chunk(feats, HT, X, k, nc, buf)
-            sl = slice(i0, i0 + len(feats))
+        buf = {"logq": plan.buffer(F64, dev), "e": plan.buffer(F64, dev)}
+        if X is not None and n_pix and X.dtype != F64:
+            buf["x"] = plan.buffer(F64, dev, width=n_pix)
+        for sl in plan.test_spans():
+            feats = _test_features(z[sl], centre, dev)
+            m, s, t, num, top_v, top_i = _stream_chunk(feats, HT, X, k, plan, buf)
             out["m"][sl], out["s"][sl], out["t"][sl] = (m.cpu().numpy(), s.cpu().numpy(),
                                                        t.cpu().numpy())
             out["top_v"][sl], out["top_i"][sl] = top_v.cpu().numpy(), top_i.cpu().numpy()
@@ -298,7 +251,7 @@ def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
     return WeightStats(log_norm=log_norm, entropy=np.log(s) - t / s, w_max=1.0 / s,
                        topk_pos=out["top_i"],
                        topk_weight=np.exp(out["top_v"] - m[:, None]) / s[:, None],
-                       mu=mu, chunks=(tc, nc))
+                       mu=mu, chunks=plan.sizes)
 
 
 def max_weight_grid(train_mean, train_logvar, points, *, chunk_mb: float = 1024.0,

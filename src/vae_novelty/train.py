@@ -26,11 +26,11 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from .data import content_digest
+from .hyperparams import TrainSettings
 from .model import VAE, init_parameters, negative_elbo
 from .snapshots import (SNAPSHOT_FORMAT, SnapshotClock, discard_snapshot, load_snapshot,
                         restore_snapshot, save_snapshot, snapshot_key)
@@ -45,16 +45,6 @@ log = logging.getLogger("vae_novelty")
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; no model is written."""
-
-
-@dataclass
-class TrainConfig:
-    hidden: Sequence[int]
-    z_dim: int
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    seed: int
 
 
 @dataclass
@@ -152,11 +142,12 @@ def check_finite(value: float, epoch: int, what: str, tag: str = "") -> None:
                                f"training.learning_rate?)")
 
 
-def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
+def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainSettings, *, seed: int,
               snapshot: Path | None = None, snapshot_every: int = 0,
               tag: str = "", train_rows=None, data_digest: str | None = None,
               keep_final: bool = False) -> tuple[VAE, History]:
-    """Train one VAE on ``x_train`` (float pixels in [0, 1], already on the training device).
+    """Train one VAE with the settings ``cfg`` and seed ``seed`` on ``x_train`` (float pixels
+    in [0, 1], already on the training device).
 
     ``x_test`` gives the test negative ELBO recorded after each evaluated epoch
     (:func:`is_evaluated`). With ``snapshot`` set, the full training state (weights, Adam,
@@ -175,18 +166,18 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
 
     def fresh():
         model = VAE(cfg.hidden, cfg.z_dim).to(device)
-        init_parameters(model, torch.Generator().manual_seed(cfg.seed))
+        init_parameters(model, torch.Generator().manual_seed(seed))
         model.to(device)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, foreach=False)
-        order_gen = torch.Generator().manual_seed(cfg.seed + ORDER_OFFSET)
-        noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + NOISE_OFFSET)
+        order_gen = torch.Generator().manual_seed(seed + ORDER_OFFSET)
+        noise_gen = torch.Generator(device=device).manual_seed(seed + NOISE_OFFSET)
         return model, opt, order_gen, noise_gen, History()
 
     model, opt, order_gen, noise_gen, history = fresh()
     start_epoch = 1
     key = None
     if snapshot is not None:
-        key = snapshot_key(cfg_key(cfg), cfg.seed + ORDER_OFFSET, cfg.seed + NOISE_OFFSET,
+        key = snapshot_key(cfg.record(seed), seed + ORDER_OFFSET, seed + NOISE_OFFSET,
                            len(x_train), rows_digest(train_rows) if train_rows is not None
                            else content_digest(x_train), data_digest)
     if snapshot is not None and Path(snapshot).exists():
@@ -225,7 +216,7 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
             train_loss = float(total) / n
             check_finite(train_loss, epoch, "training", tag)
             model.eval()
-            test_loss = mean_neg_elbo(model, x_test, cfg.seed)
+            test_loss = mean_neg_elbo(model, x_test, seed)
             history.rows.append({"epoch": epoch, "train_neg_elbo": train_loss,
                                  "test_neg_elbo": test_loss})
             log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (%s)", tag, epoch,
@@ -237,7 +228,3 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig, *,
     model.eval()
     return model, history
 
-
-def cfg_key(cfg: TrainConfig) -> dict:
-    return {"hidden": list(cfg.hidden), "z_dim": cfg.z_dim, "epochs": cfg.epochs,
-            "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate, "seed": cfg.seed}

@@ -20,13 +20,13 @@ import torch
 from .config.grid import model_id
 from .data import to_float
 from .ensemble import EnsembleMember, MembersDiverged, train_ensemble
+from .hyperparams import TrainSettings
 from .io import atomic_path, provenance
 from .model import VAE, save_model
 from .snapshots import (load_finished_member, remove_snapshot, save_finished_member,
                         snapshot_key)
 from .splits import Split, rows_digest
-from .train import (NOISE_OFFSET, ORDER_OFFSET, History, TrainConfig, TrainingDiverged,
-                    cfg_key, train_vae)
+from .train import NOISE_OFFSET, ORDER_OFFSET, History, TrainingDiverged, train_vae
 
 log = logging.getLogger("vae_novelty")
 
@@ -39,23 +39,6 @@ class ModelJob:
     seed: int
     model_path: Path
     history_path: Path
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """What changes an architecture's trained models (the training rule's params)."""
-
-    arch: str
-    hidden: tuple[int, ...]
-    z_dim: int
-    epochs: int
-    batch_size: int
-    learning_rate: float
-
-    def config(self, seed: int) -> TrainConfig:
-        """The :class:`TrainConfig` of this architecture's model with seed ``seed``."""
-        return TrainConfig(list(self.hidden), self.z_dim, self.epochs, self.batch_size,
-                           self.learning_rate, seed)
 
 
 @dataclass
@@ -93,16 +76,17 @@ class JobData:
 
 
 def train_architecture(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
-                       device: torch.device, ensemble: bool = True,
+                       arch: str, device: torch.device, ensemble: bool = True,
                        snapshot_dir: Path | None = None, snapshot_every: int = 0,
                        cuda_graphs: bool = False) -> None:
-    """The one entry point for training: every model (``jobs``: split x seed) of one
-    architecture, as one vectorised ensemble (``ensemble``, :mod:`vae_novelty.ensemble`) or
+    """The one entry point for training: every model (``jobs``: split x seed) of the
+    architecture named ``arch``, with the settings ``settings``, as one vectorised ensemble (``ensemble``, :mod:`vae_novelty.ensemble`) or
     one after the other (:func:`train_jobs`). Both write the same files; an ensemble member
     follows its own single-model trajectory to float32 rounding. ``device``,
     ``snapshot_*`` and ``cuda_graphs`` (ensemble only) change speed or resumability, not the
     models."""
-    per_call = dict(device=device, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every)
+    per_call = dict(arch=arch, device=device, snapshot_dir=snapshot_dir,
+                    snapshot_every=snapshot_every)
     if ensemble:
         train_ensemble_jobs(mnist, splits, jobs, settings, **per_call, cuda_graphs=cuda_graphs)
     else:
@@ -110,7 +94,7 @@ def train_architecture(mnist, splits: dict, jobs: list[ModelJob], settings: Trai
 
 
 def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
-               device: torch.device, snapshot_dir: Path | None = None,
+               arch: str, device: torch.device, snapshot_dir: Path | None = None,
                snapshot_every: int = 0) -> None:
     """Train every model of one architecture, one after the other, writing each model file and
     its per-epoch history (CSV) atomically as soon as it is done.
@@ -123,12 +107,12 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSetting
     job log and as a note of its traceback)."""
     data = JobData(mnist, device)
     finished = []
-    for prepared in data.prepare(splits, jobs, settings.arch):
+    for prepared in data.prepare(splits, jobs, arch):
         job, split = prepared.job, prepared.split
         x_train = data.x_all[torch.from_numpy(split.train_idx).to(device)]
         snap = Path(snapshot_dir) / f"{job.split}_s{job.seed}.pt" if snapshot_dir else None
         try:
-            model, history = train_vae(x_train, prepared.x_test, settings.config(job.seed),
+            model, history = train_vae(x_train, prepared.x_test, settings, seed=job.seed,
                                        snapshot=snap, snapshot_every=snapshot_every,
                                        tag=prepared.tag, train_rows=split.train_idx,
                                        data_digest=data.fingerprint, keep_final=True)
@@ -138,7 +122,7 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSetting
             log.error("%s: training failed (%s: %s)", prepared.tag, type(exc).__name__, exc)
             exc.add_note(f"while training model {prepared.tag}")
             raise
-        write_model_outputs(prepared, model, history, settings, device=device,
+        write_model_outputs(prepared, model, history, settings, arch=arch, device=device,
                             trainer="sequential")
         finished.append(snap)
     for snap in finished:
@@ -146,7 +130,7 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSetting
 
 
 def write_model_outputs(prepared: PreparedJob, model: VAE, history: History,
-                        settings: TrainSettings, *, device, trainer: str) -> None:
+                        settings: TrainSettings, *, arch: str, device, trainer: str) -> None:
     """Write one trained model and its per-epoch history (CSV), each atomically. Shared by the
     sequential trainer (:func:`train_jobs`) and the ensemble trainer
     (:func:`train_ensemble_jobs`). The model's metadata records
@@ -154,9 +138,9 @@ def write_model_outputs(prepared: PreparedJob, model: VAE, history: History,
     which the evaluation stage checks against the split and the data it evaluates the model
     with."""
     job, split = prepared.job, prepared.split
-    meta = {"model_id": prepared.tag, "arch": settings.arch, "split": job.split,
+    meta = {"model_id": prepared.tag, "arch": arch, "split": job.split,
             "seed": job.seed, "heldout_digit": split.heldout_digit,
-            "n_train": len(split.train_idx), "train_config": cfg_key(settings.config(job.seed)),
+            "n_train": len(split.train_idx), "train_config": settings.record(job.seed),
             "trainer": trainer, "train_rows": rows_digest(split.train_idx), "data": prepared.data,
             **provenance(device=str(device))}
     with atomic_path(job.history_path) as tmp:
@@ -165,7 +149,7 @@ def write_model_outputs(prepared: PreparedJob, model: VAE, history: History,
 
 
 def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
-                        device: torch.device, snapshot_dir: Path | None = None,
+                        arch: str, device: torch.device, snapshot_dir: Path | None = None,
                         snapshot_every: int = 0, cuda_graphs: bool = False) -> None:
     """Train every model of one architecture as one ensemble, then write each model file and
     its per-epoch history (CSV) atomically, exactly as :func:`train_jobs`
@@ -178,7 +162,7 @@ def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: Tra
     only the others, as a smaller ensemble; a kept member of other settings or data is
     discarded as any snapshot is."""
     data = JobData(mnist, device)
-    prepared = list(data.prepare(splits, jobs, settings.arch))
+    prepared = list(data.prepare(splits, jobs, arch))
     kept_paths = [Path(snapshot_dir) / f"{p.job.split}_s{p.job.seed}.finished.pt"
                   if snapshot_dir else None for p in prepared]
     keys = [finished_key(p, settings) for p in prepared]
@@ -196,17 +180,14 @@ def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: Tra
                               prepared[i].job.seed, prepared[i].tag) for i in todo]
     snap = Path(snapshot_dir) / "ensemble.pt" if snapshot_dir else None
     try:
-        trained = train_ensemble(data.x_all, members, hidden=list(settings.hidden),
-                                 z_dim=settings.z_dim, epochs=settings.epochs,
-                                 batch_size=settings.batch_size,
-                                 learning_rate=settings.learning_rate, cuda_graphs=cuda_graphs,
+        trained = train_ensemble(data.x_all, members, settings, cuda_graphs=cuda_graphs,
                                  snapshot=snap, snapshot_every=snapshot_every,
                                  data_digest=data.fingerprint)
     except MembersDiverged as exc:
         kept = []
         for i, result in zip(todo, exc.results):
             if result is not None:
-                write_model_outputs(prepared[i], *result, settings, device=device,
+                write_model_outputs(prepared[i], *result, settings, arch=arch, device=device,
                                     trainer="ensemble")
                 if kept_paths[i] is not None:
                     save_finished_member(kept_paths[i], keys[i], *result)
@@ -219,7 +200,8 @@ def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: Tra
     results = dict(done)
     results.update(zip(todo, trained))
     for i, prep in enumerate(prepared):
-        write_model_outputs(prep, *results[i], settings, device=device, trainer="ensemble")
+        write_model_outputs(prep, *results[i], settings, arch=arch, device=device,
+                            trainer="ensemble")
     remove_snapshot(snap)
     for path in kept_paths:
         remove_snapshot(path)
@@ -229,7 +211,7 @@ def finished_key(prepared: PreparedJob, settings: TrainSettings) -> dict:
     """What a kept finished member (:func:`~vae_novelty.snapshots.save_finished_member`) must
     have been trained for: the single-model snapshot key (settings, seeds, training rows,
     data) and the trainer."""
-    cfg = settings.config(prepared.job.seed)
-    return {**snapshot_key(cfg_key(cfg), cfg.seed + ORDER_OFFSET, cfg.seed + NOISE_OFFSET,
+    seed = prepared.job.seed
+    return {**snapshot_key(settings.record(seed), seed + ORDER_OFFSET, seed + NOISE_OFFSET,
                            len(prepared.split.train_idx), rows_digest(prepared.split.train_idx),
                            prepared.data), "trainer": "ensemble"}

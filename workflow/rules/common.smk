@@ -1,7 +1,6 @@
-# Helpers shared by every stage: the validated config, the model grid and path builders.
+# Helpers shared by several stages: the validated config, the model grid and path builders.
 
 import functools
-import os
 import re
 import sys
 
@@ -9,19 +8,10 @@ from snakemake.exceptions import WorkflowError
 
 from vae_novelty import config as vcfg
 from vae_novelty.codegraph import closure, code_digest
-from vae_novelty.data import checksums_problem, source_digest, source_problem
-from vae_novelty.io import in_repo
-from vae_novelty.recorded import (
-    SETTINGS_SUFFIX,
-    model_mismatches,
-    requested_training,
-    settings_mismatches,
-    settings_of,
-)
+from vae_novelty.recorded import SETTINGS_SUFFIX, settings_mismatches, settings_of
 from vae_novelty.results_lock import ResultsLocked
 from vae_novelty.results_lock import acquire as acquire_results_lock
 from vae_novelty.results_lock import holder_note as results_holder_note
-from vae_novelty.run_record import record_problem, report_problem, results_config
 
 try:
     CFG = vcfg.load_config(config)
@@ -35,9 +25,6 @@ if _merge_note:
 
 # Every rule's default target is appended here by its stage's .smk file.
 TARGETS = []
-
-# The configuration as the run record keeps it: without the keys that change no result.
-RESULTS_CONFIG = results_config(CFG, vcfg.read_schema())
 
 
 def report_requested():
@@ -62,7 +49,6 @@ SWEEP_ARCHS = list(CFG["model"]["architectures"])
 SWEEP_SPLITS = vcfg.sweep_splits(CFG)
 SEEDS = CFG["training"]["seeds"]
 MODELS = vcfg.model_grid(CFG)
-SPLITS = SWEEP_SPLITS + ["mini"]
 
 # Config sections, named once here for every .smk file.
 TRAIN = CFG["training"]
@@ -130,21 +116,6 @@ def arch_regex(archs):
     return "|".join(re.escape(a) for a in archs)
 
 
-def train_settings(arch, epochs, batch_size):
-    """Everything that changes an architecture's trained models."""
-    return {
-        "hidden": vcfg.arch_hidden(CFG, arch),
-        "z_dim": vcfg.arch_z_dim(CFG, arch),
-        # (split, seed) of every model of the architecture, in output order
-        "models": [list(m) for m in vcfg.arch_grid(CFG, arch)],
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "learning_rate": TRAIN["learning_rate"],
-        "ensemble": TRAIN["ensemble"],
-        "tf32": TRAIN["tf32"],
-    }
-
-
 @functools.lru_cache(maxsize=None)
 def code_version(script):
     """A digest of the code behind one script, passed as a ``params`` value. It covers the
@@ -157,16 +128,6 @@ def code_version(script):
     path = scripts / script
     return code_digest(
         [path, scripts / "_bootstrap.py", *closure(path, REPO / "src" / "vae_novelty")], REPO
-    )
-
-
-def spec_for(wildcards):
-    return vcfg.ModelSpec(
-        wildcards.arch,
-        tuple(vcfg.arch_hidden(CFG, wildcards.arch)),
-        vcfg.arch_z_dim(CFG, wildcards.arch),
-        wildcards.split,
-        int(wildcards.seed),
     )
 
 
@@ -190,23 +151,6 @@ def gpu_job_threads(device):
     return max(1, cores // slots)
 
 
-# The folder of IDX files prepare_mnist reads (None: a torchvision download), its checksums,
-# and the digest of their content (the data rule's params: new content reruns it).
-MNIST_FOLDER = {"bundled": in_repo("resources/mnist"), "folder": CFG["data"]["folder"]}.get(
-    CFG["data"]["source"]
-)
-MNIST_CHECKSUMS = in_repo(CFG["data"]["checksums"])
-if checksums_problem(MNIST_CHECKSUMS):
-    raise WorkflowError(checksums_problem(MNIST_CHECKSUMS))
-MNIST_DIGEST = source_digest(MNIST_FOLDER, MNIST_CHECKSUMS)
-
-# A data source that fails its checks stops the run here, before Snakemake deletes
-# results/data/mnist.npz to rerun the data rule (which would retrain every model later).
-_data_problem = source_problem(res("data/mnist.npz"), MNIST_DIGEST, MNIST_FOLDER, MNIST_CHECKSUMS)
-if _data_problem:
-    raise WorkflowError(f"data ({CFG['data']['source']}): {_data_problem}")
-
-
 # --------------------------------------------------------------------------- one run per results folder
 
 
@@ -226,9 +170,10 @@ def runs_jobs():
 
 # Two runs sharing one results folder (two checkouts with one absolute results_dir) would
 # each run every job and resume each other's live snapshots: the head takes
-# {results_dir}/.run.lock (checkout, host, pid) before it changes anything there and releases
-# it at exit; another live run's lock stops this one, naming it; a stale one (its process on
-# this host has ended) is taken over with a warning (src/vae_novelty/results_lock.py).
+# {results_dir}/.run.lock (checkout, host, pid) before any stage changes anything there (the
+# stage files are parsed after this one) and releases it at exit; another live run's lock
+# stops this one, naming it; a stale one (its process on this host has ended) is taken over
+# with a warning (src/vae_novelty/results_lock.py).
 if runs_jobs():
     try:
         RESULTS_LOCK = acquire_results_lock(
@@ -245,7 +190,7 @@ elif getattr(PREFLIGHT["cli_args"](), "dryrun", False) and workflow.is_main_proc
 # --------------------------------------------------------------------------- figures
 
 # (naming imports no plotting library: nothing heavy is imported while the workflow is parsed)
-from vae_novelty.figures.naming import hidden_label, output_paths, sweep_figure_number
+from vae_novelty.figures.naming import output_paths
 
 FIG_SEED = SEEDS[0]  # image figures show the models of the first seed
 FIG_DIGIT = FIG["figure1"]["digit"]
@@ -256,24 +201,10 @@ def figure_files(name):
     return output_paths(res(f"figures/{name}"), FIG["formats"])
 
 
-def role_models(digit):
-    """Figures 1-2: shallow and deep VAE, trained on MNIST^tr (when run) and without ``digit``."""
-    splits = (["full"] if CFG["splits"]["include_full"] else []) + [f"no{digit}"]
-    models = []
-    for role in ("shallow", "deep"):
-        arch = CFG["model"][role]
-        hidden = hidden_label(vcfg.arch_hidden(CFG, arch))
-        for split in splits:
-            models.append(
-                {
-                    "role": role,
-                    "arch": arch,
-                    "split": split,
-                    "model_id": vcfg.model_id(arch, split, FIG_SEED),
-                    "title": f"{role} VAE ({hidden})",
-                }
-            )
-    return models
+def first_seed_files(stage, models, ext):
+    """{results_dir}/{stage}/{arch}/{split}_s{FIG_SEED}.{ext} of ``models`` (dicts with arch and
+    split): the per-model files the image figures read."""
+    return [res(f"{stage}/{m['arch']}/{m['split']}_s{FIG_SEED}.{ext}") for m in models]
 
 
 # Every figure and table rule records the settings it made its files with (its params but the
@@ -296,78 +227,3 @@ def settings_problems():
         for rule_name, path in SETTINGS_FILES.items()
         for line in settings_mismatches(path, rule_name, EXPECTED_SETTINGS[rule_name], CFG)
     ]
-
-
-def theorem1_files(models, ext):
-    return [res(f"theorem1/{m['arch']}/{m['split']}_s{FIG_SEED}.{ext}") for m in models]
-
-
-def samples_files(models, ext):
-    """The samples stage's per-model files of ``models`` (first seed): Figure 14's inputs."""
-    return [res(f"samples/{m['arch']}/{m['split']}_s{FIG_SEED}.{ext}") for m in models]
-
-
-# Figures 4-13: figure number -> held-out digit, and the models they show (digit by digit,
-# then by architecture as in model.architectures).
-SWEEP_FIGURES = {sweep_figure_number(d): d for d in sorted(CFG["splits"]["heldout_digits"])}
-SWEEP_MODELS = [
-    {"arch": a, "split": f"no{d}", "model_id": vcfg.model_id(a, f"no{d}", FIG_SEED)}
-    for d in sorted(SWEEP_FIGURES.values())
-    for a in SWEEP_ARCHS
-]
-
-
-def sweep_outputs():
-    """figure{n}.png (as a report item) for every sweep figure, then the other formats."""
-    pngs = []
-    for n, d in sorted(SWEEP_FIGURES.items()):
-        # the report sorts by the first label, as text: digits sort as numbers
-        labels = {"held-out digit": str(d), "figure": str(n)}
-        item = report(
-            figure_files(f"figure{n}")[0],
-            caption="../report/figure_sweep.rst",
-            category="Figures",
-            subcategory="4-13: architecture sweep",
-            labels=labels,
-        )
-        pngs.append(item)
-    return pngs + [f for n in sorted(SWEEP_FIGURES) for f in figure_files(f"figure{n}")[1:]]
-
-
-# --------------------------------------------------------------------------- stale models
-
-
-# A model file whose own record (src/vae_novelty/recorded.py) differs from what this
-# configuration requests (epochs, batch size, learning rate, widths, dim(z), trainer) is never
-# used silently, whether or not Snakemake's metadata (.snakemake/) knows of the change: it is
-# named in a warning and its modification time is set to 1970 (older than its input
-# results/data/mnist.npz) by a real run, so that its training job reruns (a dry run names
-# it without touching it: with Snakemake's metadata it also plans the job);
-# `snakemake --report` refuses instead.
-# (Snakemake's --forcerun cannot be set from here: its settings arrive after parsing.)
-def stale_models():
-    """{model path: [difference, ...]} for every existing model file of the grid that is not
-    the model this configuration requests."""
-    stale = {}
-    for m in MODELS:
-        path = res(f"models/{m.arch}/{m.split}_s{m.seed}.pt")
-        if Path(path).exists():
-            lines = model_mismatches(
-                path, vcfg.model_id(m.arch, m.split, m.seed), requested_training(m.arch, CFG)
-            )
-            if lines:
-                stale[path] = lines
-    return stale
-
-
-STALE_MODELS = stale_models()
-# A dry run (-n) only names them: previewing another setting must not change the results
-# folder (the real run marks and retrains them).
-DRY_RUN = bool(getattr(PREFLIGHT["cli_args"](), "dryrun", False))
-if not report_requested():  # (snakemake --report refuses instead: report.smk)
-    for _path, _lines in STALE_MODELS.items():
-        if not DRY_RUN:
-            os.utime(_path, (1, 1))  # (a time of 0 counts as "unknown" to Snakemake)
-        for _line in _lines:
-            verb = "a real run retrains" if DRY_RUN else "retraining"
-            print(f"warning: {verb}, {_line}", file=sys.stderr)

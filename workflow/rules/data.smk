@@ -1,5 +1,27 @@
 # Stage 1: raw MNIST -> verified arrays -> splits (index lists into the original files).
 
+from vae_novelty.data import checksums_problem, source_digest, source_problem
+from vae_novelty.io import in_repo
+
+# The training splits of the sweep, and mini-MNIST's.
+SPLITS = SWEEP_SPLITS + ["mini"]
+
+# The folder of IDX files prepare_mnist reads (None: a torchvision download), its checksums,
+# and the digest of their content (the data rule's params: new content reruns it).
+MNIST_FOLDER = {"bundled": in_repo("resources/mnist"), "folder": CFG["data"]["folder"]}.get(
+    CFG["data"]["source"]
+)
+MNIST_CHECKSUMS = in_repo(CFG["data"]["checksums"])
+if checksums_problem(MNIST_CHECKSUMS):
+    raise WorkflowError(checksums_problem(MNIST_CHECKSUMS))
+MNIST_DIGEST = source_digest(MNIST_FOLDER, MNIST_CHECKSUMS)
+
+# A data source that fails its checks stops the run here, before Snakemake deletes
+# results/data/mnist.npz to rerun the data rule (which would retrain every model later).
+_data_problem = source_problem(res("data/mnist.npz"), MNIST_DIGEST, MNIST_FOLDER, MNIST_CHECKSUMS)
+if _data_problem:
+    raise WorkflowError(f"data ({CFG['data']['source']}): {_data_problem}")
+
 
 rule prepare_mnist:
     """Read the MNIST IDX files, verify their checksums, save them as one array file."""

@@ -4,14 +4,40 @@
 # options that figure uses, so changing one figure option reruns only that figure; the plotting
 # modules a figure uses are inputs too, so editing them reruns the figures that use them.
 
-FIG_MODELS = role_models(FIG_DIGIT)
+from vae_novelty.figures.naming import sweep_figure_number
+from vae_novelty.figures.plan import role_models
+
+# Figures 1-2 (and 14): the shallow and the deep model, first seed.
+FIG_MODELS = role_models(CFG, FIG_DIGIT, FIG_SEED)
+
+# Figures 4-13: figure number -> held-out digit, and the models they show (digit by digit,
+# then by architecture as in model.architectures).
+SWEEP_FIGURES = {sweep_figure_number(d): d for d in sorted(CFG["splits"]["heldout_digits"])}
+SWEEP_MODELS = [
+    {"arch": a, "split": f"no{d}", "model_id": vcfg.model_id(a, f"no{d}", FIG_SEED)}
+    for d in sorted(SWEEP_FIGURES.values())
+    for a in SWEEP_ARCHS
+]
+# figure{n}.png (as a report item) for every sweep figure, then the other formats.
+SWEEP_OUTPUTS = []
+for _n, _d in sorted(SWEEP_FIGURES.items()):
+    # the report sorts by the first label, as text: digits sort as numbers
+    _png = report(
+        figure_files(f"figure{_n}")[0],
+        caption="../report/figure_sweep.rst",
+        category="Figures",
+        subcategory="4-13: architecture sweep",
+        labels={"held-out digit": str(_d), "figure": str(_n)},
+    )
+    SWEEP_OUTPUTS.append(_png)
+SWEEP_OUTPUTS += [f for n in sorted(SWEEP_FIGURES) for f in figure_files(f"figure{n}")[1:]]
 
 
 rule figure1:
     """Figure 1: reconstructions, weighted averages, top training images, perplexity histograms."""
     input:
-        tables=theorem1_files(FIG_MODELS, "parquet"),
-        arrays=theorem1_files(FIG_MODELS, "npz"),
+        tables=first_seed_files("theorem1", FIG_MODELS, "parquet"),
+        arrays=first_seed_files("theorem1", FIG_MODELS, "npz"),
         mnist=res("data/mnist.npz"),
     output:
         report(
@@ -46,7 +72,7 @@ rule figure1:
 rule figure2:
     """Figure 2: BCE(x, x_hat) against BCE(mu, x_hat) for the shallow and deep VAEs."""
     input:
-        tables=theorem1_files(FIG_MODELS, "parquet"),
+        tables=first_seed_files("theorem1", FIG_MODELS, "parquet"),
         mnist=res("data/mnist.npz"),
     output:
         report(
@@ -123,11 +149,11 @@ rule figure3:
 rule figure_sweep:
     """Figures 4-13: weighted average and decoder output of every architecture, per held-out digit."""
     input:
-        tables=theorem1_files(SWEEP_MODELS, "parquet"),
-        arrays=theorem1_files(SWEEP_MODELS, "npz"),
+        tables=first_seed_files("theorem1", SWEEP_MODELS, "parquet"),
+        arrays=first_seed_files("theorem1", SWEEP_MODELS, "npz"),
         mnist=res("data/mnist.npz"),
     output:
-        sweep_outputs(),
+        SWEEP_OUTPUTS,
         settings=settings_file("figure_sweep", "figures"),
     log:
         res("logs/figures/figure_sweep.log"),

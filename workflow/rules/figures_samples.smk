@@ -1,14 +1,14 @@
 # Figures 14 and 15: the generated samples of the samples stage (issue 19). Included by the
 # Snakefile after figures.smk and after the rules that write results/samples/ and the summary
-# columns sample_* (it uses FIG_MODELS from figures.smk, samples_files and figure_files from
-# common.smk).
+# columns sample_* (it uses FIG_MODELS from figures.smk, first_seed_files and figure_files
+# from common.smk).
 
 
 rule figure14:
     """Figure 14: generated samples of the models of Figures 1-2, with mu(z) and the nearest training image."""
     input:
-        tables=samples_files(FIG_MODELS, "parquet"),
-        arrays=samples_files(FIG_MODELS, "npz"),
+        tables=first_seed_files("samples", FIG_MODELS, "parquet"),
+        arrays=first_seed_files("samples", FIG_MODELS, "npz"),
         mnist=res("data/mnist.npz"),
     output:
         report(

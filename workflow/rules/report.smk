@@ -3,6 +3,11 @@
 # configuration without the speed-only keys, so any change that reruns something rewrites it.
 import mimetypes
 
+from vae_novelty.run_record import record_problem, report_problem, results_config
+
+# The configuration as the run record keeps it: without the keys that change no result.
+RESULTS_CONFIG = results_config(CFG, vcfg.read_schema())
+
 # Every figure and table rule's settings file is a target (a deleted one is remade) and an
 # input of the record, which copies and checks them.
 # (only those of rules whose files are targets: size_sweep.only leaves out the others)

@@ -44,7 +44,7 @@ for _suffix, _archs, _grid in GRID_GROUPS:
         params:
             code=code_version("train.py"),
             # One mapping: Snakemake compares params as a set of values (see evaluate.smk).
-            settings=lambda w: train_settings(w.arch, TRAIN["epochs"], TRAIN["batch_size"]),
+            settings=lambda w: vcfg.train_params(CFG, w.arch),
         script:
             "../scripts/train.py"
 
@@ -73,9 +73,36 @@ use rule train_sweep as train_mini with:
         runtime=60,
     params:
         code=code_version("train.py"),
-        settings=lambda w: train_settings("mini", TRAIN["mini_epochs"], TRAIN["mini_batch_size"]),
+        settings=lambda w: vcfg.train_params(CFG, "mini"),
 
 
 # Every deliverable is a target, so a deleted model or history is remade by a plain run.
 TARGETS += model_paths(res("models/{arch}/{split}_s{seed}.pt"))
 TARGETS += model_paths(res("models/{arch}/{split}_s{seed}.history.csv"))
+
+
+# --------------------------------------------------------------------------- stale models
+
+import os
+
+from vae_novelty.recorded import stale_models
+
+# A model file whose own record (src/vae_novelty/recorded.py) differs from what this
+# configuration requests (epochs, batch size, learning rate, widths, dim(z), trainer) is never
+# used silently, whether or not Snakemake's metadata (.snakemake/) knows of the change: it is
+# named in a warning and its modification time is set to 1970 (older than its input
+# results/data/mnist.npz) by a real run, so that its training job reruns (a dry run names
+# it without touching it: with Snakemake's metadata it also plans the job);
+# `snakemake --report` refuses instead.
+# (Snakemake's --forcerun cannot be set from here: its settings arrive after parsing.)
+STALE_MODELS = stale_models({res(f"models/{m.stem}.pt"): m for m in MODELS}, CFG)
+# A dry run (-n) only names them: previewing another setting must not change the results
+# folder (the real run marks and retrains them).
+DRY_RUN = bool(getattr(PREFLIGHT["cli_args"](), "dryrun", False))
+if not report_requested():  # (snakemake --report refuses instead: report.smk)
+    for _path, _lines in STALE_MODELS.items():
+        if not DRY_RUN:
+            os.utime(_path, (1, 1))  # (a time of 0 counts as "unknown" to Snakemake)
+        for _line in _lines:
+            verb = "a real run retrains" if DRY_RUN else "retraining"
+            print(f"warning: {verb}, {_line}", file=sys.stderr)

@@ -8,7 +8,8 @@ import torch
 from vae_novelty.data import load_mnist
 from vae_novelty.splits import load_checked_splits
 from vae_novelty.jobs import output_for, start_job
-from vae_novelty.training_jobs import ModelJob, TrainSettings, train_architecture
+from vae_novelty.hyperparams import TrainSettings
+from vae_novelty.training_jobs import ModelJob, train_architecture
 
 sm = snakemake  # noqa: F821
 p, res = sm.params.settings, sm.resources
@@ -28,8 +29,6 @@ jobs = [ModelJob(split, seed, output_for(sm.output.models, f"{split}_s{seed}.pt"
         for split, seed in p["models"]]
 # resumable snapshots: {results_dir}/snapshots/{arch}/ (models are {results_dir}/models/{arch}/)
 snapshot_dir = Path(sm.output.models[0]).parents[2] / "snapshots" / arch
-settings = TrainSettings(arch, tuple(p["hidden"]), p["z_dim"], p["epochs"], p["batch_size"],
-                         p["learning_rate"])
-train_architecture(mnist, splits, jobs, settings, device=device, ensemble=p["ensemble"],
-                   snapshot_dir=snapshot_dir, snapshot_every=int(res.snapshot_every),
-                   cuda_graphs=bool(res.cuda_graphs))
+train_architecture(mnist, splits, jobs, TrainSettings.from_params(p), arch=arch, device=device,
+                   ensemble=p["ensemble"], snapshot_dir=snapshot_dir,
+                   snapshot_every=int(res.snapshot_every), cuda_graphs=bool(res.cuda_graphs))

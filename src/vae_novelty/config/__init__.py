@@ -1,5 +1,6 @@
 """The configuration, in layers: :mod:`.schema` (the shipped schema, its defaults, a walk over
-its keys) at the bottom, :mod:`.validate` (defaults merged in, problems named by key) and
+its keys) at the bottom, :mod:`.overrides` (``--config`` strings read as the schema's types)
+above it, :mod:`.validate` (defaults merged in, problems named by key) and
 :mod:`.grid` (the models a configuration trains) above it, and at the top the generated
 reference (:mod:`.doc`), the file check (:mod:`.check`) and the command line (:mod:`.cli`,
 ``python -m vae_novelty.config``). Each layer imports only the ones below it.
@@ -11,7 +12,7 @@ This package module re-exports the names the workflow and other modules use, so 
 
 from .grid import (ModelSpec, arch_grid, arch_hidden, arch_z_dim, architecture_order,
                    eval_digits, model_grid, model_id, selected_architectures, size_archs,
-                   split_seeds, sweep_splits)
+                   split_seeds, sweep_splits, train_params)
 from .schema import DEFAULTS, SCHEMA_PATH, read_schema, schema_defaults
 from .validate import (MNIST_TEST_COUNTS, MNIST_TRAIN_COUNTS, SPLIT_RE, ConfigError, Problem,
                        check_semantics, checked_config, load_config,
@@ -22,4 +23,4 @@ __all__ = ["DEFAULTS", "MNIST_TEST_COUNTS", "MNIST_TRAIN_COUNTS", "SCHEMA_PATH",
            "architecture_order", "check_semantics", "checked_config", "eval_digits",
            "load_config", "merged_architectures_note", "model_grid", "model_id", "read_schema",
            "schema_defaults", "selected_architectures", "semantic_problems", "size_archs",
-           "smallest_mnist_split", "split_seeds", "sweep_splits"]
+           "smallest_mnist_split", "split_seeds", "sweep_splits", "train_params"]

@@ -106,6 +106,24 @@ def arch_z_dim(cfg: dict, arch: str) -> int:
     return cfg["model"]["mini"]["z_dim"] if arch == "mini" else cfg["model"]["z_dim"]
 
 
+def train_params(cfg: dict, arch: str) -> dict:
+    """The training rule's params for ``arch``: everything that changes its trained models
+    (widths, dim(z), every (split, seed) in output order, epochs, batch size, learning rate,
+    trainer, TF32); mini-MNIST has its own epochs and batch size. The keys of
+    :class:`vae_novelty.hyperparams.TrainSettings` are among them."""
+    train, mini = cfg["training"], arch == "mini"
+    return {
+        "hidden": arch_hidden(cfg, arch),
+        "z_dim": arch_z_dim(cfg, arch),
+        "models": [list(m) for m in arch_grid(cfg, arch)],
+        "epochs": train["mini_epochs"] if mini else train["epochs"],
+        "batch_size": train["mini_batch_size"] if mini else train["batch_size"],
+        "learning_rate": train["learning_rate"],
+        "ensemble": train["ensemble"],
+        "tf32": train["tf32"],
+    }
+
+
 def size_archs(cfg: dict) -> list[str]:
     """The architectures of the size sweep: size_sweep.architectures, or model.shallow and
     model.deep."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().with_name("config.schema.yaml")
@@ -81,3 +82,13 @@ def schema_keys(schema: dict, node: dict | None = None, prefix: str = "") -> lis
         if key.is_section:
             keys += schema_keys(schema, key.resolved, key.name + ".")
     return keys
+
+
+def schema_validator(schema_path: Path = SCHEMA_PATH) -> jsonschema.Draft202012Validator:
+    """A validator for the schema at ``schema_path``."""
+    return jsonschema.Draft202012Validator(read_schema(schema_path))
+
+
+def type_names(value: Any) -> list[str]:
+    """A schema ``type`` (one name or a list of names) as a list of type names."""
+    return [value] if isinstance(value, str) else list(value)

@@ -19,7 +19,9 @@ import jsonschema
 
 from ..size_splits import epochs_for_steps, half_digit_counts, size_problem
 from .grid import selected_architectures, size_archs, sweep_splits
-from .schema import DEFAULTS, SCHEMA_PATH, read_schema, schema_defaults
+from .overrides import coerce_override_strings
+from .schema import (DEFAULTS, SCHEMA_PATH, read_schema, schema_defaults, schema_validator,
+                     type_names)
 
 
 # Class counts of the original MNIST files (used to check sizes before any data is read).
@@ -107,20 +109,10 @@ def _describe(error: jsonschema.ValidationError) -> Problem:
         specific = [e for e in error.context if e.validator != "type"]
         if specific:
             return _describe(specific[0])
-        types = [t for e in error.context for t in _types(e.validator_value)]
+        types = [t for e in error.context for t in type_names(e.validator_value)]
         return _at(error.absolute_path,
                    f"{error.instance!r} is not of type {' or '.join(types)}")
     return _at(error.absolute_path, _violation(error))
-
-
-def _types(value: Any) -> list[str]:
-    """A schema ``type`` as a list of type names."""
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _schema_validator(schema_path: Path) -> jsonschema.Draft202012Validator:
-    """A validator for the schema at ``schema_path``."""
-    return jsonschema.Draft202012Validator(read_schema(schema_path))
 
 
 def non_finite_numbers(config: Any, path: tuple = ()) -> list[tuple[tuple, float]]:
@@ -146,7 +138,7 @@ def schema_problems(config: dict, schema_path: Path = SCHEMA_PATH) -> list[Probl
     problems = [_at(path, f"{value!r} is not a finite number (NaN and infinity are not allowed)")
                 for path, value in bad_numbers]
     bad_paths = {tuple(map(str, path)) for path, _ in bad_numbers}
-    errors = sorted(_schema_validator(schema_path).iter_errors(config),
+    errors = sorted(schema_validator(schema_path).iter_errors(config),
                     key=lambda e: list(map(str, e.absolute_path)))
     return problems + [_describe(e) for e in errors
                        if tuple(map(str, e.absolute_path)) not in bad_paths]
@@ -157,59 +149,6 @@ def validate_schema(config: dict, schema_path: Path = SCHEMA_PATH) -> None:
     problems = schema_problems(config, schema_path)
     if problems:
         raise ConfigError(problems)
-
-
-# Strings that a schema type accepts when it comes from Snakemake's --config (see below).
-_NULL_WORDS = {"null", "Null", "NULL", "~"}
-_BOOL_WORDS = {"true": True, "True": True, "TRUE": True,
-               "false": False, "False": False, "FALSE": False}
-_INT_RE = re.compile(r"[-+]?[0-9]+")
-_FLOAT_RE = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-
-
-def _from_string(text: str, types: Iterable[str]) -> tuple[bool, Any]:
-    """``text`` read as the first of ``types`` it spells exactly (finite numbers only)."""
-    for kind in types:
-        if kind == "null" and text in _NULL_WORDS:
-            return True, None
-        if kind == "boolean" and text in _BOOL_WORDS:
-            return True, _BOOL_WORDS[text]
-        if kind == "integer" and _INT_RE.fullmatch(text):
-            return True, int(text)
-        if kind == "number" and _FLOAT_RE.fullmatch(text):
-            return True, int(text) if _INT_RE.fullmatch(text) else float(text)
-    return False, text
-
-
-def coerce_override_strings(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
-    """Read strings as numbers, booleans or null where the schema wants one of those.
-
-    Snakemake parses a nested ``--config 'training={epochs: 3}'`` with YAML's BaseLoader, so
-    every value inside the braces arrives as a string (``{'epochs': '3'}``). A string is
-    converted only where the schema rejects it for its type and it spells an allowed type
-    exactly (``3``, ``1e-3``, ``true``, ``null``); anything else is left for the schema
-    validation to report. Returns a converted copy.
-    """
-    out = copy.deepcopy(config)
-    validator = _schema_validator(schema_path)
-    for error in list(validator.iter_errors(out)):
-        if not isinstance(error.instance, str) or not error.absolute_path:
-            continue
-        if error.validator == "type":
-            types = _types(error.validator_value)
-        elif error.validator in ("anyOf", "oneOf"):
-            types = [t for e in error.context or () if e.validator == "type" and not e.path
-                     for t in _types(e.validator_value)]
-        else:
-            continue
-        ok, value = _from_string(error.instance, types)
-        if ok:
-            *parents, last = error.absolute_path
-            node = out
-            for key in parents:
-                node = node[key]
-            node[last] = value
-    return out
 
 
 def checked_config(config: dict, schema_path: Path = SCHEMA_PATH) -> tuple[dict, list[Problem]]:
