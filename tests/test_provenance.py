@@ -521,7 +521,7 @@ def test_a_finished_ensemble_member_survives_its_siblings_divergence(tmp_path, m
     labels = (np.arange(300) % 10).astype(np.uint8)
     images = (rng.random((300, 784)) * 255).astype(np.uint8)
     mnist = Mnist(images, labels, images[:40].copy(), labels[:40].copy())
-    settings = tj.TrainSettings("h16", (16,), 2, epochs=3, batch_size=64, learning_rate=1e-3)
+    settings = tj.TrainSettings((16,), 2, epochs=3, batch_size=64, learning_rate=1e-3)
     jobs = _jobs(tmp_path / "models", ["full", "no9"])
     (tmp_path / "models").mkdir()
     snaps = tmp_path / "snapshots"
@@ -542,7 +542,7 @@ def test_a_finished_ensemble_member_survives_its_siblings_divergence(tmp_path, m
     monkeypatch.setattr(ens, "check_finite", no9_diverges)
     with caplog.at_level(logging.INFO, logger="vae_novelty"), \
             pytest.raises(TrainingDiverged) as err:
-        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, settings, device=cpu,
+        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, settings, arch="h16", device=cpu,
                                snapshot_dir=snaps, snapshot_every=1)
     message = str(err.value)
     assert message.startswith("h16.no9.s0: training diverged: training negative ELBO is nan at "
@@ -562,7 +562,7 @@ def test_a_finished_ensemble_member_survives_its_siblings_divergence(tmp_path, m
     steps.clear()
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="vae_novelty"):
-        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, settings, device=cpu,
+        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, settings, arch="h16", device=cpu,
                                snapshot_dir=snaps, snapshot_every=1)
     assert "h16.full.s0: finished by an earlier run of this job" in caplog.text
     assert "h16.full.s0 epoch" not in caplog.text            # no epoch of full trained again
@@ -577,13 +577,13 @@ def test_a_finished_ensemble_member_survives_its_siblings_divergence(tmp_path, m
     # a kept member of other settings is never used: discarded, and full trains again
     monkeypatch.setattr(ens, "check_finite", no9_diverges)
     with pytest.raises(TrainingDiverged):
-        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, settings, device=cpu,
+        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, settings, arch="h16", device=cpu,
                                snapshot_dir=snaps, snapshot_every=1)
     monkeypatch.setattr(ens, "check_finite", real_check)
-    longer = tj.TrainSettings("h16", (16,), 2, epochs=4, batch_size=64, learning_rate=1e-3)
+    longer = tj.TrainSettings((16,), 2, epochs=4, batch_size=64, learning_rate=1e-3)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="vae_novelty"):
-        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, longer, device=cpu,
+        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, longer, arch="h16", device=cpu,
                                snapshot_dir=snaps, snapshot_every=1)
     assert "discarding snapshot" in caplog.text and "epochs differ" in caplog.text
     assert "h16.full.s0 epoch 4/4" in caplog.text
