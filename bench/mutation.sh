@@ -30,7 +30,8 @@ tests_for() {
         neighbours) echo "tests/test_neighbours.py tests/test_theorem1.py tests/test_tables.py" ;;
         elbo) echo "tests/test_elbo.py tests/test_evaluate.py tests/test_tables.py" ;;
         model) echo "tests/test_model.py tests/test_train.py tests/test_ensemble.py tests/test_elbo.py tests/test_theorem1.py" ;;
-        train | ensemble | stacked) echo "tests/test_train.py tests/test_ensemble.py" ;;
+        train | ensemble) echo "tests/test_train.py tests/test_ensemble.py" ;;
+        stacked) echo "tests/test_stacked.py tests/test_train.py tests/test_ensemble.py" ;;
         splits) echo "tests/test_splits.py tests/test_data.py tests/test_train.py tests/test_evaluate.py" ;;
         samples) echo "tests/test_samples.py tests/test_figures_samples.py" ;;
         ct) echo "tests/test_ct.py" ;;
