@@ -120,3 +120,22 @@ def test_heldout_rows_are_the_training_digits():
     labels = np.array([9, 1, 9, 2, 1, 1, 2])
     np.testing.assert_array_equal(ct.heldout_rows(labels, [1, 2], None), [1, 3, 4, 5, 6])
     np.testing.assert_array_equal(ct.heldout_rows(labels, [1, 2], 1), [1, 3])
+
+
+# found by mutation testing (bench/mutation.sh ct; docs/benchmarks/mutation.md)
+
+def test_mann_whitney_z_of_one_against_two_and_an_all_tied_pair():
+    import math
+    import warnings
+
+    from vae_novelty.ct import mann_whitney_z
+
+    # U counts the pairs with a > b (no ties): 2 of 2; variance m n (N + 1) / 12 = 2 / 3
+    assert mann_whitney_z([3.0], [1.0, 2.0]) == pytest.approx((2 - 1) / math.sqrt(2 / 3),
+                                                              rel=1e-14)
+    assert mann_whitney_z([1.0, 2.0], [3.0]) == pytest.approx((0 - 1) / math.sqrt(2 / 3),
+                                                              rel=1e-14)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                    # NaN by the rule, not by 0 / 0
+        assert math.isnan(mann_whitney_z([1.0], [1.0]))
+        assert math.isnan(mann_whitney_z([], [1.0, 2.0]))
