@@ -139,3 +139,35 @@ def test_mann_whitney_z_of_one_against_two_and_an_all_tied_pair():
         warnings.simplefilter("error")                    # NaN by the rule, not by 0 / 0
         assert math.isnan(mann_whitney_z([1.0], [1.0]))
         assert math.isnan(mann_whitney_z([], [1.0, 2.0]))
+
+
+def test_c_t_by_hand_with_its_cells():
+    from vae_novelty.ct import c_t
+
+    # cell 0: samples 1, 2 vs held-out 1.5: U = 1 of 2, z = 0; cell 1: samples 5, 7 vs 4:
+    # U = 2 of 2, z = 1 / sqrt(2/3); cell 2: no samples, z undefined, not kept; each cell holds
+    # a third of the held-out images, so C_T = (0 + z1) / 2
+    got = c_t([1.0, 2.0, 5.0, 7.0], [0, 0, 1, 1], [1.5, 4.0, 6.0], [0, 1, 2], n_cells=3,
+              min_per_cell=2)
+    z1 = 1 / np.sqrt(2 / 3)
+    assert got["ct"] == pytest.approx(z1 / 2, rel=1e-14)
+    assert got["cells"] == [
+        {"cell": 0, "samples": 2, "heldout": 1, "z": 0.0, "kept": True},
+        {"cell": 1, "samples": 2, "heldout": 1, "z": pytest.approx(z1, rel=1e-14), "kept": True},
+        {"cell": 2, "samples": 0, "heldout": 1, "z": None, "kept": False}]
+    one = c_t([1.0, 2.0], [0, 0], [1.5], [0], n_cells=1, min_per_cell=1)   # one held-out image
+    assert one["ct"] == 0.0
+    with pytest.raises(ValueError, match="^distances and cells must have the same lengths$"):
+        c_t([1.0], [0], [1.0, 2.0], [0], n_cells=1, min_per_cell=1)
+    with pytest.raises(ValueError, match="^C_T needs held-out images$"):
+        c_t([1.0], [0], [], [], n_cells=1, min_per_cell=1)
+
+
+def test_nearest_centre_and_heldout_rows_by_hand():
+    from vae_novelty.ct import heldout_rows, nearest_centre
+
+    centres = [[0.0, 0.0], [1.0, 0.0], [-1.0, 0.0]]
+    assert nearest_centre([[0.9, 0.0], [-0.6, 0.0], [0.0, 0.2]], centres).tolist() == [1, 2, 0]
+    empty = heldout_rows([3, 1, 3], [], None)
+    assert empty.shape == (0,) and empty.dtype == np.int64
+    assert heldout_rows([3, 1, 3, 1, 3], [3, 1], 2).tolist() == [0, 1, 2, 3]
