@@ -171,3 +171,55 @@ def test_nearest_centre_and_heldout_rows_by_hand():
     empty = heldout_rows([3, 1, 3], [], None)
     assert empty.shape == (0,) and empty.dtype == np.int64
     assert heldout_rows([3, 1, 3, 1, 3], [3, 1], 2).tolist() == [0, 1, 2, 3]
+
+
+def test_cells_project_assign_and_describe_by_hand():
+    from vae_novelty.ct import Cells
+
+    cells = Cells(np.array([1.0, 1.0]), np.array([[1.0, 0.0]]), np.array([[-5.0], [0.0], [5.0]]),
+                  iterations=4)
+    np.testing.assert_array_equal(cells.project([[3.0, 5.0], [0.0, 9.0]]), [[2.0], [-1.0]])
+    x = np.array([[6.0, 0.0], [7.0, 2.0], [-4.0, 0.0], [1.0, 3.0], [-9.0, 1.0]])
+    got = cells.assign(x, chunk=2)                       # chunks of 2, 2 and 1 rows
+    assert got.tolist() == [2, 2, 0, 1, 0] and got.dtype == np.int64
+    assert cells.describe() == {"cells": 3, "pca_dims": 1, "kmeans_iterations": 4}
+
+
+def test_pca_on_two_rows_on_many_rows_and_its_message():
+    from vae_novelty.ct import pca
+
+    mean, comps = pca([[0.0, 0.0], [2.0, 1.0]], 1)       # two rows: the line through them
+    np.testing.assert_allclose(mean, [1.0, 0.5], rtol=1e-15)
+    np.testing.assert_allclose(comps, [[2 / np.sqrt(5), 1 / np.sqrt(5)]], rtol=1e-12)
+    rng = np.random.default_rng(40)
+    x = rng.normal(size=(8300, 3)) * [1.0, 3.0, 0.2]    # more rows than one chunk of 8192
+    x[:100] += [0.0, 0.0, 40.0]                          # the first chunk sets the third axis
+    vals, vecs = np.linalg.eigh(np.cov(x, rowvar=False))
+    _, comps = pca(x, 3)
+    for k in range(3):
+        ref = vecs[:, ::-1][:, k]
+        assert abs(abs(comps[k] @ ref) - 1) < 1e-9
+    with pytest.raises(ValueError, match=r"^PCA needs at least two rows of a 2-D array, got "
+                                         r"shape \(5,\)$"):
+        pca(np.zeros(5), 1)
+
+
+def test_fit_cells_is_seeded_and_its_cells_hold_the_clusters():
+    from vae_novelty.ct import fit_cells
+
+    rng = np.random.default_rng(41)
+    # two tight clusters far from the origin: the centres live in the projected coordinates
+    x = np.concatenate([[10.0, 10.0] + 0.1 * rng.normal(size=(20, 2)),
+                        [10.0, 12.0] + 0.1 * rng.normal(size=(20, 2))])
+    a = fit_cells(x, cells=2, pca_dims=2, seed=3, split="full")
+    b = fit_cells(x, cells=2, pca_dims=2, seed=3, split="full")
+    np.testing.assert_array_equal(a.centres, b.centres)
+    got = a.assign(x)
+    assert len(set(got[:20])) == 1 and len(set(got[20:])) == 1 and got[0] != got[20]
+    assert a.describe()["kmeans_iterations"] >= 1
+    # uniform points, where the k-means++ start decides the cells: the same seed and split
+    # give the same cells
+    u = rng.random((200, 3))
+    first = fit_cells(u, cells=7, pca_dims=3, seed=5, split="no9").centres
+    np.testing.assert_array_equal(first, fit_cells(u, cells=7, pca_dims=3, seed=5,
+                                                   split="no9").centres)
