@@ -223,3 +223,59 @@ def test_fit_cells_is_seeded_and_its_cells_hold_the_clusters():
     first = fit_cells(u, cells=7, pca_dims=3, seed=5, split="no9").centres
     np.testing.assert_array_equal(first, fit_cells(u, cells=7, pca_dims=3, seed=5,
                                                    split="no9").centres)
+
+
+def _ref_kmeans(points, k, rng, max_iter):
+    """k-means++ then Lloyd, with plain loops over Python lists and the same draws."""
+    p = [[float(v) for v in row] for row in points]
+    n = len(p)
+
+    def sq(a, b):
+        return sum((x - y) ** 2 for x, y in zip(a, b))
+
+    centres = [p[int(rng.integers(n))]]
+    d2 = [sq(q, centres[0]) for q in p]
+    for _ in range(1, k):
+        total = sum(d2)
+        i = int(rng.choice(n, p=np.array(d2) / total)) if total > 0 else int(rng.integers(n))
+        centres.append(p[i])
+        d2 = [min(d, sq(q, p[i])) for d, q in zip(d2, p)]
+
+    def nearest(q):
+        return min(range(k), key=lambda c: (sq(q, centres[c]), c))
+
+    assign, it = [nearest(q) for q in p], 0
+    for it in range(1, max_iter + 1):
+        for c in range(k):
+            members = [q for q, a in zip(p, assign) if a == c]
+            if members:
+                centres[c] = [sum(col) / len(members) for col in zip(*members)]
+        new = [nearest(q) for q in p]
+        if new == assign:
+            break
+        assign = new
+    return np.array(centres), it
+
+
+@pytest.mark.parametrize("scale, k, max_iter", [(1.0, 4, 50), (0.01, 3, 50), (1.0, 5, 1),
+                                                (1.0, 5, 2), (1.0, 1, 50), (1.0, 30, 50)])
+def test_kmeans_against_a_loop_reference(scale, k, max_iter):
+    from vae_novelty.ct import kmeans
+
+    pts = scale * np.random.default_rng(42).random((30, 2))
+    got, it = kmeans(pts, k, np.random.default_rng(7), max_iter=max_iter)
+    ref, ref_it = _ref_kmeans(pts, k, np.random.default_rng(7), max_iter)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
+    assert it == ref_it
+
+
+def test_kmeans_of_identical_points_and_its_message():
+    from vae_novelty.ct import kmeans
+
+    got, it = kmeans(np.ones((4, 2)), 2, np.random.default_rng(0))
+    np.testing.assert_array_equal(got, np.ones((2, 2)))
+    assert it == 1
+    for k in (0, 5):
+        with pytest.raises(ValueError, match=f"^k-means with {k} cells needs at least {k} "
+                                             "points, got 4$"):
+            kmeans(np.ones((4, 2)), k, np.random.default_rng(0))
