@@ -17,7 +17,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 OUTDIR=${MUTATION_DIR:-/tmp/vae-novelty-mutation}
 CHILDREN=${MUTATION_CHILDREN:-2}
-CORE=(tables seeds decoder neighbours splits elbo model stacked train ensemble theorem1 chunks)
+CORE=(tables seeds decoder neighbours splits elbo model stacked train ensemble samples ct pixel_nn
+      agreement chunks theorem1)
 
 # the tests that exercise each module (the non-slow ones run: pyproject's pytest_add_cli_args)
 tests_for() {
@@ -30,8 +31,13 @@ tests_for() {
         chunks) echo "tests/test_chunks.py tests/test_theorem1.py tests/test_neighbours.py tests/test_pixel_nn.py" ;;
         elbo) echo "tests/test_elbo.py tests/test_evaluate.py tests/test_tables.py" ;;
         model) echo "tests/test_model.py tests/test_train.py tests/test_ensemble.py tests/test_elbo.py tests/test_decoder.py tests/test_theorem1_table.py" ;;
-        train | ensemble | stacked) echo "tests/test_train.py tests/test_ensemble.py" ;;
+        train | ensemble) echo "tests/test_train.py tests/test_ensemble.py" ;;
+        stacked) echo "tests/test_stacked.py tests/test_train.py tests/test_ensemble.py" ;;
         splits) echo "tests/test_splits.py tests/test_data.py tests/test_train.py tests/test_evaluate.py" ;;
+        samples) echo "tests/test_samples.py tests/test_figures_samples.py" ;;
+        ct) echo "tests/test_ct.py" ;;
+        pixel_nn) echo "tests/test_pixel_nn.py tests/test_ct.py" ;;
+        agreement) echo "tests/test_agreement.py tests/test_size_eval.py" ;;
         *) echo "unknown module '$1' (one of: ${CORE[*]})" >&2; return 1 ;;
     esac
 }

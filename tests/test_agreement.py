@@ -59,3 +59,29 @@ def test_agreement_against_a_direct_reference():
     assert not result.agree[3] and result.agree[:3].all()
     with pytest.raises(ValueError, match="shapes disagree"):
         agreement(a, b[:-1], own_a, own_b)
+
+
+# found by mutation testing (bench/mutation.sh agreement; docs/benchmarks/mutation.md)
+
+def test_copy_fraction_counts_only_ratios_strictly_below_the_threshold():
+    assert copy_fraction([1 / 3, 0.1, 0.5, 1 / 3]) == 0.25
+    assert copy_fraction([0.2, 0.2, 0.5], ratio=0.2) == 0.0
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        copy_fraction([])
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        copy_fraction([[0.1, 0.2]])
+
+
+def test_agreement_checks_every_shape_and_takes_a_single_image():
+    a, b = np.zeros((3, 4)), np.ones((3, 4))
+    good = np.ones(3)
+    with pytest.raises(ValueError, match="shapes disagree"):
+        agreement(a, b, good, np.ones(2))                    # only B's distances wrong
+    with pytest.raises(ValueError, match="shapes disagree"):
+        agreement(a, b, np.ones(2), good)                    # only A's distances wrong
+    with pytest.raises(ValueError, match="shapes disagree"):
+        agreement(np.zeros(3), np.ones(3), good, good)       # 1-D reconstructions
+    with pytest.raises(ValueError, match="^no test images$"):
+        agreement(np.zeros((0, 4)), np.zeros((0, 4)), np.zeros(0), np.zeros(0))
+    one = agreement([[0.0, 0.0]], [[3.0, 4.0]], [6.0], [5.5])
+    assert one.d_ab.tolist() == [5.0] and one.agree.tolist() == [True]

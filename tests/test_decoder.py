@@ -51,13 +51,12 @@ def test_decoder_logits_are_float64_decoder_outputs():
 # found by mutation testing (bench/mutation.sh decoder; docs/benchmarks/mutation.md)
 
 def test_bce_from_logits_in_chunks_against_a_float64_loop():
-    from vae_novelty import decoder
 
     rng = np.random.default_rng(21)
     logits = rng.normal(0, 3, (5, 7))
     x = rng.random((5, 7)).astype(np.float32)            # float32 inputs: computed in float64
     mu = rng.random((5, 7)).astype(np.float32)
-    x_hat, bce_x, bce_mu = decoder.bce_from_logits(logits, x, mu, "cpu", batch_size=2)
+    x_hat, bce_x, bce_mu = dec.bce_from_logits(logits, x, mu, "cpu", batch_size=2)
     for i in range(5):
         want_x = want_mu = 0.0
         for j in range(7):
@@ -70,10 +69,31 @@ def test_bce_from_logits_in_chunks_against_a_float64_loop():
 
 
 def test_float64_model_leaves_the_original_untouched():
-    from vae_novelty import decoder
     from vae_novelty.model import VAE
 
     model = VAE([4], 2)
-    copy64 = decoder.float64_model(model, torch.device("cpu"))
+    copy64 = dec.float64_model(model, torch.device("cpu"))
     assert copy64.decoder[0].weight.dtype == torch.float64
     assert model.decoder[0].weight.dtype == torch.float32
+
+
+# --------------------------------------------------------------------------- found by mutation testing
+# (bench/mutation.sh decoder; docs/benchmarks/mutation.md)
+
+def test_bce_from_logits_is_float64_for_float32_logits_on_the_default_device():
+    # float32 logits are computed in float64 (like x and mu), with the defaults (device "cpu",
+    # one chunk); reference: a per-pixel float64 loop
+    rng = np.random.default_rng(5)
+    logits = rng.normal(0, 4, (3, 6)).astype(np.float32)
+    x = rng.random((3, 6))
+    mu = rng.random((3, 6))
+    x_hat, bce_x, bce_mu = dec.bce_from_logits(logits, x, mu)
+    for i in range(3):
+        want_x = want_mu = 0.0
+        for j in range(6):
+            p = 1.0 / (1.0 + np.exp(-float(logits[i, j])))
+            want_x -= x[i, j] * np.log(p) + (1 - x[i, j]) * np.log(1 - p)
+            want_mu -= mu[i, j] * np.log(p) + (1 - mu[i, j]) * np.log(1 - p)
+            assert x_hat[i, j] == np.float32(p)
+        assert bce_x[i] == pytest.approx(want_x, rel=1e-12)
+        assert bce_mu[i] == pytest.approx(want_mu, rel=1e-12)

@@ -293,3 +293,89 @@ def test_cuda_equals_cpu():
                        clamp_eps=1e-6, chunk_mb=8, device="cuda")
     for name in cpu:
         np.testing.assert_allclose(gpu[name], cpu[name], rtol=1e-9, atol=1e-9, err_msg=name)
+
+
+# found by mutation testing (bench/mutation.sh elbo; docs/benchmarks/mutation.md)
+
+def test_bernoulli_log_lik_and_kl_over_the_last_axis_against_loops():
+    rng = np.random.default_rng(31)
+    x, p = rng.random((2, 3, 5)), rng.uniform(0.05, 0.95, (2, 3, 5))
+    mean, logvar = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4))
+    got_ll, got_kl = E.bernoulli_log_lik(x, p), E.kl_standard_normal(mean, logvar)
+    assert got_ll.shape == got_kl.shape == (2, 3)
+    for i in range(2):
+        for j in range(3):
+            ll = sum(x[i, j, k] * math.log(p[i, j, k]) + (1 - x[i, j, k]) * math.log(1 - p[i, j, k])
+                     for k in range(5))
+            assert got_ll[i, j] == pytest.approx(ll, rel=1e-13)
+            assert got_kl[i, j] == pytest.approx(ref_kl(mean[i, j], logvar[i, j]), rel=1e-13)
+    # float32 inputs are computed in float64 (float32 logarithms would be off by ~1e-7)
+    x32, p32 = x.astype(np.float32), p.astype(np.float32)
+    got = E.bernoulli_log_lik(x32, p32)
+    want = E.bernoulli_log_lik(x32.astype(np.float64), p32.astype(np.float64))
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+def test_log_liks_of_float32_images_are_float64():
+    rng = np.random.default_rng(32)
+    model = tiny_model(2, hidden=(5,), z_dim=2, x_dim=6)
+    z = rng.normal(size=(2, 1, 2))
+    x = rng.random((2, 6)).astype(np.float32)
+    got = E.decoder_log_lik(model, z, x)
+    assert got.dtype == np.float64
+    for t in range(2):
+        p = 1 / (1 + np.exp(-ref_decoder_logits(model, z[t, 0][None])[0]))
+        assert got[t, 0] == pytest.approx(ref_log_bernoulli(x[t].astype(np.float64), p), rel=1e-12)
+
+
+def test_optimal_log_lik_clamp_bounds_and_counts_at_the_boundary():
+    # one training image: mu(z) = x0 exactly; pixels exactly at eps and 1 - eps are not clamped
+    x0 = np.array([[0.25, 0.75, 0.5, 0.125, 0.875]])
+    args = (np.zeros((1, 2, 1)), x0, np.zeros((1, 1)), np.zeros((1, 1)), x0)
+    log_lik, clamped = E.optimal_log_lik(*args, clamp_eps=0.25)
+    assert clamped.tolist() == [[2, 2]]
+    p = np.clip(x0[0], 0.25, 0.75)
+    want = float(np.sum(x0[0] * np.log(p) + (1 - x0[0]) * np.log(1 - p)))
+    np.testing.assert_allclose(log_lik, [[want, want]], rtol=1e-13)
+    _, clamped = E.optimal_log_lik(*args, clamp_eps=0.125)
+    assert clamped.tolist() == [[0, 0]]
+    _, clamped = E.optimal_log_lik(args[0], x0.astype(np.float32), *args[2:4],
+                                   x0.astype(np.float32), clamp_eps=0.125)
+    assert clamped.tolist() == [[0, 0]]
+    for bad in (0.5, 1.0, 0.0):
+        with pytest.raises(ValueError, match=rf"^clamp_eps must be in \(0, 0.5\), got {bad}$"):
+            E.optimal_log_lik(*args, clamp_eps=bad)
+
+
+def test_evaluate_elbo_records_its_inputs_and_read_elbo_checks_columns(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from test_theorem1_table import _tiny_model_files
+    from vae_novelty.data import load_mnist
+    from vae_novelty.model import load_model, save_model
+
+    rng = np.random.default_rng(33)
+    spec, *_ = _tiny_model_files(tmp_path, rng, n_train=6, n_test=2, hidden=(8,), copy_of=1)
+    # code versions recorded by the model and posterior files are carried into the ELBO file
+    model, model_meta = load_model(tmp_path / "m.pt")
+    save_model(model, tmp_path / "m.pt", **model_meta, code_version="model-v1")
+    post = pq.read_table(tmp_path / "post.parquet")
+    post_meta = json.loads(post.schema.metadata[b"vae_novelty"])
+    post_meta["code_version"] = "post-v1"
+    pq.write_table(post.replace_schema_metadata(
+        {**post.schema.metadata, b"vae_novelty": json.dumps(post_meta).encode()}),
+        tmp_path / "post.parquet")
+    table = E.evaluate_elbo(tmp_path / "post.parquet", tmp_path / "m.pt", tmp_path / "mnist.npz",
+                            spec, samples=1, clamp_eps=1e-6, seed=1)
+    meta = json.loads(table.schema.metadata[b"vae_novelty"])
+    assert meta["data"] == load_mnist(tmp_path / "mnist.npz").fingerprint
+    assert meta["chunk_mb"] == 1024.0 and meta["device"].startswith("cpu")
+    assert (meta["model_code_version"], meta["posterior_code_version"]) == ("model-v1", "post-v1")
+    E.write_table(table.drop_columns(["kl"]).replace_schema_metadata(table.schema.metadata),
+                  tmp_path / "short.parquet")
+    assert "kl" not in pq.read_table(tmp_path / "short.parquet").column_names
+    with pytest.raises(ValueError, match="kl"):
+        E.read_elbo(tmp_path / "short.parquet")
+    assert isinstance(table, pa.Table)

@@ -110,3 +110,66 @@ def test_save_load_round_trip_and_architecture_check(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a model")
     with pytest.raises(ModelFileError, match="cannot read model file"):
         load_model(tmp_path / "bad.pt")
+
+
+# found by mutation testing (bench/mutation.sh model; docs/benchmarks/mutation.md)
+
+def test_invalid_architectures_are_refused_by_name():
+    from vae_novelty.model import VAE
+
+    for hidden, z_dim in (([], 2), ([4, 0], 2), ([4], 0)):
+        with pytest.raises(ValueError, match=rf"^invalid architecture hidden=\[.*\] z_dim={z_dim}$"):
+            VAE(hidden, z_dim)
+
+
+def test_float64_parameters_are_drawn_in_float64():
+    # a float64 model gets float64 draws (53 random bits), not float32 values widened
+    from vae_novelty.model import VAE, init_parameters
+
+    model = VAE([6], 2, x_dim=5).double()
+    init_parameters(model, torch.Generator().manual_seed(0))
+    w = model.fc_mean.weight
+    assert w.dtype == torch.float64 and (w != w.float().double()).any()
+
+
+def test_kl_of_a_negative_mean_by_hand():
+    from vae_novelty.model import kl_per_image
+
+    # KL(N(-1, e^0) || N(0, 1)) = 0.5 (1 + 1 - 1 - 0) = 0.5; dims add: + 0.5 (4 + e - 1 - 1)
+    got = kl_per_image(torch.tensor([[-1.0, -2.0]], dtype=torch.float64),
+                       torch.tensor([[0.0, 1.0]], dtype=torch.float64))
+    assert got.item() == pytest.approx(0.5 + 0.5 * (4 + math.e - 2), rel=1e-15)
+
+
+def test_encoder_param_count_against_a_model():
+    from vae_novelty.model import VAE, encoder_param_count
+
+    model = VAE([3, 5, 2], 4, x_dim=7)
+    modules = (model.encoder_body, model.fc_mean, model.fc_logvar)
+    assert encoder_param_count([3, 5, 2], 4, x_dim=7) == sum(
+        p.numel() for m in modules for p in m.parameters())
+
+
+class _NotAModel:
+    pass
+
+
+def test_load_model_refuses_foreign_files_and_other_models(tmp_path):
+    from vae_novelty.model import MODEL_FORMAT, load_model, save_model
+
+    pickled = tmp_path / "object.pt"
+    torch.save({"format": MODEL_FORMAT, "x": _NotAModel()}, pickled)   # needs unpickling code
+    with pytest.raises(ModelFileError, match="cannot read model file"):
+        load_model(pickled)
+    other = tmp_path / "other.pt"
+    torch.save({"format": "something/1"}, other)
+    with pytest.raises(ModelFileError,
+                       match=f"^{other}: not a vae-novelty model file \\(format {MODEL_FORMAT}\\)$"):
+        load_model(other)
+    path = tmp_path / "m.pt"
+    save_model(VAE([3], 2, x_dim=5), path, model_id="h3_split0_seed0")  # 5 pixels, not 784
+    model, meta = load_model(path, expect_model_id="h3_split0_seed0")
+    assert model.x_dim == 5 and meta["model_id"] == "h3_split0_seed0"
+    with pytest.raises(ModelFileError, match=f"^{path}: holds model 'h3_split0_seed0', expected "
+                                             "'h3_split1_seed0' \\(a file of another split"):
+        load_model(path, expect_model_id="h3_split1_seed0")

@@ -154,3 +154,80 @@ def test_cuda_equals_cpu():
     gpu = pn.nearest_images(queries, refs, device="cuda")
     np.testing.assert_array_equal(cpu[0], gpu[0])
     np.testing.assert_allclose(cpu[1], gpu[1], rtol=1e-12)
+
+
+# found by mutation testing (bench/mutation.sh pixel_nn; docs/benchmarks/mutation.md)
+
+def test_error_bound_is_the_documented_formula():
+    # delta = (P + 16) 2^-23 (|q|^2 + max_r |r|^2), by hand for P = 8
+    got = pn.error_bound(torch.tensor([1.0, 0.0], dtype=torch.float64), 3.0, 8)
+    assert got.tolist() == [24 * 4 / 2 ** 23, 24 * 3 / 2 ** 23]
+
+
+def test_chunks_take_everything_that_fits_and_at_most_4096_queries():
+    assert pn._chunks(10, 50, 4, 2, 256.0) == (10, 50)
+    assert pn._chunks(5000, 50, 4, 2, 256.0) == (4096, 50)
+    qc, rc = pn._chunks(100, 1000, 784, 16, 1.0)            # 1 MiB: the budget limits both
+    assert qc == 2**20 // (32 * 16 * 784 + 1) == 2
+    assert rc == (2**20 - 12 * qc * 784) // (12 * qc + 8 * 784)
+    # two queries need 2 * 32 * 16 * 784 = 802816 bytes: one byte less takes one query
+    assert pn._chunks(100, 1000, 784, 16, 802815 / 2**20)[0] == 1
+
+
+def test_default_k_integer_images_and_messages():
+    refs = np.array([[0, 0, 0], [9, 9, 9], [1, 0, 0], [0, 2, 0]], np.uint8)   # integer images
+    pos, dist = pn.nearest_images(np.array([[0.9, 0.0, 0.0]]), refs)          # k = 2
+    assert pos.tolist() == [[2, 0]] and pos.dtype == np.int64
+    np.testing.assert_allclose(dist, [[0.1, 0.9]], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"^queries and refs must be \(T, P\) and \(N, P\)"):
+        pn.nearest_images(np.zeros(3), refs)                                 # queries 1-D
+    with pytest.raises(ValueError, match="^k must be >= 1, got 0$"):
+        pn.nearest_images(np.zeros((1, 3)), refs, k=0)
+    with pytest.raises(ValueError, match="^no reference images$"):
+        pn.nearest_images(np.zeros((1, 3)), np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="^refs contain NaN or infinite values$"):
+        pn.nearest_images(np.zeros((1, 3)), np.full((2, 3), np.inf))
+    with pytest.raises(ValueError, match="^queries contain NaN or infinite values$"):
+        pn.nearest_images(np.full((1, 3), np.nan), refs)
+
+
+def test_query_chunks_that_do_not_divide_the_queries():
+    rng = np.random.default_rng(11)
+    refs = images(rng, 30, 8)
+    queries = rng.random((5, 8))
+    check(queries, refs, k=2, query_chunk=2)
+    check(torch.as_tensor(queries), refs, k=2, query_chunk=2)      # a tensor, sliced as one
+
+
+def test_second_pass_starts_at_the_first_reference_and_takes_blank_images():
+    # 40 blank references and a blank query: every float32 score and the bound are 0 (delta = 0),
+    # the shortlist of 2 is not enough: the second pass must take all with score <= bound
+    pos, dist = pn.nearest_images(np.zeros((1, 6)), np.zeros((40, 6)), k=2, candidates=2)
+    assert pos.tolist() == [[0, 1]] and dist.tolist() == [[0.0, 0.0]]
+    # duplicates at positions 0..29 (the first chunks) with q.r < 0 (signed pixels), far ones
+    # after them
+    rng = np.random.default_rng(12)
+    q = np.zeros((1, 6))
+    q[0, 0] = 1.0
+    dup = np.zeros((30, 6))
+    dup[:, 0] = -0.5
+    far = np.zeros((10, 6))
+    far[:, 0] = -3.0
+    refs = np.concatenate([dup, far + 0.1 * rng.normal(size=(10, 6))])
+    pos, _ = check(q, refs, k=2, candidates=3, ref_chunk=7)
+    assert pos.tolist() == [[0, 1]]
+
+
+def test_a_near_tie_behind_a_clear_nearest_is_rechecked():
+    # k = 2 with a shortlist of 2: the nearest reference is clear (distance 1); behind it 30
+    # references tie in float32 (they differ by ~1e-9), the truly second nearest is the last
+    rng = np.random.default_rng(13)
+    q = np.zeros((1, 16))
+    far = np.full(16, 0.5)                                  # |far - q|^2 = 4
+    ties = np.repeat(far[None], 30, 0) + np.abs(rng.normal(0, 1e-9, (30, 16)))
+    ties[-1] = far                                          # exactly 4: the nearest of them
+    near = np.zeros(16)
+    near[0] = 1.0
+    refs = np.concatenate([ties, near[None]])
+    pos, _ = check(q, refs, k=2, candidates=2)
+    assert pos.tolist() == [[30, 29]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from test_data import _small_mnist
@@ -163,3 +165,103 @@ def test_load_checked_splits_names_each_split_and_checks_it(tmp_path):
     other = _small_mnist(n_train=40)
     with pytest.raises(DataError, match=r"no9\.npz: split 'no9': made from data"):
         load_checked_splits([tmp_path / "no9.npz"], other)
+
+
+# found by mutation testing (bench/mutation.sh splits; docs/benchmarks/mutation.md)
+
+def _labels(per_digit=(10,) * 10):
+    return np.concatenate([np.full(n, d) for d, n in enumerate(per_digit)])
+
+
+def test_subsampling_streams_and_defaults():
+    train, test = _labels((12,) * 10), _labels((2,) * 10)
+    rows = np.arange(len(train))
+    full = make_split("full", train, test, list(range(10)), max_train=5)
+    # the documented stream: default_rng([subsample_seed, heldout + 1]), 5 rows without repeats
+    want = np.sort(np.random.default_rng([0, 0]).choice(rows, 5, replace=False))
+    assert full.train_idx.tolist() == want.tolist()
+    assert make_split("full", train, test, [0], max_train=5, subsample_seed=0).train_idx.tolist() \
+        == want.tolist()
+    no3 = make_split("no3", train, test, [3], max_train=7)
+    want = np.sort(np.random.default_rng([0, 4]).choice(rows[train != 3], 7, replace=False))
+    assert no3.train_idx.tolist() == want.tolist()
+    one = make_split("full", train, test, [0], max_train=1)            # a single training row
+    assert len(one.train_idx) == 1
+
+
+def test_mini_takes_every_image_of_a_digit_with_exactly_enough_and_ignores_max_train():
+    train, test = _labels(), _labels((1,) * 10)                      # exactly 10 of each digit
+    mini = make_split("mini", train, test, [0], max_train=5)
+    assert mini.train_idx.tolist() == list(range(100))             # no repeats, all of them
+    assert mini.train_idx.dtype == np.int64
+    # the default mini_seed is 0
+    train = _labels((15,) * 10)
+    assert make_split("mini", train, test, [0]).train_idx.tolist() == \
+        make_split("mini", train, test, [0], mini_seed=0).train_idx.tolist()
+    with pytest.raises(DataError, match="^mini-MNIST needs 10 images of digit 4, the training "
+                                        "file has 9$"):
+        make_split("mini", _labels((10,) * 4 + (9,) + (10,) * 5), test, [0])
+
+
+def test_no_training_images_and_no_evaluation_digits():
+    with pytest.raises(DataError, match="^split no9: no training images$"):
+        make_split("no9", np.full(5, 9), _labels((1,) * 10), [9])
+    split = make_split("full", _labels(), _labels((1,) * 10), [])
+    assert split.test_idx.shape == (0,) and split.test_idx.dtype == np.int64
+
+
+def _write_split(path, **override):
+    arrays = dict(name=np.array("no9"), train_idx=np.arange(3), test_idx=np.arange(2),
+                  heldout_digit=np.array(9), data=np.array("abc"))
+    arrays.update(override)
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def test_split_file_arrays_are_checked_one_by_one(tmp_path):
+    path = tmp_path / "no9.npz"
+    cases = [(dict(name=np.array(5)), "name is int64 (), expected one string"),
+             (dict(train_idx=np.zeros((2, 2), np.int64)),
+              "train_idx has shape (2, 2), expected one dimension"),
+             (dict(heldout_digit=np.array(12)), "heldout_digit is array(12), expected a digit or -1"),
+             (dict(heldout_digit=np.array(3.0)), "heldout_digit is array(3.), expected"),
+             (dict(heldout_digit=np.array(-2)), "heldout_digit is array(-2)"),
+             (dict(heldout_digit=np.array(10)), "heldout_digit is array(10)"),
+             (dict(data=np.array(7)), "data is int64 (), expected one string")]
+    for override, message in cases:
+        _write_split(path, **override)
+        with pytest.raises(DataError, match="^" + re.escape(f"{path}: {message}")):
+            load_split(path)
+    _write_split(path, heldout_digit=np.array(-1), test_idx=np.arange(2, dtype=np.int32))
+    split = load_split(path)
+    assert split.heldout_digit == -1 and split.test_idx.dtype == np.int64
+
+
+def test_check_split_messages_and_a_held_out_zero():
+    mnist = _small_mnist()                                          # 30 training, 10 test rows
+    outside = Split("s", np.array([0, 30, 31, 32, 33, 34]), np.arange(2), -1)
+    with pytest.raises(DataError, match=r"^split 's': train_idx has rows outside 0\.\.29 \(MNIST "
+                                        r"has 30 training images\): \[30, 31, 32, 33, 34\] "
+                                        r"\(a split"):
+        check_split(outside, mnist)                                 # five outside: no "..."
+    outside.train_idx = np.arange(24, 36)
+    with pytest.raises(DataError, match=r"\[30, 31, 32, 33, 34\] \.\.\. \(a split"):
+        check_split(outside, mnist)
+    repeats = Split("s", np.repeat(np.arange(6), 2), np.arange(2), -1)
+    with pytest.raises(DataError, match=r"^split 's': train_idx repeats rows \[0, 1, 2, 3, 4\]$"):
+        check_split(repeats, mnist)
+    with pytest.raises(DataError, match="holds out digit 0 but 3 of its training rows are 0s"):
+        check_split(Split("no0", np.arange(30), np.arange(2), 0), mnist)
+
+
+def test_rows_digest_by_hand_for_arrays_and_tensors():
+    import hashlib
+    import struct
+
+    import torch
+
+    from vae_novelty.splits import rows_digest
+
+    want = "rows-sha256:" + hashlib.sha256(struct.pack("<3q", 4, 0, 59999)).hexdigest()
+    assert rows_digest(np.array([4, 0, 59999], np.int32)) == want
+    assert rows_digest(torch.tensor([4, 0, 59999])) == want

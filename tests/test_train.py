@@ -264,3 +264,15 @@ def test_progress_is_logged_with_the_time_left(monkeypatch, caplog):
     resumed = T.ProgressLog("h400.full.s0", epochs=10, start_epoch=6)
     now[0] += 10
     assert resumed.epoch_done(7) == "10.0s so far, about 15s left"  # 2 of 5 epochs in 10 s
+
+
+# found by mutation testing (bench/mutation.sh train; docs/benchmarks/mutation.md)
+
+def test_the_record_names_every_setting_and_an_empty_history_has_its_columns():
+    from vae_novelty.hyperparams import TrainSettings
+    from vae_novelty.train import History
+
+    assert TrainSettings((4, 2), 3, 5, 16, 1e-3).record(7) == {
+        "hidden": [4, 2], "z_dim": 3, "epochs": 5, "batch_size": 16, "learning_rate": 1e-3,
+        "seed": 7}
+    assert History().to_frame().columns.tolist() == ["epoch", "train_neg_elbo", "test_neg_elbo"]
