@@ -57,28 +57,53 @@ def main(argv=None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = select_device(args.device)
-    mnist = load_idx_folder(REPO_ROOT / "resources" / "mnist",
-                            REPO_ROOT / "resources" / "mnist" / "SHA256SUMS")
-    split = make_split("no9", mnist.train_labels, mnist.test_labels, [9],
-                       max_train=args.n_train, max_test_per_digit=args.n_test,
-                       data=mnist.fingerprint)
+    mnist = load_idx_folder(
+        REPO_ROOT / "resources" / "mnist", REPO_ROOT / "resources" / "mnist" / "SHA256SUMS"
+    )
+    split = make_split(
+        "no9",
+        mnist.train_labels,
+        mnist.test_labels,
+        [9],
+        max_train=args.n_train,
+        max_test_per_digit=args.n_test,
+        data=mnist.fingerprint,
+    )
     spec = ModelSpec("bench", tuple(args.hidden), args.z_dim, "no9", 0)
-    eval_settings = EvalSettings(top_k=3, samples=args.elbo_samples, eps=1e-6, sample_seed=0,
-                                 chunk_mb=args.chunk_mb)
-    sample_settings = SampleSettings(n=args.n_samples, seed=0, top_k=3, figure_images=64,
-                                     ct_cells=20, ct_pca_dims=50, ct_min_per_cell=20,
-                                     max_test_per_digit=args.n_test, chunk_mb=args.chunk_mb)
+    eval_settings = EvalSettings(
+        top_k=3, samples=args.elbo_samples, eps=1e-6, sample_seed=0, chunk_mb=args.chunk_mb
+    )
+    sample_settings = SampleSettings(
+        n=args.n_samples,
+        seed=0,
+        top_k=3,
+        figure_images=64,
+        ct_cells=20,
+        ct_pca_dims=50,
+        ct_min_per_cell=20,
+        max_test_per_digit=args.n_test,
+        chunk_mb=args.chunk_mb,
+    )
     torch.manual_seed(0)
     clf = DigitCNN().eval()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         torch.manual_seed(0)
-        save_model(VAE(list(args.hidden), args.z_dim), tmp / "m.pt", model_id=spec.model_id,
-                   data=mnist.fingerprint)
-        ejob = EvalJob(spec, tmp / "m.pt", tmp / "post.parquet", tmp / "t1.parquet",
-                       tmp / "t1.npz", tmp / "elbo.parquet")
-        sjob = SampleJob(spec, tmp / "m.pt", tmp / "post.parquet", tmp / "s.parquet",
-                         tmp / "s.npz")
+        save_model(
+            VAE(list(args.hidden), args.z_dim),
+            tmp / "m.pt",
+            model_id=spec.model_id,
+            data=mnist.fingerprint,
+        )
+        ejob = EvalJob(
+            spec,
+            tmp / "m.pt",
+            tmp / "post.parquet",
+            tmp / "t1.parquet",
+            tmp / "t1.npz",
+            tmp / "elbo.parquet",
+        )
+        sjob = SampleJob(spec, tmp / "m.pt", tmp / "post.parquet", tmp / "s.parquet", tmp / "s.npz")
         t_eval = t_samples = math.inf
         for _ in range(args.repeats):
             t0 = time.perf_counter()
@@ -88,11 +113,18 @@ def main(argv=None) -> dict:
             done = sample_jobs([sjob], mnist, {"no9": split}, clf, {}, sample_settings, device)
             t_samples = min(t_samples, time.perf_counter() - t0)
         parts = done[0]["parts_s"]
-    out = {"device": describe_device(device), "n_train": int(len(split.train_idx)),
-           "n_test": int(len(split.test_idx)), "n_samples": args.n_samples,
-           "hidden": args.hidden, "z_dim": args.z_dim, "evaluate_s": t_eval,
-           "samples_s": t_samples, "ratio_samples_over_evaluate": t_samples / t_eval,
-           "samples_parts_s": parts}
+    out = {
+        "device": describe_device(device),
+        "n_train": int(len(split.train_idx)),
+        "n_test": int(len(split.test_idx)),
+        "n_samples": args.n_samples,
+        "hidden": args.hidden,
+        "z_dim": args.z_dim,
+        "evaluate_s": t_eval,
+        "samples_s": t_samples,
+        "ratio_samples_over_evaluate": t_samples / t_eval,
+        "samples_parts_s": parts,
+    }
     print(json.dumps(out, indent=2))
     if args.out:
         args.out.write_text(json.dumps(out, indent=2) + "\n")

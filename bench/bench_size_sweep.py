@@ -59,8 +59,14 @@ def main() -> None:
     torch.set_num_threads(1)
     folder = REPO / "resources" / "mnist"
     mnist = load_idx_folder(folder, folder / "SHA256SUMS")
-    splits = make_size_splits(mnist.train_labels, mnist.test_labels, [100, 1000, 3000, 30000],
-                              seed=0, eval_per_digit=sweep["eval_per_digit"], eval_seed=0)
+    splits = make_size_splits(
+        mnist.train_labels,
+        mnist.test_labels,
+        [100, 1000, 3000, 30000],
+        seed=0,
+        eval_per_digit=sweep["eval_per_digit"],
+        eval_seed=0,
+    )
     x_all = torch.from_numpy(to_float(mnist.train_images))
     x_test_np = to_float(mnist.test_images[splits["A100"].test_idx])
     x_test = torch.from_numpy(x_test_np)
@@ -72,29 +78,53 @@ def main() -> None:
         hidden, z = vcfg.arch_hidden(cfg, arch), cfg["model"]["z_dim"]
 
         def train(n, epochs):
-            members = [EnsembleMember(torch.from_numpy(splits[f"{h}{n}"].train_idx), x_test, s)
-                       for h in "AB" for s in sweep["seeds"]]
-            return cpu(lambda: train_ensemble(
-                x_all, members, TrainSettings(hidden, z, epochs, batch, 1e-3)))
+            members = [
+                EnsembleMember(torch.from_numpy(splits[f"{h}{n}"].train_idx), x_test, s)
+                for h in "AB"
+                for s in sweep["seeds"]
+            ]
+            return cpu(
+                lambda: train_ensemble(
+                    x_all, members, TrainSettings(hidden, z, epochs, batch, 1e-3)
+                )
+            )
 
         steps_3000 = -(-3000 // batch)
         step = train(3000, 1) / steps_3000
         evaluation = max(0.0, (train(100, steps_3000) - steps_3000 * step) / steps_3000)
-        settings = SizeEvalSettings(samples=sweep["samples"], copy_ratio=sweep["copy_ratio"],
-                                    elbo_samples=sweep["elbo_samples"], sample_seed=0)
+        settings = SizeEvalSettings(
+            samples=sweep["samples"],
+            copy_ratio=sweep["copy_ratio"],
+            elbo_samples=sweep["elbo_samples"],
+            sample_seed=0,
+        )
         model = VAE(hidden, z).eval()
-        per_model = {n: cpu(lambda n=n: measure_model(
-            model, to_float(mnist.train_images[splits[f"A{n}"].train_idx]), x_test_np,
-            settings, key="bench", device=torch.device("cpu"))) for n in (1000, 30000)}
+        per_model = {
+            n: cpu(
+                lambda n=n: measure_model(
+                    model,
+                    to_float(mnist.train_images[splits[f"A{n}"].train_idx]),
+                    x_test_np,
+                    settings,
+                    key="bench",
+                    device=torch.device("cpu"),
+                )
+            )
+            for n in (1000, 30000)
+        }
         slope = (per_model[30000] - per_model[1000]) / 29000
         train_s = eval_s = 0.0
         for n in sweep["sizes"]:
             epochs = epochs_for_steps(n, batch, sweep["steps"])
             train_s += sweep["steps"] * step + min(epochs, MAX_EVALUATIONS) * evaluation
             eval_s += n_members * max(per_model[1000] + slope * (n - 1000), 0.0)
-        out["archs"][arch] = {"cpu_s_per_step": step, "cpu_s_per_evaluation": evaluation,
-                              "cpu_s_measure_model": per_model, "train_cpu_s": train_s,
-                              "evaluate_cpu_s": eval_s}
+        out["archs"][arch] = {
+            "cpu_s_per_step": step,
+            "cpu_s_per_evaluation": evaluation,
+            "cpu_s_measure_model": per_model,
+            "train_cpu_s": train_s,
+            "evaluate_cpu_s": eval_s,
+        }
         total += train_s + eval_s
     out["total_cpu_s"] = total
     out["estimate_wall_min_one_core"] = total / 60

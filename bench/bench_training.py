@@ -58,6 +58,7 @@ from vae_novelty.train import train_vae  # noqa: E402
 
 # --------------------------------------------------------------------------- (a) the baseline
 
+
 class ExampleVAE(nn.Module):
     """An MLP VAE as the usual PyTorch example writes it (sigmoid outputs, randn_like noise)."""
 
@@ -93,10 +94,8 @@ def train_baseline(x_train, x_test, hidden, z_dim, epochs, batch_size, lr, devic
     torch.manual_seed(seed)
     cuda = device.type == "cuda"
     kwargs = {"num_workers": 1, "pin_memory": True} if cuda else {}
-    train_loader = DataLoader(TensorDataset(x_train), batch_size=batch_size, shuffle=True,
-                              **kwargs)
-    test_loader = DataLoader(TensorDataset(x_test), batch_size=batch_size, shuffle=False,
-                             **kwargs)
+    train_loader = DataLoader(TensorDataset(x_train), batch_size=batch_size, shuffle=True, **kwargs)
+    test_loader = DataLoader(TensorDataset(x_test), batch_size=batch_size, shuffle=False, **kwargs)
     model = ExampleVAE(hidden, z_dim).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(epochs):
@@ -122,6 +121,7 @@ def train_baseline(x_train, x_test, hidden, z_dim, epochs, batch_size, lr, devic
 
 # --------------------------------------------------------------------------- measurements
 
+
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -145,7 +145,7 @@ def matmul_flops_per_second(device, n, repeats=5):
     for _ in range(repeats):
         _, seconds = timed(lambda: torch.mm(a, b), device)
         best = min(best, seconds)
-    return 2.0 * n ** 3 / best
+    return 2.0 * n**3 / best
 
 
 def layer_shapes(hidden, z_dim, x_dim=784):
@@ -190,6 +190,7 @@ def device_name(device):
 
 # --------------------------------------------------------------------------- main
 
+
 def build_members(mnist, n_images, n_members, n_test):
     """Member 0: the first n_images training images; member d+1: those without digit d (then
     again with other seeds if more than 11 members)."""
@@ -210,29 +211,44 @@ def build_members(mnist, n_images, n_members, n_test):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--arch", default="h400-200-100",
-                    help="a name from config/config.yaml's model.architectures, or widths "
-                         "such as 400,200,100")
+    ap.add_argument(
+        "--arch",
+        default="h400-200-100",
+        help="a name from config/config.yaml's model.architectures, or widths such as 400,200,100",
+    )
     ap.add_argument("--z-dim", type=int, default=50)
     ap.add_argument("--members", type=int, default=11)
-    ap.add_argument("--images", type=int, default=6000,
-                    help="training images of the largest member (the first N of MNIST)")
+    ap.add_argument(
+        "--images",
+        type=int,
+        default=6000,
+        help="training images of the largest member (the first N of MNIST)",
+    )
     ap.add_argument("--test-images", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--learning-rate", type=float, default=1e-3)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-    ap.add_argument("--matmul-n", type=int, default=None,
-                    help="size of the reference matrix product (default 2048 CPU, 8192 CUDA)")
+    ap.add_argument(
+        "--matmul-n",
+        type=int,
+        default=None,
+        help="size of the reference matrix product (default 2048 CPU, 8192 CUDA)",
+    )
     ap.add_argument("--cuda-graphs", action="store_true", help="(c) with CUDA graphs")
     ap.add_argument("--tf32", action="store_true", help="allow TF32 matrix products on CUDA")
     ap.add_argument("--skip", default="", help="comma-separated trainers to skip: a,b,c")
-    ap.add_argument("--repeats", type=int, default=1,
-                    help="rounds of a, b, c (interleaved); each trainer's fastest round is "
-                         "reported (a shared machine's load varies during a run)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="path stem: writes STEM.json and STEM.md")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="rounds of a, b, c (interleaved); each trainer's fastest round is "
+        "reported (a shared machine's load varies during a run)",
+    )
+    ap.add_argument(
+        "--out", type=Path, default=None, help="path stem: writes STEM.json and STEM.md"
+    )
     args = ap.parse_args(argv)
 
     if args.threads:
@@ -245,7 +261,8 @@ def main(argv=None):
         import yaml
 
         archs = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["model"][
-            "architectures"]
+            "architectures"
+        ]
         hidden = list(archs[args.arch])
     skip = set(filter(None, args.skip.split(",")))
 
@@ -259,9 +276,12 @@ def main(argv=None):
     train_images = args.epochs * sum(n_train)
     train_flops, eval_flops = flops_per_image(hidden, args.z_dim)
     total_flops = train_flops * train_images + eval_flops * args.epochs * sum(n_test)
-    print(f"{device_name(device)}, torch {torch.__version__}: architecture {hidden}, "
-          f"dim(z)={args.z_dim}, {args.members} members of {min(n_train)}..{max(n_train)} "
-          f"images, {args.epochs} epochs", flush=True)
+    print(
+        f"{device_name(device)}, torch {torch.__version__}: architecture {hidden}, "
+        f"dim(z)={args.z_dim}, {args.members} members of {min(n_train)}..{max(n_train)} "
+        f"images, {args.epochs} epochs",
+        flush=True,
+    )
 
     matmul_n = args.matmul_n or (8192 if device.type == "cuda" else 2048)
     peak = matmul_flops_per_second(device, matmul_n)
@@ -272,10 +292,19 @@ def main(argv=None):
     def run_a(specs=specs, epochs=args.epochs):
         out = []
         for name, rep, idx, tidx in specs:
-            out.append(train_baseline(x_all_cpu[torch.from_numpy(idx)],
-                                      x_test_cpu[torch.from_numpy(tidx)], hidden, args.z_dim,
-                                      epochs, args.batch_size, args.learning_rate, device,
-                                      seed=rep))
+            out.append(
+                train_baseline(
+                    x_all_cpu[torch.from_numpy(idx)],
+                    x_test_cpu[torch.from_numpy(tidx)],
+                    hidden,
+                    args.z_dim,
+                    epochs,
+                    args.batch_size,
+                    args.learning_rate,
+                    device,
+                    seed=rep,
+                )
+            )
         return out
 
     def run_b(specs=specs, epochs=args.epochs):
@@ -283,22 +312,38 @@ def main(argv=None):
         for name, rep, idx, tidx in specs:
             cfg = TrainSettings(hidden, args.z_dim, epochs, args.batch_size, args.learning_rate)
             ti = torch.from_numpy(idx).to(device)
-            out.append(train_vae(x_all[ti], x_test_all[torch.from_numpy(tidx).to(device)],
-                                 cfg, seed=rep)[0])
+            out.append(
+                train_vae(x_all[ti], x_test_all[torch.from_numpy(tidx).to(device)], cfg, seed=rep)[
+                    0
+                ]
+            )
         return out
 
     def run_c(specs=specs, epochs=args.epochs):
-        members = [EnsembleMember(torch.from_numpy(idx),
-                                  x_test_all[torch.from_numpy(tidx).to(device)], rep,
-                                  f"{name}.s{rep}") for name, rep, idx, tidx in specs]
-        return [m for m, _ in train_ensemble(
-            x_all, members, TrainSettings(hidden, args.z_dim, epochs, args.batch_size,
-                                          args.learning_rate),
-            cuda_graphs=args.cuda_graphs)]
+        members = [
+            EnsembleMember(
+                torch.from_numpy(idx),
+                x_test_all[torch.from_numpy(tidx).to(device)],
+                rep,
+                f"{name}.s{rep}",
+            )
+            for name, rep, idx, tidx in specs
+        ]
+        return [
+            m
+            for m, _ in train_ensemble(
+                x_all,
+                members,
+                TrainSettings(hidden, args.z_dim, epochs, args.batch_size, args.learning_rate),
+                cuda_graphs=args.cuda_graphs,
+            )
+        ]
 
-    labels = {"a": "(a) DataLoader + nn.Module + torch.optim.Adam, one model at a time",
-              "b": "(b) pipeline single-model trainer (train_vae), one model at a time",
-              "c": "(c) pipeline ensemble trainer (train_ensemble), all members at once"}
+    labels = {
+        "a": "(a) DataLoader + nn.Module + torch.optim.Adam, one model at a time",
+        "b": "(b) pipeline single-model trainer (train_vae), one model at a time",
+        "c": "(c) pipeline ensemble trainer (train_ensemble), all members at once",
+    }
     # untimed warm-up of every trainer (library initialisation, allocator, caches)
     small = [(name, rep, idx[:300], tidx) for name, rep, idx, tidx in specs[:2]]
     for key, fn in (("a", run_a), ("b", run_b), ("c", run_c)):
@@ -316,45 +361,75 @@ def main(argv=None):
     for key, times in rounds.items():
         seconds = min(times)
         flops = total_flops / seconds
-        results[key] = {"trainer": labels[key], "seconds": seconds, "rounds_seconds": times,
-                        "images_per_s": train_images / seconds, "flop_per_s": flops,
-                        "fraction_of_matmul": flops / peak}
-        print(f"{labels[key]}: {seconds:.1f} s, {train_images / seconds:,.0f} images/s, "
-              f"{flops / 1e9:.2f} GFLOP/s ({100 * flops / peak:.1f}% of the matrix product)",
-              flush=True)
+        results[key] = {
+            "trainer": labels[key],
+            "seconds": seconds,
+            "rounds_seconds": times,
+            "images_per_s": train_images / seconds,
+            "flop_per_s": flops,
+            "fraction_of_matmul": flops / peak,
+        }
+        print(
+            f"{labels[key]}: {seconds:.1f} s, {train_images / seconds:,.0f} images/s, "
+            f"{flops / 1e9:.2f} GFLOP/s ({100 * flops / peak:.1f}% of the matrix product)",
+            flush=True,
+        )
     peak_after = matmul_flops_per_second(device, matmul_n)
     print(f"reference matrix product again: {peak_after / 1e9:.1f} GFLOP/s", flush=True)
     if "a" in results:
         for key in results:
-            results[key]["ratio_to_a"] = results[key]["images_per_s"] / results["a"][
-                "images_per_s"]
+            results[key]["ratio_to_a"] = results[key]["images_per_s"] / results["a"]["images_per_s"]
     max_diff = None
     if "b" in models and "c" in models:
-        max_diff = max(float((p - q).detach().abs().max()) for mb, mc in zip(models["b"], models["c"])
-                       for p, q in zip(mb.parameters(), mc.parameters()))
+        max_diff = max(
+            float((p - q).detach().abs().max())
+            for mb, mc in zip(models["b"], models["c"])
+            for p, q in zip(mb.parameters(), mc.parameters())
+        )
         print(f"max |parameter difference| between (b) and (c): {max_diff:.3g}")
 
     report = {
-        "device": device_name(device), "device_type": device.type,
-        "torch": torch.__version__, "python": platform.python_version(),
+        "device": device_name(device),
+        "device_type": device.type,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
         "threads": torch.get_num_threads(),
-        "arch": args.arch, "hidden": hidden, "z_dim": args.z_dim, "members": args.members,
-        "n_train": n_train, "n_test": n_test, "epochs": args.epochs,
-        "batch_size": args.batch_size, "cuda_graphs": args.cuda_graphs, "tf32": args.tf32,
-        "train_images": train_images, "matmul_flops_per_train_image": train_flops,
-        "matmul_flops_per_test_image": eval_flops, "total_matmul_flops": total_flops,
-        "reference_matmul": {"n": matmul_n, "flop_per_s": peak,
-                             "flop_per_s_after": peak_after},
-        "repeats": args.repeats, "load_average_before": load_before,
+        "arch": args.arch,
+        "hidden": hidden,
+        "z_dim": args.z_dim,
+        "members": args.members,
+        "n_train": n_train,
+        "n_test": n_test,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "cuda_graphs": args.cuda_graphs,
+        "tf32": args.tf32,
+        "train_images": train_images,
+        "matmul_flops_per_train_image": train_flops,
+        "matmul_flops_per_test_image": eval_flops,
+        "total_matmul_flops": total_flops,
+        "reference_matmul": {"n": matmul_n, "flop_per_s": peak, "flop_per_s_after": peak_after},
+        "repeats": args.repeats,
+        "load_average_before": load_before,
         "load_average_after": load_average(),
-        "results": results, "max_param_diff_b_vs_c": max_diff,
+        "results": results,
+        "max_param_diff_b_vs_c": max_diff,
     }
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-        args.out.with_suffix(".md").write_text(markdown(report, " ".join(
-            ["python", "bench/bench_training.py", *(argv if argv is not None else
-                                                    sys.argv[1:])])))
+        args.out.with_suffix(".md").write_text(
+            markdown(
+                report,
+                " ".join(
+                    [
+                        "python",
+                        "bench/bench_training.py",
+                        *(argv if argv is not None else sys.argv[1:]),
+                    ]
+                ),
+            )
+        )
         print(f"wrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.md')}")
     return report
 
@@ -384,12 +459,17 @@ def markdown(r, command):
     ]
     for res in r["results"].values():
         ratio = res.get("ratio_to_a")
-        lines.append(f"| {res['trainer']} | {res['seconds']:.2f} | {res['images_per_s']:,.0f} "
-                     f"| {'' if ratio is None else f'{ratio:.2f}'} "
-                     f"| {res['flop_per_s'] / 1e9:.2f} | {100 * res['fraction_of_matmul']:.1f}% |")
+        lines.append(
+            f"| {res['trainer']} | {res['seconds']:.2f} | {res['images_per_s']:,.0f} "
+            f"| {'' if ratio is None else f'{ratio:.2f}'} "
+            f"| {res['flop_per_s'] / 1e9:.2f} | {100 * res['fraction_of_matmul']:.1f}% |"
+        )
     if r["max_param_diff_b_vs_c"] is not None:
-        lines += ["", f"Largest |parameter difference| between the models of (b) and (c): "
-                      f"{r['max_param_diff_b_vs_c']:.3g}."]
+        lines += [
+            "",
+            f"Largest |parameter difference| between the models of (b) and (c): "
+            f"{r['max_param_diff_b_vs_c']:.3g}.",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -37,9 +37,21 @@ sys.path.insert(0, str(REPO / "bench"))  # claims_stats, claims_sections (also w
 
 import claims_sections as sections  # noqa: E402
 from claims_sections import gpu_vs_seeds, size_section  # noqa: E402
-from claims_stats import (DIGIT, SPLIT, STATS, Est, depth_groups, fmt_table,  # noqa: E402
-                          interval_verdict, mini_numbers, per_model, seeds_note, spearman, sweep,
-                          verdict)
+from claims_stats import (
+    DIGIT,
+    SPLIT,
+    STATS,
+    Est,
+    depth_groups,
+    fmt_table,  # noqa: E402
+    interval_verdict,
+    mini_numbers,
+    per_model,
+    seeds_note,
+    spearman,
+    sweep,
+    verdict,
+)
 
 SHALLOW, DEEP = "h400", "h400-200-100"
 ROLE = {SHALLOW: "shallow (400)", DEEP: "deep (400-200-100)"}
@@ -59,10 +71,21 @@ def samples_section(summary: pd.DataFrame, classifier: dict | None, n_samples: i
 
 def load(results: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     summary = pd.read_csv(results / "tables" / "summary.csv")
-    t1 = pd.read_parquet(results / "tables" / "theorem1.parquet",
-                         columns=["model_id", "arch", "split", "seed", "label", "perplexity",
-                                  "bce_x_xhat", "bce_mu_xhat", "n_hidden_layers",
-                                  "decoder_params"])
+    t1 = pd.read_parquet(
+        results / "tables" / "theorem1.parquet",
+        columns=[
+            "model_id",
+            "arch",
+            "split",
+            "seed",
+            "label",
+            "perplexity",
+            "bce_x_xhat",
+            "bce_mu_xhat",
+            "n_hidden_layers",
+            "decoder_params",
+        ],
+    )
     return summary, t1
 
 
@@ -77,9 +100,15 @@ def four_models(t1: pd.DataFrame) -> pd.DataFrame:
             if d.empty:
                 continue
             seeds = [per_model(g) for _, g in d.groupby("seed")]
-            row = {"VAE": ROLE[arch], "trained on": SPLIT[split], "arch": arch, "split": split,
-                   "n": seeds[0]["n"], "seeds": len(seeds),
-                   "tallest bins": [s["tallest bin"] for s in seeds]}
+            row = {
+                "VAE": ROLE[arch],
+                "trained on": SPLIT[split],
+                "arch": arch,
+                "split": split,
+                "n": seeds[0]["n"],
+                "seeds": len(seeds),
+                "tallest bins": [s["tallest bin"] for s in seeds],
+            }
             row.update({k: Est([s[k] for s in seeds], (arch, split)) for k in STATS})
             rows.append(row)
     return pd.DataFrame(rows)
@@ -89,22 +118,31 @@ def epoch_rows(args) -> pd.DataFrame:
     """The four models of Figures 1-2 at every training length (summary.csv of each run)."""
     rows = []
     runs = [(args.core_epochs, args.core)] + [
-        (int(e.split("=", 1)[0]), Path(e.split("=", 1)[1])) for e in args.epochs]
+        (int(e.split("=", 1)[0]), Path(e.split("=", 1)[1])) for e in args.epochs
+    ]
     for epochs, results in sorted(runs):
         # summary.csv: with held-out digit 9 only, every model is evaluated on MNIST_9^te
         s = pd.read_csv(results / "tables" / "summary.csv")
         for arch in (SHALLOW, DEEP):
             for split in ("full", "no9"):
                 r = s[(s.arch == arch) & (s.split == split)].iloc[0]
-                rows.append({"epochs": epochs, "arch": arch, "split": split,
-                             "VAE": ROLE[arch], "trained on": SPLIT[split],
-                             "median BCE(x, x_hat)": r.bce_x_xhat_median,
-                             "median BCE(mu, x_hat)": r.bce_mu_xhat_median,
-                             "closer to mu": r.frac_closer_to_mu,
-                             "median perplexity": r.perplexity_median,
-                             "test -ELBO": r.final_test_neg_elbo})
-    return pd.DataFrame(rows).sort_values(["VAE", "trained on", "epochs"],
-                                        ascending=[False, True, True])
+                rows.append(
+                    {
+                        "epochs": epochs,
+                        "arch": arch,
+                        "split": split,
+                        "VAE": ROLE[arch],
+                        "trained on": SPLIT[split],
+                        "median BCE(x, x_hat)": r.bce_x_xhat_median,
+                        "median BCE(mu, x_hat)": r.bce_mu_xhat_median,
+                        "closer to mu": r.frac_closer_to_mu,
+                        "median perplexity": r.perplexity_median,
+                        "test -ELBO": r.final_test_neg_elbo,
+                    }
+                )
+    return pd.DataFrame(rows).sort_values(
+        ["VAE", "trained on", "epochs"], ascending=[False, True, True]
+    )
 
 
 def main() -> None:
@@ -134,87 +172,139 @@ def main() -> None:
         if ep is None:
             return ""
         r = ep[(ep.arch == arch) & (ep.split == "no9") & (ep.epochs != args.core_epochs)]
-        return (" Trained longer (epoch study below, seed 0 only): " + ", ".join(
-            f"{e} epochs {100 * v:.1f}% ({'holds' if v > 0.5 else 'partly'})"
-            for e, v in zip(r.epochs, r["closer to mu"])) + ".")
+        return (
+            " Trained longer (epoch study below, seed 0 only): "
+            + ", ".join(
+                f"{e} epochs {100 * v:.1f}% ({'holds' if v > 0.5 else 'partly'})"
+                for e, v in zip(r.epochs, r["closer to mu"])
+            )
+            + "."
+        )
+
     out = []
     w = out.append
     w("# The paper's claims against this run\n")
-    w(f"Generated by `python bench/claims.py` from the outputs of `config/paper-core.yaml` "
-      f"({args.core_epochs} epochs, every training image, all {len(sw)} architectures, "
-      f"MNIST_9^te: {int(four.n.iloc[0])} test images) and of `config/epoch-study.yaml`; "
-      "nothing here is typed by hand. Claims from `shared/paper/protocol.md` (\"Claims\") and the "
-      "paper's text. *closer to mu*: fraction of test images whose reconstruction x_hat is "
-      "closer (in BCE) to the weighted average mu than to the input x, i.e. BCE(mu, x_hat) < "
-      "BCE(x, x_hat), the points above the line y = x in Figure 2.\n")
-    w(f"**Seeds.** The models the claims use (the 17 architectures without 9, the shallow and "
-      f"deep VAEs on MNIST^tr) have {n_seeds} seed(s) each; every number is "
-      f"{seeds_note(n_seeds)}. Intervals are those of `summary_by_config.csv` (seeds "
-      "resampled, 2,000 resamples). A verdict **holds** when the whole interval is on the "
-      "claimed side of its threshold, **holds partly** when only the mean is (or a stated "
-      "weaker level holds on the whole interval), **does not hold** otherwise. With three seeds "
-      "a bootstrap interval is the spread of means of three resampled values and so narrower "
-      "than the per-seed range, which is printed beside it. Figures 1-4 show seed 0.\n")
+    w(
+        f"Generated by `python bench/claims.py` from the outputs of `config/paper-core.yaml` "
+        f"({args.core_epochs} epochs, every training image, all {len(sw)} architectures, "
+        f"MNIST_9^te: {int(four.n.iloc[0])} test images) and of `config/epoch-study.yaml`; "
+        'nothing here is typed by hand. Claims from `shared/paper/protocol.md` ("Claims") and the '
+        "paper's text. *closer to mu*: fraction of test images whose reconstruction x_hat is "
+        "closer (in BCE) to the weighted average mu than to the input x, i.e. BCE(mu, x_hat) < "
+        "BCE(x, x_hat), the points above the line y = x in Figure 2.\n"
+    )
+    w(
+        f"**Seeds.** The models the claims use (the 17 architectures without 9, the shallow and "
+        f"deep VAEs on MNIST^tr) have {n_seeds} seed(s) each; every number is "
+        f"{seeds_note(n_seeds)}. Intervals are those of `summary_by_config.csv` (seeds "
+        "resampled, 2,000 resamples). A verdict **holds** when the whole interval is on the "
+        "claimed side of its threshold, **holds partly** when only the mean is (or a stated "
+        "weaker level holds on the whole interval), **does not hold** otherwise. With three seeds "
+        "a bootstrap interval is the spread of means of three resampled values and so narrower "
+        "than the per-seed range, which is printed beside it. Figures 1-4 show seed 0.\n"
+    )
     w("## The four models of Figures 1 and 2 (MNIST_9^te)\n")
-    w(fmt_table(four, ["VAE", "trained on", "n", "closer to mu", "median perplexity",
-                       "perplexity < 1.5", "median BCE(x, x_hat)", "median BCE(mu, x_hat)"]))
+    w(
+        fmt_table(
+            four,
+            [
+                "VAE",
+                "trained on",
+                "n",
+                "closer to mu",
+                "median perplexity",
+                "perplexity < 1.5",
+                "median BCE(x, x_hat)",
+                "median BCE(mu, x_hat)",
+            ],
+        )
+    )
     w("")
-    w("Tallest of the 30 perplexity bins over [0, 6] per seed: "
-      + "; ".join(f"{r['VAE']} on {r['trained on']}: "
-                  + ", ".join(f"[{e:.1f}, {e + 0.2:.1f})" for e in r["tallest bins"])
-                  for r in four.to_dict("records")) + ".\n")
+    w(
+        "Tallest of the 30 perplexity bins over [0, 6] per seed: "
+        + "; ".join(
+            f"{r['VAE']} on {r['trained on']}: "
+            + ", ".join(f"[{e:.1f}, {e + 0.2:.1f})" for e in r["tallest bins"])
+            for r in four.to_dict("records")
+        )
+        + ".\n"
+    )
 
     # Claim 1: peak at 1, every seed
     peaks = [by[(a, s)] for a in (SHALLOW, DEEP) for s in ("full", "no9") if (a, s) in by]
     at_1 = [e == 1.0 for p in peaks for e in p["tallest bins"]]
     full = [by[(a, "full")] for a in (SHALLOW, DEEP) if (a, "full") in by]
     w("## Claims\n")
-    w("**1. \"For all cases, the histograms have a high peak at 1\"** (perplexity of the "
-      "weights; 1 = one training image carries all the weight).  ")
-    w(f"The tallest bin starts at 1 in {sum(at_1)} of {len(at_1)} (model, seed) histograms; "
-      "median perplexity " + ", ".join(f"{p['VAE']} on {p['trained on']} "
-                                        f"{p['median perplexity'].text()}" for p in peaks)
-      + ". Verdict: " + verdict(all(at_1), partly=2 * sum(at_1) > len(at_1))
-      + " (rule: the tallest bin is the one starting at 1 for all four models and every "
-      "seed; partly: for most).\n")
+    w(
+        '**1. "For all cases, the histograms have a high peak at 1"** (perplexity of the '
+        "weights; 1 = one training image carries all the weight).  "
+    )
+    w(
+        f"The tallest bin starts at 1 in {sum(at_1)} of {len(at_1)} (model, seed) histograms; "
+        "median perplexity "
+        + ", ".join(
+            f"{p['VAE']} on {p['trained on']} {p['median perplexity'].text()}" for p in peaks
+        )
+        + ". Verdict: "
+        + verdict(all(at_1), partly=2 * sum(at_1) > len(at_1))
+        + " (rule: the tallest bin is the one starting at 1 for all four models and every "
+        "seed; partly: for most).\n"
+    )
 
-    w("**2. \"For both VAEs trained on MNIST^tr, reconstruction and weighted average images "
-      "look quite similar\".**  ")
-    w("Closer to mu: " + ", ".join(f"{p['VAE']} {p['closer to mu'].text(pct=True)}"
-                                   for p in full)
-      + "; median BCE(mu, x_hat) vs BCE(x, x_hat): "
-      + ", ".join(f"{p['VAE']} {p['median BCE(mu, x_hat)'].mean:.1f} vs "
-                  f"{p['median BCE(x, x_hat)'].mean:.1f}" for p in full)
-      + ". In the committed Figure 1 (looked at), mu and x_hat of these models show the same "
-      "digit, a 9 (the nearest training 9s carry the weight); in BCE the reconstructions are "
-      "closer to the input than to the weighted average for "
-      + ("most" if all(p["closer to mu"].mean < 0.5 for p in full) else "some")
-      + " images. Verdict: "
-      + verdict(all(p["closer to mu"].whole(lambda v: v > 0.5) for p in full), partly=True)
-      + " (similar in kind, not closer than the input; rule: holds if closer to mu > 50% "
-      "for both over the whole interval).\n")
+    w(
+        '**2. "For both VAEs trained on MNIST^tr, reconstruction and weighted average images '
+        'look quite similar".**  '
+    )
+    w(
+        "Closer to mu: "
+        + ", ".join(f"{p['VAE']} {p['closer to mu'].text(pct=True)}" for p in full)
+        + "; median BCE(mu, x_hat) vs BCE(x, x_hat): "
+        + ", ".join(
+            f"{p['VAE']} {p['median BCE(mu, x_hat)'].mean:.1f} vs "
+            f"{p['median BCE(x, x_hat)'].mean:.1f}"
+            for p in full
+        )
+        + ". In the committed Figure 1 (looked at), mu and x_hat of these models show the same "
+        "digit, a 9 (the nearest training 9s carry the weight); in BCE the reconstructions are "
+        "closer to the input than to the weighted average for "
+        + ("most" if all(p["closer to mu"].mean < 0.5 for p in full) else "some")
+        + " images. Verdict: "
+        + verdict(all(p["closer to mu"].whole(lambda v: v > 0.5) for p in full), partly=True)
+        + " (similar in kind, not closer than the input; rule: holds if closer to mu > 50% "
+        "for both over the whole interval).\n"
+    )
 
     s9, d9 = by.get((SHALLOW, "no9")), by.get((DEEP, "no9"))
-    w("**3. \"The shallow VAE [trained without 9s] can reconstruct perfectly passable nines\"; "
-      "its reconstructions are closer to the input than to the weighted average (most of the "
-      "blue mass below the line in Figure 2).**  ")
+    w(
+        '**3. "The shallow VAE [trained without 9s] can reconstruct perfectly passable nines"; '
+        "its reconstructions are closer to the input than to the weighted average (most of the "
+        "blue mass below the line in Figure 2).**  "
+    )
     sc, dc = s9["closer to mu"], d9["closer to mu"]
-    w(f"Shallow VAE without 9s: closer to mu {sc.text(pct=True)} (so "
-      f"{100 * (1 - sc.mean):.1f}% below the line on average); median BCE(x, x_hat) "
-      f"{s9['median BCE(x, x_hat)'].mean:.1f} vs BCE(mu, x_hat) "
-      f"{s9['median BCE(mu, x_hat)'].mean:.1f}. "
-      f"Verdict: {interval_verdict(sc, lambda v: v < 0.5)} (rule: below the line for more "
-      "than half, over the whole interval).\n")
-    w("**4. \"The reconstructions are closer to the weighted average than the input for the deep "
-      "VAE\" (most of the green mass above the line in Figure 2).**  ")
-    w(f"Deep VAE without 9s, {args.core_epochs} epochs: closer to mu {dc.text(pct=True)}; "
-      f"median BCE(x, x_hat) {d9['median BCE(x, x_hat)'].mean:.1f} vs BCE(mu, x_hat) "
-      f"{d9['median BCE(mu, x_hat)'].mean:.1f}. Verdict at {args.core_epochs} epochs: "
-      f"{interval_verdict(dc, lambda v: v > 0.5, lambda v: v > 0.25)} (rule: above the line "
-      "for more than half over the whole interval; partly: the mean above half, or the whole "
-      "interval above a quarter, far more than the shallow VAE)." + longer(DEEP) + "\n")
-    w("**5. Deep vs shallow perplexity histograms are similar (\"a characteristic of the "
-      "encoder\").**  ")
+    w(
+        f"Shallow VAE without 9s: closer to mu {sc.text(pct=True)} (so "
+        f"{100 * (1 - sc.mean):.1f}% below the line on average); median BCE(x, x_hat) "
+        f"{s9['median BCE(x, x_hat)'].mean:.1f} vs BCE(mu, x_hat) "
+        f"{s9['median BCE(mu, x_hat)'].mean:.1f}. "
+        f"Verdict: {interval_verdict(sc, lambda v: v < 0.5)} (rule: below the line for more "
+        "than half, over the whole interval).\n"
+    )
+    w(
+        '**4. "The reconstructions are closer to the weighted average than the input for the deep '
+        'VAE" (most of the green mass above the line in Figure 2).**  '
+    )
+    w(
+        f"Deep VAE without 9s, {args.core_epochs} epochs: closer to mu {dc.text(pct=True)}; "
+        f"median BCE(x, x_hat) {d9['median BCE(x, x_hat)'].mean:.1f} vs BCE(mu, x_hat) "
+        f"{d9['median BCE(mu, x_hat)'].mean:.1f}. Verdict at {args.core_epochs} epochs: "
+        f"{interval_verdict(dc, lambda v: v > 0.5, lambda v: v > 0.25)} (rule: above the line "
+        "for more than half over the whole interval; partly: the mean above half, or the whole "
+        "interval above a quarter, far more than the shallow VAE)." + longer(DEEP) + "\n"
+    )
+    w(
+        '**5. Deep vs shallow perplexity histograms are similar ("a characteristic of the '
+        'encoder").**  '
+    )
     sf, df_ = by[(SHALLOW, "full")], by[(DEEP, "full")]
     mp, lt = "median perplexity", "perplexity < 1.5"
     diffs = {}
@@ -223,54 +313,74 @@ def main() -> None:
         diffs[name] = Est(a[mp].values[:k] - b[mp].values[:k], (f"{SHALLOW}-{DEEP}", name))
     close = all(e.whole(lambda v: abs(v) < 0.5) for e in diffs.values())
     close_mean = all(abs(e.mean) < 0.5 for e in diffs.values())
-    w("Median perplexity shallow/deep: on MNIST^tr "
-      f"{sf[mp].mean:.2f}/{df_[mp].mean:.2f}, without 9s {s9[mp].mean:.2f}/{d9[mp].mean:.2f}; "
-      "shallow minus deep: " + ", ".join(f"{k} {e.text()}" for k, e in diffs.items())
-      + f"; fraction below 1.5: {100 * sf[lt].mean:.0f}%/{100 * df_[lt].mean:.0f}%, "
-      f"{100 * s9[lt].mean:.0f}%/{100 * d9[lt].mean:.0f}%. Verdict: "
-      + verdict(close, partly=close_mean or all(at_1))
-      + " (rule: the difference of the medians within +-0.5 over its whole interval in both "
-      "columns; partly: its mean is, or both peak at 1 in every seed).\n")
+    w(
+        "Median perplexity shallow/deep: on MNIST^tr "
+        f"{sf[mp].mean:.2f}/{df_[mp].mean:.2f}, without 9s {s9[mp].mean:.2f}/{d9[mp].mean:.2f}; "
+        "shallow minus deep: "
+        + ", ".join(f"{k} {e.text()}" for k, e in diffs.items())
+        + f"; fraction below 1.5: {100 * sf[lt].mean:.0f}%/{100 * df_[lt].mean:.0f}%, "
+        f"{100 * s9[lt].mean:.0f}%/{100 * d9[lt].mean:.0f}%. Verdict: "
+        + verdict(close, partly=close_mean or all(at_1))
+        + " (rule: the difference of the medians within +-0.5 over its whole interval in both "
+        "columns; partly: its mean is, or both peak at 1 in every seed).\n"
+    )
 
     # Claim 6: depth matters more than parameter count
-    rho = {int(k): spearman(g.decoder_params, [e.mean for e in g["closer to mu"]])
-           for k, g in sw.groupby("n_hidden_layers")}
+    rho = {
+        int(k): spearman(g.decoder_params, [e.mean for e in g["closer to mu"]])
+        for k, g in sw.groupby("n_hidden_layers")
+    }
     ordered = list(depth["mean"]) == sorted(depth["mean"])
-    separated = all(depth["lo"].iloc[i + 1] > depth["hi"].iloc[i]
-                    for i in range(len(depth) - 1))
-    w("**6. \"The number of layers plays a more crucial role than the number of parameters\": "
-      "with 3 hidden layers reconstructions are more similar to the weighted average; with one "
-      "layer they match the input regardless of the number of parameters (Figure 4).**  ")
-    w("Closer to mu over MNIST_9^te, by depth: mean over architectures of their seed means "
-      "[95% interval, resampling architectures and then each one's seeds; range of the "
-      "architecture means; range over every model]: "
-      + "; ".join(f"{k} layer(s): {100 * r['mean']:.1f}% [{100 * r['lo']:.1f}, "
-                  f"{100 * r['hi']:.1f}; archs {100 * r['arch_min']:.1f}-"
-                  f"{100 * r['arch_max']:.1f}; models {100 * r['model_min']:.1f}-"
-                  f"{100 * r['model_max']:.1f}] ({int(r['archs'])} archs, "
-                  f"{int(r['models'])} models)" for k, r in depth.iterrows())
-      + ". Within a depth, Spearman correlation of the seed means with decoder parameters: "
-      + ", ".join(f"{k} layer(s) {v:+.2f}" for k, v in rho.items())
-      + ". Verdict: " + verdict(ordered and separated, partly=ordered)
-      + " (rule: means increase with depth and the intervals of consecutive depths do not "
-      "overlap; partly: means increase with depth).\n")
+    separated = all(depth["lo"].iloc[i + 1] > depth["hi"].iloc[i] for i in range(len(depth) - 1))
+    w(
+        '**6. "The number of layers plays a more crucial role than the number of parameters": '
+        "with 3 hidden layers reconstructions are more similar to the weighted average; with one "
+        "layer they match the input regardless of the number of parameters (Figure 4).**  "
+    )
+    w(
+        "Closer to mu over MNIST_9^te, by depth: mean over architectures of their seed means "
+        "[95% interval, resampling architectures and then each one's seeds; range of the "
+        "architecture means; range over every model]: "
+        + "; ".join(
+            f"{k} layer(s): {100 * r['mean']:.1f}% [{100 * r['lo']:.1f}, "
+            f"{100 * r['hi']:.1f}; archs {100 * r['arch_min']:.1f}-"
+            f"{100 * r['arch_max']:.1f}; models {100 * r['model_min']:.1f}-"
+            f"{100 * r['model_max']:.1f}] ({int(r['archs'])} archs, "
+            f"{int(r['models'])} models)"
+            for k, r in depth.iterrows()
+        )
+        + ". Within a depth, Spearman correlation of the seed means with decoder parameters: "
+        + ", ".join(f"{k} layer(s) {v:+.2f}" for k, v in rho.items())
+        + ". Verdict: "
+        + verdict(ordered and separated, partly=ordered)
+        + " (rule: means increase with depth and the intervals of consecutive depths do not "
+        "overlap; partly: means increase with depth).\n"
+    )
 
     # Claim 7: Figure 3
-    w("**7. mini-MNIST (Figure 3): \"posterior distributions are converging to delta "
-      "distributions\"; \"for most of the latent space, maximum weight is 1\".**  ")
-    w(f"Posterior standard deviations of the {mini['n']} training images: median "
-      f"{mini['sd_median']:.3g}, largest {mini['sd_max']:.3g} (the prior's is 1). On a "
-      f"{mini['grid']} x {mini['grid']} grid over [-{mini['extent']:g}, {mini['extent']:g}]^2: "
-      f"max_i w_i(z) > 0.99 on {100 * mini['w_max_099']:.1f}% of the points, > 0.5 on "
-      f"{100 * mini['w_max_05']:.1f}%. Verdict: "
-      + verdict(mini["w_max_099"] > 0.5 and mini["sd_median"] < 0.1)
-      + " (rule: > 0.99 on more than half the grid, median sd below 0.1).\n")
+    w(
+        '**7. mini-MNIST (Figure 3): "posterior distributions are converging to delta '
+        'distributions"; "for most of the latent space, maximum weight is 1".**  '
+    )
+    w(
+        f"Posterior standard deviations of the {mini['n']} training images: median "
+        f"{mini['sd_median']:.3g}, largest {mini['sd_max']:.3g} (the prior's is 1). On a "
+        f"{mini['grid']} x {mini['grid']} grid over [-{mini['extent']:g}, {mini['extent']:g}]^2: "
+        f"max_i w_i(z) > 0.99 on {100 * mini['w_max_099']:.1f}% of the points, > 0.5 on "
+        f"{100 * mini['w_max_05']:.1f}%. Verdict: "
+        + verdict(mini["w_max_099"] > 0.5 and mini["sd_median"] < 0.1)
+        + " (rule: > 0.99 on more than half the grid, median sd below 0.1).\n"
+    )
 
     w("## The architecture sweep (Figure 4), MNIST_9^te\n")
-    w(fmt_table(sw.rename(columns={"n_hidden_layers": "layers",
-                                   "decoder_params": "decoder parameters"}),
-                ["arch", "layers", "decoder parameters", "seeds", "closer to mu",
-                 "median perplexity"]))
+    w(
+        fmt_table(
+            sw.rename(
+                columns={"n_hidden_layers": "layers", "decoder_params": "decoder parameters"}
+            ),
+            ["arch", "layers", "decoder parameters", "seeds", "closer to mu", "median perplexity"],
+        )
+    )
     w("")
 
     classifier_json = args.core / "classifier" / "classifier.json"
@@ -283,12 +393,26 @@ def main() -> None:
     # epoch study
     if args.epochs:
         w("## Training length (the paper states no epoch count)\n")
-        w("The four models of Figures 1-2 trained for longer (`config/epoch-study.yaml`, on an "
-          "NVIDIA H200, same seeds and data), next to this run. Test -ELBO: mean negative ELBO "
-          "over the model's evaluation images after the last epoch (MNIST_9^te).\n")
-        w(fmt_table(ep, ["VAE", "trained on", "epochs", "median BCE(x, x_hat)",
-                         "median BCE(mu, x_hat)", "closer to mu", "median perplexity",
-                         "test -ELBO"]))
+        w(
+            "The four models of Figures 1-2 trained for longer (`config/epoch-study.yaml`, on an "
+            "NVIDIA H200, same seeds and data), next to this run. Test -ELBO: mean negative ELBO "
+            "over the model's evaluation images after the last epoch (MNIST_9^te).\n"
+        )
+        w(
+            fmt_table(
+                ep,
+                [
+                    "VAE",
+                    "trained on",
+                    "epochs",
+                    "median BCE(x, x_hat)",
+                    "median BCE(mu, x_hat)",
+                    "closer to mu",
+                    "median perplexity",
+                    "test -ELBO",
+                ],
+            )
+        )
         w("")
     if args.gpu:
         g = pd.read_csv(args.gpu).set_index("model_id")
@@ -298,37 +422,41 @@ def main() -> None:
         # MNIST^tr models are evaluated on all test images in the full run, the mini model too
         no9 = [m for m in common if c.loc[m, "split"] == "no9"]
         d_test = (c.loc[no9, "final_test_neg_elbo"] - g.loc[no9, "final_test_neg_elbo"]).abs()
-        d_train = (c.loc[common, "final_train_neg_elbo"]
-                   - g.loc[common, "final_train_neg_elbo"]).abs()
+        d_train = (
+            c.loc[common, "final_train_neg_elbo"] - g.loc[common, "final_train_neg_elbo"]
+        ).abs()
         d_close = (c.loc[no9, "frac_closer_to_mu"] - g.loc[no9, "frac_closer_to_mu"]).abs()
         worst = d_train.idxmax()
         sizes = sorted(set(summary[summary.arch != "mini"].groupby("arch").size()))
-        members = "-".join(str(n) for n in (sizes[0], sizes[-1])) if len(sizes) > 1 \
-            else str(sizes[0])
+        members = (
+            "-".join(str(n) for n in (sizes[0], sizes[-1])) if len(sizes) > 1 else str(sizes[0])
+        )
         w("## GPU and CPU\n")
-        w(f"The same {len(common)} models (same seeds, data and settings) trained on this "
-          f"machine's CPU (ensembles of {members} members per architecture; a model depends "
-          "only on its own seed, so seed 0's models are those of any ensemble size) and on an "
-          "NVIDIA H200 (the full configuration: ensembles of 11, whose kernels round "
-          "differently). Final "
-          f"training -ELBO: median difference {d_train.median():.2f} nats, largest "
-          f"{d_train.max():.2f} ({worst}). The {len(no9)} models without 9 (same evaluation "
-          f"images in both runs): test -ELBO median difference {d_test.median():.2f} nats, "
-          f"largest {d_test.max():.2f}; closer to mu median difference "
-          f"{100 * d_close.median():.1f} points, largest {100 * d_close.max():.1f} points "
-          f"({d_close.idxmax()}). Rounding differences grow during training into models that "
-          "differ by this much: `bench/rounding_sensitivity.py` "
-          "([docs/benchmarks/rounding-sensitivity.md](../../benchmarks/rounding-sensitivity.md)) "
-          "moves 10% of the input pixels by one float32 ulp and, within a few epochs on the "
-          "CPU, the deep VAE's parameters are about as far from the unperturbed run as another "
-          "seed's, so a GPU run is in effect another seed. Single-seed fractions carry at least "
-          "this noise, and the depth groups of claim 6 are further apart than that. The "
-          "mini-MNIST model, trained to memorise 100 images, agrees in "
-          f"training -ELBO ({c.loc['mini.mini.s0', 'final_train_neg_elbo']:.1f} vs "
-          f"{g.loc['mini.mini.s0', 'final_train_neg_elbo']:.1f}) but not on unseen images "
-          f"({c.loc['mini.mini.s0', 'final_test_neg_elbo']:.0f} vs "
-          f"{g.loc['mini.mini.s0', 'final_test_neg_elbo']:.0f} nats), as expected of a model "
-          "that far from its training data.\n")
+        w(
+            f"The same {len(common)} models (same seeds, data and settings) trained on this "
+            f"machine's CPU (ensembles of {members} members per architecture; a model depends "
+            "only on its own seed, so seed 0's models are those of any ensemble size) and on an "
+            "NVIDIA H200 (the full configuration: ensembles of 11, whose kernels round "
+            "differently). Final "
+            f"training -ELBO: median difference {d_train.median():.2f} nats, largest "
+            f"{d_train.max():.2f} ({worst}). The {len(no9)} models without 9 (same evaluation "
+            f"images in both runs): test -ELBO median difference {d_test.median():.2f} nats, "
+            f"largest {d_test.max():.2f}; closer to mu median difference "
+            f"{100 * d_close.median():.1f} points, largest {100 * d_close.max():.1f} points "
+            f"({d_close.idxmax()}). Rounding differences grow during training into models that "
+            "differ by this much: `bench/rounding_sensitivity.py` "
+            "([docs/benchmarks/rounding-sensitivity.md](../../benchmarks/rounding-sensitivity.md)) "
+            "moves 10% of the input pixels by one float32 ulp and, within a few epochs on the "
+            "CPU, the deep VAE's parameters are about as far from the unperturbed run as another "
+            "seed's, so a GPU run is in effect another seed. Single-seed fractions carry at least "
+            "this noise, and the depth groups of claim 6 are further apart than that. The "
+            "mini-MNIST model, trained to memorise 100 images, agrees in "
+            f"training -ELBO ({c.loc['mini.mini.s0', 'final_train_neg_elbo']:.1f} vs "
+            f"{g.loc['mini.mini.s0', 'final_train_neg_elbo']:.1f}) but not on unseen images "
+            f"({c.loc['mini.mini.s0', 'final_test_neg_elbo']:.0f} vs "
+            f"{g.loc['mini.mini.s0', 'final_test_neg_elbo']:.0f} nats), as expected of a model "
+            "that far from its training data.\n"
+        )
         w(gpu_vs_seeds(summary, g))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(out) + "\n")

@@ -23,8 +23,9 @@ class Est:
 
     def __init__(self, values, key: tuple[str, str]):
         self.values = np.asarray(values, dtype=np.float64)
-        self.mean, self.lo, self.hi = bootstrap_interval(self.values, BOOTSTRAP, LEVEL,
-                                                         config_rng(CI_SEED, *key))
+        self.mean, self.lo, self.hi = bootstrap_interval(
+            self.values, BOOTSTRAP, LEVEL, config_rng(CI_SEED, *key)
+        )
         self.n = len(self.values)
 
     def whole(self, side) -> bool:
@@ -37,22 +38,32 @@ class Est:
         f = (lambda v: f"{100 * v:.1f}%") if pct else (lambda v: f"{v:.{digits}f}")
         if self.n < 2:
             return f"{f(self.mean)} (one seed)"
-        return (f"{f(self.mean)} [{f(self.lo)}, {f(self.hi)}; seeds {f(self.values.min())}"
-                f"-{f(self.values.max())}]")
+        return (
+            f"{f(self.mean)} [{f(self.lo)}, {f(self.hi)}; seeds {f(self.values.min())}"
+            f"-{f(self.values.max())}]"
+        )
 
 
 def per_model(d: pd.DataFrame) -> dict:
     counts, edges = np.histogram(d.perplexity, bins=30, range=(0.0, 6.0))
-    return {"n": len(d), "median BCE(x, x_hat)": d.bce_x_xhat.median(),
-            "median BCE(mu, x_hat)": d.bce_mu_xhat.median(),
-            "closer to mu": (d.bce_mu_xhat < d.bce_x_xhat).mean(),
-            "median perplexity": d.perplexity.median(),
-            "perplexity < 1.5": (d.perplexity < 1.5).mean(),
-            "tallest bin": float(edges[counts.argmax()])}
+    return {
+        "n": len(d),
+        "median BCE(x, x_hat)": d.bce_x_xhat.median(),
+        "median BCE(mu, x_hat)": d.bce_mu_xhat.median(),
+        "closer to mu": (d.bce_mu_xhat < d.bce_x_xhat).mean(),
+        "median perplexity": d.perplexity.median(),
+        "perplexity < 1.5": (d.perplexity < 1.5).mean(),
+        "tallest bin": float(edges[counts.argmax()]),
+    }
 
 
-STATS = ("median BCE(x, x_hat)", "median BCE(mu, x_hat)", "closer to mu", "median perplexity",
-         "perplexity < 1.5")
+STATS = (
+    "median BCE(x, x_hat)",
+    "median BCE(mu, x_hat)",
+    "closer to mu",
+    "median perplexity",
+    "perplexity < 1.5",
+)
 
 
 def fmt_table(df: pd.DataFrame, cols: list[str], percent: set[str] | None = None) -> str:
@@ -85,11 +96,19 @@ def sweep(t1: pd.DataFrame) -> pd.DataFrame:
     for (arch, layers, params), g in d.groupby(["arch", "n_hidden_layers", "decoder_params"]):
         per = {seed: per_model(m) for seed, m in g.groupby("seed")}
         closer = [p["closer to mu"] for p in per.values()]
-        rows.append({"arch": arch, "n_hidden_layers": layers, "decoder_params": params,
-                     "seeds": len(per), "seed_values": closer,
-                     "closer to mu": Est(closer, (arch, "no9")),
-                     "median perplexity": Est([p["median perplexity"] for p in per.values()],
-                                              (arch, "no9"))})
+        rows.append(
+            {
+                "arch": arch,
+                "n_hidden_layers": layers,
+                "decoder_params": params,
+                "seeds": len(per),
+                "seed_values": closer,
+                "closer to mu": Est(closer, (arch, "no9")),
+                "median perplexity": Est(
+                    [p["median perplexity"] for p in per.values()], (arch, "no9")
+                ),
+            }
+        )
     return pd.DataFrame(rows).sort_values(["n_hidden_layers", "decoder_params"])
 
 
@@ -104,16 +123,29 @@ def depth_groups(sw: pd.DataFrame, n_resamples: int = BOOTSTRAP) -> pd.DataFrame
         means = np.empty(n_resamples)
         for b in range(n_resamples):
             picks = rng.integers(0, len(values), size=len(values))
-            means[b] = np.mean([values[i][rng.integers(0, len(values[i]),
-                                                       size=len(values[i]))].mean()
-                                for i in picks])
+            means[b] = np.mean(
+                [
+                    values[i][rng.integers(0, len(values[i]), size=len(values[i]))].mean()
+                    for i in picks
+                ]
+            )
         lo, hi = np.quantile(means, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
         arch_means = [v.mean() for v in values]
         every = np.concatenate(values)
-        rows.append({"layers": int(layers), "archs": len(values), "models": len(every),
-                     "mean": float(np.mean(arch_means)), "lo": float(lo), "hi": float(hi),
-                     "arch_min": float(min(arch_means)), "arch_max": float(max(arch_means)),
-                     "model_min": float(every.min()), "model_max": float(every.max())})
+        rows.append(
+            {
+                "layers": int(layers),
+                "archs": len(values),
+                "models": len(every),
+                "mean": float(np.mean(arch_means)),
+                "lo": float(lo),
+                "hi": float(hi),
+                "arch_min": float(min(arch_means)),
+                "arch_max": float(max(arch_means)),
+                "model_min": float(every.min()),
+                "model_max": float(every.max()),
+            }
+        )
     return pd.DataFrame(rows).set_index("layers")
 
 
@@ -131,9 +163,15 @@ def mini_numbers(results: Path, grid: int = 600, extent: float = 5.0) -> dict:
     points = np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2)
     w = max_weight_grid(train["z_mean"], train["z_logvar"], points, chunk_mb=256)
     sd = np.exp(0.5 * train["z_logvar"].astype(np.float64))
-    return {"grid": grid, "extent": extent, "w_max_099": float((w > 0.99).mean()),
-            "w_max_05": float((w > 0.5).mean()), "sd_median": float(np.median(sd)),
-            "sd_max": float(sd.max()), "n": len(sd)}
+    return {
+        "grid": grid,
+        "extent": extent,
+        "w_max_099": float((w > 0.99).mean()),
+        "w_max_05": float((w > 0.5).mean()),
+        "sd_median": float(np.median(sd)),
+        "sd_max": float(sd.max()),
+        "n": len(sd),
+    }
 
 
 def verdict(ok: bool, partly: bool = False) -> str:
@@ -149,5 +187,8 @@ def interval_verdict(est: Est, side, partly_side=None) -> str:
 
 
 def seeds_note(n: int) -> str:
-    return "one seed, so the rule is applied to the value" if n < 2 else (
-        f"{n} seeds: mean [95% bootstrap interval; per-seed range]")
+    return (
+        "one seed, so the rule is applied to the value"
+        if n < 2
+        else (f"{n} seeds: mean [95% bootstrap interval; per-seed range]")
+    )

@@ -83,8 +83,11 @@ def compare(a: Path, b: Path, ignore: frozenset[str] = frozenset()) -> int:
         return is_provenance(key) or bool(ignore & set(key.replace("[", "/").split("/")))
 
     def files(root: Path) -> set[str]:
-        return {p.relative_to(root).as_posix() for p in root.rglob("*")
-                if p.is_file() and not p.relative_to(root).as_posix().startswith(SKIP)}
+        return {
+            p.relative_to(root).as_posix()
+            for p in root.rglob("*")
+            if p.is_file() and not p.relative_to(root).as_posix().startswith(SKIP)
+        }
 
     fa, fb = files(a), files(b)
     for only, root in ((fa - fb, a), (fb - fa, b)):
@@ -103,10 +106,12 @@ def compare(a: Path, b: Path, ignore: frozenset[str] = frozenset()) -> int:
         other.append(rel)
         print(f"DIFFERENT {rel}: " + (", ".join(sorted(keys)) if keys is not None else "bytes"))
     n_prov = len(fa & fb) - identical - len(other)
-    print(f"{identical} files byte-identical; {n_prov} differ only in recorded provenance "
-          f"or ignored keys "
-          f"({', '.join(f'{k}: {n}' for k, n in sorted(provenance_only.items()))}); "
-          f"{len(other)} differ otherwise; {len(fa - fb) + len(fb - fa)} in one folder only")
+    print(
+        f"{identical} files byte-identical; {n_prov} differ only in recorded provenance "
+        f"or ignored keys "
+        f"({', '.join(f'{k}: {n}' for k, n in sorted(provenance_only.items()))}); "
+        f"{len(other)} differ otherwise; {len(fa - fb) + len(fb - fa)} in one folder only"
+    )
     return 1 if other or fa != fb else 0
 
 
@@ -114,7 +119,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("a", type=Path)
     parser.add_argument("b", type=Path)
-    parser.add_argument("--ignore", action="append", default=[],
-                        help="a key name whose differences are accepted (repeatable)")
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        help="a key name whose differences are accepted (repeatable)",
+    )
     args = parser.parse_args()
     sys.exit(compare(args.a, args.b, frozenset(args.ignore)))

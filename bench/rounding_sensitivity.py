@@ -62,15 +62,19 @@ def main(argv=None) -> int:
     from vae_novelty.data import load_idx_folder, to_float
 
     repo = Path(__file__).resolve().parents[1]
-    mnist = load_idx_folder(repo / "resources" / "mnist", repo / "resources" / "mnist" / "SHA256SUMS")
-    x_train = torch.from_numpy(to_float(mnist.train_images[:args.n_train]))
+    mnist = load_idx_folder(
+        repo / "resources" / "mnist", repo / "resources" / "mnist" / "SHA256SUMS"
+    )
+    x_train = torch.from_numpy(to_float(mnist.train_images[: args.n_train]))
     x_test = torch.from_numpy(to_float(mnist.test_images[:2000]))
     hidden = [int(h) for h in args.hidden.split(",")]
     x_nudged = nudged(x_train)
     moved = int((x_nudged != x_train).sum())
-    runs = {"base": train(x_train, x_test, hidden, args.z_dim, args.epochs, 0),
-            "nudged": train(x_nudged, x_test, hidden, args.z_dim, args.epochs, 0),
-            "seed 1": train(x_train, x_test, hidden, args.z_dim, args.epochs, 1)}
+    runs = {
+        "base": train(x_train, x_test, hidden, args.z_dim, args.epochs, 0),
+        "nudged": train(x_nudged, x_test, hidden, args.z_dim, args.epochs, 0),
+        "seed 1": train(x_train, x_test, hidden, args.z_dim, args.epochs, 1),
+    }
     base = flat(runs["base"][0])
     lines = [
         "# Rounding sensitivity of training (`bench/rounding_sensitivity.py`)",
@@ -82,7 +86,8 @@ def main(argv=None) -> int:
         f"({moved / x_train.numel():.1%}) moved by one float32 ulp.",
         "",
         "| run | max abs parameter difference to base | relative L2 difference | "
-        + " | ".join(f"test -ELBO epoch {e}" for e in range(1, args.epochs + 1)) + " |",
+        + " | ".join(f"test -ELBO epoch {e}" for e in range(1, args.epochs + 1))
+        + " |",
         "|---|---:|---:|" + "---:|" * args.epochs,
     ]
     for name, (model, hist, _) in runs.items():
@@ -93,8 +98,12 @@ def main(argv=None) -> int:
     b = runs["base"][1].test_neg_elbo.to_numpy()
     n = runs["nudged"][1].test_neg_elbo.to_numpy()
     s = runs["seed 1"][1].test_neg_elbo.to_numpy()
-    lines += ["", f"Final test -ELBO: nudged differs from base by {abs(n[-1] - b[-1]):.3f} "
-              f"nats, seed 1 by {abs(s[-1] - b[-1]):.3f} nats.", ""]
+    lines += [
+        "",
+        f"Final test -ELBO: nudged differs from base by {abs(n[-1] - b[-1]):.3f} "
+        f"nats, seed 1 by {abs(s[-1] - b[-1]):.3f} nats.",
+        "",
+    ]
     text = "\n".join(lines)
     print(text)
     if args.out:

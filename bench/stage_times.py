@@ -51,8 +51,12 @@ def read_gpu_util(path: Path) -> list[tuple[datetime, float]]:
         parts = [p.strip() for p in line.split(",")]
         if len(parts) < 2 or not parts[1].endswith("%"):
             continue
-        out.append((datetime.strptime(parts[0].split(".")[0], "%Y/%m/%d %H:%M:%S"),
-                    float(parts[1].rstrip(" %"))))
+        out.append(
+            (
+                datetime.strptime(parts[0].split(".")[0], "%Y/%m/%d %H:%M:%S"),
+                float(parts[1].rstrip(" %")),
+            )
+        )
     return out
 
 
@@ -94,9 +98,11 @@ def main() -> None:
     for j in jobs:
         by_rule[j["rule"]].append(j)
     rows = sorted(by_rule.items(), key=lambda kv: min(j["start"] for j in kv[1]))
-    print("| rule | jobs | first start -> last end (s) | sum of job wall times (s) |"
-          + (" mean GPU util. over its span |" if util else "")
-          + (" benchmark files: sum of s / cpu_time (s) |" if bench else ""))
+    print(
+        "| rule | jobs | first start -> last end (s) | sum of job wall times (s) |"
+        + (" mean GPU util. over its span |" if util else "")
+        + (" benchmark files: sum of s / cpu_time (s) |" if bench else "")
+    )
     print("|---|---:|---:|---:|" + ("---:|" if util else "") + ("---:|" if bench else ""))
     for rule, js in rows:
         start, end = min(j["start"] for j in js), max(j["end"] for j in js)

@@ -51,7 +51,7 @@ def test_agreement_against_a_direct_reference():
         d = 0.0
         for j in range(P):
             d += (a[t, j] - b[t, j]) ** 2
-        d = d ** 0.5
+        d = d**0.5
         assert result.d_ab[t] == pytest.approx(d, rel=1e-12)
         ref_agree.append(d < own_a[t] and d < own_b[t])
     assert result.agree.tolist() == ref_agree
@@ -62,6 +62,7 @@ def test_agreement_against_a_direct_reference():
 
 
 # found by mutation testing (bench/mutation.sh agreement; docs/benchmarks/mutation.md)
+
 
 def test_copy_fraction_counts_only_ratios_strictly_below_the_threshold():
     assert copy_fraction([1 / 3, 0.1, 0.5, 1 / 3]) == 0.25
@@ -76,11 +77,11 @@ def test_agreement_checks_every_shape_and_takes_a_single_image():
     a, b = np.zeros((3, 4)), np.ones((3, 4))
     good = np.ones(3)
     with pytest.raises(ValueError, match="shapes disagree"):
-        agreement(a, b, good, np.ones(2))                    # only B's distances wrong
+        agreement(a, b, good, np.ones(2))  # only B's distances wrong
     with pytest.raises(ValueError, match="shapes disagree"):
-        agreement(a, b, np.ones(2), good)                    # only A's distances wrong
+        agreement(a, b, np.ones(2), good)  # only A's distances wrong
     with pytest.raises(ValueError, match="shapes disagree"):
-        agreement(np.zeros(3), np.ones(3), good, good)       # 1-D reconstructions
+        agreement(np.zeros(3), np.ones(3), good, good)  # 1-D reconstructions
     with pytest.raises(ValueError, match="^no test images$"):
         agreement(np.zeros((0, 4)), np.zeros((0, 4)), np.zeros(0), np.zeros(0))
     one = agreement([[0.0, 0.0]], [[3.0, 4.0]], [6.0], [5.5])

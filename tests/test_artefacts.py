@@ -19,8 +19,13 @@ def _table(meta: dict) -> pa.Table:
 
 
 def test_metadata_is_sorted_json_under_the_one_key():
-    meta = {"model_id": "h64.no9.s0", "data": "sha256:abc", "b": 1, "a": [1, 2],
-            "path": Path("/x/y")}
+    meta = {
+        "model_id": "h64.no9.s0",
+        "data": "sha256:abc",
+        "b": 1,
+        "a": [1, 2],
+        "path": Path("/x/y"),
+    }
     table = _table(meta)
     assert list(table.schema.metadata) == [b"vae_novelty"] == [A.META_KEY]
     raw = table.schema.metadata[b"vae_novelty"]
@@ -40,7 +45,9 @@ def test_write_table_round_trips_and_equals_a_plain_parquet_write(tmp_path):
     table = _table({"model_id": "m", "data": "d"})
     A.write_table(table, tmp_path / "sub" / "t.parquet")
     pq.write_table(table, tmp_path / "plain.parquet")
-    assert (tmp_path / "sub" / "t.parquet").read_bytes() == (tmp_path / "plain.parquet").read_bytes()
+    assert (tmp_path / "sub" / "t.parquet").read_bytes() == (
+        tmp_path / "plain.parquet"
+    ).read_bytes()
     back, meta = A.read_model_table(tmp_path / "sub" / "t.parquet", "m", "d")
     assert back.equals(table) and meta == {"model_id": "m", "data": "d"}
 
@@ -76,11 +83,17 @@ def test_check_refuses_another_model_or_other_data(tmp_path):
     path = tmp_path / "t.parquet"
     A.write_table(_table({"model_id": "h64.no9.s0", "data": "sha256:aaa"}), path)
     A.read_model_table(path)  # nothing expected: nothing checked
-    with pytest.raises(ValueError, match=r"t\.parquet: holds model 'h64\.no9\.s0', expected "
-                                         r"'h64\.no9\.s1' \(inputs out of order\?\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"t\.parquet: holds model 'h64\.no9\.s0', expected "
+        r"'h64\.no9\.s1' \(inputs out of order\?\)",
+    ):
         A.read_model_table(path, expect_model_id="h64.no9.s1")
-    with pytest.raises(DataError, match=r"made from data sha256:aaa, but this run's data is "
-                                        r"sha256:bbb"):
+    with pytest.raises(
+        DataError,
+        match=r"made from data sha256:aaa, but this run's data is "
+        r"sha256:bbb",
+    ):
         A.read_model_table(path, expect_data="sha256:bbb")
 
 

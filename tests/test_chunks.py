@@ -48,11 +48,11 @@ def test_blocks_view_one_buffer_and_cover_the_training_rows():
     seen = []
     for cols, block in plan.blocks(2, buf):
         assert block.shape == (2, cols.stop - cols.start)
-        assert block.data_ptr() == buf.data_ptr()            # a view, no new allocation
+        assert block.data_ptr() == buf.data_ptr()  # a view, no new allocation
         seen.append((cols.start, cols.stop))
     assert seen == [(0, 4), (4, 8), (8, 11)]
     assert plan.buffer(torch.float64, width=3).numel() == 3 * 4
-    assert chunks.ChunkPlan.fit(1, 11, (2, 4)).buffer().numel() == 1 * 4   # fewer test rows
+    assert chunks.ChunkPlan.fit(1, 11, (2, 4)).buffer().numel() == 1 * 4  # fewer test rows
 
 
 def test_staged_copies_rows_into_the_buffer_as_float64():

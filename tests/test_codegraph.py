@@ -40,12 +40,15 @@ def _reference_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
             if new:
                 reach[u] |= new
                 changed = True
-    groups = {frozenset([u] + [v for v in nodes if v in reach[u] and u in reach.get(v, ())])
-              for u in nodes}
+    groups = {
+        frozenset([u] + [v for v in nodes if v in reach[u] and u in reach.get(v, ())])
+        for u in nodes
+    }
     return sorted(sorted(g) for g in groups if len(g) > 1)
 
 
 # ------------------------------------------------------------------------- the guard
+
 
 def test_the_package_has_no_import_cycle():
     """Imports inside functions count: they hide a cycle from a reader, not from the design."""
@@ -61,8 +64,11 @@ def test_the_config_package_imports_downward_only():
     assert {m for m in graph[c + "schema"] if m.startswith(c)} == set()
     assert {m for m in graph[c + "grid"] if m.startswith("vae_novelty.")} == set()
     assert {m for m in graph[c + "overrides"] if m.startswith(c)} <= {c + "schema"}
-    assert {m for m in graph[c + "validate"] if m.startswith(c)} <= {c + "schema", c + "grid",
-                                                                     c + "overrides"}
+    assert {m for m in graph[c + "validate"] if m.startswith(c)} <= {
+        c + "schema",
+        c + "grid",
+        c + "overrides",
+    }
     top = {c + "doc", c + "check", c + "cli", c + "__main__"}
     importers = {m for m, targets in graph.items() if targets & top}
     assert importers <= top, importers
@@ -73,32 +79,91 @@ def test_the_config_package_imports_downward_only():
 # module must be placed here (the test names an unplaced one).
 LAYERS = [
     # files, devices, logging, plain values and statistics: they import no other layer
-    ("foundations", {"vae_novelty", "io", "tensors", "hyperparams", "recorded", "seeds", "ct",
-                     "codegraph", "results_lock"}),
+    (
+        "foundations",
+        {
+            "vae_novelty",
+            "io",
+            "tensors",
+            "hyperparams",
+            "recorded",
+            "seeds",
+            "ct",
+            "codegraph",
+            "results_lock",
+        },
+    ),
     # what every computation reads and writes: the MNIST arrays, the splits, the per-model file
     # format, the VAE and its snapshots
-    ("data and model files", {"data", "splits", "size_splits", "artefacts", "model", "stacked",
-                              "snapshots"}),
+    (
+        "data and model files",
+        {"data", "splits", "size_splits", "artefacts", "model", "stacked", "snapshots"},
+    ),
     # the schema, validation and the model grid; validation checks the size sweep against the
     # splits (size_splits), so it sits above the data
-    ("configuration", {"config", "config.schema", "config.overrides", "config.grid",
-                       "config.validate"}),
+    (
+        "configuration",
+        {"config", "config.schema", "config.overrides", "config.grid", "config.validate"},
+    ),
     # the numerical engines and the trainers: arrays and models in, numbers out, unaware of
     # stages and configuration
-    ("engines", {"chunks", "theorem1", "neighbours", "pixel_nn", "agreement", "decoder",
-                 "posterior", "classifier", "train", "ensemble"}),
+    (
+        "engines",
+        {
+            "chunks",
+            "theorem1",
+            "neighbours",
+            "pixel_nn",
+            "agreement",
+            "decoder",
+            "posterior",
+            "classifier",
+            "train",
+            "ensemble",
+        },
+    ),
     # one workflow stage each (and the run record): plain values from the scripts, files in
     # and out, the engines called
-    ("stages", {"theorem1_table", "elbo", "evaluate", "samples", "training_jobs", "size_train",
-                "size_eval", "size_table", "tables", "run_record", "jobs"}),
+    (
+        "stages",
+        {
+            "theorem1_table",
+            "elbo",
+            "evaluate",
+            "samples",
+            "training_jobs",
+            "size_train",
+            "size_eval",
+            "size_table",
+            "tables",
+            "run_record",
+            "jobs",
+        },
+    ),
     # the figures, drawn from the stages' files
-    ("figures", {"figures", "figures.naming", "figures.plan", "figures.common", "figures.selection",
-                 "figures.summary", "figures.loaders", "figures.figure1", "figures.figure2",
-                 "figures.figure3", "figures.figure14", "figures.figure15", "figures.sweep",
-                 "figures.quant", "figures.size", "figures.build"}),
+    (
+        "figures",
+        {
+            "figures",
+            "figures.naming",
+            "figures.plan",
+            "figures.common",
+            "figures.selection",
+            "figures.summary",
+            "figures.loaders",
+            "figures.figure1",
+            "figures.figure2",
+            "figures.figure3",
+            "figures.figure14",
+            "figures.figure15",
+            "figures.sweep",
+            "figures.quant",
+            "figures.size",
+            "figures.build",
+        },
+    ),
     # command lines and the generated reference: nothing in the package imports them
-    ("entry points", {"config.doc", "config.check", "config.cli", "config.__main__",
-                      "compare"}),
+    ("entry points", {"config.doc", "config.check", "config.cli", "config.__main__", "compare"}),
 ]
 
 
@@ -113,9 +178,12 @@ def layer_of() -> dict[str, int]:
 
 def upward_imports(graph: dict[str, set[str]], layers: dict[str, int]) -> list[str]:
     """Every import of ``graph`` that runs from a layer up to a higher one, as text."""
-    return [f"{m} ({LAYERS[layers[m]][0]}) imports {t} ({LAYERS[layers[t]][0]})"
-            for m in sorted(graph) for t in sorted(graph[m])
-            if m in layers and t in layers and layers[t] > layers[m]]
+    return [
+        f"{m} ({LAYERS[layers[m]][0]}) imports {t} ({LAYERS[layers[t]][0]})"
+        for m in sorted(graph)
+        for t in sorted(graph[m])
+        if m in layers and t in layers and layers[t] > layers[m]
+    ]
 
 
 def test_every_module_has_a_layer():
@@ -123,7 +191,7 @@ def test_every_module_has_a_layer():
     modules = set(import_graph(PKG))
     assert modules - set(layers) == set(), "place these modules in LAYERS"
     assert set(layers) - modules == set(), "LAYERS names modules that do not exist"
-    assert sum(len(names) for _, names in LAYERS) == len(layers)   # each module once
+    assert sum(len(names) for _, names in LAYERS) == len(layers)  # each module once
 
 
 def test_imports_never_run_up_a_layer():
@@ -133,23 +201,30 @@ def test_imports_never_run_up_a_layer():
 
 def test_an_upward_import_is_reported():
     layers = layer_of()
-    graph = {"vae_novelty.io": {"vae_novelty.tables"}, "vae_novelty.tables": {"vae_novelty.io"},
-             "vae_novelty.theorem1": {"vae_novelty.chunks"}}
+    graph = {
+        "vae_novelty.io": {"vae_novelty.tables"},
+        "vae_novelty.tables": {"vae_novelty.io"},
+        "vae_novelty.theorem1": {"vae_novelty.chunks"},
+    }
     assert upward_imports(graph, layers) == [
-        "vae_novelty.io (foundations) imports vae_novelty.tables (stages)"]
+        "vae_novelty.io (foundations) imports vae_novelty.tables (stages)"
+    ]
 
 
 def test_cycles_are_found_through_imports_inside_functions(tmp_path):
-    pkg = _write(tmp_path / "pkg", {
-        "__init__.py": "",
-        "a.py": "from .b import f\n",
-        "b.py": "def f():\n    from . import a\n",
-        "c.py": "import pkg.a\n",
-        "sub/__init__.py": "",
-        "sub/d.py": "from ..c import x\n",
-        "sub/e.py": "def g():\n    from .d import y\n",
-        "sub/f.py": "from ..sub import e\n",
-    })
+    pkg = _write(
+        tmp_path / "pkg",
+        {
+            "__init__.py": "",
+            "a.py": "from .b import f\n",
+            "b.py": "def f():\n    from . import a\n",
+            "c.py": "import pkg.a\n",
+            "sub/__init__.py": "",
+            "sub/d.py": "from ..c import x\n",
+            "sub/e.py": "def g():\n    from .d import y\n",
+            "sub/f.py": "from ..sub import e\n",
+        },
+    )
     graph = import_graph(pkg)
     assert graph["pkg.b"] == {"pkg.a"}
     assert graph["pkg.sub.d"] == {"pkg.c"}
@@ -159,8 +234,10 @@ def test_cycles_are_found_through_imports_inside_functions(tmp_path):
     (pkg / "c.py").write_text("def h():\n    from .sub.f import z\n")
     (pkg / "sub" / "d.py").write_text("from ..c import x\nfrom .f import w\n")
     # d -> f -> e -> d, and c -> f (inside a function) -> e -> d -> c
-    assert cycles(import_graph(pkg)) == [["pkg.a", "pkg.b"],
-                                         ["pkg.c", "pkg.sub.d", "pkg.sub.e", "pkg.sub.f"]]
+    assert cycles(import_graph(pkg)) == [
+        ["pkg.a", "pkg.b"],
+        ["pkg.c", "pkg.sub.d", "pkg.sub.e", "pkg.sub.f"],
+    ]
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -180,24 +257,27 @@ def test_a_self_import_and_a_dag_are_no_cycle():
 
 # ------------------------------------------------------------------------- stage digests
 
+
 def test_closure_follows_the_package_and_its_parent_packages(tmp_path):
-    pkg = _write(tmp_path / "pkg", {
-        "__init__.py": "",
-        "a.py": "import json\nfrom .b import f\n",
-        "b.py": "def f():\n    from .sub import d\n",
-        "c.py": "",
-        "sub/__init__.py": "",
-        "sub/d.py": "",
-        "sub/e.py": "",
-    })
+    pkg = _write(
+        tmp_path / "pkg",
+        {
+            "__init__.py": "",
+            "a.py": "import json\nfrom .b import f\n",
+            "b.py": "def f():\n    from .sub import d\n",
+            "c.py": "",
+            "sub/__init__.py": "",
+            "sub/d.py": "",
+            "sub/e.py": "",
+        },
+    )
     script = _write(tmp_path, {"s.py": "import os\nfrom pkg.a import g\n"}) / "s.py"
     got = [p.relative_to(pkg).as_posix() for p in closure(script, pkg)]
     assert got == ["__init__.py", "a.py", "b.py", "sub/__init__.py", "sub/d.py"]
 
 
 # Scripts whose real imports are probed (one interpreter each, cached: importing torch is slow).
-PROBED = ("prepare_mnist.py", "train.py", "evaluate.py", "tables.py", "figure1.py",
-          "run_record.py")
+PROBED = ("prepare_mnist.py", "train.py", "evaluate.py", "tables.py", "figure1.py", "run_record.py")
 
 
 @functools.lru_cache(maxsize=None)
@@ -209,11 +289,14 @@ def _loaded_at_import(script: Path) -> frozenset[Path]:
     tree = ast.parse(script.read_text())
     imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     code = "\n".join(ast.unparse(n) for n in imports)
-    probe = (f"import sys; sys.path[:0] = [{str(SCRIPTS)!r}, {str(REPO / 'src')!r}]\n{code}\n"
-             "print('\\n'.join(m.__file__ for n, m in sys.modules.items() "
-             "if n.split('.')[0] == 'vae_novelty'))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         check=True, cwd=REPO).stdout
+    probe = (
+        f"import sys; sys.path[:0] = [{str(SCRIPTS)!r}, {str(REPO / 'src')!r}]\n{code}\n"
+        "print('\\n'.join(m.__file__ for n, m in sys.modules.items() "
+        "if n.split('.')[0] == 'vae_novelty'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
     return frozenset(Path(line).resolve() for line in out.split())
 
 
@@ -226,14 +309,19 @@ def test_a_stage_digest_covers_every_module_its_script_loads(script):
 
 
 def _stage_digests(pkg: Path, base: Path) -> dict[str, str]:
-    return {s.name: code_digest(closure(s, pkg), base)
-            for s in sorted(SCRIPTS.glob("*.py")) if s.name != "_bootstrap.py"}
+    return {
+        s.name: code_digest(closure(s, pkg), base)
+        for s in sorted(SCRIPTS.glob("*.py"))
+        if s.name != "_bootstrap.py"
+    }
 
 
-@pytest.mark.parametrize("edited", ["io.py", "config/validate.py", "config/schema.py",
-                                    "theorem1.py", "model.py"])
+@pytest.mark.parametrize(
+    "edited", ["io.py", "config/validate.py", "config/schema.py", "theorem1.py", "model.py"]
+)
 def test_editing_a_module_changes_exactly_the_digests_of_the_stages_that_import_it(
-        tmp_path, edited):
+    tmp_path, edited
+):
     """A copy of the package with one module edited: the stages whose digest changes are
     those whose import closure holds it; that includes every probed stage whose script loads
     it when imported (a real import, not the graph). io.py and config/ are loaded at import
@@ -255,15 +343,21 @@ def test_editing_a_module_changes_exactly_the_digests_of_the_stages_that_import_
         assert changed & set(PROBED) == importers
     else:
         assert importers < changed & set(PROBED)
-    assert changed == {s for s in before if any(p.relative_to(PKG).as_posix() == edited
-                                                for p in closure(SCRIPTS / s, PKG))}
+    assert changed == {
+        s
+        for s in before
+        if any(p.relative_to(PKG).as_posix() == edited for p in closure(SCRIPTS / s, PKG))
+    }
 
 
 def test_io_and_config_reach_the_stages_they_should():
     """io.py is under every stage (all log through it); config/ under those that build model
     ids or read the schema, not under the data stage."""
-    digests = {s.name: {p.relative_to(PKG).as_posix() for p in closure(s, PKG)}
-               for s in SCRIPTS.glob("*.py") if s.name != "_bootstrap.py"}
+    digests = {
+        s.name: {p.relative_to(PKG).as_posix() for p in closure(s, PKG)}
+        for s in SCRIPTS.glob("*.py")
+        if s.name != "_bootstrap.py"
+    }
     assert all("io.py" in files for files in digests.values())
     for stage in ("train.py", "evaluate.py", "tables.py", "run_record.py"):
         assert "config/validate.py" in digests[stage], stage

@@ -45,15 +45,27 @@ def line_of(text, prefix):
     return next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith(prefix))
 
 
-@pytest.mark.parametrize("path, value, written, message", [
-    (("training", "epochs"), 0, "  epochs: 0",
-     "config key training.epochs: 0 is less than the minimum of 1"),
-    (("training", "epochz"), 3, "  epochz: 3", "unknown config key training.epochz (allowed"),
-    (("figures", "figure1"), {"digit": 5}, "    digit: 5",
-     "config key figures.figure1.digit: 5 must be one of splits.heldout_digits"),
-])
-def test_check_names_key_and_line_of_a_schema_error(tmp_path, capsys, path, value, written,
-                                                     message):
+@pytest.mark.parametrize(
+    "path, value, written, message",
+    [
+        (
+            ("training", "epochs"),
+            0,
+            "  epochs: 0",
+            "config key training.epochs: 0 is less than the minimum of 1",
+        ),
+        (("training", "epochz"), 3, "  epochz: 3", "unknown config key training.epochz (allowed"),
+        (
+            ("figures", "figure1"),
+            {"digit": 5},
+            "    digit: 5",
+            "config key figures.figure1.digit: 5 must be one of splits.heldout_digits",
+        ),
+    ],
+)
+def test_check_names_key_and_line_of_a_schema_error(
+    tmp_path, capsys, path, value, written, message
+):
     text = tiny_text_with(path, value)
     file = tmp_path / "bad.yaml"
     file.write_text(text)
@@ -69,14 +81,22 @@ def test_check_points_a_key_missing_from_the_file_to_its_section(tmp_path, capsy
     text = yaml.safe_dump(cfg, sort_keys=False)
     file = tmp_path / "missing.yaml"
     file.write_text(text)
-    assert check(capsys, file) == (1, [f"{file}:{line_of(text, 'training:')}:1: config key "
-                                       f"training: 'epochs' is a required property"])
+    assert check(capsys, file) == (
+        1,
+        [
+            f"{file}:{line_of(text, 'training:')}:1: config key "
+            f"training: 'epochs' is a required property"
+        ],
+    )
 
 
-@pytest.mark.parametrize("text, message", [("", "a config file must be a mapping of keys at "
-                                                 "the top level"),
-                                           ("- 1\n", "a config file must be a mapping of keys "
-                                                     "at the top level")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "a config file must be a mapping of keys at the top level"),
+        ("- 1\n", "a config file must be a mapping of keys at the top level"),
+    ],
+)
 def test_check_refuses_a_file_that_is_not_a_mapping(tmp_path, capsys, text, message):
     file = tmp_path / "c.yaml"
     file.write_text(text)
@@ -102,14 +122,23 @@ def test_check_entry_point_exit_status(tmp_path):
     bad.write_text(BAD_INDENT)
     cmd = [sys.executable, "-m", "vae_novelty.config", "check"]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    clean = subprocess.run([*cmd, "config/quick.yaml"], cwd=REPO, capture_output=True,
-                           text=True, timeout=60, env=env)
+    clean = subprocess.run(
+        [*cmd, "config/quick.yaml"], cwd=REPO, capture_output=True, text=True, timeout=60, env=env
+    )
     assert (clean.returncode, clean.stdout) == (0, "config/quick.yaml: ok\n"), clean.stderr
-    broken = subprocess.run([*cmd, str(bad), "config/quick.yaml"], cwd=REPO, capture_output=True,
-                            text=True, timeout=60, env=env)
+    broken = subprocess.run(
+        [*cmd, str(bad), "config/quick.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert broken.returncode == 1, broken.stderr
-    assert broken.stdout.splitlines() == [f"{bad}:3:14: mapping values are not allowed here",
-                                          "config/quick.yaml: ok"]
+    assert broken.stdout.splitlines() == [
+        f"{bad}:3:14: mapping values are not allowed here",
+        "config/quick.yaml: ok",
+    ]
 
 
 @pytest.mark.parametrize("argv", [[], ["--markdown", "check", "config/quick.yaml"], ["check"]])

@@ -19,14 +19,14 @@ def naive_z(a, b):
     for v in list(a) + list(b):
         counts[v] = counts.get(v, 0) + 1
     N = m + n
-    ties = sum(t ** 3 - t for t in counts.values()) / (N * (N - 1))
+    ties = sum(t**3 - t for t in counts.values()) / (N * (N - 1))
     return (U - m * n / 2) / np.sqrt(m * n / 12 * ((N + 1) - ties))
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_mann_whitney_z_matches_pair_counting_with_ties(seed):
     rng = np.random.default_rng(seed)
-    a = rng.integers(0, 6, size=17).astype(float)    # many ties, within and across
+    a = rng.integers(0, 6, size=17).astype(float)  # many ties, within and across
     b = rng.integers(2, 9, size=23).astype(float)
     assert ct.mann_whitney_z(a, b) == pytest.approx(naive_z(a, b), rel=1e-12)
     a, b = rng.random(30), rng.random(11)
@@ -34,10 +34,10 @@ def test_mann_whitney_z_matches_pair_counting_with_ties(seed):
 
 
 def test_mann_whitney_z_sign_and_degenerate_cases():
-    assert ct.mann_whitney_z([0.1, 0.2, 0.3], [1.0, 2.0, 3.0]) < 0   # samples closer: negative
+    assert ct.mann_whitney_z([0.1, 0.2, 0.3], [1.0, 2.0, 3.0]) < 0  # samples closer: negative
     assert ct.mann_whitney_z([5.0, 6.0], [1.0, 2.0]) > 0
     assert np.isnan(ct.mann_whitney_z([], [1.0]))
-    assert np.isnan(ct.mann_whitney_z([1.0, 1.0], [1.0]))           # all tied: no variance
+    assert np.isnan(ct.mann_whitney_z([1.0, 1.0], [1.0]))  # all tied: no variance
 
 
 def test_pca_matches_svd():
@@ -108,9 +108,9 @@ def test_c_t_weights_cells_by_heldout_share_and_skips_small_cells():
     hc = np.array([0, 0, 1, 1, 1, 2])
     out = ct.c_t(sa, sc, hb, hc, 3, 5)
     z1 = naive_z(sa[3:], hb[2:5])
-    assert out["ct"] == pytest.approx(z1)          # the only kept cell: weight 1
+    assert out["ct"] == pytest.approx(z1)  # the only kept cell: weight 1
     assert [p["kept"] for p in out["cells"]] == [False, True, False]
-    out = ct.c_t(sa, sc, hb, hc, 3, 3)             # now cell 0 counts too: weights 2/5, 3/5
+    out = ct.c_t(sa, sc, hb, hc, 3, 3)  # now cell 0 counts too: weights 2/5, 3/5
     z0 = naive_z(sa[:3], hb[:2])
     assert out["ct"] == pytest.approx((2 * z0 + 3 * z1) / 5)
     assert np.isnan(ct.c_t(sa, sc, hb, hc, 3, 100)["ct"])
@@ -124,6 +124,7 @@ def test_heldout_rows_are_the_training_digits():
 
 # found by mutation testing (bench/mutation.sh ct; docs/benchmarks/mutation.md)
 
+
 def test_mann_whitney_z_of_one_against_two_and_an_all_tied_pair():
     import math
     import warnings
@@ -131,12 +132,10 @@ def test_mann_whitney_z_of_one_against_two_and_an_all_tied_pair():
     from vae_novelty.ct import mann_whitney_z
 
     # U counts the pairs with a > b (no ties): 2 of 2; variance m n (N + 1) / 12 = 2 / 3
-    assert mann_whitney_z([3.0], [1.0, 2.0]) == pytest.approx((2 - 1) / math.sqrt(2 / 3),
-                                                              rel=1e-14)
-    assert mann_whitney_z([1.0, 2.0], [3.0]) == pytest.approx((0 - 1) / math.sqrt(2 / 3),
-                                                              rel=1e-14)
+    assert mann_whitney_z([3.0], [1.0, 2.0]) == pytest.approx((2 - 1) / math.sqrt(2 / 3), rel=1e-14)
+    assert mann_whitney_z([1.0, 2.0], [3.0]) == pytest.approx((0 - 1) / math.sqrt(2 / 3), rel=1e-14)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                    # NaN by the rule, not by 0 / 0
+        warnings.simplefilter("error")  # NaN by the rule, not by 0 / 0
         assert math.isnan(mann_whitney_z([1.0], [1.0]))
         assert math.isnan(mann_whitney_z([], [1.0, 2.0]))
 
@@ -147,15 +146,17 @@ def test_c_t_by_hand_with_its_cells():
     # cell 0: samples 1, 2 vs held-out 1.5: U = 1 of 2, z = 0; cell 1: samples 5, 7 vs 4:
     # U = 2 of 2, z = 1 / sqrt(2/3); cell 2: no samples, z undefined, not kept; each cell holds
     # a third of the held-out images, so C_T = (0 + z1) / 2
-    got = c_t([1.0, 2.0, 5.0, 7.0], [0, 0, 1, 1], [1.5, 4.0, 6.0], [0, 1, 2], n_cells=3,
-              min_per_cell=2)
+    got = c_t(
+        [1.0, 2.0, 5.0, 7.0], [0, 0, 1, 1], [1.5, 4.0, 6.0], [0, 1, 2], n_cells=3, min_per_cell=2
+    )
     z1 = 1 / np.sqrt(2 / 3)
     assert got["ct"] == pytest.approx(z1 / 2, rel=1e-14)
     assert got["cells"] == [
         {"cell": 0, "samples": 2, "heldout": 1, "z": 0.0, "kept": True},
         {"cell": 1, "samples": 2, "heldout": 1, "z": pytest.approx(z1, rel=1e-14), "kept": True},
-        {"cell": 2, "samples": 0, "heldout": 1, "z": None, "kept": False}]
-    one = c_t([1.0, 2.0], [0, 0], [1.5], [0], n_cells=1, min_per_cell=1)   # one held-out image
+        {"cell": 2, "samples": 0, "heldout": 1, "z": None, "kept": False},
+    ]
+    one = c_t([1.0, 2.0], [0, 0], [1.5], [0], n_cells=1, min_per_cell=1)  # one held-out image
     assert one["ct"] == 0.0
     with pytest.raises(ValueError, match="^distances and cells must have the same lengths$"):
         c_t([1.0], [0], [1.0, 2.0], [0], n_cells=1, min_per_cell=1)
@@ -176,11 +177,12 @@ def test_nearest_centre_and_heldout_rows_by_hand():
 def test_cells_project_assign_and_describe_by_hand():
     from vae_novelty.ct import Cells
 
-    cells = Cells(np.array([1.0, 1.0]), np.array([[1.0, 0.0]]), np.array([[-5.0], [0.0], [5.0]]),
-                  iterations=4)
+    cells = Cells(
+        np.array([1.0, 1.0]), np.array([[1.0, 0.0]]), np.array([[-5.0], [0.0], [5.0]]), iterations=4
+    )
     np.testing.assert_array_equal(cells.project([[3.0, 5.0], [0.0, 9.0]]), [[2.0], [-1.0]])
     x = np.array([[6.0, 0.0], [7.0, 2.0], [-4.0, 0.0], [1.0, 3.0], [-9.0, 1.0]])
-    got = cells.assign(x, chunk=2)                       # chunks of 2, 2 and 1 rows
+    got = cells.assign(x, chunk=2)  # chunks of 2, 2 and 1 rows
     assert got.tolist() == [2, 2, 0, 1, 0] and got.dtype == np.int64
     assert cells.describe() == {"cells": 3, "pca_dims": 1, "kmeans_iterations": 4}
 
@@ -188,19 +190,22 @@ def test_cells_project_assign_and_describe_by_hand():
 def test_pca_on_two_rows_on_many_rows_and_its_message():
     from vae_novelty.ct import pca
 
-    mean, comps = pca([[0.0, 0.0], [2.0, 1.0]], 1)       # two rows: the line through them
+    mean, comps = pca([[0.0, 0.0], [2.0, 1.0]], 1)  # two rows: the line through them
     np.testing.assert_allclose(mean, [1.0, 0.5], rtol=1e-15)
     np.testing.assert_allclose(comps, [[2 / np.sqrt(5), 1 / np.sqrt(5)]], rtol=1e-12)
     rng = np.random.default_rng(40)
-    x = rng.normal(size=(8300, 3)) * [1.0, 3.0, 0.2]    # more rows than one chunk of 8192
-    x[:100] += [0.0, 0.0, 40.0]                          # the first chunk sets the third axis
+    x = rng.normal(size=(8300, 3)) * [1.0, 3.0, 0.2]  # more rows than one chunk of 8192
+    x[:100] += [0.0, 0.0, 40.0]  # the first chunk sets the third axis
     vals, vecs = np.linalg.eigh(np.cov(x, rowvar=False))
     _, comps = pca(x, 3)
     for k in range(3):
         ref = vecs[:, ::-1][:, k]
         assert abs(abs(comps[k] @ ref) - 1) < 1e-9
-    with pytest.raises(ValueError, match=r"^PCA needs at least two rows of a 2-D array, got "
-                                         r"shape \(5,\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^PCA needs at least two rows of a 2-D array, got "
+        r"shape \(5,\)$",
+    ):
         pca(np.zeros(5), 1)
 
 
@@ -209,8 +214,12 @@ def test_fit_cells_is_seeded_and_its_cells_hold_the_clusters():
 
     rng = np.random.default_rng(41)
     # two tight clusters far from the origin: the centres live in the projected coordinates
-    x = np.concatenate([[10.0, 10.0] + 0.1 * rng.normal(size=(20, 2)),
-                        [10.0, 12.0] + 0.1 * rng.normal(size=(20, 2))])
+    x = np.concatenate(
+        [
+            [10.0, 10.0] + 0.1 * rng.normal(size=(20, 2)),
+            [10.0, 12.0] + 0.1 * rng.normal(size=(20, 2)),
+        ]
+    )
     a = fit_cells(x, cells=2, pca_dims=2, seed=3, split="full")
     b = fit_cells(x, cells=2, pca_dims=2, seed=3, split="full")
     np.testing.assert_array_equal(a.centres, b.centres)
@@ -221,8 +230,9 @@ def test_fit_cells_is_seeded_and_its_cells_hold_the_clusters():
     # give the same cells
     u = rng.random((200, 3))
     first = fit_cells(u, cells=7, pca_dims=3, seed=5, split="no9").centres
-    np.testing.assert_array_equal(first, fit_cells(u, cells=7, pca_dims=3, seed=5,
-                                                   split="no9").centres)
+    np.testing.assert_array_equal(
+        first, fit_cells(u, cells=7, pca_dims=3, seed=5, split="no9").centres
+    )
 
 
 def _ref_kmeans(points, k, rng, max_iter):
@@ -257,8 +267,10 @@ def _ref_kmeans(points, k, rng, max_iter):
     return np.array(centres), it
 
 
-@pytest.mark.parametrize("scale, k, max_iter", [(1.0, 4, 50), (0.01, 3, 50), (1.0, 5, 1),
-                                                (1.0, 5, 2), (1.0, 1, 50), (1.0, 30, 50)])
+@pytest.mark.parametrize(
+    "scale, k, max_iter",
+    [(1.0, 4, 50), (0.01, 3, 50), (1.0, 5, 1), (1.0, 5, 2), (1.0, 1, 50), (1.0, 30, 50)],
+)
 def test_kmeans_against_a_loop_reference(scale, k, max_iter):
     from vae_novelty.ct import kmeans
 
@@ -276,6 +288,7 @@ def test_kmeans_of_identical_points_and_its_message():
     np.testing.assert_array_equal(got, np.ones((2, 2)))
     assert it == 1
     for k in (0, 5):
-        with pytest.raises(ValueError, match=f"^k-means with {k} cells needs at least {k} "
-                                             "points, got 4$"):
+        with pytest.raises(
+            ValueError, match=f"^k-means with {k} cells needs at least {k} points, got 4$"
+        ):
             kmeans(np.ones((4, 2)), k, np.random.default_rng(0))

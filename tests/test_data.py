@@ -32,6 +32,7 @@ def test_pixels_scaled_not_binarised(mnist):
 
 # ---------------------------------------------------------------- corrupt and missing files
 
+
 def test_checksum_mismatch_names_file_and_expected_sum(mnist_copy):
     path = mnist_copy / "t10k-labels-idx1-ubyte.gz"
     content = bytearray(gzip.decompress(path.read_bytes()))
@@ -96,27 +97,30 @@ def test_other_idx_files_fail_the_mnist_checksums(tmp_path, mnist_dir):
 
 # ---------------------------------------------------------------- results/data/mnist.npz
 
+
 def _small_mnist(n_train=30, n_test=10):
     rng = np.random.default_rng(0)
-    return data.Mnist(rng.integers(0, 256, (n_train, 784), dtype=np.uint8),
-                      (np.arange(n_train) % 10).astype(np.uint8),
-                      rng.integers(0, 256, (n_test, 784), dtype=np.uint8),
-                      (np.arange(n_test) % 10).astype(np.uint8))
+    return data.Mnist(
+        rng.integers(0, 256, (n_train, 784), dtype=np.uint8),
+        (np.arange(n_train) % 10).astype(np.uint8),
+        rng.integers(0, 256, (n_test, 784), dtype=np.uint8),
+        (np.arange(n_test) % 10).astype(np.uint8),
+    )
 
 
 def test_the_data_fingerprint_follows_every_array_and_nothing_else(tmp_path):
     m = _small_mnist()
-    assert m.fingerprint == _small_mnist().fingerprint                 # same arrays, same print
+    assert m.fingerprint == _small_mnist().fingerprint  # same arrays, same print
     assert len(m.fingerprint) == 16
-    for key in data.FILES:                                             # one value changed
+    for key in data.FILES:  # one value changed
         arrays = {k: v.copy() for k, v in m.arrays().items()}
         arrays[key].flat[0] = (int(arrays[key].flat[0]) + 1) % 10
         assert data.Mnist(**arrays).fingerprint != m.fingerprint, key
     moved = {**m.arrays(), "test_images": m.test_images[:-1], "test_labels": m.test_labels[:-1]}
-    assert data.Mnist(**moved).fingerprint != m.fingerprint            # one image fewer
+    assert data.Mnist(**moved).fingerprint != m.fingerprint  # one image fewer
     path = tmp_path / "mnist.npz"
     data.save_mnist(m, path)
-    assert data.read_fingerprint(path) == m.fingerprint                # recorded in the file
+    assert data.read_fingerprint(path) == m.fingerprint  # recorded in the file
     assert data.load_mnist(path).fingerprint == m.fingerprint
 
 
@@ -124,17 +128,20 @@ def test_an_altered_mnist_file_is_refused(tmp_path):
     m = _small_mnist()
     path = tmp_path / "mnist.npz"
     altered = {**m.arrays(), "train_labels": m.train_labels[::-1].copy()}
-    with open(path, "wb") as fh:                    # the arrays changed, the record did not
+    with open(path, "wb") as fh:  # the arrays changed, the record did not
         np.savez(fh, **altered, fingerprint=np.array(m.fingerprint))
-    with pytest.raises(DataError, match=rf"{path}: its arrays have fingerprint \w+ but the "
-                                        rf"file records {m.fingerprint}"):
+    with pytest.raises(
+        DataError,
+        match=rf"{path}: its arrays have fingerprint \w+ but the "
+        rf"file records {m.fingerprint}",
+    ):
         data.load_mnist(path)
 
 
 def test_truncated_corrupt_or_foreign_mnist_file_is_named(tmp_path):
     path = tmp_path / "mnist.npz"
     data.save_mnist(_small_mnist(), path)
-    assert data.load_mnist(path).train_images.shape == (30, 784)       # the good file loads
+    assert data.load_mnist(path).train_images.shape == (30, 784)  # the good file loads
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(DataError, match=rf"{path}: cannot read the MNIST arrays"):
@@ -144,10 +151,14 @@ def test_truncated_corrupt_or_foreign_mnist_file_is_named(tmp_path):
         data.load_mnist(path)
     split_file = tmp_path / "no9.npz"
     m = _small_mnist()
-    save_split(make_split("no9", m.train_labels, m.test_labels, [9], data=m.fingerprint),
-               split_file)
-    with pytest.raises(DataError, match=rf"{split_file}: not an MNIST arrays file: missing "
-                                        r"array\(s\) \['train_images'"):
+    save_split(
+        make_split("no9", m.train_labels, m.test_labels, [9], data=m.fingerprint), split_file
+    )
+    with pytest.raises(
+        DataError,
+        match=rf"{split_file}: not an MNIST arrays file: missing "
+        r"array\(s\) \['train_images'",
+    ):
         data.load_mnist(split_file)
     with pytest.raises(DataError, match=rf"missing MNIST arrays file {tmp_path / 'none.npz'}"):
         data.load_mnist(tmp_path / "none.npz")
@@ -157,14 +168,22 @@ def test_mnist_file_with_wrong_shapes_or_labels_is_named(tmp_path):
     path = tmp_path / "mnist.npz"
     m = _small_mnist()
     for arrays, message in [
-        ({**m.__dict__, "train_images": m.train_images.reshape(30, 28, 28)},
-         r"train_images has shape \(30, 28, 28\), expected \(N, 784\)"),
-        ({**m.__dict__, "test_images": m.test_images.astype(np.float32)},
-         r"test_images has dtype float32, expected uint8"),
-        ({**m.__dict__, "train_labels": m.train_labels[:29]},
-         r"30 train_images but 29 train_labels"),
-        ({**m.__dict__, "test_labels": m.test_labels + 5},
-         r"test_labels must be digits 0\.\.9, found 14"),
+        (
+            {**m.__dict__, "train_images": m.train_images.reshape(30, 28, 28)},
+            r"train_images has shape \(30, 28, 28\), expected \(N, 784\)",
+        ),
+        (
+            {**m.__dict__, "test_images": m.test_images.astype(np.float32)},
+            r"test_images has dtype float32, expected uint8",
+        ),
+        (
+            {**m.__dict__, "train_labels": m.train_labels[:29]},
+            r"30 train_images but 29 train_labels",
+        ),
+        (
+            {**m.__dict__, "test_labels": m.test_labels + 5},
+            r"test_labels must be digits 0\.\.9, found 14",
+        ),
     ]:
         with open(path, "wb") as fh:
             np.savez(fh, **arrays)
@@ -175,11 +194,11 @@ def test_mnist_file_with_wrong_shapes_or_labels_is_named(tmp_path):
 def test_source_digest_follows_the_content_of_the_files_read(mnist_copy):
     sums = mnist_copy / "SHA256SUMS"
     before = data.source_digest(mnist_copy, sums)
-    assert data.source_digest(mnist_copy, sums) == before            # stable
+    assert data.source_digest(mnist_copy, sums) == before  # stable
     os.utime(sums, (1, 1))
-    assert data.source_digest(mnist_copy, sums) == before            # a new mtime: the same
+    assert data.source_digest(mnist_copy, sums) == before  # a new mtime: the same
     sums.write_text(sums.read_text() + "\n")
-    assert data.source_digest(mnist_copy, sums) != before            # new content: another
+    assert data.source_digest(mnist_copy, sums) != before  # new content: another
     (mnist_copy / "t10k-labels-idx1-ubyte.gz").unlink()
     assert data.source_digest(mnist_copy, None) != data.source_digest(mnist_copy, sums)
-    assert len(data.source_digest(None, None)) == 16                 # torchvision: no files
+    assert len(data.source_digest(None, None)) == 16  # torchvision: no files

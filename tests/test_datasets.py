@@ -19,8 +19,9 @@ from vae_novelty.data import load_idx_folder
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
-def write_idx_folder(folder: Path, n_train_per_class: int, n_test_per_class: int,
-                     seed: int = 0) -> None:
+def write_idx_folder(
+    folder: Path, n_train_per_class: int, n_test_per_class: int, seed: int = 0
+) -> None:
     """A small MNIST-format dataset: class c is a noisy horizontal bar at row 2c + 4."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -29,7 +30,7 @@ def write_idx_folder(folder: Path, n_train_per_class: int, n_test_per_class: int
         rng.shuffle(labels)
         images = (rng.random((len(labels), 28, 28)) * 60).astype(np.uint8)
         for i, c in enumerate(labels):
-            images[i, 2 * c + 4: 2 * c + 7, 3:25] = 255
+            images[i, 2 * c + 4 : 2 * c + 7, 3:25] = 255
         with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as fh:
             fh.write(struct.pack(">IIII", 0x803, len(labels), 28, 28) + images.tobytes())
         with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as fh:
@@ -51,9 +52,15 @@ def test_any_idx_folder_runs_end_to_end_into_its_own_results_folder(tmp_path):
     out = workdir / "results" / "other"
     assert not (workdir / "results" / "data").exists(), "outputs must go to results_dir only"
     spec = vcfg.model_grid(vcfg.load_config(cfg))[0]
-    for rel in ("data/mnist.npz", f"posteriors/{spec.stem}.parquet",
-                "tables/summary.csv", "figures/figure1.png", "figures/figure3.png",
-                "figures/figure4.png", "logs/data/prepare_mnist.log"):
+    for rel in (
+        "data/mnist.npz",
+        f"posteriors/{spec.stem}.parquet",
+        "tables/summary.csv",
+        "figures/figure1.png",
+        "figures/figure3.png",
+        "figures/figure4.png",
+        "logs/data/prepare_mnist.log",
+    ):
         assert (out / rel).exists(), rel
     log = (out / "logs/data/prepare_mnist.log").read_text()
     assert "NOT verified" in log and "400 training and 150 test images" in log

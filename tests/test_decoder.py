@@ -32,7 +32,6 @@ def test_decode_bce_matches_formula():
     assert bce_x.dtype == np.float64 and x_hat.dtype == np.float32
 
 
-
 def test_decoder_logits_are_float64_decoder_outputs():
     from vae_novelty.model import VAE
 
@@ -46,15 +45,13 @@ def test_decoder_logits_are_float64_decoder_outputs():
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
-
-
 # found by mutation testing (bench/mutation.sh decoder; docs/benchmarks/mutation.md)
 
-def test_bce_from_logits_in_chunks_against_a_float64_loop():
 
+def test_bce_from_logits_in_chunks_against_a_float64_loop():
     rng = np.random.default_rng(21)
     logits = rng.normal(0, 3, (5, 7))
-    x = rng.random((5, 7)).astype(np.float32)            # float32 inputs: computed in float64
+    x = rng.random((5, 7)).astype(np.float32)  # float32 inputs: computed in float64
     mu = rng.random((5, 7)).astype(np.float32)
     x_hat, bce_x, bce_mu = dec.bce_from_logits(logits, x, mu, "cpu", batch_size=2)
     for i in range(5):
@@ -79,6 +76,7 @@ def test_float64_model_leaves_the_original_untouched():
 
 # --------------------------------------------------------------------------- found by mutation testing
 # (bench/mutation.sh decoder; docs/benchmarks/mutation.md)
+
 
 def test_bce_from_logits_is_float64_for_float32_logits_on_the_default_device():
     # float32 logits are computed in float64 (like x and mu), with the defaults (device "cpu",

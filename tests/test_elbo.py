@@ -69,16 +69,26 @@ def ref_elbo(model, x, mean, logvar, noise, train_mean, train_logvar, train_x, e
         kl = ref_kl(mean[t], logvar[t])
         ll_dec, ll_opt, clamped = [], [], 0
         for s in range(noise.shape[1]):
-            z = np.array([mean[t, k] + math.exp(0.5 * logvar[t, k]) * noise[t, s, k]
-                          for k in range(mean.shape[1])])
+            z = np.array(
+                [
+                    mean[t, k] + math.exp(0.5 * logvar[t, k]) * noise[t, s, k]
+                    for k in range(mean.shape[1])
+                ]
+            )
             logits = ref_decoder_logits(model, z[None])[0]
             p = np.array([1 / (1 + math.exp(-v)) for v in logits])
             ll_dec.append(ref_log_bernoulli(x[t], p))
             mu = ref_optimal_mean(z, train_mean, train_logvar, train_x)
             clamped += int(sum(m < eps or m > 1 - eps for m in mu))
             ll_opt.append(ref_log_bernoulli(x[t], [min(max(m, eps), 1 - eps) for m in mu]))
-        out.append((np.mean(ll_dec) - kl, np.mean(ll_opt) - kl, kl,
-                    clamped / (noise.shape[1] * x.shape[1])))
+        out.append(
+            (
+                np.mean(ll_dec) - kl,
+                np.mean(ll_opt) - kl,
+                kl,
+                clamped / (noise.shape[1] * x.shape[1]),
+            )
+        )
     return np.array(out)
 
 
@@ -105,12 +115,21 @@ def test_hand_made_model_matches_reference():
     mean, logvar = rng.normal(size=(4, 2)), rng.uniform(-2, 0, (4, 2))
     noise = rng.standard_normal((4, 3, 2))
     for eps in (1e-6, 1e-3):
-        got = E.elbo_terms(model, x, mean, logvar, noise, train_mean, train_logvar, train_x,
-                           clamp_eps=eps, chunk_mb=0.001)
+        got = E.elbo_terms(
+            model,
+            x,
+            mean,
+            logvar,
+            noise,
+            train_mean,
+            train_logvar,
+            train_x,
+            clamp_eps=eps,
+            chunk_mb=0.001,
+        )
         ref = ref_elbo(model, x, mean, logvar, noise, train_mean, train_logvar, train_x, eps)
         for k, name in enumerate(("elbo_decoder", "elbo_optimal", "kl", "clamped_fraction")):
-            np.testing.assert_allclose(got[name], ref[:, k], rtol=1e-10, atol=1e-12,
-                                       err_msg=name)
+            np.testing.assert_allclose(got[name], ref[:, k], rtol=1e-10, atol=1e-12, err_msg=name)
         # pixels 0 and 4 of every sample are clamped, nothing else (means of 5 random pixels)
         np.testing.assert_array_equal(got["clamped_fraction"], 2 / 5)
 
@@ -118,13 +137,14 @@ def test_hand_made_model_matches_reference():
 def test_kl_and_decoder_log_lik_formulas():
     rng = np.random.default_rng(1)
     mean, logvar = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
-    np.testing.assert_allclose(E.kl_standard_normal(mean, logvar),
-                               [ref_kl(m, v) for m, v in zip(mean, logvar)], rtol=1e-13)
+    np.testing.assert_allclose(
+        E.kl_standard_normal(mean, logvar), [ref_kl(m, v) for m, v in zip(mean, logvar)], rtol=1e-13
+    )
     assert E.kl_standard_normal(np.zeros((1, 3)), np.zeros((1, 3)))[0] == 0.0
     model = tiny_model(1, hidden=(6, 4), z_dim=4, x_dim=9)
     z = rng.normal(size=(3, 2, 4))
     x = rng.random((3, 9))
-    got = E.decoder_log_lik(model, z, x, batch_size=2)     # batches of one image
+    got = E.decoder_log_lik(model, z, x, batch_size=2)  # batches of one image
     for t in range(3):
         for s in range(2):
             logits = ref_decoder_logits(model, z[t, s][None])[0]
@@ -167,12 +187,21 @@ def test_one_training_image_gives_its_own_means():
     mean, logvar = rng.normal(size=(1, 2)), rng.normal(size=(1, 2))
     noise = rng.standard_normal((1, 5, 2))
     for eps in (1e-6, 1e-9):
-        got = E.elbo_terms(model, x0[None], mean, logvar, noise, rng.normal(size=(1, 2)),
-                           rng.normal(size=(1, 2)), x0[None], clamp_eps=eps)
+        got = E.elbo_terms(
+            model,
+            x0[None],
+            mean,
+            logvar,
+            noise,
+            rng.normal(size=(1, 2)),
+            rng.normal(size=(1, 2)),
+            x0[None],
+            clamp_eps=eps,
+        )
         ll = got["elbo_optimal"][0] + got["kl"][0]
         assert ll == pytest.approx(exact_log_lik(x0, eps), rel=1e-12)
         exact = sum(v * math.log(v) + (1 - v) * math.log(1 - v) for v in x0[5:])
-        assert abs(ll - exact) <= 5 * eps * 1.001              # 5 pixels at 0 or 1
+        assert abs(ll - exact) <= 5 * eps * 1.001  # 5 pixels at 0 or 1
         assert got["clamped_fraction"][0] == pytest.approx(5 / 12)
 
 
@@ -185,8 +214,7 @@ def test_sharp_posteriors_approach_the_exact_log_likelihood():
     rng = np.random.default_rng(4)
     train_x = rng.random((6, 10))
     x0 = train_x[2]
-    train_mean = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0],
-                           [0.0, 2.0]])
+    train_mean = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0], [0.0, 2.0]])
     model = tiny_model(4, x_dim=10)
     noise = rng.standard_normal((1, 4, 2))
     exact = exact_log_lik(x0, 1e-6)
@@ -194,10 +222,12 @@ def test_sharp_posteriors_approach_the_exact_log_likelihood():
     for sigma in (0.5, 0.3, 0.2, 0.1, 0.05):
         train_logvar = np.full((6, 2), 2 * math.log(sigma))
         mean, logvar = train_mean[2:3], train_logvar[2:3]
-        got = E.elbo_terms(model, x0[None], mean, logvar, noise, train_mean, train_logvar,
-                           train_x, clamp_eps=1e-6)
-        ref = ref_elbo(model, x0[None], mean, logvar, noise, train_mean, train_logvar,
-                       train_x, 1e-6)
+        got = E.elbo_terms(
+            model, x0[None], mean, logvar, noise, train_mean, train_logvar, train_x, clamp_eps=1e-6
+        )
+        ref = ref_elbo(
+            model, x0[None], mean, logvar, noise, train_mean, train_logvar, train_x, 1e-6
+        )
         np.testing.assert_allclose(got["elbo_optimal"], ref[:, 1], rtol=1e-10)
         errors.append(exact - (got["elbo_optimal"][0] + got["kl"][0]))
     # log p(x|mu) <= log p(x|x) (Gibbs), up to rounding; the gap shrinks to rounding level
@@ -217,8 +247,9 @@ def test_noise_is_seeded_per_model():
     assert not np.array_equal(a, E.draw_noise(1, "h64.no9.s0", 5, 3, 4))
     assert not np.array_equal(a, E.draw_noise(0, "h64.full.s0", 5, 3, 4))
     # a test image's samples do not depend on how many follow it
-    np.testing.assert_array_equal(E.draw_noise(0, "m", 7, 3, 4)[:5].reshape(-1),
-                                  E.draw_noise(0, "m", 5, 3, 4).reshape(-1))
+    np.testing.assert_array_equal(
+        E.draw_noise(0, "m", 7, 3, 4)[:5].reshape(-1), E.draw_noise(0, "m", 5, 3, 4).reshape(-1)
+    )
 
 
 def test_chunking_does_not_change_the_optimal_elbo():
@@ -227,12 +258,20 @@ def test_chunking_does_not_change_the_optimal_elbo():
     train_mean, train_logvar = rng.normal(size=(50, 2)), rng.uniform(-3, -1, (50, 2))
     x, mean, logvar = rng.random((9, 20)), rng.normal(size=(9, 2)), rng.uniform(-3, -1, (9, 2))
     z = E.latent_samples(mean, logvar, rng.standard_normal((9, 4, 2)))
-    whole, c_whole = E.optimal_log_lik(z, x, train_mean, train_logvar, train_x,
-                                       clamp_eps=1e-6, chunk_mb=64)
+    whole, c_whole = E.optimal_log_lik(
+        z, x, train_mean, train_logvar, train_x, clamp_eps=1e-6, chunk_mb=64
+    )
     for per_call in (1, 4, 7):
-        part, c_part = E.optimal_log_lik(z, x, train_mean, train_logvar, train_x,
-                                         clamp_eps=1e-6, chunk_mb=0.002,
-                                         points_per_call=per_call)
+        part, c_part = E.optimal_log_lik(
+            z,
+            x,
+            train_mean,
+            train_logvar,
+            train_x,
+            clamp_eps=1e-6,
+            chunk_mb=0.002,
+            points_per_call=per_call,
+        )
         np.testing.assert_allclose(part, whole, rtol=1e-11)
         np.testing.assert_array_equal(c_part, c_whole)
     with pytest.raises(ValueError, match="clamp_eps"):
@@ -251,16 +290,29 @@ def test_evaluate_elbo_writes_the_documented_format(tmp_path):
 
     rng = np.random.default_rng(6)
     spec, mnist, train_idx, test_idx, (tm, tv, em, ev) = _tiny_model_files(
-        tmp_path, rng, n_train=12, n_test=3, hidden=(8,), copy_of=2)
-    table = E.evaluate_elbo(tmp_path / "post.parquet", tmp_path / "m.pt",
-                            tmp_path / "mnist.npz", spec, samples=2, clamp_eps=1e-6, seed=7,
-                            chunk_mb=0.05)
+        tmp_path, rng, n_train=12, n_test=3, hidden=(8,), copy_of=2
+    )
+    table = E.evaluate_elbo(
+        tmp_path / "post.parquet",
+        tmp_path / "m.pt",
+        tmp_path / "mnist.npz",
+        spec,
+        samples=2,
+        clamp_eps=1e-6,
+        seed=7,
+        chunk_mb=0.05,
+    )
     E.write_table(table, tmp_path / "elbo.parquet")
     back, meta = E.read_elbo(tmp_path / "elbo.parquet", expect_model_id=spec.model_id)
     assert back.schema.equals(E.table_schema(), check_metadata=False)
     assert back.equals(pq.read_table(tmp_path / "elbo.parquet"))
-    assert (meta["samples"], meta["eps"], meta["seed"], meta["n_train"], meta["n_test"]) == \
-        (2, 1e-6, 7, 12, 3)
+    assert (meta["samples"], meta["eps"], meta["seed"], meta["n_train"], meta["n_test"]) == (
+        2,
+        1e-6,
+        7,
+        12,
+        3,
+    )
     assert meta["schema"] == E.TABLE_FORMAT and "code_version" in meta
     df = back.to_pandas()
     assert df.model_id.tolist() == [spec.model_id] * 3
@@ -269,9 +321,17 @@ def test_evaluate_elbo_writes_the_documented_format(tmp_path):
     f32 = lambda a: a.astype(np.float32).astype(np.float64)  # noqa: E731 - as stored
     model, _ = load_model(tmp_path / "m.pt")
     noise = E.draw_noise(7, spec.model_id, 3, 2, spec.z_dim)
-    ref = ref_elbo(model, to_float(mnist.test_images[test_idx]).astype(np.float64), f32(em),
-                   f32(ev), noise, f32(tm), f32(tv),
-                   to_float(mnist.train_images[train_idx]), 1e-6)
+    ref = ref_elbo(
+        model,
+        to_float(mnist.test_images[test_idx]).astype(np.float64),
+        f32(em),
+        f32(ev),
+        noise,
+        f32(tm),
+        f32(tv),
+        to_float(mnist.train_images[train_idx]),
+        1e-6,
+    )
     for k, name in enumerate(("elbo_decoder", "elbo_optimal", "kl", "clamped_fraction")):
         np.testing.assert_allclose(df[name], ref[:, k], rtol=1e-9, err_msg=name)
     with pytest.raises(ValueError, match="expected 'other"):
@@ -287,15 +347,38 @@ def test_cuda_equals_cpu():
     train_mean, train_logvar = rng.normal(size=(3000, 8)), rng.uniform(-4, -1, (3000, 8))
     x, mean, logvar = rng.random((40, 784)), rng.normal(size=(40, 8)), rng.uniform(-4, -1, (40, 8))
     noise = rng.standard_normal((40, 4, 8))
-    cpu = E.elbo_terms(model, x, mean, logvar, noise, train_mean, train_logvar, train_x,
-                       clamp_eps=1e-6, chunk_mb=8, device="cpu")
-    gpu = E.elbo_terms(model, x, mean, logvar, noise, train_mean, train_logvar, train_x,
-                       clamp_eps=1e-6, chunk_mb=8, device="cuda")
+    cpu = E.elbo_terms(
+        model,
+        x,
+        mean,
+        logvar,
+        noise,
+        train_mean,
+        train_logvar,
+        train_x,
+        clamp_eps=1e-6,
+        chunk_mb=8,
+        device="cpu",
+    )
+    gpu = E.elbo_terms(
+        model,
+        x,
+        mean,
+        logvar,
+        noise,
+        train_mean,
+        train_logvar,
+        train_x,
+        clamp_eps=1e-6,
+        chunk_mb=8,
+        device="cuda",
+    )
     for name in cpu:
         np.testing.assert_allclose(gpu[name], cpu[name], rtol=1e-9, atol=1e-9, err_msg=name)
 
 
 # found by mutation testing (bench/mutation.sh elbo; docs/benchmarks/mutation.md)
+
 
 def test_bernoulli_log_lik_and_kl_over_the_last_axis_against_loops():
     rng = np.random.default_rng(31)
@@ -305,8 +388,10 @@ def test_bernoulli_log_lik_and_kl_over_the_last_axis_against_loops():
     assert got_ll.shape == got_kl.shape == (2, 3)
     for i in range(2):
         for j in range(3):
-            ll = sum(x[i, j, k] * math.log(p[i, j, k]) + (1 - x[i, j, k]) * math.log(1 - p[i, j, k])
-                     for k in range(5))
+            ll = sum(
+                x[i, j, k] * math.log(p[i, j, k]) + (1 - x[i, j, k]) * math.log(1 - p[i, j, k])
+                for k in range(5)
+            )
             assert got_ll[i, j] == pytest.approx(ll, rel=1e-13)
             assert got_kl[i, j] == pytest.approx(ref_kl(mean[i, j], logvar[i, j]), rel=1e-13)
     # float32 inputs are computed in float64 (float32 logarithms would be off by ~1e-7)
@@ -340,8 +425,9 @@ def test_optimal_log_lik_clamp_bounds_and_counts_at_the_boundary():
     np.testing.assert_allclose(log_lik, [[want, want]], rtol=1e-13)
     _, clamped = E.optimal_log_lik(*args, clamp_eps=0.125)
     assert clamped.tolist() == [[0, 0]]
-    _, clamped = E.optimal_log_lik(args[0], x0.astype(np.float32), *args[2:4],
-                                   x0.astype(np.float32), clamp_eps=0.125)
+    _, clamped = E.optimal_log_lik(
+        args[0], x0.astype(np.float32), *args[2:4], x0.astype(np.float32), clamp_eps=0.125
+    )
     assert clamped.tolist() == [[0, 0]]
     for bad in (0.5, 1.0, 0.0):
         with pytest.raises(ValueError, match=rf"^clamp_eps must be in \(0, 0.5\), got {bad}$"):
@@ -364,17 +450,29 @@ def test_evaluate_elbo_records_its_inputs_and_read_elbo_checks_columns(tmp_path)
     post = pq.read_table(tmp_path / "post.parquet")
     post_meta = json.loads(post.schema.metadata[b"vae_novelty"])
     post_meta["code_version"] = "post-v1"
-    pq.write_table(post.replace_schema_metadata(
-        {**post.schema.metadata, b"vae_novelty": json.dumps(post_meta).encode()}),
-        tmp_path / "post.parquet")
-    table = E.evaluate_elbo(tmp_path / "post.parquet", tmp_path / "m.pt", tmp_path / "mnist.npz",
-                            spec, samples=1, clamp_eps=1e-6, seed=1)
+    pq.write_table(
+        post.replace_schema_metadata(
+            {**post.schema.metadata, b"vae_novelty": json.dumps(post_meta).encode()}
+        ),
+        tmp_path / "post.parquet",
+    )
+    table = E.evaluate_elbo(
+        tmp_path / "post.parquet",
+        tmp_path / "m.pt",
+        tmp_path / "mnist.npz",
+        spec,
+        samples=1,
+        clamp_eps=1e-6,
+        seed=1,
+    )
     meta = json.loads(table.schema.metadata[b"vae_novelty"])
     assert meta["data"] == load_mnist(tmp_path / "mnist.npz").fingerprint
     assert meta["chunk_mb"] == 1024.0 and meta["device"].startswith("cpu")
     assert (meta["model_code_version"], meta["posterior_code_version"]) == ("model-v1", "post-v1")
-    E.write_table(table.drop_columns(["kl"]).replace_schema_metadata(table.schema.metadata),
-                  tmp_path / "short.parquet")
+    E.write_table(
+        table.drop_columns(["kl"]).replace_schema_metadata(table.schema.metadata),
+        tmp_path / "short.parquet",
+    )
     assert "kl" not in pq.read_table(tmp_path / "short.parquet").column_names
     with pytest.raises(ValueError, match="kl"):
         E.read_elbo(tmp_path / "short.parquet")

@@ -47,27 +47,32 @@ def x_test(x_all):
 
 
 def solo(x_all, x_test, idx, seed, **kw):
-    cfg = TrainSettings(**{**dict(hidden=[32, 16], z_dim=4, epochs=3, batch_size=32,
-                                  learning_rate=1e-3), **kw})
+    cfg = TrainSettings(
+        **{**dict(hidden=[32, 16], z_dim=4, epochs=3, batch_size=32, learning_rate=1e-3), **kw}
+    )
     return train_vae(x_all[idx], x_test, cfg, seed=seed)
 
 
 def ensemble(x_all, x_test, specs, **kw):
-    members = [EnsembleMember(idx, x_test, seed, tag=f"m{i}") for i, (idx, seed) in
-               enumerate(specs)]
+    members = [
+        EnsembleMember(idx, x_test, seed, tag=f"m{i}") for i, (idx, seed) in enumerate(specs)
+    ]
     args = {**dict(hidden=[32, 16], z_dim=4, epochs=3, batch_size=32, learning_rate=1e-3), **kw}
     settings = TrainSettings(**{k: args.pop(k) for k in FIELDS})
     return train_ensemble(x_all, members, settings, **args)
 
 
-@pytest.mark.parametrize("n, seed, kw", [
-    (160, 0, dict(hidden=[32], batch_size=32)),                   # full batches only
-    (173, 7, dict(hidden=[48, 24, 12], z_dim=3, batch_size=50)),  # a short last batch
-    (100, 3, dict(epochs=5, batch_size=100)),                     # one batch per epoch (mini)
-])
+@pytest.mark.parametrize(
+    "n, seed, kw",
+    [
+        (160, 0, dict(hidden=[32], batch_size=32)),  # full batches only
+        (173, 7, dict(hidden=[48, 24, 12], z_dim=3, batch_size=50)),  # a short last batch
+        (100, 3, dict(epochs=5, batch_size=100)),  # one batch per epoch (mini)
+    ],
+)
 def test_one_member_is_bitwise_train_vae(x_all, x_test, n, seed, kw):
     idx = torch.randperm(240, generator=torch.Generator().manual_seed(seed))[:n]
-    (model, hist), = ensemble(x_all, x_test, [(idx, seed)], **kw)
+    ((model, hist),) = ensemble(x_all, x_test, [(idx, seed)], **kw)
     ref, ref_hist = solo(x_all, x_test, idx, seed, **kw)
     assert [k for k, _ in model.named_parameters()] == [k for k, _ in ref.named_parameters()]
     for p, q in zip(model.parameters(), ref.parameters()):
@@ -85,8 +90,11 @@ def test_members_of_different_sizes_match_their_solo_runs(x_all, x_test):
             torch.testing.assert_close(p, q, rtol=0, atol=ATOL_PARAM)
         got, want = hist.to_frame(), ref_hist.to_frame()
         assert list(got.epoch) == list(want.epoch) == [1, 2, 3]
-        np.testing.assert_allclose(got[["train_neg_elbo", "test_neg_elbo"]],
-                                   want[["train_neg_elbo", "test_neg_elbo"]], rtol=RTOL_HISTORY)
+        np.testing.assert_allclose(
+            got[["train_neg_elbo", "test_neg_elbo"]],
+            want[["train_neg_elbo", "test_neg_elbo"]],
+            rtol=RTOL_HISTORY,
+        )
     # the members really are different models
     assert not torch.allclose(results[0][0].decoder[0].weight, results[1][0].decoder[0].weight)
 
@@ -98,11 +106,16 @@ def test_inactive_member_is_not_updated(x_all, x_test, monkeypatch):
     original = StackedAdam.step
 
     def spy(self, grads, active=None, active_index=None):
-        if active_index is not None:   # the device index the trainer made once, as a list
+        if active_index is not None:  # the device index the trainer made once, as a list
             assert active_index.tolist() == list(active)
         original(self, grads, active, active_index)
-        seen.append(([t[0].clone() for t in self.params + self.exp_avg + self.exp_avg_sq],
-                     self.steps.tolist(), None if active is None else list(active)))
+        seen.append(
+            (
+                [t[0].clone() for t in self.params + self.exp_avg + self.exp_avg_sq],
+                self.steps.tolist(),
+                None if active is None else list(active),
+            )
+        )
 
     monkeypatch.setattr(StackedAdam, "step", spy)
     specs = [(torch.arange(64), 4), (torch.arange(64, 224), 5)]
@@ -144,12 +157,16 @@ def test_nan_member_stops_with_its_name_epoch_and_loss(x_all, x_test):
     bad = x_all.clone()
     bad[100, 5] = float("nan")
     specs = [(torch.arange(64), 0), (torch.arange(64, 128), 1)]
-    with pytest.raises(TrainingDiverged, match=r"^m1: training diverged: training negative "
-                                               r"ELBO is nan at epoch 1"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"^m1: training diverged: training negative "
+        r"ELBO is nan at epoch 1",
+    ):
         ensemble(bad, x_test, specs)
 
 
 # --------------------------------------------------------------------------- written files
+
 
 @pytest.fixture
 def fake_mnist():
@@ -157,15 +174,18 @@ def fake_mnist():
     labels = np.arange(300) % 10
     images = (rng.random((300, 784)) * 255 * (labels[:, None] / 9 * 0.5 + 0.5)).astype(np.uint8)
     test_labels = np.arange(40) % 10
-    return Mnist(images, labels.astype(np.uint8),
-                 images[:40][::-1].copy(), test_labels.astype(np.uint8))
+    return Mnist(
+        images, labels.astype(np.uint8), images[:40][::-1].copy(), test_labels.astype(np.uint8)
+    )
 
 
 def _splits(mnist):
     all_idx = np.arange(len(mnist.train_labels))
     test9 = np.flatnonzero(mnist.test_labels == 9)
-    return {"full": Split("full", all_idx, np.arange(40), -1),
-            "no9": Split("no9", all_idx[mnist.train_labels != 9], test9, 9)}
+    return {
+        "full": Split("full", all_idx, np.arange(40), -1),
+        "no9": Split("no9", all_idx[mnist.train_labels != 9], test9, 9),
+    }
 
 
 def _jobs(root, names):
@@ -180,10 +200,8 @@ def test_ensemble_jobs_write_the_files_train_jobs_writes(fake_mnist, tmp_path):
     splits = _splits(fake_mnist)
     seq, ens = _jobs(tmp_path / "seq", ["no9"]), _jobs(tmp_path / "ens", ["no9"])
     cpu = torch.device("cpu")
-    train_architecture(fake_mnist, splits, seq, settings, arch="h16", device=cpu,
-                       ensemble=False)
-    train_architecture(fake_mnist, splits, ens, settings, arch="h16", device=cpu,
-                       ensemble=True)
+    train_architecture(fake_mnist, splits, seq, settings, arch="h16", device=cpu, ensemble=False)
+    train_architecture(fake_mnist, splits, ens, settings, arch="h16", device=cpu, ensemble=True)
     a, meta_a = load_model(seq[0].model_path, expect_hidden=[16], expect_z_dim=2)
     b, meta_b = load_model(ens[0].model_path, expect_hidden=[16], expect_z_dim=2)
     for (ka, pa), (kb, pb) in zip(a.state_dict().items(), b.state_dict().items()):
@@ -191,16 +209,16 @@ def test_ensemble_jobs_write_the_files_train_jobs_writes(fake_mnist, tmp_path):
     assert seq[0].history_path.read_bytes() == ens[0].history_path.read_bytes()
     assert (meta_a["trainer"], meta_b["trainer"]) == ("sequential", "ensemble")
     drop = ("trainer", "code_version")
-    assert {k: v for k, v in meta_a.items() if k not in drop} == \
-        {k: v for k, v in meta_b.items() if k not in drop}
+    assert {k: v for k, v in meta_a.items() if k not in drop} == {
+        k: v for k, v in meta_b.items() if k not in drop
+    }
 
 
 def test_ensemble_jobs_write_every_member(fake_mnist, tmp_path):
     splits = _splits(fake_mnist)
     jobs = _jobs(tmp_path, ["full", "no9"])
     settings = TrainSettings((16,), 2, epochs=2, batch_size=64, learning_rate=1e-3)
-    train_ensemble_jobs(fake_mnist, splits, jobs, settings, arch="h16",
-                        device=torch.device("cpu"))
+    train_ensemble_jobs(fake_mnist, splits, jobs, settings, arch="h16", device=torch.device("cpu"))
     for job in jobs:
         _, meta = load_model(job.model_path, expect_hidden=[16], expect_z_dim=2)
         assert meta["model_id"] == f"h16.{job.split}.s0"
@@ -219,12 +237,13 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 def test_cuda_one_member_matches_train_vae(x_all, x_test):
     dev = torch.device("cuda")
     idx = torch.arange(173)
-    (model, hist), = ensemble(x_all.to(dev), x_test.to(dev), [(idx, 0)], batch_size=50)
+    ((model, hist),) = ensemble(x_all.to(dev), x_test.to(dev), [(idx, 0)], batch_size=50)
     ref, ref_hist = solo(x_all.to(dev), x_test.to(dev), idx.to(dev), 0, batch_size=50)
     for p, q in zip(model.parameters(), ref.parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=ATOL_PARAM)
-    np.testing.assert_allclose(hist.to_frame().to_numpy(), ref_hist.to_frame().to_numpy(),
-                               rtol=RTOL_HISTORY)
+    np.testing.assert_allclose(
+        hist.to_frame().to_numpy(), ref_hist.to_frame().to_numpy(), rtol=RTOL_HISTORY
+    )
 
 
 @cuda
@@ -237,8 +256,9 @@ def test_cuda_graphs_give_the_eager_result(x_all, x_test):
     for (a, ha), (b, hb) in zip(eager, graphed):
         for p, q in zip(a.parameters(), b.parameters()):
             torch.testing.assert_close(p, q, rtol=0, atol=ATOL_PARAM)
-        np.testing.assert_allclose(ha.to_frame().to_numpy(), hb.to_frame().to_numpy(),
-                                   rtol=RTOL_HISTORY)
+        np.testing.assert_allclose(
+            ha.to_frame().to_numpy(), hb.to_frame().to_numpy(), rtol=RTOL_HISTORY
+        )
 
 
 def test_ensemble_snapshot_resume_is_bitwise_identical(x_all, x_test, tmp_path, monkeypatch):
@@ -247,8 +267,10 @@ def test_ensemble_snapshot_resume_is_bitwise_identical(x_all, x_test, tmp_path, 
     specs = [(torch.arange(224), 0), (torch.arange(100, 145), 2)]
     full = ensemble(x_all, x_test, specs, epochs=4)
     snap = tmp_path / "ensemble.pt"
-    _snapshot_then_die(monkeypatch, lambda: ensemble(x_all, x_test, specs, epochs=4,
-                                                     snapshot=snap, snapshot_every=2))
+    _snapshot_then_die(
+        monkeypatch,
+        lambda: ensemble(x_all, x_test, specs, epochs=4, snapshot=snap, snapshot_every=2),
+    )
     assert snap.exists()
     resumed = ensemble(x_all, x_test, specs, epochs=4, snapshot=snap, snapshot_every=2)
     for (m_full, h_full), (m_res, h_res) in zip(full, resumed):
@@ -256,15 +278,21 @@ def test_ensemble_snapshot_resume_is_bitwise_identical(x_all, x_test, tmp_path, 
             assert torch.equal(p, q)
         assert h_full.rows == h_res.rows
     # a snapshot written for other settings (another seed) is ignored, not misapplied
-    other = ensemble(x_all, x_test, [(torch.arange(224), 5), (torch.arange(100, 145), 2)],
-                     epochs=4, snapshot=snap, snapshot_every=0)
-    alone = ensemble(x_all, x_test, [(torch.arange(224), 5), (torch.arange(100, 145), 2)],
-                     epochs=4)
+    other = ensemble(
+        x_all,
+        x_test,
+        [(torch.arange(224), 5), (torch.arange(100, 145), 2)],
+        epochs=4,
+        snapshot=snap,
+        snapshot_every=0,
+    )
+    alone = ensemble(x_all, x_test, [(torch.arange(224), 5), (torch.arange(100, 145), 2)], epochs=4)
     for p, q in zip(other[0][0].parameters(), alone[0][0].parameters()):
         assert torch.equal(p, q)
 
 
 # --------------------------------------------------------------------------- snapshots that belong
+
 
 def _snapshot_then_die(monkeypatch, run):
     """Run ``run()`` until its first snapshot is written, then stop it (as SIGKILL would)."""
@@ -284,8 +312,9 @@ def _snapshot_then_die(monkeypatch, run):
     monkeypatch.setattr(EnsembleState, "save", original)
 
 
-def test_ensemble_snapshot_of_other_training_rows_is_not_resumed(x_all, x_test, tmp_path,
-                                                                  monkeypatch, caplog):
+def test_ensemble_snapshot_of_other_training_rows_is_not_resumed(
+    x_all, x_test, tmp_path, monkeypatch, caplog
+):
     """Same tags, seeds, sizes and settings, but member 1 trains on other rows: the snapshot
     is deleted with a log line and every member trains from scratch."""
     import logging
@@ -293,8 +322,10 @@ def test_ensemble_snapshot_of_other_training_rows_is_not_resumed(x_all, x_test, 
     snap = tmp_path / "ensemble.pt"
     before = [(torch.arange(64), 0), (torch.arange(64, 128), 1)]
     after = [(torch.arange(64), 0), (torch.arange(128, 192), 1)]
-    _snapshot_then_die(monkeypatch, lambda: ensemble(x_all, x_test, before, epochs=3,
-                                                     snapshot=snap, snapshot_every=1))
+    _snapshot_then_die(
+        monkeypatch,
+        lambda: ensemble(x_all, x_test, before, epochs=3, snapshot=snap, snapshot_every=1),
+    )
     assert snap.exists()
     caplog.set_level(logging.INFO, logger="vae_novelty")
     resumed = ensemble(x_all, x_test, after, epochs=3, snapshot=snap, snapshot_every=0)
@@ -310,13 +341,16 @@ def test_ensemble_snapshot_of_other_training_rows_is_not_resumed(x_all, x_test, 
 
 @pytest.mark.parametrize("damage", ["truncated", "wrong tensors"])
 def test_corrupt_ensemble_snapshot_is_discarded_and_training_completes(
-        x_all, x_test, tmp_path, monkeypatch, caplog, damage):
+    x_all, x_test, tmp_path, monkeypatch, caplog, damage
+):
     import logging
 
     snap = tmp_path / "ensemble.pt"
     specs = [(torch.arange(64), 0), (torch.arange(64, 128), 1)]
-    _snapshot_then_die(monkeypatch, lambda: ensemble(x_all, x_test, specs, epochs=3,
-                                                     snapshot=snap, snapshot_every=1))
+    _snapshot_then_die(
+        monkeypatch,
+        lambda: ensemble(x_all, x_test, specs, epochs=3, snapshot=snap, snapshot_every=1),
+    )
     if damage == "truncated":
         raw = snap.read_bytes()
         snap.write_bytes(raw[: len(raw) // 3])

@@ -71,6 +71,7 @@ def read_env(path: Path) -> dict[str, str | None]:
 
 # ----------------------------------------------------------------------------- import scan
 
+
 def _is_import_error_guard(handler: ast.ExceptHandler) -> bool:
     names = []
     if isinstance(handler.type, ast.Name):
@@ -99,7 +100,8 @@ class _Imports(ast.NodeVisitor):
     def visit_If(self, node: ast.If) -> None:
         test = node.test
         if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-                isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"):
+            isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+        ):
             for child in node.orelse:
                 self.visit(child)
             return
@@ -111,7 +113,7 @@ class _Imports(ast.NodeVisitor):
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level:
             parts = self.package.split(".") if self.package else []
-            parts = parts[:len(parts) - (node.level - 1)]
+            parts = parts[: len(parts) - (node.level - 1)]
             base = ".".join(parts + ([node.module] if node.module else []))
         else:
             base = node.module or ""
@@ -167,6 +169,7 @@ def third_party_imports(script: Path) -> dict[str, set[str]]:
 
 # ----------------------------------------------------------------------------- tests
 
+
 def test_there_are_env_files():
     assert {p.name for p in ENVS} >= {"vae.yaml", "figures.yaml"}
 
@@ -196,8 +199,11 @@ def test_envs_pin_one_python_version():
     assert set(versions.values()) <= {"3.11", "3.12"}, versions
 
 
-@pytest.mark.parametrize("configfile", [REPO / "config" / "config.yaml", TINY, TINY_SIZE],
-                         ids=["config.yaml", "tiny.yaml", "tiny-size.yaml"])
+@pytest.mark.parametrize(
+    "configfile",
+    [REPO / "config" / "config.yaml", TINY, TINY_SIZE],
+    ids=["config.yaml", "tiny.yaml", "tiny-size.yaml"],
+)
 def test_every_rule_has_log_and_conda(configfile):
     problems = []
     for rule in workflow_rules(configfile):
@@ -220,8 +226,11 @@ def test_every_rule_runs_a_script():
     assert not others, f"rules without script: (extend test_envs.py to check them): {others}"
 
 
-@pytest.mark.parametrize("configfile", [REPO / "config" / "config.yaml", TINY_SIZE],
-                         ids=["config.yaml", "tiny-size.yaml"])
+@pytest.mark.parametrize(
+    "configfile",
+    [REPO / "config" / "config.yaml", TINY_SIZE],
+    ids=["config.yaml", "tiny-size.yaml"],
+)
 def test_each_rule_env_provides_what_its_script_imports(configfile):
     problems = []
     checked = 0
@@ -237,14 +246,17 @@ def test_each_rule_env_provides_what_its_script_imports(configfile):
         for module, importers in sorted(third_party_imports(script).items()):
             package = normalize(IMPORT_TO_PACKAGE.get(module, module))
             if package not in provided:
-                problems.append(f"rule {rule['name']} ({env.name}): needs {package} "
-                                f"(import {module} in {', '.join(sorted(importers))})")
+                problems.append(
+                    f"rule {rule['name']} ({env.name}): needs {package} "
+                    f"(import {module} in {', '.join(sorted(importers))})"
+                )
         checked += 1
     assert checked >= 10, f"only {checked} rules were checked"
     assert not problems, "\n".join(problems)
 
 
 # ----------------------------------------------------------------------------- the scanner
+
 
 def test_scan_follows_project_imports_and_lazy_imports():
     found = third_party_imports(REPO / "workflow" / "scripts" / "train.py")
@@ -263,11 +275,14 @@ def test_scan_resolves_relative_imports_and_skips_optional_ones(tmp_path, monkey
     (pkg / "b.py").write_text("import json\n\ndef f():\n    import scipy.linalg\n")
     (pkg / "c.py").write_text(
         "try:\n    import numba\nexcept ImportError:\n    numba = None\n"
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pandas\n")
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pandas\n"
+    )
     script = tmp_path / "scripts" / "run.py"
     script.parent.mkdir()
     script.write_text("import demo.a\nimport requests\n")
     monkeypatch.setattr(sys.modules[__name__], "LOCAL_ROOTS", (script.parent, tmp_path / "src"))
     monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
-    assert third_party_imports(script) == {"scipy": {"src/demo/b.py"},
-                                           "requests": {"scripts/run.py"}}
+    assert third_party_imports(script) == {
+        "scipy": {"src/demo/b.py"},
+        "requests": {"scripts/run.py"},
+    }

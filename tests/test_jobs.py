@@ -13,8 +13,9 @@ from vae_novelty.jobs import output_for, start_job
 def test_start_job_takes_plain_values(tmp_path):
     threads = torch.get_num_threads()
     try:
-        log, device = start_job(tmp_path / "logs" / "j.log", 1, "cpu", "train_sweep",
-                                {"arch": "h64"})
+        log, device = start_job(
+            tmp_path / "logs" / "j.log", 1, "cpu", "train_sweep", {"arch": "h64"}
+        )
         assert device == torch.device("cpu") and torch.get_num_threads() == 1
         for handler in log.handlers:
             handler.flush()

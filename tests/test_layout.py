@@ -11,8 +11,12 @@ SUFFIXES = {".py", ".sh", ".smk"}
 
 
 def source_files():
-    return sorted(p for d in SOURCE_DIRS for p in (REPO / d).rglob("*")
-                  if p.suffix in SUFFIXES and p.is_file() and "__pycache__" not in p.parts)
+    return sorted(
+        p
+        for d in SOURCE_DIRS
+        for p in (REPO / d).rglob("*")
+        if p.suffix in SUFFIXES and p.is_file() and "__pycache__" not in p.parts
+    )
 
 
 def long_files(limit: int = MAX_LINES) -> dict[str, int]:
@@ -31,10 +35,15 @@ def test_no_source_file_is_over_400_lines():
 
 def test_the_check_sees_every_kind_of_source_file():
     files = {str(p.relative_to(REPO)) for p in source_files()}
-    for name in ("src/vae_novelty/theorem1.py", "workflow/scripts/train.py",
-                 "workflow/rules/common.smk", "bench/claims.py", "bench/mutation.sh",
-                 "src/vae_novelty/config/validate.py"):
+    for name in (
+        "src/vae_novelty/theorem1.py",
+        "workflow/scripts/train.py",
+        "workflow/rules/common.smk",
+        "bench/claims.py",
+        "bench/mutation.sh",
+        "src/vae_novelty/config/validate.py",
+    ):
         assert name in files, name
     # the limit is checked, not assumed: with a lower one the longest files are reported
     assert "src/vae_novelty/config/validate.py" in long_files(100)
-    assert long_files(10 ** 6) == {}
+    assert long_files(10**6) == {}

@@ -18,15 +18,29 @@ pytestmark = pytest.mark.slow
 
 def lint(workdir, *args, snakefile=REPO / "Snakefile"):
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--lint", "-s", str(snakefile), "--directory",
-         str(workdir), *args],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--lint",
+            "-s",
+            str(snakefile),
+            "--directory",
+            str(workdir),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("configfile", [REPO / "config" / "config.yaml", TINY,
-                                        REPO / "config" / "size-sweep.yaml"],
-                         ids=["config.yaml", "tiny.yaml", "size-sweep.yaml"])
+@pytest.mark.parametrize(
+    "configfile",
+    [REPO / "config" / "config.yaml", TINY, REPO / "config" / "size-sweep.yaml"],
+    ids=["config.yaml", "tiny.yaml", "size-sweep.yaml"],
+)
 def test_workflow_is_lint_clean(tmp_path, configfile):
     # --directory keeps Snakemake's lint log out of the repository; config/config.yaml is what
     # a plain `snakemake --lint` in the repository reads.
@@ -50,11 +64,14 @@ def test_parsing_the_workflow_imports_no_heavy_library():
     import subprocess
     import sys
 
-    code = ("import sys; sys.path.insert(0, 'src'); "
-            "import vae_novelty.config, vae_novelty.figures.naming; "
-            "print(sorted(m for m in ('torch', 'matplotlib', 'pandas') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import sys; sys.path.insert(0, 'src'); "
+        "import vae_novelty.config, vae_novelty.figures.naming; "
+        "print(sorted(m for m in ('torch', 'matplotlib', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"
 
 
@@ -68,9 +85,12 @@ def test_rule_scripts_import_this_checkout_even_with_another_copy_installed(tmp_
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("SHADOW = True\n")
     src = REPO / "src"
-    code = (f"import sys; sys.path[:0] = [{str(tmp_path / 'site')!r}]; "
-            f"sys.path.append({str(src)!r}); sys.path.append({str(REPO / 'workflow/scripts')!r}); "
-            "import _bootstrap, vae_novelty; print(vae_novelty.__file__)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        f"import sys; sys.path[:0] = [{str(tmp_path / 'site')!r}]; "
+        f"sys.path.append({str(src)!r}); sys.path.append({str(REPO / 'workflow/scripts')!r}); "
+        "import _bootstrap, vae_novelty; print(vae_novelty.__file__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out.startswith(str(src)), out

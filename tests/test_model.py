@@ -10,9 +10,17 @@ import yaml
 
 from conftest import REPO
 from vae_novelty import config as vcfg
-from vae_novelty.model import (VAE, ModelFileError, bce_per_image, decoder_param_count,
-                               init_parameters, kl_per_image, load_model, negative_elbo,
-                               save_model)
+from vae_novelty.model import (
+    VAE,
+    ModelFileError,
+    bce_per_image,
+    decoder_param_count,
+    init_parameters,
+    kl_per_image,
+    load_model,
+    negative_elbo,
+    save_model,
+)
 
 
 def all_architectures():
@@ -35,8 +43,8 @@ def test_shapes_for_every_configured_architecture(arch, z_dim, hidden):
     assert logits.shape == (5, 784)
     assert torch.all((model.decode(m) > 0) & (model.decode(m) < 1))
     # encoder widths 784 -> hidden -> z; the decoder mirrors them
-    enc = [l.out_features for l in model.linear_layers()[:len(hidden)]]
-    dec = [l.out_features for l in model.linear_layers()[len(hidden) + 2:]]
+    enc = [l.out_features for l in model.linear_layers()[: len(hidden)]]
+    dec = [l.out_features for l in model.linear_layers()[len(hidden) + 2 :]]
     assert enc == list(hidden)
     assert dec == list(reversed(hidden)) + [784]
     n_dec = sum(p.numel() for p in model.decoder.parameters())
@@ -68,19 +76,24 @@ def test_forward_hand_computed_on_tiny_network():
     """x_dim=2, hidden=[1], z=1, with hand-set weights: check encode/decode arithmetic."""
     model = VAE([1], 1, x_dim=2)
     layers = model.linear_layers()  # enc 2->1, mean 1->1, logvar 1->1, dec 1->1, dec 1->2
-    values = [([[1.0, -1.0]], [0.5]), ([[2.0]], [0.0]), ([[0.0]], [-1.0]), ([[1.0]], [0.0]),
-              ([[1.0], [-1.0]], [0.0, 0.0])]
+    values = [
+        ([[1.0, -1.0]], [0.5]),
+        ([[2.0]], [0.0]),
+        ([[0.0]], [-1.0]),
+        ([[1.0]], [0.0]),
+        ([[1.0], [-1.0]], [0.0, 0.0]),
+    ]
     with torch.no_grad():
         for layer, (w, b) in zip(layers, values):
             layer.weight.copy_(torch.tensor(w))
             layer.bias.copy_(torch.tensor(b))
     x = torch.tensor([[0.75, 0.25]])
-    mean, logvar = model.encode(x)          # h = relu(0.75 - 0.25 + 0.5) = 1
+    mean, logvar = model.encode(x)  # h = relu(0.75 - 0.25 + 0.5) = 1
     assert mean.item() == pytest.approx(2.0) and logvar.item() == pytest.approx(-1.0)
     eps = torch.tensor([[0.5]])
     z = model.reparameterize(mean, logvar, eps)  # 2 + exp(-0.5) * 0.5
     assert z.item() == pytest.approx(2 + math.exp(-0.5) * 0.5)
-    logits = model.decode_logits(z)          # relu(z) -> [z, -z]
+    logits = model.decode_logits(z)  # relu(z) -> [z, -z]
     assert logits.tolist()[0] == pytest.approx([z.item(), -z.item()])
 
 
@@ -114,11 +127,14 @@ def test_save_load_round_trip_and_architecture_check(tmp_path):
 
 # found by mutation testing (bench/mutation.sh model; docs/benchmarks/mutation.md)
 
+
 def test_invalid_architectures_are_refused_by_name():
     from vae_novelty.model import VAE
 
     for hidden, z_dim in (([], 2), ([4, 0], 2), ([4], 0)):
-        with pytest.raises(ValueError, match=rf"^invalid architecture hidden=\[.*\] z_dim={z_dim}$"):
+        with pytest.raises(
+            ValueError, match=rf"^invalid architecture hidden=\[.*\] z_dim={z_dim}$"
+        ):
             VAE(hidden, z_dim)
 
 
@@ -136,8 +152,10 @@ def test_kl_of_a_negative_mean_by_hand():
     from vae_novelty.model import kl_per_image
 
     # KL(N(-1, e^0) || N(0, 1)) = 0.5 (1 + 1 - 1 - 0) = 0.5; dims add: + 0.5 (4 + e - 1 - 1)
-    got = kl_per_image(torch.tensor([[-1.0, -2.0]], dtype=torch.float64),
-                       torch.tensor([[0.0, 1.0]], dtype=torch.float64))
+    got = kl_per_image(
+        torch.tensor([[-1.0, -2.0]], dtype=torch.float64),
+        torch.tensor([[0.0, 1.0]], dtype=torch.float64),
+    )
     assert got.item() == pytest.approx(0.5 + 0.5 * (4 + math.e - 2), rel=1e-15)
 
 
@@ -147,7 +165,8 @@ def test_encoder_param_count_against_a_model():
     model = VAE([3, 5, 2], 4, x_dim=7)
     modules = (model.encoder_body, model.fc_mean, model.fc_logvar)
     assert encoder_param_count([3, 5, 2], 4, x_dim=7) == sum(
-        p.numel() for m in modules for p in m.parameters())
+        p.numel() for m in modules for p in m.parameters()
+    )
 
 
 class _NotAModel:
@@ -158,18 +177,22 @@ def test_load_model_refuses_foreign_files_and_other_models(tmp_path):
     from vae_novelty.model import MODEL_FORMAT, load_model, save_model
 
     pickled = tmp_path / "object.pt"
-    torch.save({"format": MODEL_FORMAT, "x": _NotAModel()}, pickled)   # needs unpickling code
+    torch.save({"format": MODEL_FORMAT, "x": _NotAModel()}, pickled)  # needs unpickling code
     with pytest.raises(ModelFileError, match="cannot read model file"):
         load_model(pickled)
     other = tmp_path / "other.pt"
     torch.save({"format": "something/1"}, other)
-    with pytest.raises(ModelFileError,
-                       match=f"^{other}: not a vae-novelty model file \\(format {MODEL_FORMAT}\\)$"):
+    with pytest.raises(
+        ModelFileError, match=f"^{other}: not a vae-novelty model file \\(format {MODEL_FORMAT}\\)$"
+    ):
         load_model(other)
     path = tmp_path / "m.pt"
     save_model(VAE([3], 2, x_dim=5), path, model_id="h3_split0_seed0")  # 5 pixels, not 784
     model, meta = load_model(path, expect_model_id="h3_split0_seed0")
     assert model.x_dim == 5 and meta["model_id"] == "h3_split0_seed0"
-    with pytest.raises(ModelFileError, match=f"^{path}: holds model 'h3_split0_seed0', expected "
-                                             "'h3_split1_seed0' \\(a file of another split"):
+    with pytest.raises(
+        ModelFileError,
+        match=f"^{path}: holds model 'h3_split0_seed0', expected "
+        "'h3_split1_seed0' \\(a file of another split",
+    ):
         load_model(path, expect_model_id="h3_split1_seed0")

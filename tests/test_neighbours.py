@@ -19,8 +19,10 @@ def ref_latent_neighbours(z, mean):
     d = np.empty((len(z), len(mean)))
     for i in range(len(mean)):
         d[:, i] = np.sqrt(((z - mean[i]) ** 2).sum(1))
-    order = np.array([sorted(range(len(mean)), key=lambda i: (d[t, i], i))[:2]
-                      for t in range(len(z))], dtype=np.int64).reshape(len(z), -1)
+    order = np.array(
+        [sorted(range(len(mean)), key=lambda i: (d[t, i], i))[:2] for t in range(len(z))],
+        dtype=np.int64,
+    ).reshape(len(z), -1)
     return order, np.take_along_axis(d, order, 1)
 
 
@@ -86,7 +88,7 @@ def test_latent_neighbours_ties_and_copies():
     ref_pos, ref_dist = ref_latent_neighbours(z, mean)
     np.testing.assert_array_equal(pos[:, :2], ref_pos)
     np.testing.assert_allclose(dist[:, :2], ref_dist, atol=1e-7)
-    assert np.isnan(nb.nn_ratio(np.array([[0.5]]))).all()      # one training row: no d2
+    assert np.isnan(nb.nn_ratio(np.array([[0.5]]))).all()  # one training row: no d2
 
 
 def test_latent_neighbours_far_from_origin_need_centring():
@@ -129,7 +131,7 @@ def test_xhat_nearest_is_by_distance_not_by_smallest_bce():
 
 def test_xhat_neighbours_ties_and_exact_copy():
     rng = np.random.default_rng(24)
-    train_x = (rng.random((25, 16)) < 0.4).astype(np.float64)     # binary images
+    train_x = (rng.random((25, 16)) < 0.4).astype(np.float64)  # binary images
     # training rows 3, 12 and 20 (different chunks of 5) are copies of one test image; with
     # logits +-800 the decoder output sigmoid(l) is that binary image exactly (float64), so
     # every score 2 x_i . x_hat - |x_i|^2 is an exact integer and the copies tie exactly: the
@@ -151,6 +153,7 @@ def test_xhat_neighbours_ties_and_exact_copy():
 
 # --------------------------------------------------------------------------- found by mutation testing
 # (bench/mutation.sh neighbours; docs/benchmarks/mutation.md)
+
 
 def _record_chunks(monkeypatch):
     """Record (rows, first training position, training rows) of every chunk searched."""
@@ -183,8 +186,9 @@ def test_chunk_overrides_visit_every_pair_once_without_warnings(monkeypatch):
     assert seen == chunks + chunks + [(1, 0, 3), (1, 3, 3), (1, 6, 1)]
     order, d = _brute(z, mean)
     assert pos.tolist() == [o[:2] for o in order]
-    np.testing.assert_allclose(dist, [[d[t][i] for i in o[:2]] for t, o in enumerate(order)],
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        dist, [[d[t][i] for i in o[:2]] for t, o in enumerate(order)], rtol=1e-10
+    )
 
     seen.clear()
     logits = rng.normal(0, 2, (5, 4))
@@ -219,10 +223,10 @@ def test_latent_neighbours_one_neighbour_one_training_row_and_a_2d_centre():
     pos, dist = nb.latent_neighbours(z, mean, k=1)
     assert pos.tolist() == [[2], [1]]
     np.testing.assert_allclose(dist, [[np.sqrt(0.02)], [1.0]], rtol=1e-12)
-    pos, dist = nb.latent_neighbours(z, mean[1:2])               # k = 2, one training row
+    pos, dist = nb.latent_neighbours(z, mean[1:2])  # k = 2, one training row
     assert pos.tolist() == [[0], [0]]
     np.testing.assert_allclose(dist[:, 0], [np.hypot(2.1, 3.9), 1.0], rtol=1e-12)
-    pos, dist = nb.latent_neighbours(z, mean, k=1, centre=[[1.0, 1.0]])   # (1, D): reshaped
+    pos, dist = nb.latent_neighbours(z, mean, k=1, centre=[[1.0, 1.0]])  # (1, D): reshaped
     assert pos.tolist() == [[2], [1]]
 
 

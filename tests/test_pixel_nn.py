@@ -83,7 +83,7 @@ def test_many_duplicates_beyond_the_shortlist_are_found():
     rng = np.random.default_rng(3)
     far = images(rng, 100) * 0.2 + 0.8
     near = np.full((1, 64), 0.5, np.float32)
-    refs = np.concatenate([far[:60], np.repeat(near, 30, 0), far[60:]])   # copies at 60..89
+    refs = np.concatenate([far[:60], np.repeat(near, 30, 0), far[60:]])  # copies at 60..89
     queries = np.full((3, 64), 0.51)
     pos, _ = check(queries, refs, k=2, candidates=3, ref_chunk=11)
     np.testing.assert_array_equal(pos, [[60, 61]] * 3)
@@ -106,16 +106,16 @@ def test_fewer_references_than_k():
     refs, queries = images(rng, 1), rng.random((4, 64))
     pos, dist = pn.nearest_images(queries, refs, k=2)
     assert pos.shape == (4, 1) and (pos == 0).all()
-    np.testing.assert_allclose(dist[:, 0], np.sqrt(((queries - refs[0]) ** 2).sum(1)),
-                               rtol=1e-12)
+    np.testing.assert_allclose(dist[:, 0], np.sqrt(((queries - refs[0]) ** 2).sum(1)), rtol=1e-12)
 
 
 def test_mnist_scale_pixels(mnist):
     """Real MNIST images (784 pixels, many near-duplicates of shape), against brute force."""
     refs = mnist.train_images[:2000].astype(np.float32) / 255
     rng = np.random.default_rng(6)
-    queries = np.clip(mnist.test_images[:30].astype(np.float64) / 255
-                      + rng.normal(0, 0.05, (30, 784)), 0, 1)
+    queries = np.clip(
+        mnist.test_images[:30].astype(np.float64) / 255 + rng.normal(0, 0.05, (30, 784)), 0, 1
+    )
     queries = np.concatenate([queries, refs[[5, 1999]].astype(np.float64)])
     check(queries, refs, k=2, chunk_mb=4)
 
@@ -129,10 +129,11 @@ def test_the_bound_covers_float32_error():
     q32 = torch.as_tensor(q, dtype=torch.float32)
     r32 = torch.as_tensor(r)
     approx = (-2 * q32 @ r32.T + (r32.double() ** 2).sum(1).float()).double().numpy()
-    approx = approx + (q ** 2).sum(1)[:, None]
+    approx = approx + (q**2).sum(1)[:, None]
     err = np.abs(approx - exact)
-    delta = pn.error_bound(torch.as_tensor((q ** 2).sum(1)), float((r.astype(np.float64) ** 2)
-                                                                   .sum(1).max()), 784).numpy()
+    delta = pn.error_bound(
+        torch.as_tensor((q**2).sum(1)), float((r.astype(np.float64) ** 2).sum(1).max()), 784
+    ).numpy()
     assert (err <= delta[:, None]).all()
     assert err.max() > 0  # float32 does round here: the test can fail
 
@@ -158,16 +159,17 @@ def test_cuda_equals_cpu():
 
 # found by mutation testing (bench/mutation.sh pixel_nn; docs/benchmarks/mutation.md)
 
+
 def test_error_bound_is_the_documented_formula():
     # delta = (P + 16) 2^-23 (|q|^2 + max_r |r|^2), by hand for P = 8
     got = pn.error_bound(torch.tensor([1.0, 0.0], dtype=torch.float64), 3.0, 8)
-    assert got.tolist() == [24 * 4 / 2 ** 23, 24 * 3 / 2 ** 23]
+    assert got.tolist() == [24 * 4 / 2**23, 24 * 3 / 2**23]
 
 
 def test_chunks_take_everything_that_fits_and_at_most_4096_queries():
     assert pn._chunks(10, 50, 4, 2, 256.0) == (10, 50)
     assert pn._chunks(5000, 50, 4, 2, 256.0) == (4096, 50)
-    qc, rc = pn._chunks(100, 1000, 784, 16, 1.0)            # 1 MiB: the budget limits both
+    qc, rc = pn._chunks(100, 1000, 784, 16, 1.0)  # 1 MiB: the budget limits both
     assert qc == 2**20 // (32 * 16 * 784 + 1) == 2
     assert rc == (2**20 - 12 * qc * 784) // (12 * qc + 8 * 784)
     # two queries need 2 * 32 * 16 * 784 = 802816 bytes: one byte less takes one query
@@ -175,12 +177,12 @@ def test_chunks_take_everything_that_fits_and_at_most_4096_queries():
 
 
 def test_default_k_integer_images_and_messages():
-    refs = np.array([[0, 0, 0], [9, 9, 9], [1, 0, 0], [0, 2, 0]], np.uint8)   # integer images
-    pos, dist = pn.nearest_images(np.array([[0.9, 0.0, 0.0]]), refs)          # k = 2
+    refs = np.array([[0, 0, 0], [9, 9, 9], [1, 0, 0], [0, 2, 0]], np.uint8)  # integer images
+    pos, dist = pn.nearest_images(np.array([[0.9, 0.0, 0.0]]), refs)  # k = 2
     assert pos.tolist() == [[2, 0]] and pos.dtype == np.int64
     np.testing.assert_allclose(dist, [[0.1, 0.9]], rtol=1e-12)
     with pytest.raises(ValueError, match=r"^queries and refs must be \(T, P\) and \(N, P\)"):
-        pn.nearest_images(np.zeros(3), refs)                                 # queries 1-D
+        pn.nearest_images(np.zeros(3), refs)  # queries 1-D
     with pytest.raises(ValueError, match="^k must be >= 1, got 0$"):
         pn.nearest_images(np.zeros((1, 3)), refs, k=0)
     with pytest.raises(ValueError, match="^no reference images$"):
@@ -196,7 +198,7 @@ def test_query_chunks_that_do_not_divide_the_queries():
     refs = images(rng, 30, 8)
     queries = rng.random((5, 8))
     check(queries, refs, k=2, query_chunk=2)
-    check(torch.as_tensor(queries), refs, k=2, query_chunk=2)      # a tensor, sliced as one
+    check(torch.as_tensor(queries), refs, k=2, query_chunk=2)  # a tensor, sliced as one
 
 
 def test_second_pass_starts_at_the_first_reference_and_takes_blank_images():
@@ -223,9 +225,9 @@ def test_a_near_tie_behind_a_clear_nearest_is_rechecked():
     # references tie in float32 (they differ by ~1e-9), the truly second nearest is the last
     rng = np.random.default_rng(13)
     q = np.zeros((1, 16))
-    far = np.full(16, 0.5)                                  # |far - q|^2 = 4
+    far = np.full(16, 0.5)  # |far - q|^2 = 4
     ties = np.repeat(far[None], 30, 0) + np.abs(rng.normal(0, 1e-9, (30, 16)))
-    ties[-1] = far                                          # exactly 4: the nearest of them
+    ties[-1] = far  # exactly 4: the nearest of them
     near = np.zeros(16)
     near[0] = 1.0
     refs = np.concatenate([ties, near[None]])

@@ -26,8 +26,15 @@ SLURM = REPO / "profiles" / "slurm" / "config.yaml"
 DEFAULT = REPO / "profiles" / "default" / "config.yaml"
 # One job per architecture and hours each: submitted on their own.
 # one job per architecture, each a sizeable GPU job: submitted on their own
-SUBMITTED_ALONE = {"train_sweep", "train_mini", "evaluate", "evaluate_mini", "classifier",
-                   "samples", "samples_mini"}
+SUBMITTED_ALONE = {
+    "train_sweep",
+    "train_mini",
+    "evaluate",
+    "evaluate_mini",
+    "classifier",
+    "samples",
+    "samples_mini",
+}
 
 
 def load(path):
@@ -42,20 +49,29 @@ def as_mapping(entries):
 
 
 def run_snakemake(cwd, *args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONHASHSEED": "0", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONHASHSEED": "0", **(env or {})},
+    )
 
 
 # ----------------------------------------------------------------------------- threads
+
 
 def planned_threads(out: str, rule: str) -> set[int]:
     """The thread counts a dry run plans for ``rule``'s jobs (Snakemake omits ``threads: 1``)."""
     counts = set()
     for block in out.split("\nrule ")[1:] + out.split("\nlocalrule ")[1:]:
         if block.startswith(f"{rule}:"):
-            found = [int(line.split()[-1]) for line in block.split("\n\n")[0].splitlines()
-                     if line.strip().startswith("threads:")]
+            found = [
+                int(line.split()[-1])
+                for line in block.split("\n\n")[0].splitlines()
+                if line.strip().startswith("threads:")
+            ]
             counts.add(found[0] if found else 1)
     return counts
 
@@ -63,15 +79,28 @@ def planned_threads(out: str, rule: str) -> set[int]:
 AUTO = ("--config", "training={device: auto}", "theorem1={device: auto}")  # tiny.yaml: cpu
 
 
-@pytest.mark.parametrize("extra,expect", [
-    (AUTO, 4),                                            # one GPU slot (profiles/default)
-    (("--resources", "gpu=2", *AUTO), 2),                 # two slots share the four cores
-    ((), 1),                                              # device cpu: no slot, side by side
-])
+@pytest.mark.parametrize(
+    "extra,expect",
+    [
+        (AUTO, 4),  # one GPU slot (profiles/default)
+        (("--resources", "gpu=2", *AUTO), 2),  # two slots share the four cores
+        ((), 1),  # device cpu: no slot, side by side
+    ],
+)
 def test_gpu_slot_jobs_share_the_local_cores(tmp_path, extra, expect):
-    proc = run_snakemake(tmp_path, "-s", str(REPO / "Snakefile"), "--directory",
-                         str(tmp_path / "work"), "--configfile", str(TINY), "--cores", "4",
-                         "--dry-run", *extra)
+    proc = run_snakemake(
+        tmp_path,
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path / "work"),
+        "--configfile",
+        str(TINY),
+        "--cores",
+        "4",
+        "--dry-run",
+        *extra,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert planned_threads(out, "train_sweep") == {expect}, out[-3000:]
@@ -79,10 +108,20 @@ def test_gpu_slot_jobs_share_the_local_cores(tmp_path, extra, expect):
 
 
 def test_cluster_jobs_ask_for_one_thread(tmp_path):
-    proc = run_snakemake(tmp_path, "-s", str(REPO / "Snakefile"), "--directory",
-                         str(tmp_path / "work"), "--configfile", str(TINY), "--profile",
-                         str(SLURM.parent), "--dry-run", *AUTO,
-                         env={"PATH": path_without_slurm(tmp_path / "bin")})
+    proc = run_snakemake(
+        tmp_path,
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path / "work"),
+        "--configfile",
+        str(TINY),
+        "--profile",
+        str(SLURM.parent),
+        "--dry-run",
+        *AUTO,
+        env={"PATH": path_without_slurm(tmp_path / "bin")},
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert planned_threads(out, "train_sweep") == {1}
@@ -90,6 +129,7 @@ def test_cluster_jobs_ask_for_one_thread(tmp_path):
 
 
 # ----------------------------------------------------------------------------- slurm profile
+
 
 def test_slurm_profile_site_settings_are_in_one_place():
     profile = load(SLURM)
@@ -129,21 +169,33 @@ def test_slurm_profile_groups_name_existing_rules():
 
 def test_every_small_rule_is_grouped():
     groups = as_mapping(load(SLURM)["groups"])
-    ungrouped = sorted(r["name"] for r in workflow_rules()
-                       if not r["norun"] and r["name"] not in groups
-                       and r["name"] not in SUBMITTED_ALONE)
-    assert not ungrouped, (f"rules neither grouped in profiles/slurm nor in SUBMITTED_ALONE: "
-                           f"{ungrouped}")
+    ungrouped = sorted(
+        r["name"]
+        for r in workflow_rules()
+        if not r["norun"] and r["name"] not in groups and r["name"] not in SUBMITTED_ALONE
+    )
+    assert not ungrouped, (
+        f"rules neither grouped in profiles/slurm nor in SUBMITTED_ALONE: {ungrouped}"
+    )
 
 
 @pytest.mark.slow
 def test_slurm_profile_dry_run_forms_groups(tmp_path):
     # Without SLURM on this machine and with the CHANGE-ME placeholders: a dry run submits
     # nothing, so it runs (and warns about the placeholders).
-    proc = run_snakemake(tmp_path, "-s", str(REPO / "Snakefile"), "--directory",
-                         str(tmp_path / "work"), "--configfile", str(TINY), "--profile",
-                         str(SLURM.parent), "--dry-run",
-                         env={"PATH": path_without_slurm(tmp_path / "bin")})
+    proc = run_snakemake(
+        tmp_path,
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path / "work"),
+        "--configfile",
+        str(TINY),
+        "--profile",
+        str(SLURM.parent),
+        "--dry-run",
+        env={"PATH": path_without_slurm(tmp_path / "bin")},
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     for group in ("data", "figures"):
@@ -158,8 +210,11 @@ def fake_job(resources):
     return SimpleNamespace(resources=Resources(resources))
 
 
-@pytest.mark.parametrize("configfile,expect", [(REPO / "config" / "config.yaml", " --gpus=1"),
-                                               (TINY, "")], ids=["auto", "cpu"])
+@pytest.mark.parametrize(
+    "configfile,expect",
+    [(REPO / "config" / "config.yaml", " --gpus=1"), (TINY, "")],
+    ids=["auto", "cpu"],
+)
 def test_gpu_rules_request_gpus_through_resources(configfile, expect):
     from snakemake_executor_plugin_slurm.utils import set_gres_string
 
@@ -179,8 +234,18 @@ def test_gpu_rules_request_gpus_through_resources(configfile, expect):
 # forever for its first (group) job (no SLURM here, CHANGE-ME account or partition, an
 # account the plugin rejects). The runs below put fake SLURM commands (shell scripts) on PATH.
 
-SLURM_COMMANDS = ("sbatch", "sinfo", "squeue", "sacct", "sacctmgr", "sshare", "scontrol",
-                  "scancel", "srun", "salloc")
+SLURM_COMMANDS = (
+    "sbatch",
+    "sinfo",
+    "squeue",
+    "sacct",
+    "sacctmgr",
+    "sshare",
+    "scontrol",
+    "scancel",
+    "srun",
+    "salloc",
+)
 STOPPED = "SLURM run stopped before any job was planned or submitted"
 PLANNED = "Building DAG of jobs"
 
@@ -201,8 +266,11 @@ def path_without_slurm(bin_dir):
             continue
         for program in folder.iterdir():
             link = bin_dir / program.name
-            if (program.name not in SLURM_COMMANDS and not link.exists()
-                    and os.access(program, os.X_OK)):
+            if (
+                program.name not in SLURM_COMMANDS
+                and not link.exists()
+                and os.access(program, os.X_OK)
+            ):
                 link.symlink_to(program)
     return os.pathsep.join(folders)
 
@@ -219,8 +287,9 @@ def fake_cluster(tmp_path, sinfo='printf "debug*\\ngpu\\n"', **others):
     bin_dir = tmp_path / "bin"
     path = path_without_slurm(bin_dir)
     log = tmp_path / "sbatch.log"
-    fake_command(bin_dir, "sbatch", f'echo "$@" >> "{log}"\n'
-                                    f'echo "sbatch: error: fake sbatch" >&2\nexit 1')
+    fake_command(
+        bin_dir, "sbatch", f'echo "$@" >> "{log}"\necho "sbatch: error: fake sbatch" >&2\nexit 1'
+    )
     fake_command(bin_dir, "sinfo", sinfo)
     # Without squeue or sacct next to sinfo, the plugin refuses to load (any snakemake call).
     others.setdefault("squeue", "exit 0")
@@ -238,8 +307,7 @@ def site_profile(tmp_path, **resources):
             profile["default-resources"].pop(key, None)
         else:
             profile["default-resources"][key] = value
-    profile.update({"slurm-status-command": "squeue",
-                    "slurm-init-seconds-before-status-checks": 1})
+    profile.update({"slurm-status-command": "squeue", "slurm-init-seconds-before-status-checks": 1})
     folder = tmp_path / "profile"
     folder.mkdir()
     (folder / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
@@ -249,10 +317,22 @@ def site_profile(tmp_path, **resources):
 def slurm_run(tmp_path, path, profile=SLURM.parent, *args, env=None, timeout=60):
     """A real (not dry) run of the tiny workflow through ``profile``: (process, seconds)."""
     start = time.monotonic()
-    proc = run_snakemake(tmp_path, "-s", str(REPO / "Snakefile"), "--directory",
-                         str(tmp_path / "work"), "--configfile", str(TINY), "--config",
-                         f"results_dir={tmp_path / 'results'}", "--profile", str(profile),
-                         *args, env={"PATH": path, **(env or {})}, timeout=timeout)
+    proc = run_snakemake(
+        tmp_path,
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path / "work"),
+        "--configfile",
+        str(TINY),
+        "--config",
+        f"results_dir={tmp_path / 'results'}",
+        "--profile",
+        str(profile),
+        *args,
+        env={"PATH": path, **(env or {})},
+        timeout=timeout,
+    )
     return proc, time.monotonic() - start
 
 
@@ -287,25 +367,40 @@ def test_slurm_profile_placeholders_name_the_file_and_line(tmp_path):
     assert seconds < 60
     assert STOPPED in out and PLANNED not in out, out
     assert "not on PATH" not in out
-    for key, value in (("slurm_account", "CHANGE-ME-account"),
-                       ("slurm_partition", "CHANGE-ME-partition")):
+    for key, value in (
+        ("slurm_account", "CHANGE-ME-account"),
+        ("slurm_partition", "CHANGE-ME-partition"),
+    ):
         number, text = profile_line(key)
-        assert (f"{key} is still the placeholder {value!r}: edit line {number} of {SLURM} "
-                f"({text})") in out, out
+        assert (
+            f"{key} is still the placeholder {value!r}: edit line {number} of {SLURM} ({text})"
+        ) in out, out
     assert "Partitions on this cluster: debug, gpu." in out
     assert not (tmp_path / "sbatch.log").exists()
 
 
-@pytest.mark.parametrize("sinfo,expect", [
-    ('echo "sinfo: error: Unable to contact slurm controller (connect failure)" >&2\nexit 1',
-     "`sinfo` cannot reach the SLURM controller (exit 1): sinfo: error: Unable to contact"),
-    ('echo $$ > "$(dirname "$0")/sinfo.pid"\nexec sleep 60',
-     "`sinfo` did not answer within 2 s"),
-], ids=["refused", "no-answer"])
+@pytest.mark.parametrize(
+    "sinfo,expect",
+    [
+        (
+            'echo "sinfo: error: Unable to contact slurm controller (connect failure)" >&2\nexit 1',
+            "`sinfo` cannot reach the SLURM controller (exit 1): sinfo: error: Unable to contact",
+        ),
+        (
+            'echo $$ > "$(dirname "$0")/sinfo.pid"\nexec sleep 60',
+            "`sinfo` did not answer within 2 s",
+        ),
+    ],
+    ids=["refused", "no-answer"],
+)
 def test_slurm_profile_stops_when_controller_is_unreachable(tmp_path, sinfo, expect):
     profile = site_profile(tmp_path, slurm_partition="debug", slurm_account=None)
-    proc, seconds = slurm_run(tmp_path, fake_cluster(tmp_path, sinfo=sinfo), profile,
-                              env={"VAE_NOVELTY_SLURM_TIMEOUT": "2"})
+    proc, seconds = slurm_run(
+        tmp_path,
+        fake_cluster(tmp_path, sinfo=sinfo),
+        profile,
+        env={"VAE_NOVELTY_SLURM_TIMEOUT": "2"},
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert seconds < 30
@@ -349,13 +444,28 @@ def test_ctrl_c_stops_the_slurm_check(tmp_path):
     path = fake_cluster(tmp_path, sinfo=f'echo $$ > "{started}"\nexec sleep 60')
     profile = site_profile(tmp_path, slurm_partition="debug", slurm_account=None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
-         str(tmp_path / "work"), "--configfile", str(TINY), "--profile", str(profile)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path / "work"),
+            "--configfile",
+            str(TINY),
+            "--profile",
+            str(profile),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PATH": path, "VAE_NOVELTY_SLURM_TIMEOUT": "50"},
         # as typed at a terminal: a test run started in the background (`cmd &` in a script)
         # ignores SIGINT, and a child would inherit that and never see the Ctrl-C
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 30
         while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -378,37 +488,54 @@ def preflight():
     return runpy.run_path(str(REPO / "workflow" / "slurm_preflight.py"))
 
 
-@pytest.mark.parametrize("main,executor,flags,expect", [
-    (True, "slurm", {}, "run"),
-    (True, "slurm", {"dryrun": True}, "dryrun"),
-    (True, "slurm", {"touch": True}, None),
-    (True, "slurm", {"lint": "text"}, None),
-    (True, "slurm", {"dag": "dot"}, None),
-    (True, "slurm", {"report": "report.html"}, None),
-    (True, "slurm", {"report": "report.html", "report_after_run": True}, "run"),
-    (True, "local", {}, None),
-    # the jobs the plugin submits: snakemake --executor slurm-jobstep --mode remote
-    (False, "slurm-jobstep", {}, None),
-    (False, "slurm", {}, None),
-], ids=["run", "dry-run", "touch", "lint", "dag", "report", "report-after-run", "local",
-        "job-on-node", "remote-mode"])
+@pytest.mark.parametrize(
+    "main,executor,flags,expect",
+    [
+        (True, "slurm", {}, "run"),
+        (True, "slurm", {"dryrun": True}, "dryrun"),
+        (True, "slurm", {"touch": True}, None),
+        (True, "slurm", {"lint": "text"}, None),
+        (True, "slurm", {"dag": "dot"}, None),
+        (True, "slurm", {"report": "report.html"}, None),
+        (True, "slurm", {"report": "report.html", "report_after_run": True}, "run"),
+        (True, "local", {}, None),
+        # the jobs the plugin submits: snakemake --executor slurm-jobstep --mode remote
+        (False, "slurm-jobstep", {}, None),
+        (False, "slurm", {}, None),
+    ],
+    ids=[
+        "run",
+        "dry-run",
+        "touch",
+        "lint",
+        "dag",
+        "report",
+        "report-after-run",
+        "local",
+        "job-on-node",
+        "remote-mode",
+    ],
+)
 def test_slurm_check_runs_only_for_real_slurm_runs(main, executor, flags, expect):
     workflow = SimpleNamespace(is_main_process=main, executor_plugin=None)
     args = SimpleNamespace(executor=executor, **flags)
     assert preflight()["_mode"](workflow, args) == expect
 
 
-@pytest.mark.parametrize("name,dryrun,expect", [("slurm", False, "run"),
-                                                ("slurm", True, "dryrun"),
-                                                ("local", False, None)])
+@pytest.mark.parametrize(
+    "name,dryrun,expect",
+    [("slurm", False, "run"), ("slurm", True, "dryrun"), ("local", False, None)],
+)
 def test_slurm_check_from_onstart_uses_the_executor_plugin(name, dryrun, expect):
     # Called once Workflow.execute has set the executor (an onstart: handler, the Python API).
-    workflow = SimpleNamespace(is_main_process=True, dryrun=dryrun,
-                               executor_plugin=SimpleNamespace(name=name))
+    workflow = SimpleNamespace(
+        is_main_process=True, dryrun=dryrun, executor_plugin=SimpleNamespace(name=name)
+    )
     assert preflight()["_mode"](workflow, None) == expect
 
 
 # ----------------------------------------------------------------------------- default profile
+
 
 def test_default_profile_limits_gpu_jobs_and_uses_all_cores():
     profile = load(DEFAULT)
@@ -423,15 +550,26 @@ def test_default_profile_limits_gpu_jobs_and_uses_all_cores():
 @pytest.mark.slow
 def test_default_profile_is_picked_up(tmp_path):
     # Run from elsewhere: Snakemake finds profiles/default next to the Snakefile.
-    proc = run_snakemake(tmp_path, "-s", str(REPO / "Snakefile"), "--directory",
-                         str(tmp_path / "work"), "--configfile", str(TINY), "--dry-run")
+    proc = run_snakemake(
+        tmp_path,
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path / "work"),
+        "--configfile",
+        str(TINY),
+        "--dry-run",
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert f"workflow specific profile {REPO / 'profiles' / 'default'}" in out
 
 
-@pytest.mark.parametrize("cli,expect", [([], len(os.sched_getaffinity(0))), (["--cores", "1"], 1)],
-                         ids=["profile", "cli"])
+@pytest.mark.parametrize(
+    "cli,expect",
+    [([], len(os.sched_getaffinity(0))), (["--cores", "1"], 1)],
+    ids=["profile", "cli"],
+)
 def test_default_profile_cores_and_command_line_override(tmp_path, cli, expect):
     # profiles/default in a throwaway workflow whose one job records its thread count: all
     # cores without flags; --cores on the command line (as in the tests) wins.
@@ -440,7 +578,8 @@ def test_default_profile_cores_and_command_line_override(tmp_path, cli, expect):
     (tmp_path / "profiles" / "default" / "config.yaml").write_text(DEFAULT.read_text())
     (tmp_path / "Snakefile").write_text(
         'rule threads:\n    output: "threads.txt"\n    threads: 1024\n'
-        '    resources: gpu=1\n    shell: "echo {threads} > {output}"\n')
+        '    resources: gpu=1\n    shell: "echo {threads} > {output}"\n'
+    )
     proc = run_snakemake(tmp_path, *cli)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert int((tmp_path / "threads.txt").read_text()) == expect

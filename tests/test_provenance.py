@@ -17,7 +17,7 @@ from conftest import REPO, TINY, run_snakemake
 
 def _copy_run(tiny_run: Path, tmp_path: Path) -> Path:
     work = tmp_path / "work"
-    shutil.copytree(tiny_run, work, symlinks=True)          # copy2: modification times kept
+    shutil.copytree(tiny_run, work, symlinks=True)  # copy2: modification times kept
     return work
 
 
@@ -27,10 +27,12 @@ def test_every_deleted_deliverable_is_remade(tiny_run, tmp_path):
     deleted after a complete run are remade by a plain run (before: "Nothing to be done")."""
     work = _copy_run(tiny_run, tmp_path)
     res = work / "results"
-    deleted = [res / "posteriors" / "h64" / "no9_s0.parquet",
-               res / "theorem1" / "h64-32-16" / "full_s0.npz",
-               res / "models" / "mini" / "mini_s0.history.csv",
-               res / "samples" / "h64" / "full_s0.npz"]
+    deleted = [
+        res / "posteriors" / "h64" / "no9_s0.parquet",
+        res / "theorem1" / "h64-32-16" / "full_s0.npz",
+        res / "models" / "mini" / "mini_s0.history.csv",
+        res / "samples" / "h64" / "full_s0.npz",
+    ]
     for path in deleted:
         assert path.exists()
         path.unlink()
@@ -44,11 +46,13 @@ def test_every_deleted_deliverable_is_remade(tiny_run, tmp_path):
 
 # --------------------------------------------------------------------------- damaged inputs
 
+
 def _figure_files(tmp_path):
     from test_figures import theorem1_table, write_model_files
 
-    return write_model_files(theorem1_table("m0.no9.s0", "m0", "4", "no9", (9,), per_label=4),
-                             tmp_path / "m0")
+    return write_model_files(
+        theorem1_table("m0.no9.s0", "m0", "4", "no9", (9,), per_label=4), tmp_path / "m0"
+    )
 
 
 def test_theorem1_columns_of_the_figures_equal_the_table_schema():
@@ -104,6 +108,7 @@ def test_a_truncated_table_or_image_array_is_refused_by_name(tmp_path):
 
 # --------------------------------------------------------------------------- parse time
 
+
 def test_a_missing_checksums_file_is_refused_naming_the_key(tmp_path):
     from vae_novelty.data import checksums_problem
 
@@ -136,14 +141,18 @@ def test_chunk_mb_below_one_is_refused_by_the_schema(value):
 
     cfg = yaml.safe_load(TINY.read_text())
     cfg["theorem1"]["chunk_mb"] = value
-    with pytest.raises(vcfg.ConfigError, match=rf"theorem1\.chunk_mb: {value}\S* is less than "
-                                               r"the minimum of 1"):
+    with pytest.raises(
+        vcfg.ConfigError,
+        match=rf"theorem1\.chunk_mb: {value}\S* is less than "
+        r"the minimum of 1",
+    ):
         vcfg.load_config(cfg)
     cfg["theorem1"]["chunk_mb"] = 1
     assert vcfg.load_config(cfg)["theorem1"]["chunk_mb"] == 1
 
 
 # --------------------------------------------------------------------------- seed summary
+
 
 @pytest.mark.parametrize("column", ["frac_closer_to_mu", "perplexity_median"])
 def test_nan_in_a_statistic_that_is_never_nan_is_refused(column):
@@ -155,8 +164,10 @@ def test_nan_in_a_statistic_that_is_never_nan_is_refused(column):
     df = summary_frame()
     summarise_seeds(df, 50, 0.95, 0, source="s.csv")
     df.loc[df.model_id.str.startswith("h3.no9."), column] = np.nan
-    want = (rf"s\.csv: column {column} is NaN for h3\.no9\.s0, h3\.no9\.s1, h3\.no9\.s2; it is "
-            r"never NaN")
+    want = (
+        rf"s\.csv: column {column} is NaN for h3\.no9\.s0, h3\.no9\.s1, h3\.no9\.s2; it is "
+        r"never NaN"
+    )
     with pytest.raises(ValueError, match=want):
         summarise_seeds(df, 50, 0.95, 0, source="s.csv")
     with pytest.raises(ValueError, match=rf"column {column} is NaN for h3\.no9\.s0"):
@@ -164,6 +175,7 @@ def test_nan_in_a_statistic_that_is_never_nan_is_refused(column):
 
 
 # --------------------------------------------------------------------------- architectures
+
 
 def _tiny():
     return yaml.safe_load(TINY.read_text())
@@ -201,8 +213,7 @@ def test_model_only_runs_a_subset_and_names_what_is_wrong():
     with pytest.raises(vcfg.ConfigError) as err:
         vcfg.load_config(cfg)
     assert "config key model.only.1: 'h9' is not one of model.architectures" in str(err.value)
-    assert ("config key model.deep: 'h64-32-16' is not among model.only (h8, h9)"
-            in str(err.value))
+    assert "config key model.deep: 'h64-32-16' is not among model.only (h8, h9)" in str(err.value)
 
 
 def test_a_merged_architectures_override_is_named():
@@ -220,14 +231,18 @@ def test_a_merged_architectures_override_is_named():
 
 @pytest.mark.slow  # two snakemake --dry-run
 def test_subset_and_merge_warning_through_snakemake(tmp_path):
-    proc = run_snakemake(tmp_path, "--dry-run", "--config", "model={only: [h64], deep: h64}",
-                         timeout=900)
+    proc = run_snakemake(
+        tmp_path, "--dry-run", "--config", "model={only: [h64], deep: h64}", timeout=900
+    )
     out = proc.stdout + proc.stderr
     assert "train_sweep          1" in out and "h64-32-16" not in out
-    proc = run_snakemake(tmp_path, "--dry-run", "--config", "model={architectures: {h8: [8]}}",
-                         timeout=900)
-    assert ("warning: --config model.architectures is merged into the configured architectures"
-            in proc.stderr)
+    proc = run_snakemake(
+        tmp_path, "--dry-run", "--config", "model={architectures: {h8: [8]}}", timeout=900
+    )
+    assert (
+        "warning: --config model.architectures is merged into the configured architectures"
+        in proc.stderr
+    )
     assert "train_sweep          3" in proc.stdout + proc.stderr
 
 
@@ -243,16 +258,22 @@ def test_architectures_in_another_order_rerun_nothing(tiny_run, tmp_path):
 
 # --------------------------------------------------------------------------- run record
 
-@pytest.mark.parametrize("text", ["format: [unclosed\n", "just text\n", "",
-                                  "format: vae-novelty-run-record/1\nconfig: 3\n"])
+
+@pytest.mark.parametrize(
+    "text",
+    ["format: [unclosed\n", "just text\n", "", "format: vae-novelty-run-record/1\nconfig: 3\n"],
+)
 def test_a_damaged_run_record_is_named(tmp_path, text):
     from vae_novelty.run_record import RecordError, read_record, record_problem, report_problem
 
     path = tmp_path / "run_record.yaml"
-    assert record_problem(path) is None                       # absent: nothing to rebuild
+    assert record_problem(path) is None  # absent: nothing to rebuild
     path.write_text(text)
-    with pytest.raises(RecordError, match=r"run_record\.yaml: (damaged run record|not a run "
-                                          r"record).*a plain run rebuilds it"):
+    with pytest.raises(
+        RecordError,
+        match=r"run_record\.yaml: (damaged run record|not a run "
+        r"record).*a plain run rebuilds it",
+    ):
         read_record(path)
     assert "run_record.yaml: " in record_problem(path)
     problem = report_problem(path, {})
@@ -280,13 +301,28 @@ def test_a_damaged_run_record_is_refused_by_the_report_and_rebuilt_by_a_run(tiny
 
 # --------------------------------------------------------------------------- recorded settings
 
+
 def _model_file(path, epochs=2, trainer="ensemble", model_id="h16.no9.s0", lr=0.001):
     from vae_novelty.model import VAE, save_model
 
-    save_model(VAE([16], 8), path, model_id=model_id, arch="h16", split="no9", seed=0,
-               train_config={"hidden": [16], "z_dim": 8, "epochs": epochs, "batch_size": 64,
-                             "learning_rate": lr, "seed": 0},
-               trainer=trainer, data="0123456789abcdef")
+    save_model(
+        VAE([16], 8),
+        path,
+        model_id=model_id,
+        arch="h16",
+        split="no9",
+        seed=0,
+        train_config={
+            "hidden": [16],
+            "z_dim": 8,
+            "epochs": epochs,
+            "batch_size": 64,
+            "learning_rate": lr,
+            "seed": 0,
+        },
+        trainer=trainer,
+        data="0123456789abcdef",
+    )
     return path
 
 
@@ -316,8 +352,9 @@ def test_an_unreadable_model_file_is_named(tmp_path, damage):
 
     path = _model_file(tmp_path / "m.pt")
     data = path.read_bytes()
-    path.write_bytes({"truncated": data[: len(data) // 2], "garbage": b"x" * 500,
-                      "empty": b""}[damage])
+    path.write_bytes(
+        {"truncated": data[: len(data) // 2], "garbage": b"x" * 500, "empty": b""}[damage]
+    )
     with pytest.raises(RecordedError, match=r"m\.pt: cannot read the model file's record"):
         read_model_meta(path)
     [line] = model_mismatches(path, "h16.no9.s0", {})
@@ -330,18 +367,26 @@ def test_a_model_trained_with_other_settings_is_named_with_key_and_both_values(t
     path = _model_file(tmp_path / "m.pt", epochs=2)
     assert model_mismatches(path, "h16.no9.s0", requested_training("h16", _cfg_h16(2))) == []
     assert model_mismatches(path, "h16.no9.s0", requested_training("h16", _cfg_h16(3))) == [
-        f"{path} (h16.no9.s0): training.epochs is 2 in the file, 3 requested"]
-    lines = model_mismatches(_model_file(tmp_path / "s.pt", trainer="sequential", lr=0.01),
-                             "h16.no9.s0", requested_training("h16", _cfg_h16(2)))
-    assert lines == [f"{tmp_path / 's.pt'} (h16.no9.s0): training.learning_rate is 0.01 in the "
-                     f"file, 0.001 requested",
-                     f"{tmp_path / 's.pt'} (h16.no9.s0): training.ensemble is 'sequential' in "
-                     f"the file, 'ensemble' requested"]
+        f"{path} (h16.no9.s0): training.epochs is 2 in the file, 3 requested"
+    ]
+    lines = model_mismatches(
+        _model_file(tmp_path / "s.pt", trainer="sequential", lr=0.01),
+        "h16.no9.s0",
+        requested_training("h16", _cfg_h16(2)),
+    )
+    assert lines == [
+        f"{tmp_path / 's.pt'} (h16.no9.s0): training.learning_rate is 0.01 in the "
+        f"file, 0.001 requested",
+        f"{tmp_path / 's.pt'} (h16.no9.s0): training.ensemble is 'sequential' in "
+        f"the file, 'ensemble' requested",
+    ]
     assert model_mismatches(path, "h16.no9.s0", {}, data="fedcba9876543210") == [
         f"{path} (h16.no9.s0): trained on data 0123456789abcdef, this run's data is "
-        f"fedcba9876543210"]
+        f"fedcba9876543210"
+    ]
     assert model_mismatches(path, "h16.no8.s0", {}) == [
-        f"{path} (h16.no8.s0): holds model 'h16.no9.s0'"]
+        f"{path} (h16.no8.s0): holds model 'h16.no9.s0'"
+    ]
     # the mini model's keys
     mini = requested_training("mini", _cfg_h16())
     assert mini["epochs"][0] == "training.mini_epochs" and mini["hidden"][0] == "model.mini.hidden"
@@ -357,14 +402,14 @@ def test_stale_models_names_only_existing_files_of_other_settings(tmp_path):
     good, bad = _model_file(tmp_path / "good.pt"), _model_file(tmp_path / "bad.pt", epochs=5)
     files = {str(good): spec, str(tmp_path / "missing.pt"): spec, str(bad): spec}
     assert stale_models(files, _cfg_h16(2)) == {
-        str(bad): [f"{bad} (h16.no9.s0): training.epochs is 5 in the file, 2 requested"]}
+        str(bad): [f"{bad} (h16.no9.s0): training.epochs is 5 in the file, 2 requested"]
+    }
     assert list(stale_models(files, _cfg_h16(5))) == [str(good)]
     assert stale_models({}, _cfg_h16(2)) == {}
 
 
 @pytest.mark.slow
-def test_models_of_other_settings_are_retrained_even_without_snakemake_metadata(tiny_run,
-                                                                                 tmp_path):
+def test_models_of_other_settings_are_retrained_even_without_snakemake_metadata(tiny_run, tmp_path):
     """Delete .snakemake/ (as people do to clear a lock), change training.epochs 2 -> 3: before,
     "Nothing to be done" and the 2-epoch models stood for a 3-epoch request. Now the training
     jobs rerun, named in a warning; --report with the new setting refuses before that."""
@@ -377,26 +422,33 @@ def test_models_of_other_settings_are_retrained_even_without_snakemake_metadata(
     record["config"]["training"]["epochs"] = 3
     record_path.write_text(yaml.safe_dump(record, sort_keys=False))
     report = tmp_path / "r.html"
-    proc = run_snakemake(work, "--report", str(report), "--config", "training={epochs: 3}",
-                         check=False)
+    proc = run_snakemake(
+        work, "--report", str(report), "--config", "training={epochs: 3}", check=False
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and not report.exists()
     assert "the model files do not hold the models this configuration requests" in out
-    assert ("results/models/h64/no9_s0.pt (h64.no9.s0): training.epochs is 2 in the file, 3 "
-            "requested") in out
+    assert (
+        "results/models/h64/no9_s0.pt (h64.no9.s0): training.epochs is 2 in the file, 3 requested"
+    ) in out
     model = work / "results" / "models" / "h64" / "no9_s0.pt"
     before = model.stat().st_mtime
     dry = run_snakemake(work, "--dry-run", "--config", "training={epochs: 3}")
-    assert ("warning: a real run retrains, results/models/h64/no9_s0.pt (h64.no9.s0): "
-            "training.epochs is 2 in the file, 3 requested") in dry.stderr
+    assert (
+        "warning: a real run retrains, results/models/h64/no9_s0.pt (h64.no9.s0): "
+        "training.epochs is 2 in the file, 3 requested"
+    ) in dry.stderr
     assert model.stat().st_mtime == before  # a preview changes nothing
     real = run_snakemake(work, "--cores", "2", "--config", "training={epochs: 3}")
-    assert ("warning: retraining, results/models/h64/no9_s0.pt (h64.no9.s0): training.epochs "
-            "is 2 in the file, 3 requested") in real.stderr
+    assert (
+        "warning: retraining, results/models/h64/no9_s0.pt (h64.no9.s0): training.epochs "
+        "is 2 in the file, 3 requested"
+    ) in real.stderr
     assert "train_sweep          2" in real.stdout + real.stderr
 
 
 # --------------------------------------------------------------------------- sibling failure
+
 
 def test_a_diverging_model_is_named_by_the_sequential_trainer():
     """Before: 'training diverged: training negative ELBO is nan at epoch 1' named no model."""
@@ -407,10 +459,14 @@ def test_a_diverging_model_is_named_by_the_sequential_trainer():
 
     x = torch.rand(40, 784)
     x[3, 5] = float("nan")
-    with pytest.raises(TrainingDiverged, match=r"^h64\.no9\.s0: training diverged: training "
-                                               r"negative ELBO is nan at epoch 1"):
-        train_vae(x, torch.rand(8, 784), TrainSettings([8], 2, 1, 16, 1e-3), seed=0,
-                  tag="h64.no9.s0")
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"^h64\.no9\.s0: training diverged: training "
+        r"negative ELBO is nan at epoch 1",
+    ):
+        train_vae(
+            x, torch.rand(8, 784), TrainSettings([8], 2, 1, 16, 1e-3), seed=0, tag="h64.no9.s0"
+        )
 
 
 def test_a_finished_model_survives_its_siblings_failure(tmp_path, monkeypatch, caplog):
@@ -444,25 +500,43 @@ def test_a_finished_model_survives_its_siblings_failure(tmp_path, monkeypatch, c
         return real(*args, tag=tag, **kwargs)
 
     monkeypatch.setattr(tj, "train_vae", failing)
-    with caplog.at_level(logging.INFO, logger="vae_novelty"), \
-            pytest.raises(RuntimeError, match="out of memory") as err:
-        tj.train_jobs(mnist, _splits(mnist), jobs, settings, arch="h16", device=cpu,
-                      snapshot_dir=snaps, snapshot_every=0)
+    with (
+        caplog.at_level(logging.INFO, logger="vae_novelty"),
+        pytest.raises(RuntimeError, match="out of memory") as err,
+    ):
+        tj.train_jobs(
+            mnist,
+            _splits(mnist),
+            jobs,
+            settings,
+            arch="h16",
+            device=cpu,
+            snapshot_dir=snaps,
+            snapshot_every=0,
+        )
     assert "while training model h16.no9.s0" in err.value.__notes__
     assert "h16.no9.s0: training failed (RuntimeError: out of memory (simulated))" in caplog.text
     caplog.clear()
     first = jobs[0].model_path.read_bytes()
-    assert (snaps / "full_s0.pt").exists()                    # the completed snapshot
-    for job in jobs:                                          # what Snakemake does
+    assert (snaps / "full_s0.pt").exists()  # the completed snapshot
+    for job in jobs:  # what Snakemake does
         for p in (job.model_path, job.history_path):
             p.unlink(missing_ok=True)
     monkeypatch.setattr(tj, "train_vae", real)
     with caplog.at_level(logging.INFO, logger="vae_novelty"):
-        tj.train_jobs(mnist, _splits(mnist), jobs, settings, arch="h16", device=cpu,
-                      snapshot_dir=snaps, snapshot_every=0)
+        tj.train_jobs(
+            mnist,
+            _splits(mnist),
+            jobs,
+            settings,
+            arch="h16",
+            device=cpu,
+            snapshot_dir=snaps,
+            snapshot_every=0,
+        )
     text = caplog.text
     assert "h16.full.s0 resumed from snapshot" in text and "at epoch 4" in text
-    assert "h16.full.s0 epoch" not in text                   # no epoch trained again
+    assert "h16.full.s0 epoch" not in text  # no epoch trained again
     assert "h16.no9.s0 epoch 3/3" in text
     a, _ = load_model(jobs[0].model_path)
     b_path = tmp_path / "first.pt"
@@ -470,7 +544,7 @@ def test_a_finished_model_survives_its_siblings_failure(tmp_path, monkeypatch, c
     b, _ = load_model(b_path)
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.equal(p, q)
-    assert not any(snaps.iterdir())                           # removed once the job succeeded
+    assert not any(snaps.iterdir())  # removed once the job succeeded
 
 
 def test_the_run_record_is_assembled_from_the_model_files(tmp_path):
@@ -485,22 +559,34 @@ def test_the_run_record_is_assembled_from_the_model_files(tmp_path):
     path = _model_file(folder / "no9_s0.pt", epochs=2)
     cfg = results_config(_cfg_h16(2), vcfg.read_schema())
     models = model_records([path], cfg, "0123456789abcdef")
-    assert models == {"h16.no9.s0": {"hidden": [16], "z_dim": 8, "epochs": 2, "batch_size": 64,
-                                     "learning_rate": 0.001, "trainer": "ensemble",
-                                     "data": "0123456789abcdef"}}
+    assert models == {
+        "h16.no9.s0": {
+            "hidden": [16],
+            "z_dim": 8,
+            "epochs": 2,
+            "batch_size": 64,
+            "learning_rate": 0.001,
+            "trainer": "ensemble",
+            "data": "0123456789abcdef",
+        }
+    }
     assert build_record(cfg, "0123456789abcdef", models)["models"] == models
-    with pytest.raises(ValueError, match=r"disagree with the configuration of this run:\n  "
-                                         r".*no9_s0\.pt \(h16\.no9\.s0\): training\.epochs is 2 "
-                                         r"in the file, 3 requested"):
-        model_records([path], results_config(_cfg_h16(3), vcfg.read_schema()),
-                      "0123456789abcdef")
-    with pytest.raises(ValueError, match=r"trained on data 0123456789abcdef, this run's data "
-                                         r"is fedcba9876543210"):
+    with pytest.raises(
+        ValueError,
+        match=r"disagree with the configuration of this run:\n  "
+        r".*no9_s0\.pt \(h16\.no9\.s0\): training\.epochs is 2 "
+        r"in the file, 3 requested",
+    ):
+        model_records([path], results_config(_cfg_h16(3), vcfg.read_schema()), "0123456789abcdef")
+    with pytest.raises(
+        ValueError,
+        match=r"trained on data 0123456789abcdef, this run's data "
+        r"is fedcba9876543210",
+    ):
         model_records([path], cfg, "fedcba9876543210")
 
 
-def test_a_finished_ensemble_member_survives_its_siblings_divergence(tmp_path, monkeypatch,
-                                                                     caplog):
+def test_a_finished_ensemble_member_survives_its_siblings_divergence(tmp_path, monkeypatch, caplog):
     """Ensemble trainer (the default): h16.no9.s0 diverges, h16.full.s0 trains to the end.
     The error names no9 only; full's model is written and kept (``full_s0.finished.pt``), so
     after Snakemake deletes the job's outputs the rerun trains no step of it and writes the
@@ -528,7 +614,7 @@ def test_a_finished_ensemble_member_survives_its_siblings_divergence(tmp_path, m
     cpu = torch.device("cpu")
     real_check = ens.check_finite
 
-    def no9_diverges(value, epoch, what, tag=""):     # as a NaN loss of no9 would
+    def no9_diverges(value, epoch, what, tag=""):  # as a NaN loss of no9 would
         return real_check(float("nan") if tag.endswith("no9.s0") else value, epoch, what, tag)
 
     steps = []
@@ -540,21 +626,36 @@ def test_a_finished_ensemble_member_survives_its_siblings_divergence(tmp_path, m
 
     monkeypatch.setattr(ens._EnsembleRun, "step", counting)
     monkeypatch.setattr(ens, "check_finite", no9_diverges)
-    with caplog.at_level(logging.INFO, logger="vae_novelty"), \
-            pytest.raises(TrainingDiverged) as err:
-        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, settings, arch="h16", device=cpu,
-                               snapshot_dir=snaps, snapshot_every=1)
+    with (
+        caplog.at_level(logging.INFO, logger="vae_novelty"),
+        pytest.raises(TrainingDiverged) as err,
+    ):
+        tj.train_ensemble_jobs(
+            mnist,
+            _splits(mnist),
+            jobs,
+            settings,
+            arch="h16",
+            device=cpu,
+            snapshot_dir=snaps,
+            snapshot_every=1,
+        )
     message = str(err.value)
-    assert message.startswith("h16.no9.s0: training diverged: training negative ELBO is nan at "
-                              "epoch 1") and "full" not in message
-    assert err.value.__notes__ == ["finished and kept for the rerun (not trained again): "
-                                   "h16.full.s0"]
-    assert "h16.full.s0 epoch 3/3" in caplog.text             # full trained to the end
+    assert (
+        message.startswith(
+            "h16.no9.s0: training diverged: training negative ELBO is nan at epoch 1"
+        )
+        and "full" not in message
+    )
+    assert err.value.__notes__ == [
+        "finished and kept for the rerun (not trained again): h16.full.s0"
+    ]
+    assert "h16.full.s0 epoch 3/3" in caplog.text  # full trained to the end
     assert (snaps / "full_s0.finished.pt").exists() and not (snaps / "no9_s0.finished.pt").exists()
     assert not (snaps / "ensemble.pt").exists()
     first, _ = load_model(jobs[0].model_path)
     assert not jobs[1].model_path.exists()
-    for job in jobs:                                          # what Snakemake does
+    for job in jobs:  # what Snakemake does
         for p in (job.model_path, job.history_path):
             p.unlink(missing_ok=True)
 
@@ -562,11 +663,19 @@ def test_a_finished_ensemble_member_survives_its_siblings_divergence(tmp_path, m
     steps.clear()
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="vae_novelty"):
-        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, settings, arch="h16", device=cpu,
-                               snapshot_dir=snaps, snapshot_every=1)
+        tj.train_ensemble_jobs(
+            mnist,
+            _splits(mnist),
+            jobs,
+            settings,
+            arch="h16",
+            device=cpu,
+            snapshot_dir=snaps,
+            snapshot_every=1,
+        )
     assert "h16.full.s0: finished by an earlier run of this job" in caplog.text
-    assert "h16.full.s0 epoch" not in caplog.text            # no epoch of full trained again
-    assert steps and all(tags == ["h16.no9.s0"] for tags in steps)   # not a step of full
+    assert "h16.full.s0 epoch" not in caplog.text  # no epoch of full trained again
+    assert steps and all(tags == ["h16.no9.s0"] for tags in steps)  # not a step of full
     assert "h16.no9.s0 epoch 3/3" in caplog.text
     again, meta = load_model(jobs[0].model_path)
     assert meta["trainer"] == "ensemble" and meta["train_config"]["epochs"] == 3
@@ -577,58 +686,102 @@ def test_a_finished_ensemble_member_survives_its_siblings_divergence(tmp_path, m
     # a kept member of other settings is never used: discarded, and full trains again
     monkeypatch.setattr(ens, "check_finite", no9_diverges)
     with pytest.raises(TrainingDiverged):
-        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, settings, arch="h16", device=cpu,
-                               snapshot_dir=snaps, snapshot_every=1)
+        tj.train_ensemble_jobs(
+            mnist,
+            _splits(mnist),
+            jobs,
+            settings,
+            arch="h16",
+            device=cpu,
+            snapshot_dir=snaps,
+            snapshot_every=1,
+        )
     monkeypatch.setattr(ens, "check_finite", real_check)
     longer = tj.TrainSettings((16,), 2, epochs=4, batch_size=64, learning_rate=1e-3)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="vae_novelty"):
-        tj.train_ensemble_jobs(mnist, _splits(mnist), jobs, longer, arch="h16", device=cpu,
-                               snapshot_dir=snaps, snapshot_every=1)
+        tj.train_ensemble_jobs(
+            mnist,
+            _splits(mnist),
+            jobs,
+            longer,
+            arch="h16",
+            device=cpu,
+            snapshot_dir=snaps,
+            snapshot_every=1,
+        )
     assert "discarding snapshot" in caplog.text and "epochs differ" in caplog.text
     assert "h16.full.s0 epoch 4/4" in caplog.text
 
 
 # --------------------------------------------------------------------------- figure settings
 
+
 def test_figure_settings_are_compared_naming_file_key_and_both_values(tmp_path):
     """A settings file (what a figure or table rule made its files with) against the rule's
     params under a configuration: each difference names the file, the rule, the setting, its
     configuration key (when one can tell) and both values; the code digest is not a setting."""
-    from vae_novelty.recorded import (RecordedError, read_settings, settings_mismatches,
-                                      write_settings)
+    from vae_novelty.recorded import (
+        RecordedError,
+        read_settings,
+        settings_mismatches,
+        write_settings,
+    )
 
-    params = {"code": "abc", "grid_size": 40, "extent": 5.0, "hidden": (64, 32),
-              "figures": {9: 4}, "seed": 0}
-    cfg = {"figures": {"figure3": {"grid_size": 40}}, "elbo": {"seed": 0},
-           "seeds_ci": {"seed": 0}}
+    params = {
+        "code": "abc",
+        "grid_size": 40,
+        "extent": 5.0,
+        "hidden": (64, 32),
+        "figures": {9: 4},
+        "seed": 0,
+    }
+    cfg = {"figures": {"figure3": {"grid_size": 40}}, "elbo": {"seed": 0}, "seeds_ci": {"seed": 0}}
     path = tmp_path / "figure3.settings.json"
     write_settings(path, "figure3", params)
-    assert read_settings(path)["settings"] == {"grid_size": 40, "extent": 5.0,
-                                               "hidden": [64, 32], "figures": {"9": 4},
-                                               "seed": 0}
+    assert read_settings(path)["settings"] == {
+        "grid_size": 40,
+        "extent": 5.0,
+        "hidden": [64, 32],
+        "figures": {"9": 4},
+        "seed": 0,
+    }
     assert settings_mismatches(path, "figure3", params, cfg) == []
     assert settings_mismatches(path, "figure3", {**params, "code": "other"}, cfg) == []
     cfg50 = {"figures": {"figure3": {"grid_size": 50}}}
     assert settings_mismatches(path, "figure3", {**params, "grid_size": 50}, cfg50) == [
         f"{path} (figure3): grid_size (config key figures.figure3.grid_size) is 40 in the "
-        f"file, 50 in this configuration"]
+        f"file, 50 in this configuration"
+    ]
     # a key that cannot be told apart (two config keys named seed with that value): the
     # setting alone is named
     assert settings_mismatches(path, "figure3", {**params, "seed": 0, "extent": 6.0}, cfg) == [
-        f"{path} (figure3): extent is 5.0 in the file, 6.0 in this configuration"]
-    assert settings_mismatches(path, "figure3", {**params, "seed": 1}, {
-        "elbo": {"seed": 1}, "seeds_ci": {"seed": 1}}) == [
-        f"{path} (figure3): seed is 0 in the file, 1 in this configuration"]
-    lines = settings_mismatches(path, "figure3", {"grid_size": 40, "extent": 5.0,
-                                                  "hidden": [64, 32], "figures": {"9": 4},
-                                                  "seed": 0, "cmap": "viridis"})
+        f"{path} (figure3): extent is 5.0 in the file, 6.0 in this configuration"
+    ]
+    assert settings_mismatches(
+        path, "figure3", {**params, "seed": 1}, {"elbo": {"seed": 1}, "seeds_ci": {"seed": 1}}
+    ) == [f"{path} (figure3): seed is 0 in the file, 1 in this configuration"]
+    lines = settings_mismatches(
+        path,
+        "figure3",
+        {
+            "grid_size": 40,
+            "extent": 5.0,
+            "hidden": [64, 32],
+            "figures": {"9": 4},
+            "seed": 0,
+            "cmap": "viridis",
+        },
+    )
     assert lines == [f"{path} (figure3): setting cmap not in the file, 'viridis' now"]
     assert settings_mismatches(path, "figure1", params) == [
-        f"{path}: records the settings of rule 'figure3', not 'figure1'"]
+        f"{path}: records the settings of rule 'figure3', not 'figure1'"
+    ]
     missing = tmp_path / "none.settings.json"
-    assert "does not exist: the files of this rule record no settings" in \
-        settings_mismatches(missing, "figure3", params)[0]
+    assert (
+        "does not exist: the files of this rule record no settings"
+        in settings_mismatches(missing, "figure3", params)[0]
+    )
     path.write_text(path.read_text()[:20])
     with pytest.raises(RecordedError, match="figure3.settings.json: cannot read the settings"):
         read_settings(path)
@@ -643,23 +796,33 @@ def test_a_figure_remade_with_another_option_is_refused_by_the_report(tiny_run, 
     work = _copy_run(tiny_run, tmp_path)
     settings = work / "results" / "figures" / "figure3.settings.json"
     assert '"grid_size": 40' in settings.read_text()
-    run_snakemake(work, "--cores", "1", "results/figures/figure3.png", "--config",
-                  "figures={figure3: {grid_size: 50}}")
+    run_snakemake(
+        work,
+        "--cores",
+        "1",
+        "results/figures/figure3.png",
+        "--config",
+        "figures={figure3: {grid_size: 50}}",
+    )
     assert '"grid_size": 50' in settings.read_text()
     report = tmp_path / "r.html"
     proc = run_snakemake(work, "--report", str(report), check=False)
     assert proc.returncode != 0 and not report.exists()
-    assert ("results/figures/figure3.settings.json (figure3): grid_size (config key "
-            "figures.figure3.grid_size) is 50 in the file, 40 in this configuration") in \
-        proc.stderr
+    assert (
+        "results/figures/figure3.settings.json (figure3): grid_size (config key "
+        "figures.figure3.grid_size) is 50 in the file, 40 in this configuration"
+    ) in proc.stderr
     # the run record refuses to certify it too
     from vae_novelty.run_record import settings_records
 
-    with pytest.raises(ValueError, match=r"figure3.settings.json \(figure3\): grid_size is 50 "
-                                         r"in the file, 40 in this configuration"):
+    with pytest.raises(
+        ValueError,
+        match=r"figure3.settings.json \(figure3\): grid_size is 50 "
+        r"in the file, 40 in this configuration",
+    ):
         record = yaml.safe_load((work / "results" / "run_record.yaml").read_text())
         settings_records([settings], {"figure3": record["settings"]["figure3"]})
-    shutil.rmtree(work / ".snakemake")                        # without Snakemake's metadata
+    shutil.rmtree(work / ".snakemake")  # without Snakemake's metadata
     proc = run_snakemake(work, "--cores", "2")
     assert "warning: remaking the files of figure3" in proc.stderr
     assert '"grid_size": 40' in settings.read_text()

@@ -43,7 +43,8 @@ def checkout(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("checkout")
     for entry in REPO.iterdir():
         if entry.name not in {"results", ".snakemake", ".git"} and not entry.name.startswith(
-                ".venv"):
+            ".venv"
+        ):
             (root / entry.name).symlink_to(entry)
     return root
 
@@ -60,14 +61,21 @@ esac
 """
 
 
-def run_as_written(command: str, cwd: Path, *extra: str,
-                   path_prefix: Path | None = None) -> subprocess.CompletedProcess:
+def run_as_written(
+    command: str, cwd: Path, *extra: str, path_prefix: Path | None = None
+) -> subprocess.CompletedProcess:
     args = shlex.split(command)
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     if path_prefix is not None:
         env["PATH"] = f"{path_prefix}{os.pathsep}{env['PATH']}"
-    return subprocess.run([sys.executable, "-m", *args, *extra], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", *args, *extra],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.parametrize("command", SNAKEMAKE_COMMANDS)
@@ -80,10 +88,12 @@ def test_each_readme_snakemake_command_plans_its_run(command, checkout, tmp_path
         (bin_dir / "conda").chmod(0o755)
     proc = run_as_written(command, checkout, "--dry-run", path_prefix=bin_dir)
     out = proc.stdout + proc.stderr
-    if "--report" in command:           # before the run: refused, naming what is missing
+    if "--report" in command:  # before the run: refused, naming what is missing
         assert proc.returncode != 0
-        assert "results/run_record.yaml does not exist: the run of this configuration " \
-               "has not completed" in out
+        assert (
+            "results/run_record.yaml does not exist: the run of this configuration "
+            "has not completed" in out
+        )
         assert not (checkout / "report.html").exists()
         return
     assert proc.returncode == 0, out[-3000:]

@@ -55,8 +55,12 @@ def test_two_cpu_runs_are_byte_identical(tiny_run, tmp_path):
     second = tmp_path / "second"
     run_snakemake(second, "--cores", "2")
     checked = 0
-    for pattern in ("results/posteriors/**/*.parquet", "results/splits/*.npz",
-                    "results/models/**/*.history.csv", "results/tables/*"):
+    for pattern in (
+        "results/posteriors/**/*.parquet",
+        "results/splits/*.npz",
+        "results/models/**/*.history.csv",
+        "results/tables/*",
+    ):
         for a in sorted(tiny_run.glob(pattern)):
             b = second / a.relative_to(tiny_run)
             assert b.exists(), f"{b} missing in the second run"
@@ -76,14 +80,30 @@ def test_sigkill_during_training_loses_no_finished_model(tmp_path):
     config = tmp_path / "kill.yaml"
     config.write_text(yaml.safe_dump(cfg))
     workdir = tmp_path / "run"
-    targets = ["results/models/h64/full_s0.pt", "results/models/h64/no9_s0.pt",
-               "results/models/mini/mini_s0.pt"]
+    targets = [
+        "results/models/h64/full_s0.pt",
+        "results/models/h64/no9_s0.pt",
+        "results/models/mini/mini_s0.pt",
+    ]
     # the finished models of another training job that must survive the kill
     run_snakemake(workdir, "--cores", "1", *targets[:2], configfile=config)
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
-           str(workdir), "--configfile", str(config), "--cores", "1", *targets]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        "--cores",
+        "1",
+        *targets,
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     mini_log = workdir / "results/logs/train/mini.log"
     deadline = time.time() + 300
     try:
@@ -100,8 +120,9 @@ def test_sigkill_during_training_loses_no_finished_model(tmp_path):
     assert not (workdir / targets[2]).exists()
     finished = {t: (workdir / t).stat().st_mtime_ns for t in targets[:2]}
     run_snakemake(workdir, "--unlock", configfile=config)
-    rerun = run_snakemake(workdir, "--cores", "1", "--rerun-incomplete", *targets,
-                          configfile=config)
+    rerun = run_snakemake(
+        workdir, "--cores", "1", "--rerun-incomplete", *targets, configfile=config
+    )
     log = rerun.stdout + rerun.stderr
     assert "train_mini" in log and "train_sweep" not in log
     assert (workdir / targets[2]).exists()
@@ -127,9 +148,12 @@ load()
 
 def test_uncaught_exception_traceback_goes_to_the_log_and_stderr(tmp_path):
     log = tmp_path / "logs" / "job.log"
-    proc = subprocess.run([sys.executable, "-c",
-                           _FAILING_SCRIPT.format(src=str(REPO / "src"), log=str(log))],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _FAILING_SCRIPT.format(src=str(REPO / "src"), log=str(log))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1
     text = log.read_text()
     assert "job started" in text
@@ -142,13 +166,30 @@ def test_uncaught_exception_traceback_goes_to_the_log_and_stderr(tmp_path):
 def test_uncaught_exception_of_a_rule_script_is_in_the_rule_log(tmp_path):
     """Through Snakemake: a rule whose script fails has the traceback in its ``log:`` file."""
     script = tmp_path / "fail.py"
-    script.write_text(_FAILING_SCRIPT.format(src=str(REPO / "src"), log="unused").replace(
-        "setup_logging('unused')", "setup_logging(snakemake.log[0])"))
+    script.write_text(
+        _FAILING_SCRIPT.format(src=str(REPO / "src"), log="unused").replace(
+            "setup_logging('unused')", "setup_logging(snakemake.log[0])"
+        )
+    )
     (tmp_path / "Snakefile").write_text(
-        'rule fail:\n    output: "out.txt"\n    log: "logs/fail.log"\n    script: "fail.py"\n')
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(tmp_path / "Snakefile"),
-                           "--directory", str(tmp_path), "--cores", "1"],
-                          capture_output=True, text=True, timeout=300)
+        'rule fail:\n    output: "out.txt"\n    log: "logs/fail.log"\n    script: "fail.py"\n'
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(tmp_path / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--cores",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0
     text = (tmp_path / "logs" / "fail.log").read_text()
     assert "job started" in text and "Traceback (most recent call last)" in text
@@ -162,11 +203,11 @@ def test_a_damaged_split_stops_the_run_before_finished_models_are_deleted(tiny_r
     import shutil
 
     work = tmp_path / "work"
-    shutil.copytree(tiny_run, work, symlinks=True)          # copy2: modification times kept
+    shutil.copytree(tiny_run, work, symlinks=True)  # copy2: modification times kept
     models = sorted((work / "results" / "models").rglob("*.pt"))
     before = {p: p.read_bytes() for p in models}
     split = work / "results" / "splits" / "no9.npz"
-    split.write_bytes(split.read_bytes()[:200])             # truncated
+    split.write_bytes(split.read_bytes()[:200])  # truncated
     proc = run_snakemake(work, "--cores", "2", check=False)
     assert proc.returncode != 0
     log = (work / "results" / "logs" / "splits" / "check_splits.log").read_text()
@@ -175,8 +216,9 @@ def test_a_damaged_split_stops_the_run_before_finished_models_are_deleted(tiny_r
 
 
 @pytest.mark.slow
-def test_bad_input_after_a_complete_run_deletes_and_retrains_nothing(tiny_run, tmp_path,
-                                                                    mnist_copy):
+def test_bad_input_after_a_complete_run_deletes_and_retrains_nothing(
+    tiny_run, tmp_path, mnist_copy
+):
     """Failure modes met after a complete run: each stops before any job runs, every finished
     model is unchanged, and once the input is put right nothing is left to do (no model is
     retrained because an earlier failure deleted an upstream file)."""
@@ -185,11 +227,11 @@ def test_bad_input_after_a_complete_run_deletes_and_retrains_nothing(tiny_run, t
     import yaml
 
     work = tmp_path / "work"
-    shutil.copytree(tiny_run, work, symlinks=True)          # copy2: modification times kept
+    shutil.copytree(tiny_run, work, symlinks=True)  # copy2: modification times kept
     models = sorted((work / "results" / "models").rglob("*.pt"))
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in models}
     bad_data = mnist_copy / "train-labels-idx1-ubyte.gz"
-    bad_data.write_bytes(bad_data.read_bytes()[:-100])      # a corrupt data source
+    bad_data.write_bytes(bad_data.read_bytes()[:-100])  # a corrupt data source
     cfg = yaml.safe_load(TINY.read_text())
     cfg["data"].update(source="folder", folder=str(mnist_copy))
     folder_cfg = tmp_path / "folder.yaml"
@@ -207,5 +249,5 @@ def test_bad_input_after_a_complete_run_deletes_and_retrains_nothing(tiny_run, t
         assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
         assert (work / "results" / "data" / "mnist.npz").exists()
         assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in models} == before
-    dry = run_snakemake(work, "--dry-run")                  # put right: nothing to do
+    dry = run_snakemake(work, "--dry-run")  # put right: nothing to do
     assert "Nothing to be done" in dry.stdout + dry.stderr

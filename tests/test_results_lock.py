@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_snakemake
-from vae_novelty.results_lock import (LOCK_NAME, ResultsLocked, acquire, holder_note,
-                                      read_owner)
+from vae_novelty.results_lock import LOCK_NAME, ResultsLocked, acquire, holder_note, read_owner
 
 HOLDER = """
 import sys, time
@@ -33,9 +32,15 @@ time.sleep(600)
 
 def _hold(folder: Path, checkout: str) -> subprocess.Popen:
     """Another live run's head: a process holding the lock of ``folder``."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER.format(
-        src=str(REPO / "src"), folder=str(folder), checkout=checkout)],
-        stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            HOLDER.format(src=str(REPO / "src"), folder=str(folder), checkout=checkout),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -64,10 +69,13 @@ def test_the_lock_names_its_owner_and_is_released(tmp_path):
 def test_a_live_owner_refuses_a_second_run_naming_its_checkout(tmp_path):
     holder = _hold(tmp_path / "res", "/work/checkout-a")
     try:
-        with pytest.raises(ResultsLocked, match=r"results folder .*res is in use by the run of "
-                                                r"checkout /work/checkout-a \(host .*, pid "
-                                                rf"{holder.pid}, started .*\): two runs must "
-                                                r"not share one results_dir"):
+        with pytest.raises(
+            ResultsLocked,
+            match=r"results folder .*res is in use by the run of "
+            r"checkout /work/checkout-a \(host .*, pid "
+            rf"{holder.pid}, started .*\): two runs must "
+            r"not share one results_dir",
+        ):
             acquire(tmp_path / "res", "/work/checkout-b", release_at_exit=False)
         assert "checkout /work/checkout-a" in holder_note(tmp_path / "res")
     finally:
@@ -75,11 +83,14 @@ def test_a_live_owner_refuses_a_second_run_naming_its_checkout(tmp_path):
         holder.wait()
     # its process is gone (SIGKILL: no exit handler ran): the lock is stale, taken over
     warnings = []
-    lock = acquire(tmp_path / "res", "/work/checkout-b", warn=warnings.append,
-                   release_at_exit=False)
+    lock = acquire(
+        tmp_path / "res", "/work/checkout-b", warn=warnings.append, release_at_exit=False
+    )
     assert len(warnings) == 1 and "taking over the stale lock" in warnings[0]
-    assert f"checkout /work/checkout-a (host {socket.gethostname()}, pid {holder.pid}" in \
-        warnings[0] and "has ended without releasing it" in warnings[0]
+    assert (
+        f"checkout /work/checkout-a (host {socket.gethostname()}, pid {holder.pid}" in warnings[0]
+        and "has ended without releasing it" in warnings[0]
+    )
     assert read_owner(lock.path)["checkout"] == "/work/checkout-b"
     assert holder_note(tmp_path / "res") is None or "checkout-b" in holder_note(tmp_path / "res")
     lock.release()
@@ -89,16 +100,37 @@ def test_a_lock_of_another_host_or_a_damaged_one(tmp_path):
     folder = tmp_path / "res"
     folder.mkdir()
     path = folder / LOCK_NAME
-    path.write_text(json.dumps({"format": "vae-novelty-run-lock/1", "checkout": "/far/away",
-                                "host": "other-node", "pid": _dead_pid(), "started": "t",
-                                "token": "x"}))
-    with pytest.raises(ResultsLocked, match=rf"on another host: .* if that run is over, "
-                                            rf"delete {path}"):
+    path.write_text(
+        json.dumps(
+            {
+                "format": "vae-novelty-run-lock/1",
+                "checkout": "/far/away",
+                "host": "other-node",
+                "pid": _dead_pid(),
+                "started": "t",
+                "token": "x",
+            }
+        )
+    )
+    with pytest.raises(
+        ResultsLocked,
+        match=rf"on another host: .* if that run is over, "
+        rf"delete {path}",
+    ):
         acquire(folder, "/here", release_at_exit=False)
-    path.write_text(json.dumps({"format": "vae-novelty-run-lock/1", "checkout": "/gone",
-                                "host": socket.gethostname(), "pid": _dead_pid(),
-                                "started": "t", "token": "x"}))
-    assert holder_note(folder) is None                      # stale: nobody holds it
+    path.write_text(
+        json.dumps(
+            {
+                "format": "vae-novelty-run-lock/1",
+                "checkout": "/gone",
+                "host": socket.gethostname(),
+                "pid": _dead_pid(),
+                "started": "t",
+                "token": "x",
+            }
+        )
+    )
+    assert holder_note(folder) is None  # stale: nobody holds it
     warnings = []
     acquire(folder, "/here", warn=warnings.append, release_at_exit=False).release()
     assert "checkout /gone" in warnings[0]
@@ -118,7 +150,7 @@ def test_two_checkouts_sharing_one_results_dir(tiny_run, tmp_path):
     run (they parse the workflow too, and take no lock), and the lock is released at exit."""
     shared = tmp_path / "shared-results"
     shutil.copytree(tiny_run / "results", shared, symlinks=True)
-    (shared / "figures" / "figure3.png").unlink()            # one job to run
+    (shared / "figures" / "figure3.png").unlink()  # one job to run
     work = tmp_path / "checkout-b"
     work.mkdir()
     config = ("--config", f"results_dir={shared}")
@@ -126,8 +158,10 @@ def test_two_checkouts_sharing_one_results_dir(tiny_run, tmp_path):
     try:
         proc = run_snakemake(work, "--cores", "2", *config, check=False)
         assert proc.returncode != 0
-        assert (f"results folder {shared} is in use by the run of checkout /work/checkout-a "
-                f"(host {socket.gethostname()}, pid {holder.pid}") in proc.stderr
+        assert (
+            f"results folder {shared} is in use by the run of checkout /work/checkout-a "
+            f"(host {socket.gethostname()}, pid {holder.pid}"
+        ) in proc.stderr
         assert not (shared / "figures" / "figure3.png").exists()
         dry = run_snakemake(work, "--dry-run", *config)
         assert "a real run now would be refused" in dry.stderr and "figure3" in dry.stdout

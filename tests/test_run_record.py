@@ -21,22 +21,29 @@ def cfg() -> dict:
 def test_the_record_keeps_what_changes_results_and_drops_speed_only_keys(cfg):
     schema = vcfg.read_schema()
     speed = rr.speed_only_keys(schema)
-    assert {"training.device", "training.snapshot_every", "training.cuda_graphs",
-            "theorem1.device", "theorem1.chunk_mb"} <= set(speed)
+    assert {
+        "training.device",
+        "training.snapshot_every",
+        "training.cuda_graphs",
+        "theorem1.device",
+        "theorem1.chunk_mb",
+    } <= set(speed)
     kept = rr.results_config(cfg, schema)
     assert "device" not in kept["training"] and "chunk_mb" not in kept["theorem1"]
     assert "results_dir" not in kept
     assert kept["training"]["epochs"] == cfg["training"]["epochs"]
     assert kept["model"] == cfg["model"]
-    assert "device" in cfg["training"]                  # the configuration itself is untouched
+    assert "device" in cfg["training"]  # the configuration itself is untouched
 
 
 def test_differences_name_each_changed_key_with_both_values():
     a = {"training": {"epochs": 10, "seeds": [0]}, "figures": {"dpi": 150}}
     b = {"training": {"epochs": 3, "seeds": [0, 1]}, "figures": {"dpi": 150}, "extra": 1}
-    assert rr.differences(a, b) == ["training.epochs: 10 in the results, 3 now",
-                                    "training.seeds: [0] in the results, [0, 1] now",
-                                    "extra: not in the results, 1 now"]
+    assert rr.differences(a, b) == [
+        "training.epochs: 10 in the results, 3 now",
+        "training.seeds: [0] in the results, [0, 1] now",
+        "extra: not in the results, 1 now",
+    ]
     assert rr.differences(a, copy.deepcopy(a)) == []
 
 
@@ -44,7 +51,8 @@ def test_report_problem_from_a_written_record(tmp_path, cfg):
     kept = rr.results_config(cfg, vcfg.read_schema())
     path = tmp_path / "run_record.yaml"
     assert "does not exist: the run of this configuration has not completed" in (
-        rr.report_problem(path, kept))
+        rr.report_problem(path, kept)
+    )
     rr.write_record(rr.build_record(kept, "0123456789abcdef"), path)
     back = rr.read_record(path)
     assert back["data"] == "0123456789abcdef" and back["config"] == kept

@@ -22,11 +22,21 @@ from vae_novelty.posterior import read_posteriors
 from vae_novelty.splits import Split
 
 CPU = torch.device("cpu")
-SETTINGS = S.SampleSettings(n=40, seed=3, top_k=3, figure_images=5, ct_cells=3, ct_pca_dims=4,
-                            ct_min_per_cell=2, max_test_per_digit=None, chunk_mb=0.05)
+SETTINGS = S.SampleSettings(
+    n=40,
+    seed=3,
+    top_k=3,
+    figure_images=5,
+    ct_cells=3,
+    ct_pca_dims=4,
+    ct_min_per_cell=2,
+    max_test_per_digit=None,
+    chunk_mb=0.05,
+)
 
 
 # --------------------------------------------------------------------------- references
+
 
 def ref_theorem1(z, mean, logvar, x_train, logits, k):
     """Per-dimension float64 log densities by loops, logsumexp, weights, top-k (ties: lower
@@ -38,8 +48,7 @@ def ref_theorem1(z, mean, logvar, x_train, logits, k):
         for i in range(N):
             for d in range(z.shape[1]):
                 var = math.exp(logvar[i, d])
-                L[t, i] += -0.5 * (math.log(2 * math.pi * var)
-                                   + (z[t, d] - mean[i, d]) ** 2 / var)
+                L[t, i] += -0.5 * (math.log(2 * math.pi * var) + (z[t, d] - mean[i, d]) ** 2 / var)
     m = L.max(1, keepdims=True)
     w = np.exp(L - m) / np.exp(L - m).sum(1, keepdims=True)
     perplexity = np.exp(-(w * np.log(np.where(w > 0, w, 1))).sum(1))
@@ -47,8 +56,15 @@ def ref_theorem1(z, mean, logvar, x_train, logits, k):
     mu = w @ np.asarray(x_train, np.float64)
     p = 1 / (1 + np.exp(-np.asarray(logits, np.float64)))
     bce = -(mu * np.log(p) + (1 - mu) * np.log(1 - p)).sum(1)
-    return {"perplexity": perplexity, "w_max": w.max(1), "top": top, "w": w,
-            "top_w": np.take_along_axis(w, top, 1), "mu": mu, "bce": bce}
+    return {
+        "perplexity": perplexity,
+        "w_max": w.max(1),
+        "top": top,
+        "w": w,
+        "top_w": np.take_along_axis(w, top, 1),
+        "mu": mu,
+        "bce": bce,
+    }
 
 
 def assert_same_top(pos, weight, ref_pos, ref_weight, w):
@@ -62,7 +78,7 @@ def assert_same_top(pos, weight, ref_pos, ref_weight, w):
         for i in range(pos.shape[1]):
             if pos[t, i] != ref_pos[t, i]:
                 assert w[t, pos[t, i]] == pytest.approx(ref_weight[t, i], rel=1e-9), (t, i)
-                assert w[t, pos[t, i]] == w[t, ref_pos[t, i]], (t, i)   # an exact tie
+                assert w[t, pos[t, i]] == w[t, ref_pos[t, i]], (t, i)  # an exact tie
 
 
 def ref_nearest(queries, refs, k):
@@ -77,20 +93,20 @@ def ref_nearest(queries, refs, k):
 
 # --------------------------------------------------------------------------- theorem 1 at z
 
+
 @pytest.mark.parametrize("dim", [2, 5])
 def test_theorem1_at_z_matches_the_per_dimension_reference(dim):
     rng = np.random.default_rng(dim)
     n = 50
     mean = rng.normal(size=(n, dim))
-    mean[25:30] = mean[:5]                      # duplicated posteriors: exact ties
+    mean[25:30] = mean[:5]  # duplicated posteriors: exact ties
     logvar = rng.uniform(-3, 0, (n, dim))
     logvar[25:30] = logvar[:5]
     x_train = rng.random((n, 12)).astype(np.float32)
     z = rng.normal(size=(30, dim)).astype(np.float32)
-    z[:5] = mean[:5]                            # on top of a (duplicated) training code
+    z[:5] = mean[:5]  # on top of a (duplicated) training code
     logits = rng.normal(0, 3, (30, 12))
-    stats, bce = S.theorem1_at(z, mean, logvar, x_train, logits, top_k=3, chunk_mb=0.01,
-                               device=CPU)
+    stats, bce = S.theorem1_at(z, mean, logvar, x_train, logits, top_k=3, chunk_mb=0.01, device=CPU)
     ref = ref_theorem1(z, mean, logvar, x_train, logits, 3)
     np.testing.assert_allclose(stats.perplexity, ref["perplexity"], rtol=1e-9)
     np.testing.assert_allclose(stats.w_max, ref["w_max"], atol=1e-12)
@@ -110,25 +126,48 @@ def test_latent_codes_are_seeded_per_model_and_float32():
 
 # --------------------------------------------------------------------------- the stage
 
+
 def _setup(tmp_path: Path):
     rng = np.random.default_rng(5)
     train = rng.integers(0, 256, (60, 784), dtype=np.uint8)
-    train[30:40] = train[0:10]                  # duplicates: the lower row must win ties
-    mnist = Mnist(train, np.arange(60, dtype=np.uint8) % 10,
-                  rng.integers(0, 256, (40, 784), dtype=np.uint8),
-                  np.arange(40, dtype=np.uint8) % 10)
+    train[30:40] = train[0:10]  # duplicates: the lower row must win ties
+    mnist = Mnist(
+        train,
+        np.arange(60, dtype=np.uint8) % 10,
+        rng.integers(0, 256, (40, 784), dtype=np.uint8),
+        np.arange(40, dtype=np.uint8) % 10,
+    )
     torch.manual_seed(0)
     model_id = "h16.no9.s0"
     save_model(VAE([16], 2), tmp_path / "m.pt", model_id=model_id, data=mnist.fingerprint)
-    split = Split("no9", np.flatnonzero(mnist.train_labels != 9),
-                  np.flatnonzero(mnist.test_labels == 9), 9, mnist.fingerprint)
+    split = Split(
+        "no9",
+        np.flatnonzero(mnist.train_labels != 9),
+        np.flatnonzero(mnist.test_labels == 9),
+        9,
+        mnist.fingerprint,
+    )
     spec = ModelSpec("h16", (16,), 2, "no9", 0)
     out = tmp_path / "out"
-    evaluate_jobs([EvalJob(spec, tmp_path / "m.pt", out / "post.parquet", out / "t1.parquet",
-                           out / "t1.npz", out / "elbo.parquet")], mnist, {"no9": split},
-                  EvalSettings(top_k=3, samples=1, eps=1e-6, sample_seed=0, chunk_mb=0.05), CPU)
-    job = S.SampleJob(spec, tmp_path / "m.pt", out / "post.parquet", out / "s.parquet",
-                      out / "s.npz")
+    evaluate_jobs(
+        [
+            EvalJob(
+                spec,
+                tmp_path / "m.pt",
+                out / "post.parquet",
+                out / "t1.parquet",
+                out / "t1.npz",
+                out / "elbo.parquet",
+            )
+        ],
+        mnist,
+        {"no9": split},
+        EvalSettings(top_k=3, samples=1, eps=1e-6, sample_seed=0, chunk_mb=0.05),
+        CPU,
+    )
+    job = S.SampleJob(
+        spec, tmp_path / "m.pt", out / "post.parquet", out / "s.parquet", out / "s.npz"
+    )
     torch.manual_seed(1)
     return mnist, split, spec, job, DigitCNN().eval()
 
@@ -137,8 +176,9 @@ def test_the_stage_matches_the_references(tmp_path):
     mnist, split, spec, job, clf = _setup(tmp_path)
     S.sample_jobs([job], mnist, {"no9": split}, clf, {"test_accuracy": 0.1}, SETTINGS, CPU)
     df = pd.read_parquet(job.table)
-    meta = S.read_samples(job.table, expect_model_id=spec.model_id,
-                          expect_data=mnist.fingerprint)[1]
+    meta = S.read_samples(job.table, expect_model_id=spec.model_id, expect_data=mnist.fingerprint)[
+        1
+    ]
     assert len(df) == SETTINGS.n and list(df["sample"]) == list(range(SETTINGS.n))
     z = np.stack(df.z.to_numpy())
     np.testing.assert_array_equal(z, S.latent_codes(3, spec.model_id, 40, 2))
@@ -197,9 +237,15 @@ def test_the_summary_columns(tmp_path):
 
 
 def test_summary_copy_fraction_by_hand():
-    df = pd.DataFrame({"nn1_dist": [1.0, 1.0, 0.0, 2.0], "nn2_dist": [4.0, 2.0, 0.0, 5.0],
-                       "perplexity": [1, 2, 3, 4], "w_max": [1.0, 0.995, 0.5, 0.2],
-                       "digit": [9, 1, 9, 3]})
+    df = pd.DataFrame(
+        {
+            "nn1_dist": [1.0, 1.0, 0.0, 2.0],
+            "nn2_dist": [4.0, 2.0, 0.0, 5.0],
+            "perplexity": [1, 2, 3, 4],
+            "w_max": [1.0, 0.995, 0.5, 0.2],
+            "digit": [9, 1, 9, 3],
+        }
+    )
     s = T.samples_stats(df, {"ct": {"ct": -1.5}}, 9)
     # ratios 0.25, 0.5, 1 (0/0 counts as 1), 0.4: one below 1/3
     assert s["sample_copy_frac"] == 0.25 and s["sample_dist_ratio_median"] == 0.45

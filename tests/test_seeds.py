@@ -10,8 +10,15 @@ import pandas as pd
 import pytest
 
 from vae_novelty import config as vcfg
-from vae_novelty.seeds import (bootstrap_interval, config_rng, display_table, interval_text,
-                               pool_heldout, statistic_columns, summarise_seeds)
+from vae_novelty.seeds import (
+    bootstrap_interval,
+    config_rng,
+    display_table,
+    interval_text,
+    pool_heldout,
+    statistic_columns,
+    summarise_seeds,
+)
 
 
 def rng(seed=0):
@@ -19,6 +26,7 @@ def rng(seed=0):
 
 
 # --------------------------------------------------------------------------- reference
+
 
 def reference_interval(values, n_resamples, level, seed):
     """Plain Python: the same index draws, then per resample a loop mean, and the percentile
@@ -53,6 +61,7 @@ def test_bootstrap_matches_a_plain_loop_reference(k, n_resamples, level):
 
 # --------------------------------------------------------------------------- hand-computed
 
+
 def test_hand_computed_two_seeds():
     # Two seeds, values 0 and 1: a resample mean is 0 (both draws 0, probability 1/4), 0.5
     # (1/2) or 1 (1/4). With 2000 resamples about 500 are 0 and 500 are 1, far more than the
@@ -75,6 +84,7 @@ def test_hand_computed_resamples():
 
 # --------------------------------------------------------------------------- properties
 
+
 def test_one_seed_is_degenerate():
     mean, lo, hi = bootstrap_interval([0.37], 2000, 0.95, rng())
     assert mean == 0.37 and math.isnan(lo) and math.isnan(hi)
@@ -90,7 +100,7 @@ def test_identical_seeds_give_exactly_that_value(value, k):
 @pytest.mark.parametrize("seed", range(5))
 def test_symmetric_data_interval_contains_the_mean_symmetrically(seed):
     half = rng(seed).exponential(1.0, 4)
-    values = np.concatenate([5.0 + half, 5.0 - half])   # symmetric about 5
+    values = np.concatenate([5.0 + half, 5.0 - half])  # symmetric about 5
     mean, lo, hi = bootstrap_interval(values, 4000, 0.95, rng(seed + 100))
     assert mean == pytest.approx(5.0)
     assert lo < mean < hi
@@ -116,8 +126,9 @@ def test_higher_level_is_wider_and_nan_values_are_left_out():
     _, lo90, hi90 = bootstrap_interval(values, 3000, 0.9, rng())
     _, lo99, hi99 = bootstrap_interval(values, 3000, 0.99, rng())
     assert lo99 <= lo90 < hi90 <= hi99
-    assert bootstrap_interval(values + [np.nan], 300, 0.9, rng(3)) == \
-        bootstrap_interval(values, 300, 0.9, rng(3))
+    assert bootstrap_interval(values + [np.nan], 300, 0.9, rng(3)) == bootstrap_interval(
+        values, 300, 0.9, rng(3)
+    )
 
 
 @pytest.mark.parametrize("n_resamples, level", [(0, 0.95), (100, 0.0), (100, 1.0)])
@@ -128,49 +139,75 @@ def test_bad_settings_are_rejected(n_resamples, level):
 
 # --------------------------------------------------------------------------- the table
 
-def summary_frame(seeds=(0, 1, 2), archs=(("h100", "100", 1, 79_284), ("h3", "100-100-100", 3,
-                                                                         99_484)),
-                  splits=("full", "no9", "no3"), extra=True) -> pd.DataFrame:
+
+def summary_frame(
+    seeds=(0, 1, 2),
+    archs=(("h100", "100", 1, 79_284), ("h3", "100-100-100", 3, 99_484)),
+    splits=("full", "no9", "no3"),
+    extra=True,
+) -> pd.DataFrame:
     """A summary.csv-like frame: per (arch, split, seed) a deterministic value per column."""
     r = rng(42)
     rows = []
     for arch, hidden, layers, params in archs:
         for split in splits:
             for s in seeds:
-                row = dict(model_id=f"{arch}.{split}.s{s}", arch=arch, hidden=hidden,
-                           n_hidden_layers=layers, z_dim=50, split=split,
-                           heldout_digit=int(split[2:]) if split.startswith("no") else None,
-                           seed=s, n_test=12, decoder_params=params,
-                           bce_x_xhat_median=float(r.normal(80, 5)),
-                           perplexity_median=float(1 + r.exponential(1.0)),
-                           frac_closer_to_mu=float(r.uniform()),
-                           final_test_neg_elbo=float(r.normal(100, 3)))
+                row = dict(
+                    model_id=f"{arch}.{split}.s{s}",
+                    arch=arch,
+                    hidden=hidden,
+                    n_hidden_layers=layers,
+                    z_dim=50,
+                    split=split,
+                    heldout_digit=int(split[2:]) if split.startswith("no") else None,
+                    seed=s,
+                    n_test=12,
+                    decoder_params=params,
+                    bce_x_xhat_median=float(r.normal(80, 5)),
+                    perplexity_median=float(1 + r.exponential(1.0)),
+                    frac_closer_to_mu=float(r.uniform()),
+                    final_test_neg_elbo=float(r.normal(100, 3)),
+                )
                 if extra:
-                    row["some_new_stat"] = float(r.normal())   # added by someone else later
-                    row["note"] = "text"                        # non-numeric: not a statistic
+                    row["some_new_stat"] = float(r.normal())  # added by someone else later
+                    row["note"] = "text"  # non-numeric: not a statistic
                 rows.append(row)
     return pd.DataFrame(rows)
 
 
 def test_statistic_columns_are_the_numeric_non_config_columns():
     assert statistic_columns(summary_frame()) == [
-        "bce_x_xhat_median", "perplexity_median", "frac_closer_to_mu", "final_test_neg_elbo",
-        "some_new_stat"]
+        "bce_x_xhat_median",
+        "perplexity_median",
+        "frac_closer_to_mu",
+        "final_test_neg_elbo",
+        "some_new_stat",
+    ]
 
 
 def test_summary_over_seeds_one_row_per_config(tmp_path):
     df = summary_frame()
     path = tmp_path / "summary.csv"
     df.to_csv(path, index=False)
-    df = pd.read_csv(path)                    # as the rule reads it (heldout_digit: NaN, float)
+    df = pd.read_csv(path)  # as the rule reads it (heldout_digit: NaN, float)
     out = summarise_seeds(df, n_resamples=500, level=0.9, seed=7)
     assert len(out) == 6
-    assert out[["arch", "split"]].values.tolist() == [[a, s] for a in ("h100", "h3")
-                                                     for s in ("full", "no9", "no3")]
+    assert out[["arch", "split"]].values.tolist() == [
+        [a, s] for a in ("h100", "h3") for s in ("full", "no9", "no3")
+    ]
     assert out.n_seeds.tolist() == [3] * 6 and out.seeds.tolist() == ["0 1 2"] * 6
-    assert list(out.columns[:10]) == ["arch", "split", "hidden", "n_hidden_layers", "z_dim",
-                                      "heldout_digit", "decoder_params", "n_test", "n_seeds",
-                                      "seeds"]
+    assert list(out.columns[:10]) == [
+        "arch",
+        "split",
+        "hidden",
+        "n_hidden_layers",
+        "z_dim",
+        "heldout_digit",
+        "decoder_params",
+        "n_test",
+        "n_seeds",
+        "seeds",
+    ]
     for stat in statistic_columns(df):
         assert {f"{stat}_mean", f"{stat}_ci_lo", f"{stat}_ci_hi"} <= set(out.columns)
     assert "note_mean" not in out.columns and "seed_mean" not in out.columns
@@ -178,10 +215,14 @@ def test_summary_over_seeds_one_row_per_config(tmp_path):
     for _, row in out.iterrows():
         g = df[(df.arch == row.arch) & (df.split == row.split)]
         for stat in ("frac_closer_to_mu", "some_new_stat"):
-            want = bootstrap_interval(g[stat].to_numpy(), 500, 0.9,
-                                      config_rng(7, row.arch, row.split))
-            assert (row[f"{stat}_mean"], row[f"{stat}_ci_lo"], row[f"{stat}_ci_hi"]) == \
-                pytest.approx(want)
+            want = bootstrap_interval(
+                g[stat].to_numpy(), 500, 0.9, config_rng(7, row.arch, row.split)
+            )
+            assert (
+                row[f"{stat}_mean"],
+                row[f"{stat}_ci_lo"],
+                row[f"{stat}_ci_hi"],
+            ) == pytest.approx(want)
             assert row[f"{stat}_ci_lo"] <= row[f"{stat}_mean"] <= row[f"{stat}_ci_hi"]
     assert math.isnan(out.heldout_digit[0]) and out.heldout_digit[1] == 9
 
@@ -189,8 +230,9 @@ def test_summary_over_seeds_one_row_per_config(tmp_path):
 def test_a_config_does_not_depend_on_the_other_rows_or_their_order():
     df = summary_frame()
     full = summarise_seeds(df, 300, 0.95, 0).set_index(["arch", "split"])
-    alone = summarise_seeds(df[(df.arch == "h3") & (df.split == "no9")].iloc[::-1], 300, 0.95,
-                            0).set_index(["arch", "split"])
+    alone = summarise_seeds(
+        df[(df.arch == "h3") & (df.split == "no9")].iloc[::-1], 300, 0.95, 0
+    ).set_index(["arch", "split"])
     cols = [c for c in alone.columns if c != "seeds"]
     pd.testing.assert_series_equal(full.loc[("h3", "no9"), cols], alone.loc[("h3", "no9"), cols])
     other = summarise_seeds(df, 300, 0.95, 1).set_index(["arch", "split"])
@@ -261,11 +303,15 @@ def test_config_section_defaults_and_limits():
 
 # --------------------------------------------------------------------------- non-finite values
 
+
 def test_infinite_statistic_is_refused_naming_file_column_and_model():
     df = summary_frame()
     df.loc[4, "perplexity_median"] = np.inf
-    with pytest.raises(ValueError, match=r"results/tables/summary\.csv: column perplexity_median "
-                                         r"is infinite for h100\.no9\.s1"):
+    with pytest.raises(
+        ValueError,
+        match=r"results/tables/summary\.csv: column perplexity_median "
+        r"is infinite for h100\.no9\.s1",
+    ):
         summarise_seeds(df, 100, 0.95, 0, source="results/tables/summary.csv")
     with pytest.raises(ValueError, match=r"summary: column perplexity_median is infinite"):
         pool_heldout(df)
@@ -277,24 +323,30 @@ def test_nan_for_only_some_seeds_of_a_configuration_is_refused():
     fault, and leaving it out would silently average the other seeds."""
     df = summary_frame()
     df.loc[4, "frac_closer_to_mu"] = np.nan
-    with pytest.raises(ValueError, match=r"s\.csv: column frac_closer_to_mu is NaN for "
-                                         r"h100\.no9\.s1 but not for h100\.no9\.s0, "
-                                         r"h100\.no9\.s2"):
+    with pytest.raises(
+        ValueError,
+        match=r"s\.csv: column frac_closer_to_mu is NaN for "
+        r"h100\.no9\.s1 but not for h100\.no9\.s0, "
+        r"h100\.no9\.s2",
+    ):
         summarise_seeds(df, 100, 0.95, 0, source="s.csv")
 
 
 def test_nan_for_only_some_heldout_digits_is_refused_when_pooling():
     df = summary_frame(seeds=(0, 1))
     df.loc[(df.model_id == "h3.no3.s1"), "frac_closer_to_mu"] = np.nan
-    with pytest.raises(ValueError, match=r"column frac_closer_to_mu is NaN for h3\.no3\.s1 but "
-                                         r"not for h3\.no9\.s1"):
+    with pytest.raises(
+        ValueError,
+        match=r"column frac_closer_to_mu is NaN for h3\.no3\.s1 but "
+        r"not for h3\.no9\.s1",
+    ):
         pool_heldout(df, source="s.csv")
 
 
 def test_nan_for_every_seed_of_a_configuration_is_kept():
     df = summary_frame()
     df["elbo_gap_mean"] = 1.0 + df.index
-    df.loc[df.split == "full", "elbo_gap_mean"] = np.nan     # e.g. no ELBO table for them
+    df.loc[df.split == "full", "elbo_gap_mean"] = np.nan  # e.g. no ELBO table for them
     out = summarise_seeds(df, 100, 0.95, 0)
     full = out[out.split == "full"]
     assert full.elbo_gap_mean_mean.isna().all() and full.elbo_gap_mean_ci_lo.isna().all()
@@ -305,11 +357,15 @@ def test_nan_for_every_seed_of_a_configuration_is_kept():
 
 # found by mutation testing (bench/mutation.sh seeds; docs/benchmarks/mutation.md)
 
+
 def test_pool_heldout_names_its_source_for_an_infinite_value_outside_the_heldout_splits():
     df = summary_frame(seeds=(0, 1))
-    df.loc[df.model_id == "h3.full.s1", "perplexity_median"] = np.inf   # not a held-out split
-    with pytest.raises(ValueError, match=r"^s\.csv: column perplexity_median is infinite for "
-                                         r"h3\.full\.s1"):
+    df.loc[df.model_id == "h3.full.s1", "perplexity_median"] = np.inf  # not a held-out split
+    with pytest.raises(
+        ValueError,
+        match=r"^s\.csv: column perplexity_median is infinite for "
+        r"h3\.full\.s1",
+    ):
         pool_heldout(df, source="s.csv")
 
 
@@ -319,8 +375,9 @@ def test_interval_text_needs_both_ends_of_the_interval():
 
 
 def test_display_table_keeps_a_mean_column_without_an_interval():
-    table = pd.DataFrame({"arch": ["h3"], "x_mean": [0.5], "x_ci_lo": [0.4], "x_ci_hi": [0.6],
-                          "other_mean": [7.0]})
+    table = pd.DataFrame(
+        {"arch": ["h3"], "x_mean": [0.5], "x_ci_lo": [0.4], "x_ci_hi": [0.6], "other_mean": [7.0]}
+    )
     out = display_table(table)
     assert out.columns.tolist() == ["arch", "other_mean", "x"]
     assert out.other_mean.tolist() == [7.0] and out.x.tolist() == ["0.5 [0.4, 0.6]"]

@@ -48,11 +48,13 @@ def reference(model, x_train, x_test, settings, key):
         w = np.exp(np.array(logq) - top)
         w /= w.sum()
         mu = (w[:, None] * x_train.astype(np.float64)).sum(0)
-        xhat = decode(zm[t:t + 1])[0]
+        xhat = decode(zm[t : t + 1])[0]
 
         def bce(target):
-            return -sum(target[j] * math.log(xhat[j]) + (1 - target[j]) * math.log(1 - xhat[j])
-                        for j in range(12))
+            return -sum(
+                target[j] * math.log(xhat[j]) + (1 - target[j]) * math.log(1 - xhat[j])
+                for j in range(12)
+            )
 
         closer.append(bce(mu) < bce(x_test[t].astype(np.float64)))
         perplexities.append(math.exp(-sum(v * math.log(v) for v in w if v > 0)))
@@ -68,16 +70,18 @@ def reference(model, x_train, x_test, settings, key):
 
 def test_measures_against_loops(tiny):
     model, x_train, x_test = tiny
-    settings = SizeEvalSettings(samples=40, copy_ratio=0.995, elbo_samples=2, sample_seed=5,
-                                chunk_mb=0.01)
+    settings = SizeEvalSettings(
+        samples=40, copy_ratio=0.995, elbo_samples=2, sample_seed=5, chunk_mb=0.01
+    )
     got = measure_model(model, x_train, x_test, settings, key="m", device="cpu")
     closer, perplexity, copies, own = reference(model, x_train, x_test, settings, "m")
     assert got.row["frac_closer_to_mu"] == closer and 0 < closer < 1
     assert got.row["median_perplexity"] == pytest.approx(perplexity, rel=1e-5)
     assert got.row["copy_fraction"] == copies and 0.2 < copies < 0.8  # ratios near 0.995
     assert got.row["median_own_nn_dist"] == pytest.approx(own, rel=1e-5)
-    assert got.row["elbo_gap"] == pytest.approx(got.row["test_neg_elbo"]
-                                                - got.row["train_neg_elbo"])
+    assert got.row["elbo_gap"] == pytest.approx(
+        got.row["test_neg_elbo"] - got.row["train_neg_elbo"]
+    )
     assert np.isnan(got.row["c_t"])
     again = measure_model(model, x_train, x_test, settings, key="m", device="cpu")
     assert again.row == pytest.approx(got.row, nan_ok=True)
@@ -94,11 +98,13 @@ def test_mean_neg_elbo_averages_one_sample_estimates(tiny):
                 eps = torch.randn(1, 2, generator=gen)
                 logits, mean, logvar = model(xi[None], eps)
                 bce = torch.nn.functional.binary_cross_entropy_with_logits(
-                    logits, xi[None], reduction="sum")
-                kl = -0.5 * torch.sum(1 + logvar - mean ** 2 - logvar.exp())
+                    logits, xi[None], reduction="sum"
+                )
+                kl = -0.5 * torch.sum(1 + logvar - mean**2 - logvar.exp())
                 draws.append(float(bce + kl))
-    assert mean_neg_elbo(model, x_train, 3, 7, "cpu", batch_size=4) == \
-        pytest.approx(np.mean(draws), rel=1e-5)
+    assert mean_neg_elbo(model, x_train, 3, 7, "cpu", batch_size=4) == pytest.approx(
+        np.mean(draws), rel=1e-5
+    )
 
 
 def test_c_t_of_copied_samples_is_strongly_negative_and_of_fresh_draws_near_zero():
@@ -111,8 +117,7 @@ def test_c_t_of_copied_samples_is_strongly_negative_and_of_fresh_draws_near_zero
     centres = rng.uniform(0, 1, (5, 20))
 
     def draw(n):
-        return np.clip(centres[rng.integers(0, 5, n)] + 0.15 * rng.standard_normal((n, 20)),
-                       0, 1)
+        return np.clip(centres[rng.integers(0, 5, n)] + 0.15 * rng.standard_normal((n, 20)), 0, 1)
 
     train, test = draw(300), draw(400)
     _, test_nn = nearest_images(test, train, k=1)
@@ -120,6 +125,15 @@ def test_c_t_of_copied_samples_is_strongly_negative_and_of_fresh_draws_near_zero
     fresh = draw(400)
     for samples, check in ((copies, lambda v: v < -10), (fresh, lambda v: abs(v) < 3)):
         _, nn = nearest_images(samples, train, k=1)
-        value = c_t_statistic(nn[:, 0], samples, train, test_nn[:, 0], test, key="m",
-                              cells=4, pca_dims=5, min_per_cell=10)
+        value = c_t_statistic(
+            nn[:, 0],
+            samples,
+            train,
+            test_nn[:, 0],
+            test,
+            key="m",
+            cells=4,
+            pca_dims=5,
+            min_per_cell=10,
+        )
         assert check(value), value

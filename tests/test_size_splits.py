@@ -8,18 +8,35 @@ import pytest
 
 from vae_novelty import config as vcfg
 from vae_novelty.data import DataError
-from vae_novelty.size_splits import (HALVES, check_size_splits, epochs_for_steps,
-                                     eval_rows, half_digit_counts, make_size_splits,
-                                     nested_order, parse_size_split_name, round_robin_counts,
-                                     size_problem, size_split_name, split_halves)
+from vae_novelty.size_splits import (
+    HALVES,
+    check_size_splits,
+    epochs_for_steps,
+    eval_rows,
+    half_digit_counts,
+    make_size_splits,
+    nested_order,
+    parse_size_split_name,
+    round_robin_counts,
+    size_problem,
+    size_split_name,
+    split_halves,
+)
 
 SIZES = [100, 300, 1000, 3000, 30000]
 
 
 @pytest.fixture(scope="module")
 def sweep(mnist):
-    return make_size_splits(mnist.train_labels, mnist.test_labels, SIZES, seed=0,
-                            eval_per_digit=100, eval_seed=0, data=mnist.fingerprint)
+    return make_size_splits(
+        mnist.train_labels,
+        mnist.test_labels,
+        SIZES,
+        seed=0,
+        eval_per_digit=100,
+        eval_seed=0,
+        data=mnist.fingerprint,
+    )
 
 
 def test_halves_are_disjoint_cover_the_file_and_are_stratified(mnist):
@@ -65,8 +82,9 @@ def test_round_robin_counts_match_the_rows(mnist):
     order = nested_order(halves["B"], labels, seed=0, half="B")
     counts = [int(np.count_nonzero(labels[halves["B"]] == d)) for d in range(10)]
     for n in (1, 9, 10, 11, 27115, 29999, 30000):
-        assert np.bincount(labels[order[:n]], minlength=10).tolist() == \
-            round_robin_counts(n, counts)
+        assert np.bincount(labels[order[:n]], minlength=10).tolist() == round_robin_counts(
+            n, counts
+        )
 
 
 def test_round_robin_counts_against_a_naive_deal():
@@ -84,23 +102,33 @@ def test_round_robin_counts_against_a_naive_deal():
 
 
 def test_same_seed_same_splits_other_seed_other_splits(mnist, sweep):
-    again = make_size_splits(mnist.train_labels, mnist.test_labels, SIZES, seed=0,
-                             eval_per_digit=100, eval_seed=0, data=mnist.fingerprint)
+    again = make_size_splits(
+        mnist.train_labels,
+        mnist.test_labels,
+        SIZES,
+        seed=0,
+        eval_per_digit=100,
+        eval_seed=0,
+        data=mnist.fingerprint,
+    )
     for name, split in sweep.items():
         assert np.array_equal(split.train_idx, again[name].train_idx)
         assert np.array_equal(split.test_idx, again[name].test_idx)
-    other = make_size_splits(mnist.train_labels, mnist.test_labels, [100], seed=1,
-                             eval_per_digit=100, eval_seed=1)
+    other = make_size_splits(
+        mnist.train_labels, mnist.test_labels, [100], seed=1, eval_per_digit=100, eval_seed=1
+    )
     assert not np.array_equal(other["A100"].train_idx, sweep["A100"].train_idx)
     assert not np.array_equal(other["A100"].test_idx, sweep["A100"].test_idx)
 
 
-@pytest.mark.parametrize("n, words", [(30001, "larger than half"), (99, "fewer than 10"),
-                                      (50, "fewer than 10")])
+@pytest.mark.parametrize(
+    "n, words", [(30001, "larger than half"), (99, "fewer than 10"), (50, "fewer than 10")]
+)
 def test_refuses_sizes_that_do_not_fit(mnist, n, words):
     with pytest.raises(DataError, match=words):
-        make_size_splits(mnist.train_labels, mnist.test_labels, [1000, n], seed=0,
-                         eval_per_digit=10, eval_seed=0)
+        make_size_splits(
+            mnist.train_labels, mnist.test_labels, [1000, n], seed=0, eval_per_digit=10, eval_seed=0
+        )
     assert words in size_problem(n, half_digit_counts(vcfg.MNIST_TRAIN_COUNTS)["A"])
 
 
@@ -108,12 +136,23 @@ def test_checks_refuse_overlap_non_nesting_and_other_eval_sets(sweep):
     import dataclasses
 
     bad = dict(sweep)
-    bad["B300"] = dataclasses.replace(sweep["B300"], train_idx=np.sort(np.concatenate(
-        [sweep["B300"].train_idx[1:], sweep["A100"].train_idx[:1]])))
+    bad["B300"] = dataclasses.replace(
+        sweep["B300"],
+        train_idx=np.sort(
+            np.concatenate([sweep["B300"].train_idx[1:], sweep["A100"].train_idx[:1]])
+        ),
+    )
     with pytest.raises(DataError, match="nested"):
         check_size_splits(bad)
-    bad = {"A100": sweep["A100"], "B100": dataclasses.replace(sweep["B100"], train_idx=np.sort(
-        np.concatenate([sweep["B100"].train_idx[1:], sweep["A100"].train_idx[:1]])))}
+    bad = {
+        "A100": sweep["A100"],
+        "B100": dataclasses.replace(
+            sweep["B100"],
+            train_idx=np.sort(
+                np.concatenate([sweep["B100"].train_idx[1:], sweep["A100"].train_idx[:1]])
+            ),
+        ),
+    }
     with pytest.raises(DataError, match="share 1 training rows"):
         check_size_splits(bad)
     bad = dict(sweep)
@@ -147,8 +186,7 @@ def test_config_refuses_sizes_steps_and_architectures():
     from conftest import TINY
 
     cfg = yaml.safe_load(TINY.read_text())
-    cfg["size_sweep"] = {"enabled": True, "sizes": [50, 700, 30001],
-                         "architectures": ["h64", "c"]}
+    cfg["size_sweep"] = {"enabled": True, "sizes": [50, 700, 30001], "architectures": ["h64", "c"]}
     with pytest.raises(vcfg.ConfigError) as info:
         vcfg.load_config(cfg)
     text = str(info.value)
@@ -161,8 +199,11 @@ def test_config_refuses_sizes_steps_and_architectures():
     cfg["size_sweep"] = {"enabled": True, "architectures": ["h64-32-16"]}
     cfg["model"]["only"] = ["h64"]
     cfg["model"]["deep"] = "h64"
-    with pytest.raises(vcfg.ConfigError, match=r"size_sweep.architectures: 'h64-32-16' is not "
-                                               r"among model.only \(h64\)"):
+    with pytest.raises(
+        vcfg.ConfigError,
+        match=r"size_sweep.architectures: 'h64-32-16' is not "
+        r"among model.only \(h64\)",
+    ):
         vcfg.load_config(cfg)
     cfg["size_sweep"] = {"enabled": True}
     assert vcfg.size_archs(vcfg.load_config(cfg)) == ["h64"]

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vae_novelty.size_table import (TABLE_COLUMNS, largest_n_at_least, read_tables,
-                                    transition_sizes)
+from vae_novelty.size_table import TABLE_COLUMNS, largest_n_at_least, read_tables, transition_sizes
 
 
 def table(values: dict) -> pd.DataFrame:
@@ -16,8 +15,16 @@ def table(values: dict) -> pd.DataFrame:
     for (arch, half, seed), points in values.items():
         for n, closer, copies in points:
             row = {c: 0.0 for c in TABLE_COLUMNS}
-            row.update(model_id=f"{arch}.{half}{n}.s{seed}", arch=arch, hidden="4", n_train=n,
-                       half=half, seed=seed, frac_closer_to_mu=closer, copy_fraction=copies)
+            row.update(
+                model_id=f"{arch}.{half}{n}.s{seed}",
+                arch=arch,
+                hidden="4",
+                n_train=n,
+                half=half,
+                seed=seed,
+                frac_closer_to_mu=closer,
+                copy_fraction=copies,
+            )
             rows.append(row)
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
@@ -30,12 +37,14 @@ def test_largest_n_at_least():
 
 
 def test_transition_sizes_mean_curve_and_model_range():
-    df = table({
-        ("s", "A", 0): [(100, 1.0, 1.0), (300, 0.95, 0.92), (1000, 0.5, 0.1)],
-        ("s", "B", 0): [(100, 1.0, 0.95), (300, 0.87, 0.5), (1000, 0.4, 0.0)],
-        ("d", "A", 0): [(100, 0.8, 0.2), (300, 0.1, 0.0), (1000, 0.0, 0.0)],
-        ("d", "B", 0): [(100, 0.7, 0.95), (300, 0.1, 0.0), (1000, 0.0, 0.0)],
-    })
+    df = table(
+        {
+            ("s", "A", 0): [(100, 1.0, 1.0), (300, 0.95, 0.92), (1000, 0.5, 0.1)],
+            ("s", "B", 0): [(100, 1.0, 0.95), (300, 0.87, 0.5), (1000, 0.4, 0.0)],
+            ("d", "A", 0): [(100, 0.8, 0.2), (300, 0.1, 0.0), (1000, 0.0, 0.0)],
+            ("d", "B", 0): [(100, 0.7, 0.95), (300, 0.1, 0.0), (1000, 0.0, 0.0)],
+        }
+    )
     t = transition_sizes(df, 0.9).set_index(["arch", "measure"])
     closer = t.loc[("s", "frac_closer_to_mu")]
     # mean at 300 is 0.91: reached; per model 300 (A) and 100 (B)

@@ -16,11 +16,22 @@ from vae_novelty.training_jobs import ModelJob
 
 @pytest.mark.parametrize("ensemble", [True, False])
 def test_every_size_gets_the_same_number_of_steps(mnist, tmp_path, monkeypatch, ensemble):
-    splits = make_size_splits(mnist.train_labels, mnist.test_labels, [100, 300], seed=0,
-                              eval_per_digit=2, eval_seed=0, data=mnist.fingerprint)
-    jobs = [ModelJob(name, seed, tmp_path / f"{name}_s{seed}.pt",
-                     tmp_path / f"{name}_s{seed}.history.csv")
-            for name in ("A100", "B100", "A300") for seed in (0, 1)]
+    splits = make_size_splits(
+        mnist.train_labels,
+        mnist.test_labels,
+        [100, 300],
+        seed=0,
+        eval_per_digit=2,
+        eval_seed=0,
+        data=mnist.fingerprint,
+    )
+    jobs = [
+        ModelJob(
+            name, seed, tmp_path / f"{name}_s{seed}.pt", tmp_path / f"{name}_s{seed}.history.csv"
+        )
+        for name in ("A100", "B100", "A300")
+        for seed in (0, 1)
+    ]
     steps = {}  # member -> steps taken, counted where the optimizers step
     if ensemble:
         original = stacked.StackedAdam.step
@@ -41,9 +52,19 @@ def test_every_size_gets_the_same_number_of_steps(mnist, tmp_path, monkeypatch, 
             return original(self, *args, **kwargs)
 
         monkeypatch.setattr(torch.optim.Adam, "step", counting)
-    epochs = train_size_models(mnist, splits, jobs, arch="t", hidden=[8], z_dim=2, steps=6,
-                               batch_size=50, learning_rate=1e-3, device=torch.device("cpu"),
-                               ensemble=ensemble)
+    epochs = train_size_models(
+        mnist,
+        splits,
+        jobs,
+        arch="t",
+        hidden=[8],
+        z_dim=2,
+        steps=6,
+        batch_size=50,
+        learning_rate=1e-3,
+        device=torch.device("cpu"),
+        ensemble=ensemble,
+    )
     assert epochs == {100: 3, 300: 1}
     # six models, each with six steps (N = 100: 3 epochs of 2; N = 300: 1 epoch of 6)
     assert sorted(steps.values()) == [6] * 6
@@ -56,10 +77,27 @@ def test_every_size_gets_the_same_number_of_steps(mnist, tmp_path, monkeypatch, 
 
 
 def test_a_budget_that_is_not_whole_epochs_trains_nothing(mnist, tmp_path):
-    splits = make_size_splits(mnist.train_labels, mnist.test_labels, [100, 300], seed=0,
-                              eval_per_digit=2, eval_seed=0, data=mnist.fingerprint)
+    splits = make_size_splits(
+        mnist.train_labels,
+        mnist.test_labels,
+        [100, 300],
+        seed=0,
+        eval_per_digit=2,
+        eval_seed=0,
+        data=mnist.fingerprint,
+    )
     jobs = [ModelJob(n, 0, tmp_path / f"{n}.pt", tmp_path / f"{n}.csv") for n in ("A100", "A300")]
     with pytest.raises(ValueError, match="not a whole number of epochs for N = 300"):
-        train_size_models(mnist, splits, jobs, arch="t", hidden=[8], z_dim=2, steps=4,
-                          batch_size=50, learning_rate=1e-3, device=torch.device("cpu"))
+        train_size_models(
+            mnist,
+            splits,
+            jobs,
+            arch="t",
+            hidden=[8],
+            z_dim=2,
+            steps=4,
+            batch_size=50,
+            learning_rate=1e-3,
+            device=torch.device("cpu"),
+        )
     assert not any(tmp_path.iterdir())

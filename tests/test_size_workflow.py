@@ -28,12 +28,14 @@ def test_the_size_stage_runs_alone_and_writes_every_output(size_run):
     assert len(table) == 16 and table.model_id.is_unique
     assert set(table.arch) == {"h64", "h64-32-16"} and set(table.n_train) == {100, 300}
     assert (table.steps == 6).all()
-    assert table.set_index("n_train").epochs.groupby(level=0).first().to_dict() == \
-        {100: 3, 300: 1}
+    assert table.set_index("n_train").epochs.groupby(level=0).first().to_dict() == {100: 3, 300: 1}
     for column in ("frac_closer_to_mu", "copy_fraction", "agreement"):
         assert table[column].between(0, 1).all()
-    assert np.isfinite(table[["train_neg_elbo", "test_neg_elbo", "elbo_gap",
-                              "median_perplexity"]]).all().all()
+    assert (
+        np.isfinite(table[["train_neg_elbo", "test_neg_elbo", "elbo_gap", "median_perplexity"]])
+        .all()
+        .all()
+    )
     # C_T of every model (cells on its own subset): a finite z-score, or NaN where no cell
     # holds enough samples; a barely trained model's blurry samples are far from every image
     assert not np.isinf(table.c_t).any() and table.c_t.notna().any()

@@ -41,12 +41,21 @@ def ref_stats(z, mean, logvar, x=None, k=3):
     logw = L - log_norm[:, None]
     w = np.exp(logw)
     entropy = -(w * logw).sum(1)
-    top = np.array([sorted(range(L.shape[1]), key=lambda i: (-L[t, i], i))[:k]
-                    for t in range(len(L))], dtype=np.int64).reshape(len(L), -1)
-    return {"L": L, "w": w, "log_norm": log_norm, "entropy": entropy,
-            "perplexity": np.exp(entropy), "w_max": w.max(1), "top": top,
-            "top_w": np.take_along_axis(w, top, 1),
-            "mu": None if x is None else w @ np.asarray(x, np.float64)}
+    top = np.array(
+        [sorted(range(L.shape[1]), key=lambda i: (-L[t, i], i))[:k] for t in range(len(L))],
+        dtype=np.int64,
+    ).reshape(len(L), -1)
+    return {
+        "L": L,
+        "w": w,
+        "log_norm": log_norm,
+        "entropy": entropy,
+        "perplexity": np.exp(entropy),
+        "w_max": w.max(1),
+        "top": top,
+        "top_w": np.take_along_axis(w, top, 1),
+        "mu": None if x is None else w @ np.asarray(x, np.float64),
+    }
 
 
 def engine_weights(z, mean, logvar, **kw):
@@ -109,9 +118,9 @@ def test_golden_numbers_by_hand():
     for chunk in (1, 2, 3):
         s = t1.weight_stats(np.array([[1.0]]), mean, logvar, x, top_k=3, train_chunk=chunk)
         assert s.topk_pos.tolist() == [[1, 0, 2]]
-        np.testing.assert_allclose(s.topk_weight[0],
-                                   [0.523616137776949, 0.317589241482034, 0.158794620741017],
-                                   atol=1e-14)
+        np.testing.assert_allclose(
+            s.topk_weight[0], [0.523616137776949, 0.317589241482034, 0.158794620741017], atol=1e-14
+        )
         assert s.w_max[0] == pytest.approx(0.523616137776949, abs=1e-14)
         assert s.log_norm[0] == pytest.approx(-0.271942108594920, abs=1e-14)
         assert s.entropy[0] == pytest.approx(0.995256399376000, abs=1e-14)
@@ -139,8 +148,9 @@ def test_chunk_size_does_not_matter(tc, nc):
     part = t1.weight_stats(z, mean, logvar, x, test_chunk=tc, train_chunk=nc)
     assert part.chunks == (tc, min(nc, 120))
     for name in ("log_norm", "entropy", "w_max", "topk_weight", "mu"):
-        np.testing.assert_allclose(getattr(part, name), getattr(whole, name), rtol=1e-11,
-                                   atol=1e-13, err_msg=name)
+        np.testing.assert_allclose(
+            getattr(part, name), getattr(whole, name), rtol=1e-11, atol=1e-13, err_msg=name
+        )
     np.testing.assert_array_equal(part.topk_pos, whole.topk_pos)
     check_against_reference(z, mean, logvar, x, test_chunk=tc, train_chunk=nc)
 
@@ -151,16 +161,24 @@ def test_chunk_mb_setting_gives_same_result():
     x = rng.random((300, 30))
     small = t1.weight_stats(z, mean, logvar, x, chunk_mb=0.02)
     large = t1.weight_stats(z, mean, logvar, x, chunk_mb=64)
-    assert small.chunks[0] * small.chunks[1] < 40 * 300       # really chunked
+    assert small.chunks[0] * small.chunks[1] < 40 * 300  # really chunked
     assert large.chunks == (40, 300)
     np.testing.assert_allclose(small.mu, large.mu, rtol=1e-11)
     np.testing.assert_allclose(small.entropy, large.entropy, rtol=1e-10, atol=1e-13)
     np.testing.assert_array_equal(small.topk_pos, large.topk_pos)
 
 
-@pytest.mark.parametrize("n_test,n_train,d,p,mb", [
-    (1000, 60000, 50, 784, 1024), (1000, 60000, 50, 784, 1), (12, 300, 8, 784, 1),
-    (360000, 100, 2, 0, 1), (5, 7, 3, 784, 1024), (2000, 60000, 50, 784, 16)])
+@pytest.mark.parametrize(
+    "n_test,n_train,d,p,mb",
+    [
+        (1000, 60000, 50, 784, 1024),
+        (1000, 60000, 50, 784, 1),
+        (12, 300, 8, 784, 1),
+        (360000, 100, 2, 0, 1),
+        (5, 7, 3, 784, 1024),
+        (2000, 60000, 50, 784, 16),
+    ],
+)
 def test_chunk_sizes_fit_budget(n_test, n_train, d, p, mb):
     tc, nc = t1.chunk_sizes(n_test, n_train, d, p, mb)
     assert 1 <= tc <= n_test and 1 <= nc <= n_train
@@ -216,7 +234,7 @@ def test_duplicate_training_rows_get_equal_weights():
     logvar[2] = 2 * math.log(0.05)
     for j in (7, 8, 33):
         mean[j], logvar[j] = mean[2], logvar[2]
-    z[0] = mean[2]                      # the duplicates are the best match of test point 0
+    z[0] = mean[2]  # the duplicates are the best match of test point 0
     for nc in (10, 40):
         stats, w = engine_weights(z, mean, logvar, top_k=4, train_chunk=nc)
         for j in (7, 8, 33):
@@ -275,7 +293,7 @@ def test_sixty_thousand_training_rows():
     ref = ref_stats(z, mean, logvar, x)
     stats = t1.weight_stats(z, mean, logvar, x, train_chunk=7001)
     assert np.abs(stats.mu[:, 8:] - ref["w"][:, rows]).max() <= 1e-6
-    assert ref["w"][:, rows].max() > 0.1          # the checked weights include large ones
+    assert ref["w"][:, rows].max() > 0.1  # the checked weights include large ones
     assert rel_norm_err(stats.mu, ref["mu"]).max() <= 1e-5
     np.testing.assert_allclose(stats.perplexity, ref["perplexity"], rtol=1e-5)
     np.testing.assert_allclose(stats.topk_weight, ref["top_w"], atol=1e-6)
@@ -321,7 +339,7 @@ def test_max_weight_grid_matches_reference():
     for tc, nc in ((None, None), (50, 7), (1, 100)):
         got = t1.max_weight_grid(mean, logvar, points, test_chunk=tc, train_chunk=nc)
         np.testing.assert_allclose(got, ref, atol=1e-9)
-    assert ref.min() < 0.9 and ref.max() > 0.999      # the grid covers both regimes
+    assert ref.min() < 0.9 and ref.max() > 0.999  # the grid covers both regimes
 
 
 # --------------------------------------------------------------------------- CPU vs GPU
@@ -335,12 +353,16 @@ def test_cuda_equals_cpu():
     cpu = t1.weight_stats(z, mean, logvar, x, chunk_mb=4, device="cpu")
     gpu = t1.weight_stats(z, mean, logvar, x, chunk_mb=4, device="cuda")
     for name in ("log_norm", "entropy", "w_max", "topk_weight", "mu"):
-        np.testing.assert_allclose(getattr(gpu, name), getattr(cpu, name), rtol=1e-9,
-                                   atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(
+            getattr(gpu, name), getattr(cpu, name), rtol=1e-9, atol=1e-12, err_msg=name
+        )
     np.testing.assert_array_equal(gpu.topk_pos, cpu.topk_pos)
     grid = np.random.default_rng(14).uniform(-3, 3, (1000, 50))
-    np.testing.assert_allclose(t1.max_weight_grid(mean, logvar, grid, device="cuda"),
-                               t1.max_weight_grid(mean, logvar, grid, device="cpu"), atol=1e-9)
+    np.testing.assert_allclose(
+        t1.max_weight_grid(mean, logvar, grid, device="cuda"),
+        t1.max_weight_grid(mean, logvar, grid, device="cpu"),
+        atol=1e-9,
+    )
     # memorisation measures
     pos_c, dist_c = nb.latent_neighbours(z, mean, chunk_mb=4, device="cpu")
     pos_g, dist_g = nb.latent_neighbours(z, mean, chunk_mb=4, device="cuda")
@@ -361,20 +383,21 @@ def test_cuda_equals_cpu_where_many_training_images_share_the_weight():
     z, mean, logvar = random_posteriors(rng, 6000, 6, 300, log_sigma=(-2.0, -1.0))
     x = rng.random((6000, 784)).astype(np.float32)
     cpu = t1.weight_stats(z, mean, logvar, x, chunk_mb=8, device="cpu")
-    assert np.median(cpu.entropy) > 0.5 and np.mean(cpu.w_max > 0.99) < 0.5   # realistic
-    x_dev = torch.from_numpy(x).cuda()                                 # uploaded once
+    assert np.median(cpu.entropy) > 0.5 and np.mean(cpu.w_max > 0.99) < 0.5  # realistic
+    x_dev = torch.from_numpy(x).cuda()  # uploaded once
     gpu = t1.weight_stats(z, mean, logvar, x_dev, chunk_mb=8, device="cuda")
     for name in ("log_norm", "entropy", "w_max", "topk_weight", "mu"):
-        np.testing.assert_allclose(getattr(gpu, name), getattr(cpu, name), rtol=1e-9,
-                                   atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(
+            getattr(gpu, name), getattr(cpu, name), rtol=1e-9, atol=1e-12, err_msg=name
+        )
     np.testing.assert_array_equal(gpu.topk_pos, cpu.topk_pos)
-    on_dev = t1.weight_stats(z, mean, logvar, x_dev, chunk_mb=8, device="cuda",
-                             mu_on_device=True)
+    on_dev = t1.weight_stats(z, mean, logvar, x_dev, chunk_mb=8, device="cuda", mu_on_device=True)
     assert on_dev.mu.is_cuda
     np.testing.assert_allclose(on_dev.mu.cpu().numpy(), cpu.mu, rtol=1e-9, atol=1e-12)
 
 
 # --------------------------------------------------------------------------- out of memory
+
 
 def test_out_of_memory_retries_with_smaller_chunks(monkeypatch):
     """A (simulated) CUDA OOM halves the chunk budget until it fits; results are unchanged."""
@@ -391,8 +414,7 @@ def test_out_of_memory_retries_with_smaller_chunks(monkeypatch):
         return real(*args, chunk_mb=chunk_mb, **kwargs)
 
     monkeypatch.setattr(t1, "weight_stats", oom_above_64)
-    stats, used = t1.weight_stats_shrinking(z, mean, logvar, x, top_k=3, chunk_mb=512,
-                                            device="cpu")
+    stats, used = t1.weight_stats_shrinking(z, mean, logvar, x, top_k=3, chunk_mb=512, device="cpu")
     assert tried == [512, 256, 128, 64] and used == 64
     direct = real(z, mean, logvar, x, top_k=3, chunk_mb=512, device="cpu")
     np.testing.assert_allclose(stats.mu, direct.mu, rtol=1e-12)
@@ -405,21 +427,31 @@ def test_out_of_memory_at_the_smallest_chunk_names_the_setting(monkeypatch):
 
     monkeypatch.setattr(t1, "weight_stats", always_oom)
     with pytest.raises(RuntimeError, match=r"theorem1\.chunk_mb = 32.*theorem1\.device: cpu"):
-        t1.weight_stats_shrinking(np.zeros((1, 2)), np.zeros((3, 2)), np.zeros((3, 2)), None,
-                                  top_k=3, chunk_mb=32, device="cpu")
+        t1.weight_stats_shrinking(
+            np.zeros((1, 2)),
+            np.zeros((3, 2)),
+            np.zeros((3, 2)),
+            None,
+            top_k=3,
+            chunk_mb=32,
+            device="cpu",
+        )
 
 
 def test_out_of_memory_retry_releases_the_failed_attempt_first(monkeypatch):
     """The CUDA cache is emptied only once the failed attempt's tensors are unreferenced."""
     import weakref
 
-    class Chunk:                                   # stands for a tensor of the failed attempt
+    class Chunk:  # stands for a tensor of the failed attempt
         pass
 
     attempts, alive_at_empty = [], []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "empty_cache",
-                        lambda: alive_at_empty.append([r() is not None for r in attempts]))
+    monkeypatch.setattr(
+        torch.cuda,
+        "empty_cache",
+        lambda: alive_at_empty.append([r() is not None for r in attempts]),
+    )
 
     def run(budget):
         chunk = Chunk()

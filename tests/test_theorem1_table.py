@@ -16,8 +16,7 @@ from vae_novelty import theorem1_table as t1t
 # --------------------------------------------------------------------------- end to end
 
 
-def _tiny_model_files(tmp_path, rng, n_train=40, n_test=6, hidden=(16,), z_dim=2,
-                      copy_of=None):
+def _tiny_model_files(tmp_path, rng, n_train=40, n_test=6, hidden=(16,), z_dim=2, copy_of=None):
     """MNIST, model and posterior files of a tiny random model. ``copy_of`` (a training
     position): the first test image and its posterior are made exact copies of that one."""
     from vae_novelty.config import ModelSpec
@@ -25,10 +24,12 @@ def _tiny_model_files(tmp_path, rng, n_train=40, n_test=6, hidden=(16,), z_dim=2
     from vae_novelty.model import VAE, save_model
     from vae_novelty.posterior import build_table as post_table, write_table
 
-    arrays = (rng.integers(0, 256, (n_train + 10, 784), dtype=np.uint8),
-              rng.integers(0, 10, n_train + 10).astype(np.uint8),
-              rng.integers(0, 256, (n_test + 5, 784), dtype=np.uint8),
-              rng.integers(0, 10, n_test + 5).astype(np.uint8))
+    arrays = (
+        rng.integers(0, 256, (n_train + 10, 784), dtype=np.uint8),
+        rng.integers(0, 10, n_train + 10).astype(np.uint8),
+        rng.integers(0, 256, (n_test + 5, 784), dtype=np.uint8),
+        rng.integers(0, 10, n_test + 5).astype(np.uint8),
+    )
     train_idx = np.sort(rng.choice(n_train + 10, n_train, replace=False))
     test_idx = np.sort(rng.choice(n_test + 5, n_test, replace=False))
     tm, tv = rng.normal(size=(n_train, z_dim)), rng.normal(size=(n_train, z_dim)) - 2
@@ -36,14 +37,22 @@ def _tiny_model_files(tmp_path, rng, n_train=40, n_test=6, hidden=(16,), z_dim=2
     if copy_of is not None:
         arrays[2][test_idx[0]] = arrays[0][train_idx[copy_of]]
         em[0], ev[0] = tm[copy_of], tv[copy_of]
-    mnist = Mnist(*arrays)                          # after the copy: its fingerprint covers it
+    mnist = Mnist(*arrays)  # after the copy: its fingerprint covers it
     save_mnist(mnist, tmp_path / "mnist.npz")
     torch.manual_seed(0)
     model = VAE(list(hidden), z_dim)
     save_model(model, tmp_path / "m.pt", model_id="h16.no9.s0", data=mnist.fingerprint)
-    table = post_table(train_idx, mnist.train_labels[train_idx], tm, tv, test_idx,
-                       mnist.test_labels[test_idx], em, ev,
-                       {"model_id": "h16.no9.s0", "data": mnist.fingerprint})
+    table = post_table(
+        train_idx,
+        mnist.train_labels[train_idx],
+        tm,
+        tv,
+        test_idx,
+        mnist.test_labels[test_idx],
+        em,
+        ev,
+        {"model_id": "h16.no9.s0", "data": mnist.fingerprint},
+    )
     write_table(table, tmp_path / "post.parquet")
     spec = ModelSpec("h16", tuple(hidden), z_dim, "no9", 0)
     return spec, mnist, train_idx, test_idx, (tm, tv, em, ev)
@@ -57,10 +66,15 @@ def test_evaluate_model_writes_the_documented_format(tmp_path):
     from vae_novelty.data import to_float
 
     rng = np.random.default_rng(11)
-    spec, mnist, train_idx, test_idx, (tm, tv, em, ev) = _tiny_model_files(tmp_path, rng,
-                                                                           copy_of=3)
-    result = t1t.evaluate_model(tmp_path / "post.parquet", tmp_path / "m.pt",
-                               tmp_path / "mnist.npz", spec, top_k=3, chunk_mb=0.05)
+    spec, mnist, train_idx, test_idx, (tm, tv, em, ev) = _tiny_model_files(tmp_path, rng, copy_of=3)
+    result = t1t.evaluate_model(
+        tmp_path / "post.parquet",
+        tmp_path / "m.pt",
+        tmp_path / "mnist.npz",
+        spec,
+        top_k=3,
+        chunk_mb=0.05,
+    )
     t1t.write_result(result, tmp_path / "out.parquet", tmp_path / "out.npz")
     table = pq.read_table(tmp_path / "out.parquet")
     assert table.schema.equals(t1t.table_schema(), check_metadata=False)
@@ -69,8 +83,16 @@ def test_evaluate_model_writes_the_documented_format(tmp_path):
     df = table.to_pandas()
     assert len(df) == len(test_idx)
     row = df.iloc[0]
-    assert (row.model_id, row.arch, row.hidden, row.n_hidden_layers, row.z_dim, row.split,
-            row.heldout_digit, row.seed) == ("h16.no9.s0", "h16", "16", 1, 2, "no9", 9, 0)
+    assert (
+        row.model_id,
+        row.arch,
+        row.hidden,
+        row.n_hidden_layers,
+        row.z_dim,
+        row.split,
+        row.heldout_digit,
+        row.seed,
+    ) == ("h16.no9.s0", "h16", "16", 1, 2, "no9", 9, 0)
     assert row.decoder_params == (2 * 16 + 16) + (16 * 784 + 784)
     np.testing.assert_array_equal(df.mnist_index, test_idx)
     np.testing.assert_array_equal(df.label, mnist.test_labels[test_idx])
@@ -114,8 +136,9 @@ def test_evaluate_model_writes_the_documented_format(tmp_path):
     # test image 0 and its posterior are copies of training row 3: its code sits on that
     # training code (d1 ~ 0, ratio ~ 0), and BCE(copy, x_hat) = BCE(x, x_hat)
     assert df.nn_index[0] == train_idx[3] and df.nn_dist[0] <= 1e-7 and df.nn_ratio[0] <= 1e-6
-    np.testing.assert_allclose(ref_bce_to_train(logits[:1], x_train[3:4])[0, 0],
-                               df.bce_x_xhat[0], rtol=1e-12)
+    np.testing.assert_allclose(
+        ref_bce_to_train(logits[:1], x_train[3:4])[0, 0], df.bce_x_xhat[0], rtol=1e-12
+    )
     assert meta["schema"] == "vae-novelty-theorem1/3"
     assert meta["data"] == mnist.fingerprint
 
@@ -126,11 +149,15 @@ def test_evaluate_model_rejects_files_of_other_data(tmp_path):
     from vae_novelty.data import DataError, Mnist, save_mnist
 
     other = Mnist(**{**mnist.arrays(), "test_labels": (mnist.test_labels + 1) % 10})
-    save_mnist(other, tmp_path / "mnist.npz")       # posteriors and model made from `mnist`
-    with pytest.raises(DataError, match=rf"post\.parquet: made from data {mnist.fingerprint}, "
-                                        rf"but this run's data is {other.fingerprint}"):
-        t1t.evaluate_model(tmp_path / "post.parquet", tmp_path / "m.pt", tmp_path / "mnist.npz",
-                          spec)
+    save_mnist(other, tmp_path / "mnist.npz")  # posteriors and model made from `mnist`
+    with pytest.raises(
+        DataError,
+        match=rf"post\.parquet: made from data {mnist.fingerprint}, "
+        rf"but this run's data is {other.fingerprint}",
+    ):
+        t1t.evaluate_model(
+            tmp_path / "post.parquet", tmp_path / "m.pt", tmp_path / "mnist.npz", spec
+        )
 
 
 def test_neighbour_passes_are_retried_on_out_of_memory(tmp_path, monkeypatch):

@@ -61,8 +61,7 @@ def test_snapshot_resume_is_bitwise_identical(tiny_data, tmp_path, monkeypatch):
         train_vae(*tiny_data, **cfg(epochs=5), snapshot=snap, snapshot_every=2)
     restore()
     assert snap.exists()
-    resumed, hist_resumed = train_vae(*tiny_data, **cfg(epochs=5), snapshot=snap,
-                                      snapshot_every=2)
+    resumed, hist_resumed = train_vae(*tiny_data, **cfg(epochs=5), snapshot=snap, snapshot_every=2)
     for p, q in zip(full.parameters(), resumed.parameters()):
         assert torch.equal(p, q)
     assert hist_full.rows == hist_resumed.rows
@@ -85,7 +84,7 @@ def test_long_training_is_evaluated_at_most_100_times_and_at_its_last_epoch():
         assert evaluated[-1] == epochs
         assert len(evaluated) <= MAX_EVALUATIONS + 1
         if epochs <= MAX_EVALUATIONS:
-            assert evaluated == list(range(1, epochs + 1))     # short runs: every epoch
+            assert evaluated == list(range(1, epochs + 1))  # short runs: every epoch
     assert [e for e in range(1, 3001) if is_evaluated(e, 3000)][:2] == [30, 60]
 
 
@@ -97,10 +96,10 @@ def test_snapshot_clock_every_n_epochs_never_at_the_end_and_not_too_often(monkey
     clock = S.SnapshotClock(every=5, epochs=3000, min_seconds=30)
     due = []
     for epoch in range(1, 3001):
-        now[0] += 1.0                                   # one second per epoch
+        now[0] += 1.0  # one second per epoch
         if clock.due(epoch):
             due.append(epoch)
-    assert due[0] == 5                                  # the first one as soon as due
+    assert due[0] == 5  # the first one as soon as due
     assert all(b - a >= 30 for a, b in zip(due, due[1:]))
     assert all(e % 5 == 0 for e in due) and 3000 not in due
     assert not S.SnapshotClock(every=0, epochs=10).due(5)
@@ -113,6 +112,7 @@ def test_training_history_of_a_long_run_has_one_row_per_evaluated_epoch(tiny_dat
 
 
 # --------------------------------------------------------------------------- snapshots that belong
+
 
 def _kill_after_first_snapshot(monkeypatch):
     """Make the next training run die right after writing its first snapshot (as SIGKILL)."""
@@ -162,14 +162,30 @@ def test_snapshot_of_other_training_rows_is_not_resumed(tmp_path, monkeypatch, c
     job = ModelJob("no9", 0, tmp_path / "m.pt", tmp_path / "m.history.csv")
     Killed, restore = _kill_after_first_snapshot(monkeypatch)
     with pytest.raises(Killed):
-        train_jobs(mnist, {"no9": rows_a}, [job], settings, arch="h16", device=cpu,
-                   snapshot_dir=snaps, snapshot_every=1)
+        train_jobs(
+            mnist,
+            {"no9": rows_a},
+            [job],
+            settings,
+            arch="h16",
+            device=cpu,
+            snapshot_dir=snaps,
+            snapshot_every=1,
+        )
     restore()
     snap = snaps / "no9_s0.pt"
     assert snap.exists()
     caplog.set_level(logging.INFO, logger="vae_novelty")
-    train_jobs(mnist, {"no9": rows_b}, [job], settings, arch="h16", device=cpu,
-               snapshot_dir=snaps, snapshot_every=1)
+    train_jobs(
+        mnist,
+        {"no9": rows_b},
+        [job],
+        settings,
+        arch="h16",
+        device=cpu,
+        snapshot_dir=snaps,
+        snapshot_every=1,
+    )
     assert "resumed" not in caplog.text
     assert f"discarding snapshot {snap}" in caplog.text and "train_rows" in caplog.text
     fresh = ModelJob("no9", 0, tmp_path / "f.pt", tmp_path / "f.history.csv")
@@ -197,8 +213,9 @@ def test_snapshot_of_other_training_images_is_not_resumed(tiny_data, tmp_path, m
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "not a snapshot"])
-def test_corrupt_snapshot_is_discarded_and_training_completes(tiny_data, tmp_path, monkeypatch,
-                                                              caplog, damage):
+def test_corrupt_snapshot_is_discarded_and_training_completes(
+    tiny_data, tmp_path, monkeypatch, caplog, damage
+):
     import logging
 
     snap = tmp_path / "snap.pt"
@@ -232,7 +249,7 @@ def test_snapshot_that_fails_while_applied_leaves_a_fresh_start(tiny_data, tmp_p
         train_vae(*tiny_data, **cfg(epochs=3), snapshot=snap, snapshot_every=1)
     restore()
     payload = torch.load(snap, weights_only=False)
-    payload["opt"] = {"state": {}, "param_groups": []}   # model loads, optimizer fails
+    payload["opt"] = {"state": {}, "param_groups": []}  # model loads, optimizer fails
     torch.save(payload, snap)
     model, hist = train_vae(*tiny_data, **cfg(epochs=3), snapshot=snap, snapshot_every=0)
     fresh, hist_fresh = train_vae(*tiny_data, **cfg(epochs=3))
@@ -251,16 +268,15 @@ def test_progress_is_logged_with_the_time_left(monkeypatch, caplog):
     notes = T.ProgressLog("h400.full.s0", epochs=10, every=15)
     now[0] += 10
     with caplog.at_level("INFO", logger="vae_novelty"):
-        notes.step(1, 10, 469)         # 10 s since the start: quiet
+        notes.step(1, 10, 469)  # 10 s since the start: quiet
         now[0] += 10
-        notes.step(3, 0, 469)          # 20 s, 2 of 10 epochs: logged, 80 s left
+        notes.step(3, 0, 469)  # 20 s, 2 of 10 epochs: logged, 80 s left
         now[0] += 5
-        notes.step(3, 100, 469)        # 5 s after the last: quiet
+        notes.step(3, 100, 469)  # 5 s after the last: quiet
     lines = [r.getMessage() for r in caplog.records]
-    assert lines == ["h400.full.s0: epoch 3/10, step 0/469, 20% done, 20.0s so far, "
-                     "about 80s left"]
+    assert lines == ["h400.full.s0: epoch 3/10, step 0/469, 20% done, 20.0s so far, about 80s left"]
     now[0] += 15
-    assert notes.epoch_done(4) == "40.0s so far, about 60s left"   # 4 of 10 epochs in 40 s
+    assert notes.epoch_done(4) == "40.0s so far, about 60s left"  # 4 of 10 epochs in 40 s
     resumed = T.ProgressLog("h400.full.s0", epochs=10, start_epoch=6)
     now[0] += 10
     assert resumed.epoch_done(7) == "10.0s so far, about 15s left"  # 2 of 5 epochs in 10 s
@@ -268,11 +284,17 @@ def test_progress_is_logged_with_the_time_left(monkeypatch, caplog):
 
 # found by mutation testing (bench/mutation.sh train; docs/benchmarks/mutation.md)
 
+
 def test_the_record_names_every_setting_and_an_empty_history_has_its_columns():
     from vae_novelty.hyperparams import TrainSettings
     from vae_novelty.train import History
 
     assert TrainSettings((4, 2), 3, 5, 16, 1e-3).record(7) == {
-        "hidden": [4, 2], "z_dim": 3, "epochs": 5, "batch_size": 16, "learning_rate": 1e-3,
-        "seed": 7}
+        "hidden": [4, 2],
+        "z_dim": 3,
+        "epochs": 5,
+        "batch_size": 16,
+        "learning_rate": 1e-3,
+        "seed": 7,
+    }
     assert History().to_frame().columns.tolist() == ["epoch", "train_neg_elbo", "test_neg_elbo"]

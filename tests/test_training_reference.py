@@ -44,22 +44,21 @@ def _loss_one_image(params: list[torch.Tensor], x: torch.Tensor, e: torch.Tensor
     mean = pairs[n_enc][0] @ h + pairs[n_enc][1]
     logvar = pairs[n_enc + 1][0] @ h + pairs[n_enc + 1][1]
     z = mean + torch.exp(logvar / 2) * e
-    dec = pairs[n_enc + 2:]
+    dec = pairs[n_enc + 2 :]
     for i, (w, b) in enumerate(dec):
         z = w @ z + b
         if i < len(dec) - 1:
             z = torch.clamp(z, min=0.0)
     logits = z
     # -log Bernoulli(x | sigmoid(l)) = log(1 + e^l) - x l, summed over pixels
-    bce = (torch.log1p(torch.exp(-logits.abs())) + torch.clamp(logits, min=0.0)
-           - x * logits).sum()
-    kl = 0.5 * (mean ** 2 + torch.exp(logvar) - 1.0 - logvar).sum()
+    bce = (torch.log1p(torch.exp(-logits.abs())) + torch.clamp(logits, min=0.0) - x * logits).sum()
+    kl = 0.5 * (mean**2 + torch.exp(logvar) - 1.0 - logvar).sum()
     return bce + kl
 
 
 def _batch_mean_loss(params, xb, eb):
     total = 0.0
-    for i in range(len(xb)):          # a plain loop over the images of the batch
+    for i in range(len(xb)):  # a plain loop over the images of the batch
         total = total + _loss_one_image(params, xb[i], eb[i])
     return total / len(xb)
 
@@ -72,7 +71,7 @@ def _reference_epoch(n: int, seed: int):
     noise = torch.Generator().manual_seed(seed + NOISE_OFFSET)
     steps = []
     for start in range(0, n, BATCH):
-        rows = order[start:start + BATCH]
+        rows = order[start : start + BATCH]
         steps.append((rows, torch.randn(len(rows), Z_DIM, generator=noise)))
     return steps
 
@@ -90,27 +89,31 @@ def _check_step(params, grads, x, rows, eps):
 def _epoch_loss(steps_params, x, steps):
     """The mean -ELBO over the epoch's images, each at the parameters of its own step."""
     with torch.no_grad():
-        total = sum(float(_batch_mean_loss([p.double() for p in params], x[rows].double(),
-                                           eps.double())) * len(rows)
-                    for params, (rows, eps) in zip(steps_params, steps))
+        total = sum(
+            float(_batch_mean_loss([p.double() for p in params], x[rows].double(), eps.double()))
+            * len(rows)
+            for params, (rows, eps) in zip(steps_params, steps)
+        )
     return total / sum(len(rows) for rows, _ in steps)
 
 
 def test_train_vae_steps_match_the_reference_with_a_short_last_batch(monkeypatch):
-    n, seed = 7, 3                                   # batches of 4 and 3
+    n, seed = 7, 3  # batches of 4 and 3
     x = _images(n)
     recorded = []
 
     class RecordingAdam(torch.optim.Adam):
         def step(self, closure=None):
             params = [p for group in self.param_groups for p in group["params"]]
-            recorded.append(([p.detach().clone() for p in params],
-                             [p.grad.detach().clone() for p in params]))
+            recorded.append(
+                ([p.detach().clone() for p in params], [p.grad.detach().clone() for p in params])
+            )
             return super().step(closure)
 
     monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
-    _, history = train_vae(x, _images(2, 1), TrainSettings(list(HIDDEN), Z_DIM, 1, BATCH, LR),
-                           seed=seed)
+    _, history = train_vae(
+        x, _images(2, 1), TrainSettings(list(HIDDEN), Z_DIM, 1, BATCH, LR), seed=seed
+    )
     steps = _reference_epoch(n, seed)
     assert [len(rows) for rows, _ in steps] == [4, 3]
     assert len(recorded) == len(steps)
@@ -121,7 +124,7 @@ def test_train_vae_steps_match_the_reference_with_a_short_last_batch(monkeypatch
 
 
 def test_ensemble_steps_match_the_reference_with_short_last_batches(monkeypatch):
-    sizes, seeds = (7, 5, 3), (0, 1, 2)              # batches (4, 3), (4, 1), (3)
+    sizes, seeds = (7, 5, 3), (0, 1, 2)  # batches (4, 3), (4, 1), (3)
     x_all = _images(20)
     rng = np.random.default_rng(4)
     train_idx = [torch.from_numpy(rng.choice(20, size, replace=False)) for size in sizes]
@@ -129,14 +132,20 @@ def test_ensemble_steps_match_the_reference_with_short_last_batches(monkeypatch)
 
     class RecordingAdam(ensemble.StackedAdam):
         def step(self, grads, active=None, active_index=None):
-            recorded.append(([p.detach().clone() for p in self.params],
-                             [g.detach().clone() for g in grads],
-                             list(range(len(sizes))) if active is None else list(active)))
+            recorded.append(
+                (
+                    [p.detach().clone() for p in self.params],
+                    [g.detach().clone() for g in grads],
+                    list(range(len(sizes))) if active is None else list(active),
+                )
+            )
             return super().step(grads, active, active_index)
 
     monkeypatch.setattr(ensemble, "StackedAdam", RecordingAdam)
-    members = [EnsembleMember(idx, _images(2, 1), seed, f"m{k}")
-               for k, (idx, seed) in enumerate(zip(train_idx, seeds))]
+    members = [
+        EnsembleMember(idx, _images(2, 1), seed, f"m{k}")
+        for k, (idx, seed) in enumerate(zip(train_idx, seeds))
+    ]
     results = train_ensemble(x_all, members, TrainSettings(list(HIDDEN), Z_DIM, 1, BATCH, LR))
     assert [active for _, _, active in recorded] == [[0, 1, 2], [0, 1]]
     for m, (idx, seed) in enumerate(zip(train_idx, seeds)):

@@ -23,16 +23,21 @@ def tiny_cfg():
 def test_every_model_and_posterior_file_is_written(tiny_run):
     cfg = tiny_cfg()
     for spec in vcfg.model_grid(cfg):
-        model, meta = load_model(tiny_run / f"results/models/{spec.stem}.pt",
-                                 expect_hidden=spec.hidden, expect_z_dim=spec.z_dim)
+        model, meta = load_model(
+            tiny_run / f"results/models/{spec.stem}.pt",
+            expect_hidden=spec.hidden,
+            expect_z_dim=spec.z_dim,
+        )
         assert meta["model_id"] == spec.model_id
         history = (tiny_run / f"results/models/{spec.stem}.history.csv").read_text().splitlines()
-        epochs = cfg["training"]["mini_epochs"] if spec.split == "mini" else \
-            cfg["training"]["epochs"]
+        epochs = (
+            cfg["training"]["mini_epochs"] if spec.split == "mini" else cfg["training"]["epochs"]
+        )
         assert history[0] == "epoch,train_neg_elbo,test_neg_elbo" and len(history) == epochs + 1
         split = load_split(tiny_run / f"results/splits/{spec.split}.npz")
-        train, test, pmeta = read_posteriors(tiny_run / f"results/posteriors/{spec.stem}.parquet",
-                                             expect_z_dim=spec.z_dim)
+        train, test, pmeta = read_posteriors(
+            tiny_run / f"results/posteriors/{spec.stem}.parquet", expect_z_dim=spec.z_dim
+        )
         assert np.array_equal(train["mnist_index"], split.train_idx)
         assert np.array_equal(test["mnist_index"], split.test_idx)
         assert pmeta["model_id"] == spec.model_id and pmeta["seed"] == spec.seed
@@ -50,8 +55,9 @@ def test_every_model_has_its_samples_and_the_summary_their_columns(tiny_run):
     cfg = tiny_cfg()
     n = cfg["samples"]["n"]
     for spec in vcfg.model_grid(cfg):
-        table, meta = read_samples(tiny_run / f"results/samples/{spec.stem}.parquet",
-                                   expect_model_id=spec.model_id)
+        table, meta = read_samples(
+            tiny_run / f"results/samples/{spec.stem}.parquet", expect_model_id=spec.model_id
+        )
         assert table.num_rows == n and meta["settings"]["n"] == n
         assert table.schema.field("z").type.list_size == spec.z_dim
         assert np.isfinite(meta["ct"]["ct"]) and meta["ct"]["cells"]
@@ -77,8 +83,10 @@ def test_logs_and_benchmarks_are_written(tiny_run):
     log = (tiny_run / "results/logs/train/mini.log").read_text()
     assert "on cpu" in log and "epoch 1/" in log
     assert (tiny_run / "results/benchmarks/train/mini.tsv").exists()
-    assert "verified: 60000 training and 10000 test images" in \
-        (tiny_run / "results/logs/data/prepare_mnist.log").read_text()
+    assert (
+        "verified: 60000 training and 10000 test images"
+        in (tiny_run / "results/logs/data/prepare_mnist.log").read_text()
+    )
 
 
 def test_summary_fraction_closer_to_mu_is_recounted_from_the_theorem1_table(tiny_run):
@@ -94,8 +102,11 @@ def test_summary_fraction_closer_to_mu_is_recounted_from_the_theorem1_table(tiny
     assert len(summary) == len(vcfg.model_grid(tiny_cfg()))
     logged = {}
     for log in (res / "logs/evaluate").glob("*.log"):
-        for mid, value in re.findall(r"(\S+): \d+ training, \d+ test images; .* closer to mu "
-                                     r"([0-9.]+)", log.read_text()):
+        for mid, value in re.findall(
+            r"(\S+): \d+ training, \d+ test images; .* closer to mu "
+            r"([0-9.]+)",
+            log.read_text(),
+        ):
             logged[mid] = value
     for row in summary.itertuples():
         rows = per_image[per_image.model_id == row.model_id]
@@ -105,8 +116,7 @@ def test_summary_fraction_closer_to_mu_is_recounted_from_the_theorem1_table(tiny
             continue
         closer = sum(1 for m, x in zip(rows.bce_mu_xhat, rows.bce_x_xhat) if m < x)
         # (pandas' CSV reader may be one ulp off)
-        assert row.frac_closer_to_mu == pytest.approx(closer / len(rows), rel=1e-12), \
-            row.model_id
+        assert row.frac_closer_to_mu == pytest.approx(closer / len(rows), rel=1e-12), row.model_id
         assert logged[row.model_id] == f"{closer / len(rows):.3f}", row.model_id
 
 
@@ -120,8 +130,9 @@ def test_config_typo_fails_at_parse_time(tmp_path):
     cfg["training"]["epochz"] = 3
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = run_snakemake(tmp_path / "run", "--cores", "1", "--dry-run", configfile=path,
-                         check=False)
+    proc = run_snakemake(
+        tmp_path / "run", "--cores", "1", "--dry-run", configfile=path, check=False
+    )
     assert proc.returncode != 0
     assert "unknown config key training.epochz" in proc.stdout + proc.stderr
     assert not (tmp_path / "run" / "results").exists()
@@ -142,9 +153,19 @@ def test_default_config_syntax_error_names_file_and_line(tmp_path):
         (copy / name).symlink_to(REPO / name)
     bad = copy / "config" / "config.yaml"
     bad.write_text("training:\n  epochs: 3\n   batch_size: 4\n")
-    proc = subprocess.run([*SNAKEMAKE, "-s", str(copy / "Snakefile"), "--directory",
-                           str(tmp_path / "run"), "--dry-run"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            *SNAKEMAKE,
+            "-s",
+            str(copy / "Snakefile"),
+            "--directory",
+            str(tmp_path / "run"),
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0
     assert f"{bad}:3:14: mapping values are not allowed here" in proc.stdout + proc.stderr
 
@@ -157,9 +178,10 @@ def test_corrupt_user_folder_writes_no_data(tmp_path, mnist_copy):
     path = tmp_path / "folder.yaml"
     path.write_text(yaml.safe_dump(cfg))
     workdir = tmp_path / "run"
-    proc = run_snakemake(workdir, "--cores", "1", "results/data/mnist.npz", configfile=path,
-                         check=False)
-    assert proc.returncode != 0                     # stopped while parsing: no job ran
+    proc = run_snakemake(
+        workdir, "--cores", "1", "results/data/mnist.npz", configfile=path, check=False
+    )
+    assert proc.returncode != 0  # stopped while parsing: no job ran
     assert "data (folder): " in proc.stderr
     assert "train-labels-idx1-ubyte.gz: corrupt or truncated gzip" in proc.stderr
     assert not (workdir / "results/data/mnist.npz").exists()
@@ -170,19 +192,29 @@ def test_corrupt_user_folder_writes_no_data(tmp_path, mnist_copy):
 def test_the_report_describes_only_the_run_whose_results_it_embeds(tiny_run, tmp_path):
     record = yaml.safe_load((tiny_run / "results" / "run_record.yaml").read_text())
     assert record["config"]["training"]["epochs"] == 2 and len(record["data"]) == 16
-    assert "device" not in record["config"]["training"]        # speed-only keys are left out
+    assert "device" not in record["config"]["training"]  # speed-only keys are left out
     report = tmp_path / "other.html"
-    proc = run_snakemake(tiny_run, "--report", str(report), "--config",
-                         "training={epochs: 3}", check=False)
+    proc = run_snakemake(
+        tiny_run, "--report", str(report), "--config", "training={epochs: 3}", check=False
+    )
     assert proc.returncode != 0 and not report.exists()
     assert "made with another configuration than the one given now" in proc.stderr
     assert "training.epochs: 2 in the results, 3 now" in proc.stderr
-    proc = run_snakemake(tiny_run, "--dry-run", "--report", str(report), "--report-after-run",
-                         "--config", "training={epochs: 3}", check=False)  # reports, runs nothing
+    proc = run_snakemake(
+        tiny_run,
+        "--dry-run",
+        "--report",
+        str(report),
+        "--report-after-run",
+        "--config",
+        "training={epochs: 3}",
+        check=False,
+    )  # reports, runs nothing
     assert proc.returncode != 0 and not report.exists()
     assert "training.epochs: 2 in the results, 3 now" in proc.stdout + proc.stderr
-    proc = run_snakemake(tiny_run, "--report", str(report), "--config",
-                         "theorem1={chunk_mb: 64}")             # speed only: the same run
+    proc = run_snakemake(
+        tiny_run, "--report", str(report), "--config", "theorem1={chunk_mb: 64}"
+    )  # speed only: the same run
     assert report.exists()
 
 
@@ -192,9 +224,16 @@ def test_report_holds_every_figure_and_table_with_captions(tiny_run):
     html = report.read_text(errors="replace")
     assert "run_record.yaml" in html and "Run record" in html
     assert len(html) > 100_000  # self-contained: the images are embedded
-    for name in ("figure1.png", "figure2.png", "figure3.png", "figure4.png",
-                 "figure_quant.png", "summary.html", "summary_by_config.html",
-                 "classifier.html"):
+    for name in (
+        "figure1.png",
+        "figure2.png",
+        "figure3.png",
+        "figure4.png",
+        "figure_quant.png",
+        "summary.html",
+        "summary_by_config.html",
+        "classifier.html",
+    ):
         assert name in html, name
     # captions are rendered with the rule's params (Figure 2's digit and bins)
     assert "is the decoder output closer to the input or to the weighted average" in html

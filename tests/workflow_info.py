@@ -57,9 +57,19 @@ def workflow_rules(configfile: Path = REPO / "config" / "config.yaml") -> tuple[
     with tempfile.TemporaryDirectory(prefix="rules-") as tmp:
         out = Path(tmp) / "rules.json"
         proc = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(REPO / "Snakefile"), str(configfile),
-             str(Path(tmp) / "work"), str(out)],
-            capture_output=True, text=True, timeout=300)
+            [
+                sys.executable,
+                "-c",
+                _CHILD,
+                str(REPO / "Snakefile"),
+                str(configfile),
+                str(Path(tmp) / "work"),
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"cannot parse the workflow:\n{proc.stdout}\n{proc.stderr}")
         return tuple(json.loads(out.read_text()))

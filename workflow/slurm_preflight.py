@@ -54,12 +54,34 @@ TIMEOUT_ENV = "VAE_NOVELTY_SLURM_TIMEOUT"
 DEFAULT_TIMEOUT = 10.0
 # Command-line options (argparse dests) that read the workflow without running a job.
 INSPECTION_OPTIONS = (
-    "lint", "list_rules", "list_target_rules", "print_compilation", "dag", "rulegraph",
-    "filegraph", "d3dag", "summary", "detailed_summary", "report", "containerize",
-    "generate_unit_tests", "unlock", "cleanup_metadata", "conda_cleanup_envs",
-    "conda_create_envs_only", "list_conda_envs", "cleanup_shadow", "container_cleanup_images",
-    "list_changes", "list_input_changes", "list_params_changes", "list_untracked", "archive",
-    "delete_all_output", "delete_temp_output", "export_cwl",
+    "lint",
+    "list_rules",
+    "list_target_rules",
+    "print_compilation",
+    "dag",
+    "rulegraph",
+    "filegraph",
+    "d3dag",
+    "summary",
+    "detailed_summary",
+    "report",
+    "containerize",
+    "generate_unit_tests",
+    "unlock",
+    "cleanup_metadata",
+    "conda_cleanup_envs",
+    "conda_create_envs_only",
+    "list_conda_envs",
+    "cleanup_shadow",
+    "container_cleanup_images",
+    "list_changes",
+    "list_input_changes",
+    "list_params_changes",
+    "list_untracked",
+    "archive",
+    "delete_all_output",
+    "delete_temp_output",
+    "export_cwl",
 )
 
 _checked = False
@@ -79,22 +101,30 @@ def check(workflow, args=None) -> None:
     placeholders = _placeholders(settings, _profile_files(workflow, args))
     if mode == "dryrun":
         if placeholders:
-            logger.warning("Dry run only, a real run with this profile stops at once: "
-                           + "; ".join(p for _, p in placeholders) + ".")
+            logger.warning(
+                "Dry run only, a real run with this profile stops at once: "
+                + "; ".join(p for _, p in placeholders)
+                + "."
+            )
         return
 
     slurm_problems, hints = _slurm_problems(settings, {name for name, _ in placeholders})
-    problems = [f"{problem}.\n{_HOW_TO_SET[name]}" + (f" {hints[name]}" if name in hints else "")
-                for name, problem in placeholders] + slurm_problems
+    problems = [
+        f"{problem}.\n{_HOW_TO_SET[name]}" + (f" {hints[name]}" if name in hints else "")
+        for name, problem in placeholders
+    ] + slurm_problems
     if problems:
         names = ", ".join(str(p) for p in _cli_profiles(args))
         raise WorkflowError(
             "SLURM run stopped before any job was planned or submitted"
-            + (f" (profile {names})" if names else "") + ":\n"
-            + "\n".join("  - " + p.replace("\n", "\n    ") for p in problems))
+            + (f" (profile {names})" if names else "")
+            + ":\n"
+            + "\n".join("  - " + p.replace("\n", "\n    ") for p in problems)
+        )
 
 
 # ----------------------------------------------------------------------------- which run
+
 
 def _mode(workflow, args):
     """'run' or 'dryrun' where the SLURM executor is selected in the main process, else None."""
@@ -119,8 +149,10 @@ def _mode(workflow, args):
 def _cli_frame():
     frame = inspect.currentframe()
     while frame is not None:
-        if (frame.f_code.co_name == "args_to_api"
-                and frame.f_globals.get("__name__") == "snakemake.cli"):
+        if (
+            frame.f_code.co_name == "args_to_api"
+            and frame.f_globals.get("__name__") == "snakemake.cli"
+        ):
             return frame
         frame = frame.f_back
     return None
@@ -162,6 +194,7 @@ def _profile_files(workflow, args) -> list[Path]:
 
 # ----------------------------------------------------------------------------- the checks
 
+
 def _resource_values(settings, name):
     """[(value, where)] for resource ``name`` in default-resources and set-resources."""
     found = []
@@ -192,9 +225,12 @@ def _placeholders(settings, profiles) -> list[tuple[str, str]]:
         for value, where in _resource_values(settings, name):
             if PLACEHOLDER not in str(value):
                 continue
-            lines = [(f, n, line.strip()) for f in profiles for n, line in _lines(f)
-                     if name in line and str(value) in line
-                     and not line.lstrip().startswith("#")]
+            lines = [
+                (f, n, line.strip())
+                for f in profiles
+                for n, line in _lines(f)
+                if name in line and str(value) in line and not line.lstrip().startswith("#")
+            ]
             if lines:
                 at = "; ".join(f"line {n} of {f} ({line})" for f, n, line in lines)
                 fix = f"edit {at}"
@@ -206,9 +242,9 @@ def _placeholders(settings, profiles) -> list[tuple[str, str]]:
 
 _HOW_TO_SET = {
     "slurm_account": "Set it to your SLURM account (`sacctmgr show assoc user=$USER` lists "
-                     "them), or delete the line to let the plugin guess one.",
+    "them), or delete the line to let the plugin guess one.",
     "slurm_partition": "Set it to a partition of your cluster (`sinfo -s` lists them), or "
-                       "delete the line to use the cluster's default partition.",
+    "delete the line to use the cluster's default partition.",
 }
 
 
@@ -223,26 +259,35 @@ def _slurm_problems(settings, placeholders) -> tuple[list[str], dict[str, str]]:
     """(problems, hints): what keeps the plugin from submitting here, and the partitions and
     accounts there are for the resources in ``placeholders``."""
     if shutil.which("sbatch") is None:
-        return ["`sbatch` is not on PATH: this machine is not a SLURM submit host. Run on the "
-                "cluster's login node (with the SLURM client commands on PATH), or run here "
-                "without --profile profiles/slurm (e.g. `snakemake --cores all`)."], {}
+        return [
+            "`sbatch` is not on PATH: this machine is not a SLURM submit host. Run on the "
+            "cluster's login node (with the SLURM client commands on PATH), or run here "
+            "without --profile profiles/slurm (e.g. `snakemake --cores all`)."
+        ], {}
     if shutil.which("sinfo") is None:
-        return ["`sinfo` is not on PATH (but `sbatch` is): the SLURM client commands are "
-                "incomplete here; load the cluster's SLURM module or run on its login node."], {}
+        return [
+            "`sinfo` is not on PATH (but `sbatch` is): the SLURM client commands are "
+            "incomplete here; load the cluster's SLURM module or run on its login node."
+        ], {}
     timeout = _timeout()
     rc, out, err = _run(["sinfo", "--noheader", "--format=%P"], timeout)
     if rc is None:
-        return [f"`sinfo` did not answer within {timeout:g} s: the SLURM controller cannot be "
-                f"reached from this machine (raise {TIMEOUT_ENV} if it is only slow)."], {}
+        return [
+            f"`sinfo` did not answer within {timeout:g} s: the SLURM controller cannot be "
+            f"reached from this machine (raise {TIMEOUT_ENV} if it is only slow)."
+        ], {}
     if rc != 0:
-        return [f"`sinfo` cannot reach the SLURM controller (exit {rc}): "
-                f"{_tail(err or out)}"], {}
+        return [f"`sinfo` cannot reach the SLURM controller (exit {rc}): {_tail(err or out)}"], {}
     hints = {}
     partitions = sorted({p.strip().rstrip("*") for p in out.split() if p.strip()})
     if partitions and "slurm_partition" in placeholders:
         hints["slurm_partition"] = f"Partitions on this cluster: {', '.join(partitions)}."
-    accounts = [a for value, _ in _resource_values(settings, "slurm_account")
-                for a in re.split(r"[,\s]+", str(value)) if a]
+    accounts = [
+        a
+        for value, _ in _resource_values(settings, "slurm_account")
+        for a in re.split(r"[,\s]+", str(value))
+        if a
+    ]
     if "slurm_account" in placeholders:
         valid, _ = _valid_accounts(timeout)
         if valid:
@@ -251,9 +296,11 @@ def _slurm_problems(settings, placeholders) -> tuple[list[str], dict[str, str]]:
     if accounts:
         return _account_problems(accounts, timeout), hints
     if shutil.which("sacct") is None:
-        return ["No slurm_account is set, so the SLURM plugin guesses one with `sacct`, which "
-                "is not on PATH (the plugin then never submits the first job): set "
-                "slurm_account in the profile."], hints
+        return [
+            "No slurm_account is set, so the SLURM plugin guesses one with `sacct`, which "
+            "is not on PATH (the plugin then never submits the first job): set "
+            "slurm_account in the profile."
+        ], hints
     return [], hints
 
 
@@ -265,10 +312,13 @@ def _valid_accounts(timeout):
     except Exception as exc:  # no USER/LOGNAME and no passwd entry: the plugin fails too
         return None, [f"the user name is unknown here ({exc})"]
     if shutil.which("sacctmgr") is None:
-        return None, ["`sacctmgr` is not on PATH (the plugin needs it to check the account, "
-                      "and never submits the first job without it)"]
-    rc, out, err = _run(["sacctmgr", "-n", "-s", "list", "user", user, "format=account%256"],
-                        timeout)
+        return None, [
+            "`sacctmgr` is not on PATH (the plugin needs it to check the account, "
+            "and never submits the first job without it)"
+        ]
+    rc, out, err = _run(
+        ["sacctmgr", "-n", "-s", "list", "user", user, "format=account%256"], timeout
+    )
     if rc is None:
         return None, [f"`sacctmgr` did not answer within {timeout:g} s"]
     if rc != 0:
@@ -288,19 +338,24 @@ def _valid_accounts(timeout):
 def _account_problems(accounts, timeout):
     valid, why = _valid_accounts(timeout)
     if valid is None:
-        return [f"The SLURM plugin checks slurm_account '{', '.join(accounts)}' before the first "
-                f"submission and cannot here: {'; '.join(why)}. Check that `sacctmgr show assoc "
-                f"user=$USER` works on this machine."]
+        return [
+            f"The SLURM plugin checks slurm_account '{', '.join(accounts)}' before the first "
+            f"submission and cannot here: {'; '.join(why)}. Check that `sacctmgr show assoc "
+            f"user=$USER` works on this machine."
+        ]
     if not valid:  # the plugin warns and submits without checking
         return []
     bad = [a for a in accounts if a.lower() not in valid]
     if bad:
-        return [f"slurm_account {', '.join(map(repr, bad))} is not one of your SLURM accounts "
-                f"({', '.join(sorted(valid))}): edit slurm_account in the profile."]
+        return [
+            f"slurm_account {', '.join(map(repr, bad))} is not one of your SLURM accounts "
+            f"({', '.join(sorted(valid))}): edit slurm_account in the profile."
+        ]
     return []
 
 
 # ----------------------------------------------------------------------------- helpers
+
 
 def _timeout() -> float:
     try:
@@ -316,8 +371,14 @@ def _run(cmd, timeout):
     (KeyboardInterrupt is re-raised), so nothing it started outlives the check.
     """
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
     except OSError as exc:
         return 127, "", str(exc)
     try:

@@ -26,8 +26,7 @@ from .neighbours import nn_ratio
 from .pixel_nn import nearest_images
 
 
-def copy_ratios(samples, train_images, *, chunk_mb: float = 1024.0,
-                device="cpu") -> np.ndarray:
+def copy_ratios(samples, train_images, *, chunk_mb: float = 1024.0, device="cpu") -> np.ndarray:
     """Nearest over second-nearest training-image distance of every sample (T,)."""
     _, dist = nearest_images(samples, train_images, k=2, chunk_mb=chunk_mb, device=device)
     return nn_ratio(dist)
@@ -66,10 +65,11 @@ def agreement(recon_a, recon_b, own_a, own_b) -> Agreement:
     a = np.asarray(recon_a, np.float64)
     b = np.asarray(recon_b, np.float64)
     own_a, own_b = np.asarray(own_a, np.float64), np.asarray(own_b, np.float64)
-    if a.shape != b.shape or a.ndim != 2 or own_a.shape != (len(a),) or \
-            own_b.shape != (len(a),):
-        raise ValueError(f"shapes disagree: reconstructions {a.shape} and {b.shape}, own "
-                         f"distances {own_a.shape} and {own_b.shape}")
+    if a.shape != b.shape or a.ndim != 2 or own_a.shape != (len(a),) or own_b.shape != (len(a),):
+        raise ValueError(
+            f"shapes disagree: reconstructions {a.shape} and {b.shape}, own "
+            f"distances {own_a.shape} and {own_b.shape}"
+        )
     if len(a) == 0:
         raise ValueError("no test images")
     return Agreement(np.sqrt(((a - b) ** 2).sum(1)), own_a, own_b)

@@ -61,12 +61,18 @@ def check_model_id(recorded, expected: str, where, allow_missing: bool = False) 
     records; a file recording none passes only with ``allow_missing``)."""
     if recorded == expected or (allow_missing and recorded is None):
         return
-    raise ValueError(f"{where}: holds model {recorded!r}, expected {expected!r} "
-                     f"(inputs out of order?)")
+    raise ValueError(
+        f"{where}: holds model {recorded!r}, expected {expected!r} (inputs out of order?)"
+    )
 
 
-def check_model(meta: dict, where, expect_model_id: str | None = None,
-                expect_data: str | None = None, allow_missing_id: bool = False) -> None:
+def check_model(
+    meta: dict,
+    where,
+    expect_model_id: str | None = None,
+    expect_data: str | None = None,
+    allow_missing_id: bool = False,
+) -> None:
     """The check every reader of a per-model file applies to its metadata: it holds
     ``expect_model_id`` and was made from data ``expect_data`` (each checked when given)."""
     if expect_model_id is not None:
@@ -75,8 +81,9 @@ def check_model(meta: dict, where, expect_model_id: str | None = None,
         check_fingerprint(meta.get("data"), expect_data, where)
 
 
-def read_model_table(path, expect_model_id: str | None = None, expect_data: str | None = None,
-                     expect_columns=None):
+def read_model_table(
+    path, expect_model_id: str | None = None, expect_data: str | None = None, expect_columns=None
+):
     """A per-model Parquet table and its metadata, checked by :func:`check_model`, with exactly
     the columns ``expect_columns`` (any order) when given. A file that cannot be read as
     Parquet (truncated, corrupt) or has other columns is a ValueError naming it; a missing file
@@ -86,15 +93,19 @@ def read_model_table(path, expect_model_id: str | None = None, expect_data: str 
     except (pa.ArrowException, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise ValueError(f"{path}: cannot read the table (truncated, corrupt or not a Parquet "
-                         f"file: {type(exc).__name__}: {exc})") from exc
+        raise ValueError(
+            f"{path}: cannot read the table (truncated, corrupt or not a Parquet "
+            f"file: {type(exc).__name__}: {exc})"
+        ) from exc
     if expect_columns is not None:
         names = table.column_names
         missing = [c for c in expect_columns if c not in names]
         extra = [c for c in names if c not in expect_columns]
         if missing or extra:
-            raise ValueError(f"{path}: missing column(s) {missing}, unexpected column(s) {extra}; "
-                             f"expected {list(expect_columns)}")
+            raise ValueError(
+                f"{path}: missing column(s) {missing}, unexpected column(s) {extra}; "
+                f"expected {list(expect_columns)}"
+            )
     meta = table_meta(table)
     check_model(meta, path, expect_model_id, expect_data)
     return table, meta

@@ -42,13 +42,20 @@ class ChunkPlan:
     train_chunk: int
 
     @classmethod
-    def fit(cls, n_test: int, n_train: int, sizes: tuple[int, int],
-            test_chunk: int | None = None, train_chunk: int | None = None) -> "ChunkPlan":
+    def fit(
+        cls,
+        n_test: int,
+        n_train: int,
+        sizes: tuple[int, int],
+        test_chunk: int | None = None,
+        train_chunk: int | None = None,
+    ) -> "ChunkPlan":
         """The plan with the chunk sizes ``sizes`` (from the caller's memory budget), each
         replaced by ``test_chunk`` / ``train_chunk`` when given (the callers' overrides)."""
         tc, nc = sizes
-        return cls(int(n_test), int(n_train), int(test_chunk or tc),
-                   int(min(train_chunk or nc, n_train)))
+        return cls(
+            int(n_test), int(n_train), int(test_chunk or tc), int(min(train_chunk or nc, n_train))
+        )
 
     @property
     def sizes(self) -> tuple[int, int]:
@@ -74,16 +81,17 @@ class ChunkPlan:
         view is reused: it holds one block at a time."""
         for cols in self.train_spans():
             width = cols.stop - cols.start
-            yield cols, buffer[:rows * width].view(rows, width)
+            yield cols, buffer[: rows * width].view(rows, width)
 
 
 def staged(buffer: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """``rows`` (r, P) copied into the front of ``buffer`` (converted to its dtype), as an
     (r, P) view: a chunk of training images in float64 without a fresh allocation."""
-    return buffer[:rows.numel()].view(rows.shape).copy_(rows)
+    return buffer[: rows.numel()].view(rows.shape).copy_(rows)
 
 
 # --------------------------------------------------------------------------- streaming top-k
+
 
 def sort_pairs(values: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Order each row by value descending, equal values by index ascending."""
@@ -106,17 +114,18 @@ def chunk_topk(scores: torch.Tensor, k: int, offset: int) -> tuple[torch.Tensor,
         values, index = values[:, :k].contiguous(), index[:, :k].contiguous()
         if bool(tied.any()):
             rows = tied.nonzero().squeeze(1)
-            step = max(1, len(scores) // 4)       # bounds the sort's temporaries
+            step = max(1, len(scores) // 4)  # bounds the sort's temporaries
             for r0 in range(0, len(rows), step):
-                r = rows[r0:r0 + step]
+                r = rows[r0 : r0 + step]
                 sv, si = torch.sort(scores[r], dim=1, descending=True, stable=True)
                 values[r], index[r] = sv[:, :kk], si[:, :kk]
                 del sv, si
     return sort_pairs(values, index + offset)
 
 
-def merge_topk(v_old: torch.Tensor, i_old: torch.Tensor, v_new: torch.Tensor,
-               i_new: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def merge_topk(
+    v_old: torch.Tensor, i_old: torch.Tensor, v_new: torch.Tensor, i_new: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The top-k of two candidate lists (values, positions), ties toward the lower position."""
     values, index = sort_pairs(torch.cat([v_old, v_new], 1), torch.cat([i_old, i_new], 1))
     return values[:, :k], index[:, :k]

@@ -45,17 +45,22 @@ class DigitCNN(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 5, stride=2, padding=2), nn.ReLU(),
-            nn.Conv2d(16, 32, 5, stride=2, padding=2), nn.ReLU())
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU(),
-                                  nn.Linear(128, 10))
+            nn.Conv2d(1, 16, 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 5, stride=2, padding=2),
+            nn.ReLU(),
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x.reshape(-1, 1, 28, 28)))
 
 
-def train_classifier(images, labels, *, epochs: int, batch_size: int, learning_rate: float,
-                     seed: int, device="cpu") -> DigitCNN:
+def train_classifier(
+    images, labels, *, epochs: int, batch_size: int, learning_rate: float, seed: int, device="cpu"
+) -> DigitCNN:
     """Train :class:`DigitCNN` on ``images`` (N, 784) uint8 or [0, 1] floats and ``labels``."""
     gen = torch.Generator().manual_seed(int(seed))
     torch.manual_seed(int(seed))
@@ -77,14 +82,19 @@ def train_classifier(images, labels, *, epochs: int, batch_size: int, learning_r
         order = torch.randperm(n, generator=gen).to(device)
         model.train()
         for i0 in range(0, n, batch_size):
-            idx = order[i0:i0 + batch_size]
+            idx = order[i0 : i0 + batch_size]
             loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
-        log.info("classifier epoch %d/%d: mean loss %.4f (%.1fs)", epoch, epochs, total / n,
-                 time.perf_counter() - t0)
+        log.info(
+            "classifier epoch %d/%d: mean loss %.4f (%.1fs)",
+            epoch,
+            epochs,
+            total / n,
+            time.perf_counter() - t0,
+        )
     return model.eval()
 
 
@@ -94,18 +104,24 @@ def _floats(images) -> np.ndarray:
 
 
 @torch.inference_mode()
-def classify(model: DigitCNN, images, device="cpu",
-             batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def classify(
+    model: DigitCNN, images, device="cpu", batch_size: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
     """``(digit int8, probability float64)`` per image (N, 784): the arg-max class (ties to the
     lower digit) and its softmax probability."""
     model = model.to(device).eval()
     x = _floats(images)
     digits, probs = np.empty(len(x), np.int8), np.empty(len(x))
     for i0 in range(0, len(x), batch_size):
-        p = torch.softmax(model(torch.as_tensor(x[i0:i0 + batch_size], device=device)).double(),
-                          1).cpu().numpy()
-        digits[i0:i0 + batch_size] = p.argmax(1)
-        probs[i0:i0 + batch_size] = p.max(1)
+        p = (
+            torch.softmax(
+                model(torch.as_tensor(x[i0 : i0 + batch_size], device=device)).double(), 1
+            )
+            .cpu()
+            .numpy()
+        )
+        digits[i0 : i0 + batch_size] = p.argmax(1)
+        probs[i0 : i0 + batch_size] = p.max(1)
     return digits, probs
 
 
@@ -115,20 +131,32 @@ def accuracy_report(model, images, labels, device="cpu") -> dict:
     labels = np.asarray(labels, np.int64)
     conf = np.zeros((10, 10), np.int64)
     np.add.at(conf, (labels, pred.astype(np.int64)), 1)
-    per = {str(d): float(conf[d, d] / conf[d].sum()) if conf[d].sum() else None
-           for d in range(10)}
+    per = {str(d): float(conf[d, d] / conf[d].sum()) if conf[d].sum() else None for d in range(10)}
     # how often real images of other digits are called d: the false-positive rate into d
-    into = {str(d): float((conf[:, d].sum() - conf[d, d]) / (len(labels) - conf[d].sum()))
-            if len(labels) > conf[d].sum() else None for d in range(10)}
-    return {"test_accuracy": float((pred == labels).mean()), "n_test": int(len(labels)),
-            "per_digit_accuracy": per, "called_d_when_not_d": into,
-            "confusion": conf.tolist()}
+    into = {
+        str(d): float((conf[:, d].sum() - conf[d, d]) / (len(labels) - conf[d].sum()))
+        if len(labels) > conf[d].sum()
+        else None
+        for d in range(10)
+    }
+    return {
+        "test_accuracy": float((pred == labels).mean()),
+        "n_test": int(len(labels)),
+        "per_digit_accuracy": per,
+        "called_d_when_not_d": into,
+        "confusion": conf.tolist(),
+    }
 
 
 def save_classifier(model: DigitCNN, path, meta: dict) -> None:
-    write_torch_atomic({"format": CLASSIFIER_FORMAT, "meta": meta,
-                        "state_dict": {k: v.detach().cpu() for k, v in
-                                       model.state_dict().items()}}, path)
+    write_torch_atomic(
+        {
+            "format": CLASSIFIER_FORMAT,
+            "meta": meta,
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        },
+        path,
+    )
 
 
 def load_classifier(path, expect_data: str | None = None) -> tuple[DigitCNN, dict]:
@@ -156,19 +184,33 @@ def report_html(info: dict, title: str) -> str:
     rows = "".join(
         f"<tr><td>{d}</td><td>{100 * info['per_digit_accuracy'][d]:.2f}%</td>"
         f"<td>{100 * info['called_d_when_not_d'][d]:.2f}%</td></tr>"
-        for d in sorted(info["per_digit_accuracy"]) if info["per_digit_accuracy"][d] is not None)
+        for d in sorted(info["per_digit_accuracy"])
+        if info["per_digit_accuracy"][d] is not None
+    )
     s = info["settings"]
-    return (f"<html><body><h3>{title}</h3><p>MNIST^te accuracy "
-            f"<b>{100 * info['test_accuracy']:.2f}%</b> on {info['n_test']} images; trained on "
-            f"{info['n_train']} MNIST^tr images, {s['epochs']} epochs, batch {s['batch_size']}, "
-            f"learning rate {s['learning_rate']}, seed {s['seed']}.</p>"
-            "<table border=1><tr><th>digit</th><th>accuracy</th>"
-            "<th>other digits called this one</th></tr>" + rows + "</table></body></html>\n")
+    return (
+        f"<html><body><h3>{title}</h3><p>MNIST^te accuracy "
+        f"<b>{100 * info['test_accuracy']:.2f}%</b> on {info['n_test']} images; trained on "
+        f"{info['n_train']} MNIST^tr images, {s['epochs']} epochs, batch {s['batch_size']}, "
+        f"learning rate {s['learning_rate']}, seed {s['seed']}.</p>"
+        "<table border=1><tr><th>digit</th><th>accuracy</th>"
+        "<th>other digits called this one</th></tr>" + rows + "</table></body></html>\n"
+    )
 
 
-def train_and_save(mnist, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
-                   max_train_images: int | None, model_path, json_path, html_path,
-                   device="cpu") -> dict:
+def train_and_save(
+    mnist,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    max_train_images: int | None,
+    model_path,
+    json_path,
+    html_path,
+    device="cpu",
+) -> dict:
     """The rule ``classifier``: train on MNIST^tr (all digits; at most ``max_train_images``,
     a seeded subsample, in reduced test runs), measure on all of MNIST^te, write the model,
     the JSON record and the report page. Returns the record."""
@@ -177,21 +219,42 @@ def train_and_save(mnist, *, epochs: int, batch_size: int, learning_rate: float,
         rng = np.random.default_rng([int(seed), 7])
         rows = np.sort(rng.choice(rows, size=int(max_train_images), replace=False))
     t0 = time.perf_counter()
-    model = train_classifier(mnist.train_images[rows], mnist.train_labels[rows], epochs=epochs,
-                             batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                             device=device)
+    model = train_classifier(
+        mnist.train_images[rows],
+        mnist.train_labels[rows],
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        device=device,
+    )
     seconds = time.perf_counter() - t0
     info = accuracy_report(model, mnist.test_images, mnist.test_labels, device)
-    settings = {"epochs": int(epochs), "batch_size": int(batch_size),
-                "learning_rate": float(learning_rate), "seed": int(seed),
-                "max_train_images": max_train_images}
-    info.update({"settings": settings, "n_train": int(len(rows)), "data": mnist.fingerprint,
-                 "architecture": "conv5x5/2(16)-conv5x5/2(32)-fc128",
-                 **provenance()})
-    log.info("classifier: MNIST^te accuracy %.4f (%d training images, %.1fs)",
-             info["test_accuracy"], len(rows), seconds)
-    save_classifier(model.cpu(), model_path, {k: v for k, v in info.items()
-                                              if k not in ("confusion",)})
+    settings = {
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "learning_rate": float(learning_rate),
+        "seed": int(seed),
+        "max_train_images": max_train_images,
+    }
+    info.update(
+        {
+            "settings": settings,
+            "n_train": int(len(rows)),
+            "data": mnist.fingerprint,
+            "architecture": "conv5x5/2(16)-conv5x5/2(32)-fc128",
+            **provenance(),
+        }
+    )
+    log.info(
+        "classifier: MNIST^te accuracy %.4f (%d training images, %.1fs)",
+        info["test_accuracy"],
+        len(rows),
+        seconds,
+    )
+    save_classifier(
+        model.cpu(), model_path, {k: v for k, v in info.items() if k not in ("confusion",)}
+    )
     write_json(info, json_path)
     write_text_atomic(html_path, report_html(info, "Digit classifier (samples stage)"))
     return info

@@ -44,7 +44,7 @@ def imported_names(path: Path, package: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
-                anchor = base[:len(base) - node.level + 1]
+                anchor = base[: len(base) - node.level + 1]
                 module = ".".join(anchor + ([node.module] if node.module else []))
             else:
                 module = node.module or ""

@@ -31,13 +31,20 @@ DATA_SUFFIXES = (".parquet", ".npz", ".pt", ".csv", ".tsv")
 def list_files(root: Path, excluded_dirs: Iterable[str] = EXCLUDED_DIRS) -> set[str]:
     """Paths (relative, POSIX) of the files under ``root``, outside the excluded folders."""
     excluded = set(excluded_dirs)
-    return {p.relative_to(root).as_posix() for p in root.rglob("*")
-            if p.is_file() and not excluded & set(p.relative_to(root).parts[:-1])}
+    return {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and not excluded & set(p.relative_to(root).parts[:-1])
+    }
 
 
-def compare_results(dir_a: Path | str, dir_b: Path | str, *,
-                    excluded_dirs: Iterable[str] = EXCLUDED_DIRS,
-                    data_suffixes: Iterable[str] = DATA_SUFFIXES) -> list[str]:
+def compare_results(
+    dir_a: Path | str,
+    dir_b: Path | str,
+    *,
+    excluded_dirs: Iterable[str] = EXCLUDED_DIRS,
+    data_suffixes: Iterable[str] = DATA_SUFFIXES,
+) -> list[str]:
     """Every difference between two results folders, one line each (empty: identical)."""
     a, b = Path(dir_a), Path(dir_b)
     problems = [f"{d}: not a directory" for d in (a, b) if not d.is_dir()]
@@ -86,7 +93,7 @@ def _first_mismatch(x, y) -> str:
     if len(bad) == 0:
         return ""
     where = tuple(int(i) for i in bad[0])
-    return (f"{len(bad)} value(s) differ, first at index {where}: {x[where]!r} != {y[where]!r}")
+    return f"{len(bad)} value(s) differ, first at index {where}: {x[where]!r} != {y[where]!r}"
 
 
 def _compare_arrays(name: str, x, y) -> list[str]:
@@ -154,12 +161,16 @@ def _compare_parquet(fa: Path, fb: Path) -> list[str]:
     out = []
     if ta.schema.metadata != tb.schema.metadata:
         keys = sorted({*(ta.schema.metadata or {}), *(tb.schema.metadata or {})})
-        changed = [k.decode(errors="replace") for k in keys
-                   if (ta.schema.metadata or {}).get(k) != (tb.schema.metadata or {}).get(k)]
+        changed = [
+            k.decode(errors="replace")
+            for k in keys
+            if (ta.schema.metadata or {}).get(k) != (tb.schema.metadata or {}).get(k)
+        ]
         out.append(f"schema metadata differs (keys: {', '.join(changed)})")
     if ta.schema.remove_metadata() != tb.schema.remove_metadata():
-        return out + [f"schema differs: {ta.schema.remove_metadata()} != "
-                      f"{tb.schema.remove_metadata()}"]
+        return out + [
+            f"schema differs: {ta.schema.remove_metadata()} != {tb.schema.remove_metadata()}"
+        ]
     if ta.num_rows != tb.num_rows:
         return out + [f"{ta.num_rows} rows != {tb.num_rows} rows"]
     for name in ta.column_names:
@@ -167,15 +178,21 @@ def _compare_parquet(fa: Path, fb: Path) -> list[str]:
         if ca.equals(cb):
             continue
         # Flatten (fixed-size) list columns to compare their values element by element.
-        while (pa.types.is_list(ca.type) or pa.types.is_large_list(ca.type)
-               or pa.types.is_fixed_size_list(ca.type)):
+        while (
+            pa.types.is_list(ca.type)
+            or pa.types.is_large_list(ca.type)
+            or pa.types.is_fixed_size_list(ca.type)
+        ):
             ca, cb = ca.flatten(), cb.flatten()
         # Arrow calls NaN unequal to NaN: compare the null positions, then the values.
         if len(ca) != len(cb) or not ca.is_null().equals(cb.is_null()):
             out.append(f"column {name!r}: lengths or null positions differ")
             continue
-        out += _compare_arrays(f"column {name!r}", np.asarray(ca.to_numpy(zero_copy_only=False)),
-                               np.asarray(cb.to_numpy(zero_copy_only=False)))
+        out += _compare_arrays(
+            f"column {name!r}",
+            np.asarray(ca.to_numpy(zero_copy_only=False)),
+            np.asarray(cb.to_numpy(zero_copy_only=False)),
+        )
     return out
 
 
@@ -206,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     for line in problems:
         print(line)
     if problems:
-        print(f"{len(problems)} difference(s) between {args.dir_a} and {args.dir_b}",
-              file=sys.stderr)
+        print(
+            f"{len(problems)} difference(s) between {args.dir_a} and {args.dir_b}", file=sys.stderr
+        )
         return 1
     print(f"identical: {n_files} files under {args.dir_a} and {args.dir_b}")
     return 0

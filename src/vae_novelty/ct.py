@@ -45,6 +45,7 @@ KMEANS_MAX_ITER = 100
 
 # --------------------------------------------------------------------------- cells
 
+
 @dataclass
 class Cells:
     """PCA (``mean``, ``components`` (dims, P)) and k-means ``centres`` (k, dims)."""
@@ -62,12 +63,15 @@ class Cells:
         x = np.asarray(x)
         out = np.empty(len(x), np.int64)
         for i0 in range(0, len(x), chunk):
-            out[i0:i0 + chunk] = nearest_centre(self.project(x[i0:i0 + chunk]), self.centres)
+            out[i0 : i0 + chunk] = nearest_centre(self.project(x[i0 : i0 + chunk]), self.centres)
         return out
 
     def describe(self) -> dict:
-        return {"cells": int(len(self.centres)), "pca_dims": int(len(self.components)),
-                "kmeans_iterations": int(self.iterations)}
+        return {
+            "cells": int(len(self.centres)),
+            "pca_dims": int(len(self.components)),
+            "kmeans_iterations": int(self.iterations),
+        }
 
 
 def pca(x, dims: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +85,7 @@ def pca(x, dims: int) -> tuple[np.ndarray, np.ndarray]:
     mean = x.mean(0)
     cov = np.zeros((x.shape[1], x.shape[1]))
     for i0 in range(0, len(x), 8192):
-        xc = x[i0:i0 + 8192] - mean
+        xc = x[i0 : i0 + 8192] - mean
         cov += xc.T @ xc
     vals, vecs = np.linalg.eigh(cov / (len(x) - 1))
     comps = vecs[:, ::-1][:, :dims].T.copy()
@@ -96,8 +100,9 @@ def nearest_centre(points, centres) -> np.ndarray:
     return d.argmin(1)
 
 
-def kmeans(points, k: int, rng: np.random.Generator,
-           max_iter: int = KMEANS_MAX_ITER) -> tuple[np.ndarray, int]:
+def kmeans(
+    points, k: int, rng: np.random.Generator, max_iter: int = KMEANS_MAX_ITER
+) -> tuple[np.ndarray, int]:
     """``(centres, iterations)``: k-means++ initialisation, then Lloyd iterations until the
     assignment stops changing (or ``max_iter``). An empty cell keeps its centre."""
     p = np.asarray(points, np.float64)
@@ -130,13 +135,15 @@ def fit_cells(train_x, *, cells: int, pca_dims: int, seed: int, split: str) -> C
     """The cells of a training split (module docstring)."""
     mean, comps = pca(train_x, pca_dims)
     proj = (np.asarray(train_x, np.float64) - mean) @ comps.T
-    rng = np.random.Generator(np.random.PCG64(
-        np.random.SeedSequence([int(seed), zlib.crc32(split.encode())])))
+    rng = np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence([int(seed), zlib.crc32(split.encode())]))
+    )
     centres, iterations = kmeans(proj, min(int(cells), len(proj)), rng)
     return Cells(mean, comps, centres, iterations)
 
 
 # --------------------------------------------------------------------------- statistic
+
 
 def mann_whitney_z(a, b) -> float:
     """z-score of the Mann-Whitney U of ``a`` against ``b`` (U counts pairs with a > b, ties
@@ -157,15 +164,16 @@ def mann_whitney_z(a, b) -> float:
     ranks[order] = np.repeat(avg, ends - starts)
     U = ranks[:m].sum() - m * (m + 1) / 2.0
     t = (ends - starts).astype(np.float64)
-    ties = (t ** 3 - t).sum() / (N * (N - 1)) if N > 1 else 0.0
+    ties = (t**3 - t).sum() / (N * (N - 1)) if N > 1 else 0.0
     var = m * n / 12.0 * ((N + 1) - ties)
     if var <= 0:
         return float("nan")
     return float((U - m * n / 2.0) / np.sqrt(var))
 
 
-def c_t(sample_dist, sample_cell, heldout_dist, heldout_cell, n_cells: int,
-        min_per_cell: int) -> dict:
+def c_t(
+    sample_dist, sample_cell, heldout_dist, heldout_cell, n_cells: int, min_per_cell: int
+) -> dict:
     """C_T and its per-cell parts (module docstring). Returns ``{"ct", "cells": [...]}``, one
     entry per cell: samples, held-out images, z (NaN where undefined) and whether it counts."""
     sample_dist = np.asarray(sample_dist, np.float64)
@@ -184,8 +192,15 @@ def c_t(sample_dist, sample_cell, heldout_dist, heldout_cell, n_cells: int,
         if kept:
             num += share * z
             den += share
-        parts.append({"cell": c, "samples": int(len(a)), "heldout": int(len(b)),
-                      "z": None if not np.isfinite(z) else float(z), "kept": bool(kept)})
+        parts.append(
+            {
+                "cell": c,
+                "samples": int(len(a)),
+                "heldout": int(len(b)),
+                "z": None if not np.isfinite(z) else float(z),
+                "kept": bool(kept),
+            }
+        )
     return {"ct": float(num / den) if den > 0 else float("nan"), "cells": parts}
 
 

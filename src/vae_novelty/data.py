@@ -69,8 +69,10 @@ def verify(name: str, path: Path, content: bytes, sums: dict[str, str] | None) -
         raise DataError(f"{path}: no checksum for {name} in the checksum file")
     got = hashlib.sha256(content).hexdigest()
     if got != sums[name]:
-        raise DataError(f"{path}: SHA256 of the decompressed content is {got}, expected "
-                        f"{sums[name]} (corrupt file, or not the original MNIST {name})")
+        raise DataError(
+            f"{path}: SHA256 of the decompressed content is {got}, expected "
+            f"{sums[name]} (corrupt file, or not the original MNIST {name})"
+        )
 
 
 def parse_idx(content: bytes, expected_magic: int, path: Path) -> np.ndarray:
@@ -81,12 +83,14 @@ def parse_idx(content: bytes, expected_magic: int, path: Path) -> np.ndarray:
         kind = "images (0x00000803)" if expected_magic == IMAGE_MAGIC else "labels (0x00000801)"
         raise DataError(f"{path}: IDX magic number is 0x{magic:08x}, expected {kind}")
     ndim = magic & 0xFF
-    dims = struct.unpack(f">{ndim}I", content[4:4 + 4 * ndim])
+    dims = struct.unpack(f">{ndim}I", content[4 : 4 + 4 * ndim])
     offset = 4 + 4 * ndim
     expected = int(np.prod(dims))
     if len(content) - offset != expected:
-        raise DataError(f"{path}: header says {dims} ({expected} bytes of data) but the file "
-                        f"holds {len(content) - offset}")
+        raise DataError(
+            f"{path}: header says {dims} ({expected} bytes of data) but the file "
+            f"holds {len(content) - offset}"
+        )
     return np.frombuffer(content, dtype=np.uint8, offset=offset).reshape(dims)
 
 
@@ -123,7 +127,6 @@ def data_fingerprint(arrays: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()[:16]
 
 
-
 def content_digest(values) -> str:
     """SHA-256 of an array's (or tensor's) dtype, shape and bytes: the identity of the data."""
     torch = sys.modules.get("torch")  # a tensor implies torch is loaded; this module needs none
@@ -134,14 +137,19 @@ def content_digest(values) -> str:
     h.update(memoryview(arr).cast("B"))
     return "content-sha256:" + h.hexdigest()
 
+
 def check_fingerprint(recorded, expected: str, where, what: str = "made from") -> None:
     """Refuse a file whose recorded data fingerprint is not ``expected`` (or is missing)."""
     if recorded is None:
-        raise DataError(f"{where}: records no data fingerprint (made by an older version of "
-                        f"the pipeline? rerun the step that makes it)")
+        raise DataError(
+            f"{where}: records no data fingerprint (made by an older version of "
+            f"the pipeline? rerun the step that makes it)"
+        )
     if recorded != expected:
-        raise DataError(f"{where}: {what} data {recorded}, but this run's data is {expected} "
-                        f"(a file from another dataset or run?)")
+        raise DataError(
+            f"{where}: {what} data {recorded}, but this run's data is {expected} "
+            f"(a file from another dataset or run?)"
+        )
 
 
 def source_digest(folder: Path | None, checksums: Path | None) -> str:
@@ -184,8 +192,10 @@ def load_idx_folder(folder: Path, checksums: Path | None) -> Mnist:
     for part in ("train", "test"):
         n_img, n_lab = len(arrays[f"{part}_images"]), len(arrays[f"{part}_labels"])
         if n_img != n_lab:
-            raise DataError(f"{folder}: {FILES[part + '_images']} has {n_img} images but "
-                            f"{FILES[part + '_labels']} has {n_lab} labels")
+            raise DataError(
+                f"{folder}: {FILES[part + '_images']} has {n_img} images but "
+                f"{FILES[part + '_labels']} has {n_lab} labels"
+            )
     return Mnist(**arrays)
 
 
@@ -220,8 +230,12 @@ def save_mnist(mnist: Mnist, path: Path, source: str = "") -> None:
     :func:`npz_string`)."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **mnist.arrays(), fingerprint=np.array(mnist.fingerprint),
-                     source=np.array(source))
+            np.savez(
+                fh,
+                **mnist.arrays(),
+                fingerprint=np.array(mnist.fingerprint),
+                source=np.array(source),
+            )
 
 
 def checksums_problem(checksums: Path | None) -> str | None:
@@ -230,12 +244,15 @@ def checksums_problem(checksums: Path | None) -> str | None:
     if checksums is None or Path(checksums).is_file():
         return None
     what = "is a folder, not a file" if Path(checksums).exists() else "does not exist"
-    return (f"config key data.checksums: {checksums} {what} (name a sha256sum file of the IDX "
-            f"files, relative to the repository, or null to skip verification)")
+    return (
+        f"config key data.checksums: {checksums} {what} (name a sha256sum file of the IDX "
+        f"files, relative to the repository, or null to skip verification)"
+    )
 
 
-def source_problem(npz_path: Path | str, digest: str, folder: Path | None,
-                   checksums: Path | None) -> str | None:
+def source_problem(
+    npz_path: Path | str, digest: str, folder: Path | None, checksums: Path | None
+) -> str | None:
     """Why the data rule would fail, checked while the workflow is parsed; None when it would
     not. When ``npz_path`` (``results/data/mnist.npz``) was made from source content ``digest``
     the data rule does not rerun and nothing is read. Otherwise the IDX files in ``folder``
@@ -268,11 +285,14 @@ def open_npz(path: Path | str, what: str) -> "np.lib.npyio.NpzFile":
     try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: cannot read the {what} (truncated, corrupt or not an .npz "
-                        f"file: {type(exc).__name__}: {exc})") from exc
+        raise DataError(
+            f"{path}: cannot read the {what} (truncated, corrupt or not an .npz "
+            f"file: {type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise DataError(f"{path}: cannot read the {what} (a single .npy array, not an .npz "
-                        f"archive)")
+        raise DataError(
+            f"{path}: cannot read the {what} (a single .npy array, not an .npz archive)"
+        )
     return npz
 
 
@@ -286,13 +306,17 @@ def read_npz(path: Path | str, what: str, keys, article: str = "a") -> dict[str,
     with open_npz(path, what) as npz:
         missing = [k for k in keys if k not in npz.files]
         if missing:
-            raise DataError(f"{path}: not {article} {what} file: missing array(s) {missing} "
-                            f"(it holds {sorted(npz.files)})")
+            raise DataError(
+                f"{path}: not {article} {what} file: missing array(s) {missing} "
+                f"(it holds {sorted(npz.files)})"
+            )
         try:
             return {k: npz[k] for k in keys}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-            raise DataError(f"{path}: cannot read the {what} (truncated or corrupt: "
-                            f"{type(exc).__name__}: {exc})") from exc
+            raise DataError(
+                f"{path}: cannot read the {what} (truncated or corrupt: "
+                f"{type(exc).__name__}: {exc})"
+            ) from exc
 
 
 def load_mnist(path: Path) -> Mnist:
@@ -303,24 +327,28 @@ def load_mnist(path: Path) -> Mnist:
     for part in ("train", "test"):
         images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
         if images.ndim != 2 or images.shape[1] != N_PIXELS:
-            raise DataError(f"{path}: {part}_images has shape {images.shape}, expected "
-                            f"(N, {N_PIXELS})")
+            raise DataError(
+                f"{path}: {part}_images has shape {images.shape}, expected (N, {N_PIXELS})"
+            )
         if images.dtype != np.uint8:
             raise DataError(f"{path}: {part}_images has dtype {images.dtype}, expected uint8")
         if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-            raise DataError(f"{path}: {part}_labels has shape {labels.shape} and dtype "
-                            f"{labels.dtype}, expected integers (N,)")
+            raise DataError(
+                f"{path}: {part}_labels has shape {labels.shape} and dtype "
+                f"{labels.dtype}, expected integers (N,)"
+            )
         if len(images) != len(labels):
-            raise DataError(f"{path}: {len(images)} {part}_images but {len(labels)} "
-                            f"{part}_labels")
+            raise DataError(f"{path}: {len(images)} {part}_images but {len(labels)} {part}_labels")
         if len(labels) and (labels.min() < 0 or labels.max() > 9):
             bad = int(labels.max()) if labels.max() > 9 else int(labels.min())
             raise DataError(f"{path}: {part}_labels must be digits 0..9, found {bad}")
     mnist = Mnist(**arrays)
     stored = npz_string(path, "fingerprint")
     if stored is not None and stored != mnist.fingerprint:
-        raise DataError(f"{path}: its arrays have fingerprint {mnist.fingerprint} but the file "
-                        f"records {stored} (altered after it was written; rerun prepare_mnist)")
+        raise DataError(
+            f"{path}: its arrays have fingerprint {mnist.fingerprint} but the file "
+            f"records {stored} (altered after it was written; rerun prepare_mnist)"
+        )
     return mnist
 
 
@@ -329,8 +357,10 @@ def read_fingerprint(path: Path | str) -> str:
     arrays: what a figure or table rule checks its inputs against."""
     recorded = npz_string(path, "fingerprint")
     if not recorded:
-        raise DataError(f"{path}: records no data fingerprint (made by an older version of the "
-                        f"pipeline? rerun prepare_mnist)")
+        raise DataError(
+            f"{path}: records no data fingerprint (made by an older version of the "
+            f"pipeline? rerun prepare_mnist)"
+        )
     return recorded
 
 

@@ -11,19 +11,20 @@ from .tensors import F64, no_tf32, resolve_device, to_tensor
 
 
 @torch.inference_mode()
-def decode_bce(model, z, x, mu, device="cpu",
-               batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decode_bce(
+    model, z, x, mu, device="cpu", batch_size: int = 1024
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(x_hat, BCE(x, x_hat), BCE(mu, x_hat))`` for posterior means ``z`` (T, D).
 
     The decoder runs in float64 (:func:`decoder_logits`) and both BCEs are summed over pixels
     from the decoder logits (:func:`bce_from_logits`). ``x_hat`` is returned as float32.
     """
-    return bce_from_logits(decoder_logits(model, z, device, batch_size), x, mu, device,
-                           batch_size)
+    return bce_from_logits(decoder_logits(model, z, device, batch_size), x, mu, device, batch_size)
 
 
-def bce_from_logits(logits, x, mu, device="cpu",
-                    batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bce_from_logits(
+    logits, x, mu, device="cpu", batch_size: int = 1024
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(x_hat, BCE(x, x_hat), BCE(mu, x_hat))`` from float64 decoder logits (T, P), with
     :func:`vae_novelty.model.bce_per_image` in float64; ``x_hat`` as float32."""
     from .model import bce_per_image
@@ -57,6 +58,7 @@ def decoder_logits(model, z, device="cpu", batch_size: int = 1024) -> np.ndarray
     out = np.empty((len(z), m64.x_dim))
     with no_tf32():
         for i0 in range(0, len(z), batch_size):
-            out[i0:i0 + batch_size] = m64.decode_logits(
-                to_tensor(z[i0:i0 + batch_size], dev, F64)).cpu().numpy()
+            out[i0 : i0 + batch_size] = (
+                m64.decode_logits(to_tensor(z[i0 : i0 + batch_size], dev, F64)).cpu().numpy()
+            )
     return out

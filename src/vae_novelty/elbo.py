@@ -38,6 +38,7 @@ import torch
 from . import tensors
 from . import theorem1 as t1
 from . import theorem1_table as t1t
+
 # write_table: the ELBO table's writer (re-exported)
 from .artefacts import read_model_table, with_meta, write_table  # noqa: F401
 from .decoder import float64_model
@@ -91,17 +92,26 @@ def decoder_log_lik(model, z, x, device="cpu", batch_size: int = POINTS_PER_CALL
         m64 = float64_model(model, dev)
         xd = tensors.to_tensor(x, dev, torch.float64)
         for i0 in range(0, T, per):
-            zb = tensors.to_tensor(z[i0:i0 + per], dev, torch.float64)
+            zb = tensors.to_tensor(z[i0 : i0 + per], dev, torch.float64)
             logits = m64.decode_logits(zb.reshape(-1, D)).reshape(len(zb), S, -1)
-            xb = xd[i0:i0 + per, None, :]
+            xb = xd[i0 : i0 + per, None, :]
             ll = (xb * logits - torch.nn.functional.softplus(logits)).sum(-1)
-            out[i0:i0 + per] = ll.cpu().numpy()
+            out[i0 : i0 + per] = ll.cpu().numpy()
     return out
 
 
-def optimal_log_lik(z, x, train_mean, train_logvar, train_x, *, clamp_eps: float,
-                    chunk_mb: float = 1024.0, device="cpu",
-                    points_per_call: int = POINTS_PER_CALL) -> tuple[np.ndarray, np.ndarray]:
+def optimal_log_lik(
+    z,
+    x,
+    train_mean,
+    train_logvar,
+    train_x,
+    *,
+    clamp_eps: float,
+    chunk_mb: float = 1024.0,
+    device="cpu",
+    points_per_call: int = POINTS_PER_CALL,
+) -> tuple[np.ndarray, np.ndarray]:
     """log p(x_t | z_ts) (T, S) under the Theorem 1 decoder, and the clamp counts (T, S).
 
     The Bernoulli means mu(z) = sum_i w_i(z) x_i come from :func:`theorem1.weight_stats`
@@ -123,24 +133,42 @@ def optimal_log_lik(z, x, train_mean, train_logvar, train_x, *, clamp_eps: float
         xd = tensors.to_tensor(x, dev, torch.float64)
         train_xd = tensors.to_tensor(train_x, dev)
         for i0 in range(0, T, per):
-            zb = z[i0:i0 + per]
-            stats, budget = t1.weight_stats_shrinking(zb.reshape(-1, D), train_mean,
-                                                      train_logvar, train_xd, top_k=1,
-                                                      chunk_mb=budget, device=dev,
-                                                      mu_on_device=True)
+            zb = z[i0 : i0 + per]
+            stats, budget = t1.weight_stats_shrinking(
+                zb.reshape(-1, D),
+                train_mean,
+                train_logvar,
+                train_xd,
+                top_k=1,
+                chunk_mb=budget,
+                device=dev,
+                mu_on_device=True,
+            )
             mu = stats.mu.reshape(len(zb), S, -1)
             outside = (mu < clamp_eps) | (mu > 1.0 - clamp_eps)
-            clamped[i0:i0 + per] = outside.sum(-1).cpu().numpy()
+            clamped[i0 : i0 + per] = outside.sum(-1).cpu().numpy()
             mu = mu.clamp_(clamp_eps, 1.0 - clamp_eps)
-            xb = xd[i0:i0 + per, None, :]
+            xb = xd[i0 : i0 + per, None, :]
             ll = (xb * torch.log(mu) + (1.0 - xb) * torch.log1p(-mu)).sum(-1)
-            log_lik[i0:i0 + per] = ll.cpu().numpy()
+            log_lik[i0 : i0 + per] = ll.cpu().numpy()
             del stats, mu, outside
     return log_lik, clamped
 
 
-def elbo_terms(model, x, mean, logvar, noise, train_mean, train_logvar, train_x, *,
-               clamp_eps: float, chunk_mb: float = 1024.0, device="cpu") -> dict:
+def elbo_terms(
+    model,
+    x,
+    mean,
+    logvar,
+    noise,
+    train_mean,
+    train_logvar,
+    train_x,
+    *,
+    clamp_eps: float,
+    chunk_mb: float = 1024.0,
+    device="cpu",
+) -> dict:
     """Per test image: ``elbo_decoder``, ``elbo_optimal``, ``kl``, ``clamped_fraction`` (T,).
 
     ``x`` (T, P) test images, ``mean``/``logvar`` (T, D) their posteriors, ``noise``
@@ -152,49 +180,87 @@ def elbo_terms(model, x, mean, logvar, noise, train_mean, train_logvar, train_x,
     z = latent_samples(mean, logvar, noise)
     kl = kl_standard_normal(mean, logvar)
     ll_dec = decoder_log_lik(model, z, x, dev)
-    ll_opt, clamped = optimal_log_lik(z, x, train_mean, train_logvar, train_x,
-                                      clamp_eps=clamp_eps, chunk_mb=chunk_mb, device=dev)
+    ll_opt, clamped = optimal_log_lik(
+        z, x, train_mean, train_logvar, train_x, clamp_eps=clamp_eps, chunk_mb=chunk_mb, device=dev
+    )
     S, P = z.shape[1], x.shape[1]
-    return {"elbo_decoder": ll_dec.mean(1) - kl, "elbo_optimal": ll_opt.mean(1) - kl,
-            "kl": kl, "clamped_fraction": clamped.sum(1) / float(max(S * P, 1))}
+    return {
+        "elbo_decoder": ll_dec.mean(1) - kl,
+        "elbo_optimal": ll_opt.mean(1) - kl,
+        "kl": kl,
+        "clamped_fraction": clamped.sum(1) / float(max(S * P, 1)),
+    }
 
 
 # --------------------------------------------------------------------------- per-model files
+
 
 def table_schema():
     """Arrow schema of ``results/elbo/{arch}/{split}_s{seed}.parquet``."""
     import pyarrow as pa
 
-    return pa.schema([
-        ("model_id", pa.string()), ("mnist_index", pa.int64()), ("label", pa.int64()),
-        ("elbo_decoder", pa.float64()), ("elbo_optimal", pa.float64()), ("kl", pa.float64()),
-        ("clamped_fraction", pa.float64()),
-    ])
+    return pa.schema(
+        [
+            ("model_id", pa.string()),
+            ("mnist_index", pa.int64()),
+            ("label", pa.int64()),
+            ("elbo_decoder", pa.float64()),
+            ("elbo_optimal", pa.float64()),
+            ("kl", pa.float64()),
+            ("clamped_fraction", pa.float64()),
+        ]
+    )
 
 
 def build_table(model_id: str, mnist_index, label, terms: dict, meta: dict):
     import pyarrow as pa
 
     T = len(mnist_index)
-    cols = {"model_id": pa.array([model_id] * T, pa.string()),
-            "mnist_index": pa.array(np.asarray(mnist_index, np.int64)),
-            "label": pa.array(np.asarray(label, np.int64))}
+    cols = {
+        "model_id": pa.array([model_id] * T, pa.string()),
+        "mnist_index": pa.array(np.asarray(mnist_index, np.int64)),
+        "label": pa.array(np.asarray(label, np.int64)),
+    }
     for name in ("elbo_decoder", "elbo_optimal", "kl", "clamped_fraction"):
         cols[name] = pa.array(np.asarray(terms[name], np.float64))
     table = pa.table(cols, schema=table_schema())
     return with_meta(table, meta)
 
 
-def evaluate_elbo(posterior_path, model_path, mnist_path, spec, *, samples: int,
-                  clamp_eps: float, seed: int, chunk_mb: float = 1024.0, device="cpu"):
+def evaluate_elbo(
+    posterior_path,
+    model_path,
+    mnist_path,
+    spec,
+    *,
+    samples: int,
+    clamp_eps: float,
+    seed: int,
+    chunk_mb: float = 1024.0,
+    device="cpu",
+):
     """One model's ELBO table (schema :func:`table_schema`, metadata ``vae_novelty``)."""
-    return evaluate_elbo_inputs(t1t.load_model_inputs(posterior_path, model_path, mnist_path, spec),
-                                spec, samples=samples, clamp_eps=clamp_eps, seed=seed,
-                                chunk_mb=chunk_mb, device=device)
+    return evaluate_elbo_inputs(
+        t1t.load_model_inputs(posterior_path, model_path, mnist_path, spec),
+        spec,
+        samples=samples,
+        clamp_eps=clamp_eps,
+        seed=seed,
+        chunk_mb=chunk_mb,
+        device=device,
+    )
 
 
-def evaluate_elbo_inputs(inputs: "t1t.ModelInputs", spec, *, samples: int, clamp_eps: float,
-                         seed: int, chunk_mb: float = 1024.0, device="cpu"):
+def evaluate_elbo_inputs(
+    inputs: "t1t.ModelInputs",
+    spec,
+    *,
+    samples: int,
+    clamp_eps: float,
+    seed: int,
+    chunk_mb: float = 1024.0,
+    device="cpu",
+):
     """:func:`evaluate_elbo` on inputs already in memory."""
     from .io import describe_device, provenance
 
@@ -202,21 +268,38 @@ def evaluate_elbo_inputs(inputs: "t1t.ModelInputs", spec, *, samples: int, clamp
     train, test, x = inputs.train, inputs.test, inputs.x
     noise = draw_noise(seed, spec.model_id, len(x), samples, spec.z_dim)
     with torch.inference_mode():
-        terms = elbo_terms(inputs.model, x, test["z_mean"], test["z_logvar"], noise,
-                           train["z_mean"], train["z_logvar"], inputs.x_train,
-                           clamp_eps=clamp_eps, chunk_mb=chunk_mb, device=dev)
-    meta = {**t1t.model_info(spec), "schema": TABLE_FORMAT, "data": inputs.data,
-            "samples": int(samples),
-            "eps": float(clamp_eps), "seed": int(seed), "chunk_mb": float(chunk_mb),
-            "device": describe_device(dev), "n_train": int(len(train["mnist_index"])),
-            "n_test": int(len(x)),
-            "posterior_code_version": inputs.posterior_meta.get("code_version"),
-            "model_code_version": inputs.model_meta.get("code_version"), **provenance()}
+        terms = elbo_terms(
+            inputs.model,
+            x,
+            test["z_mean"],
+            test["z_logvar"],
+            noise,
+            train["z_mean"],
+            train["z_logvar"],
+            inputs.x_train,
+            clamp_eps=clamp_eps,
+            chunk_mb=chunk_mb,
+            device=dev,
+        )
+    meta = {
+        **t1t.model_info(spec),
+        "schema": TABLE_FORMAT,
+        "data": inputs.data,
+        "samples": int(samples),
+        "eps": float(clamp_eps),
+        "seed": int(seed),
+        "chunk_mb": float(chunk_mb),
+        "device": describe_device(dev),
+        "n_train": int(len(train["mnist_index"])),
+        "n_test": int(len(x)),
+        "posterior_code_version": inputs.posterior_meta.get("code_version"),
+        "model_code_version": inputs.model_meta.get("code_version"),
+        **provenance(),
+    }
     return build_table(spec.model_id, test["mnist_index"], test["label"], terms, meta)
 
 
 def read_elbo(path, expect_model_id: str | None = None, expect_data: str | None = None):
     """A per-model ELBO table and its metadata (:func:`~vae_novelty.artefacts.read_model_table`,
     with exactly the columns of :func:`table_schema`)."""
-    return read_model_table(path, expect_model_id, expect_data,
-                            expect_columns=table_schema().names)
+    return read_model_table(path, expect_model_id, expect_data, expect_columns=table_schema().names)

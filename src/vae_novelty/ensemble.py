@@ -54,8 +54,17 @@ from .model import VAE, init_parameters, negative_elbo
 from .snapshots import EnsembleState, SnapshotClock
 from .splits import rows_digest
 from .stacked import GraphedStep, StackedAdam, StackedVAE
-from .train import (NOISE_OFFSET, ORDER_OFFSET, History, ProgressLog, TrainingDiverged, batches,
-                    check_finite, is_evaluated, mean_neg_elbo)
+from .train import (
+    NOISE_OFFSET,
+    ORDER_OFFSET,
+    History,
+    ProgressLog,
+    TrainingDiverged,
+    batches,
+    check_finite,
+    is_evaluated,
+    mean_neg_elbo,
+)
 
 log = logging.getLogger("vae_novelty")
 
@@ -76,12 +85,13 @@ class EnsembleMember:
     seed and a name for the log."""
 
     train_idx: torch.Tensor  # int64 rows of the ensemble's x_all
-    x_test: torch.Tensor     # evaluation images, on the training device
+    x_test: torch.Tensor  # evaluation images, on the training device
     seed: int
     tag: str = ""
 
 
 # --------------------------------------------------------------------------- one epoch's plan
+
 
 def _epoch_plan(train_idx: Sequence[torch.Tensor], order_gens, batch_size: int, n_steps: int):
     """Every member's shuffled batches of one epoch, drawn exactly as ``train_vae`` draws them.
@@ -113,6 +123,7 @@ def _epoch_plan(train_idx: Sequence[torch.Tensor], order_gens, batch_size: int, 
 
 # --------------------------------------------------------------------------- training
 
+
 class _EnsembleRun:
     """The training state of one ensemble (stacked weights, Adam, every member's generators,
     histories and evaluation model) and its steps.
@@ -122,8 +133,9 @@ class _EnsembleRun:
     :class:`VAE` constructors draw from) is consumed as before.
     """
 
-    def __init__(self, x_all: torch.Tensor, members: Sequence[EnsembleMember],
-                 settings: TrainSettings):
+    def __init__(
+        self, x_all: torch.Tensor, members: Sequence[EnsembleMember], settings: TrainSettings
+    ):
         device = self.device = x_all.device
         hidden, z_dim, epochs = settings.hidden, settings.z_dim, settings.epochs
         batch_size, learning_rate = settings.batch_size, settings.learning_rate
@@ -136,11 +148,13 @@ class _EnsembleRun:
             raise ValueError("every ensemble member needs at least one training image")
         self.steps_per_epoch = [math.ceil(n / batch_size) for n in self.n_train]
         self.n_steps = max(self.steps_per_epoch)
-        self.adam = StackedAdam(self.net.parameters(), len(members), learning_rate,
-                                epochs * self.n_steps)
+        self.adam = StackedAdam(
+            self.net.parameters(), len(members), learning_rate, epochs * self.n_steps
+        )
         self.order_gens = [torch.Generator().manual_seed(m.seed + ORDER_OFFSET) for m in members]
-        self.noise_gens = [torch.Generator(device=device).manual_seed(m.seed + NOISE_OFFSET)
-                           for m in members]
+        self.noise_gens = [
+            torch.Generator(device=device).manual_seed(m.seed + NOISE_OFFSET) for m in members
+        ]
         self.eval_models = [VAE(hidden, z_dim).to(device).eval() for _ in members]
         self.histories = [History() for _ in members]
         self.state = EnsembleState(self.adam, self.order_gens, self.noise_gens, self.histories)
@@ -156,12 +170,20 @@ class _EnsembleRun:
         """Log the members' sizes and the share of the batched rows that is padding."""
         computed = 0  # rows computed per epoch: members whose epoch is over are left out
         for s in range(self.n_steps):
-            rows = [min(self.batch_size, n - s * self.batch_size) for n in self.n_train
-                    if n > s * self.batch_size]
+            rows = [
+                min(self.batch_size, n - s * self.batch_size)
+                for n in self.n_train
+                if n > s * self.batch_size
+            ]
             computed += len(rows) * max(rows)
-        log.info("ensemble of %d members, %s training images, %s steps per epoch (%.1f%% of "
-                 "the batched rows are padding)", len(self.members), self.n_train,
-                 self.steps_per_epoch, 100 * (1 - sum(self.n_train) / computed))
+        log.info(
+            "ensemble of %d members, %s training images, %s steps per epoch (%.1f%% of "
+            "the batched rows are padding)",
+            len(self.members),
+            self.n_train,
+            self.steps_per_epoch,
+            100 * (1 - sum(self.n_train) / computed),
+        )
 
     def index(self, active: tuple[int, ...]) -> torch.Tensor:
         """``active`` as an int64 tensor on the device, made once per subset."""
@@ -179,8 +201,10 @@ class _EnsembleRun:
             idx = None
         else:
             idx = self.index(tuple(active))
-            weights, biases = ([t.detach().index_select(0, idx).requires_grad_() for t in ts]
-                               for ts in (net.weights, net.biases))
+            weights, biases = (
+                [t.detach().index_select(0, idx).requires_grad_() for t in ts]
+                for ts in (net.weights, net.biases)
+            )
         xb = x_all.index_select(0, gidx.reshape(-1)).view(*gidx.shape, x_all.shape[-1])
         logits, mean, logvar = net.forward(xb, eps, weights, biases)
         per_image = negative_elbo(xb, logits, mean, logvar)  # [A, B]
@@ -199,9 +223,15 @@ class _EnsembleRun:
         (:class:`GraphedStep`); steps run eagerly when capture fails."""
         if cuda_graphs and self.device.type == "cuda":
             try:
-                self.graphed = GraphedStep(self.step, self.x_all, len(self.members),
-                                            self.batch_size, self.net.z_dim,
-                                            self.adam.state_tensors(), self.total)
+                self.graphed = GraphedStep(
+                    self.step,
+                    self.x_all,
+                    len(self.members),
+                    self.batch_size,
+                    self.net.z_dim,
+                    self.adam.state_tensors(),
+                    self.total,
+                )
                 log.info("full-batch training step captured as a CUDA graph")
             except RuntimeError as exc:  # pragma: no cover - needs a GPU
                 log.warning("CUDA graph capture failed (%s); training without CUDA graphs", exc)
@@ -213,13 +243,16 @@ class _EnsembleRun:
         """What a snapshot of this ensemble must have been written for: the settings, the
         members (tags, seeds of every stream) and their training rows and images."""
         members = self.members
-        return {**self.settings,
-                "seeds": [m.seed for m in members], "tags": [m.tag for m in members],
-                "order_seeds": [m.seed + ORDER_OFFSET for m in members],
-                "noise_seeds": [m.seed + NOISE_OFFSET for m in members], "n_train": self.n_train,
-                "train_rows": [rows_digest(idx) for idx in self.train_idx],
-                "train_data": (data_digest if data_digest is not None
-                               else content_digest(self.x_all))}
+        return {
+            **self.settings,
+            "seeds": [m.seed for m in members],
+            "tags": [m.tag for m in members],
+            "order_seeds": [m.seed + ORDER_OFFSET for m in members],
+            "noise_seeds": [m.seed + NOISE_OFFSET for m in members],
+            "n_train": self.n_train,
+            "train_rows": [rows_digest(idx) for idx in self.train_idx],
+            "train_data": (data_digest if data_digest is not None else content_digest(self.x_all)),
+        }
 
     def resume(self, snapshot: Path | None, key: dict | None) -> int:
         """The first epoch to train: after the snapshot's, when ``snapshot`` exists and belongs
@@ -233,8 +266,9 @@ class _EnsembleRun:
 
     def train_epoch(self, epoch: int, notes: ProgressLog) -> None:
         """Every member's steps of one epoch, its losses summed in ``total``."""
-        gidx_all, weight_all, rows_all = _epoch_plan(self.train_idx, self.order_gens,
-                                                     self.batch_size, self.n_steps)
+        gidx_all, weight_all, rows_all = _epoch_plan(
+            self.train_idx, self.order_gens, self.batch_size, self.n_steps
+        )
         gidx_all, weight_all = gidx_all.to(self.device), weight_all.to(self.device)
         self.total.zero_()
         for s in range(self.n_steps):
@@ -250,8 +284,7 @@ class _EnsembleRun:
         if self.graphed is not None:
             self.graphed.run(gidx, self.noise_gens)
             return
-        eps = torch.empty(len(self.members), self.batch_size, self.net.z_dim,
-                          device=self.device)
+        eps = torch.empty(len(self.members), self.batch_size, self.net.z_dim, device=self.device)
         for m, gen in enumerate(self.noise_gens):
             eps[m].normal_(generator=gen)
         self.step(gidx, eps, weight, None)
@@ -263,13 +296,17 @@ class _EnsembleRun:
         active = [m for m, r in enumerate(rows) if r]
         eps = torch.zeros(len(active), width, self.net.z_dim, device=self.device)
         for j, m in enumerate(active):
-            eps[j, :rows[m]].normal_(generator=self.noise_gens[m])
+            eps[j, : rows[m]].normal_(generator=self.noise_gens[m])
         if len(active) == len(self.members):
             self.step(gidx[:, :width], eps, weight[:, :width], None)
         else:
             sel = self.index(tuple(active))
-            self.step(gidx[:, :width].index_select(0, sel), eps,
-                      weight[:, :width].index_select(0, sel), active)
+            self.step(
+                gidx[:, :width].index_select(0, sel),
+                eps,
+                weight[:, :width].index_select(0, sel),
+                active,
+            )
 
     def evaluate(self, epoch: int, t0: float) -> None:
         """Check every member's training loss, evaluate it on its test images, and record and
@@ -295,16 +332,26 @@ class _EnsembleRun:
                 continue
             model = self.net.copy_member_into(m, self.eval_models[m])
             test_loss = mean_neg_elbo(model, member.x_test, member.seed)
-            self.histories[m].rows.append({"epoch": epoch, "train_neg_elbo": train_losses[m],
-                                           "test_neg_elbo": test_loss})
-            log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (ensemble epoch %.2fs)",
-                     member.tag, epoch, epochs, train_losses[m], test_loss, seconds)
+            self.histories[m].rows.append(
+                {"epoch": epoch, "train_neg_elbo": train_losses[m], "test_neg_elbo": test_loss}
+            )
+            log.info(
+                "%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (ensemble epoch %.2fs)",
+                member.tag,
+                epoch,
+                epochs,
+                train_losses[m],
+                test_loss,
+                seconds,
+            )
 
     def results(self) -> list[tuple[VAE, History] | None]:
         """Every member's (model, history), None for a diverged member; the models hold the
         last evaluated weights."""
-        return [None if m in self.diverged else pair
-                for m, pair in enumerate(zip(self.eval_models, self.histories))]
+        return [
+            None if m in self.diverged else pair
+            for m, pair in enumerate(zip(self.eval_models, self.histories))
+        ]
 
 
 def _initial_model(hidden: Sequence[int], z_dim: int, seed: int) -> VAE:
@@ -314,10 +361,16 @@ def _initial_model(hidden: Sequence[int], z_dim: int, seed: int) -> VAE:
     return model
 
 
-def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember],
-                   settings: TrainSettings, *, cuda_graphs: bool = False,
-                   snapshot: Path | None = None, snapshot_every: int = 0,
-                   data_digest: str | None = None) -> list[tuple[VAE, History]]:
+def train_ensemble(
+    x_all: torch.Tensor,
+    members: Sequence[EnsembleMember],
+    settings: TrainSettings,
+    *,
+    cuda_graphs: bool = False,
+    snapshot: Path | None = None,
+    snapshot_every: int = 0,
+    data_digest: str | None = None,
+) -> list[tuple[VAE, History]]:
     """Train one VAE per member with the settings ``settings``, all at once; return each
     member's (model, history).
 
@@ -357,6 +410,7 @@ def train_ensemble(x_all: torch.Tensor, members: Sequence[EnsembleMember],
         if clock.due(epoch):
             run.state.save(snapshot, key, epoch)
     if run.diverged:
-        raise MembersDiverged("\n".join(run.diverged[m] for m in sorted(run.diverged)),
-                              run.results())
+        raise MembersDiverged(
+            "\n".join(run.diverged[m] for m in sorted(run.diverged)), run.results()
+        )
     return run.results()

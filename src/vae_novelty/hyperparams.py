@@ -36,14 +36,18 @@ class TrainSettings:
         object.__setattr__(self, "hidden", tuple(self.hidden))
         problems = []
         if not self.hidden or not all(_positive_int(h) for h in self.hidden):
-            problems.append(f"hidden {list(self.hidden)} must be a non-empty list of positive "
-                            f"integers")
+            problems.append(
+                f"hidden {list(self.hidden)} must be a non-empty list of positive integers"
+            )
         for name in ("z_dim", "epochs", "batch_size"):
             if not _positive_int(getattr(self, name)):
                 problems.append(f"{name} {getattr(self, name)!r} must be a positive integer")
         lr = self.learning_rate
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (
-                math.isfinite(lr) and lr > 0):
+        if (
+            isinstance(lr, bool)
+            or not isinstance(lr, numbers.Real)
+            or not (math.isfinite(lr) and lr > 0)
+        ):
             problems.append(f"learning_rate {lr!r} must be a finite number > 0")
         if problems:
             raise ValueError("invalid training settings: " + "; ".join(problems))
@@ -61,8 +65,13 @@ class TrainSettings:
     def record(self, seed: int | None = None) -> dict:
         """The settings as plain values, in the order model files and snapshot keys record
         them; with ``seed``, one model's (``seed`` last)."""
-        out = {"hidden": list(self.hidden), "z_dim": self.z_dim, "epochs": self.epochs,
-               "batch_size": self.batch_size, "learning_rate": self.learning_rate}
+        out = {
+            "hidden": list(self.hidden),
+            "z_dim": self.z_dim,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+        }
         if seed is not None:
             out["seed"] = seed
         return out

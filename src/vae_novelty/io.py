@@ -57,11 +57,20 @@ def code_version() -> str:
     if not (REPO_ROOT / ".git").exists():
         return "unknown"
     try:
-        commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
-                                capture_output=True, text=True, timeout=10, check=True)
-        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain",
-                                "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True)
+        commit = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
         return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -94,8 +103,10 @@ def select_device(requested: str) -> "torch.device":  # noqa: F821
         return torch.device("cpu")
     if requested == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was requested (training.device or theorem1.device) "
-                               "but no CUDA GPU is available; set it to 'auto' or 'cpu'")
+            raise RuntimeError(
+                "device 'cuda' was requested (training.device or theorem1.device) "
+                "but no CUDA GPU is available; set it to 'auto' or 'cpu'"
+            )
         return torch.device("cuda")
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -142,10 +153,10 @@ def log_uncaught(exc_type, exc, tb) -> None:
     try:
         if not logger.handlers:
             raise RuntimeError("no log handler")
-        logger.critical("uncaught %s: the job fails", exc_type.__name__,
-                        exc_info=(exc_type, exc, tb))
+        logger.critical(
+            "uncaught %s: the job fails", exc_type.__name__, exc_info=(exc_type, exc, tb)
+        )
         for handler in logger.handlers:
             handler.flush()
     except Exception:
         sys.__excepthook__(exc_type, exc, tb)
-

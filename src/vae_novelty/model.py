@@ -46,8 +46,7 @@ class VAE(nn.Module):
         return self.fc_mean(h), self.fc_logvar(h)
 
     @staticmethod
-    def reparameterize(mean: torch.Tensor, logvar: torch.Tensor,
-                       eps: torch.Tensor) -> torch.Tensor:
+    def reparameterize(mean: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         return mean + torch.exp(0.5 * logvar) * eps
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
@@ -64,9 +63,11 @@ class VAE(nn.Module):
 
     def linear_layers(self) -> list[nn.Linear]:
         """Every Linear layer in a fixed order (encoder, mean head, log-variance head, decoder)."""
-        return ([m for m in self.encoder_body.modules() if isinstance(m, nn.Linear)]
-                + [self.fc_mean, self.fc_logvar]
-                + [m for m in self.decoder.modules() if isinstance(m, nn.Linear)])
+        return (
+            [m for m in self.encoder_body.modules() if isinstance(m, nn.Linear)]
+            + [self.fc_mean, self.fc_logvar]
+            + [m for m in self.decoder.modules() if isinstance(m, nn.Linear)]
+        )
 
 
 def init_parameters(model: VAE, generator: torch.Generator) -> None:
@@ -76,8 +77,9 @@ def init_parameters(model: VAE, generator: torch.Generator) -> None:
         for layer in model.linear_layers():
             bound = 1.0 / math.sqrt(layer.in_features)
             for p in (layer.weight, layer.bias):
-                values = torch.empty(p.shape, dtype=p.dtype).uniform_(-bound, bound,
-                                                                      generator=generator)
+                values = torch.empty(p.shape, dtype=p.dtype).uniform_(
+                    -bound, bound, generator=generator
+                )
                 p.copy_(values)
 
 
@@ -91,8 +93,9 @@ def kl_per_image(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
 
 
-def negative_elbo(x: torch.Tensor, logits: torch.Tensor, mean: torch.Tensor,
-                  logvar: torch.Tensor) -> torch.Tensor:
+def negative_elbo(
+    x: torch.Tensor, logits: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
+) -> torch.Tensor:
     """Per-image negative ELBO (one z sample): BCE(x, decoder(z)) + KL(q(z|x) || p(z))."""
     return bce_per_image(logits, x) + kl_per_image(mean, logvar)
 
@@ -114,10 +117,14 @@ class ModelFileError(RuntimeError):
 
 
 def save_model(model: VAE, path: Path | str, **meta) -> None:
-    payload = {"format": MODEL_FORMAT, "hidden": model.hidden, "z_dim": model.z_dim,
-               "x_dim": model.x_dim,
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "meta": meta}
+    payload = {
+        "format": MODEL_FORMAT,
+        "hidden": model.hidden,
+        "z_dim": model.z_dim,
+        "x_dim": model.x_dim,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": meta,
+    }
     write_torch_atomic(payload, path)
 
 
@@ -134,9 +141,13 @@ def write_torch_atomic(payload, path: Path | str) -> None:
         tmp.write_bytes(buffer.getvalue())
 
 
-def load_model(path: Path | str, expect_hidden: Sequence[int] | None = None,
-               expect_z_dim: int | None = None, map_location="cpu",
-               expect_model_id: str | None = None) -> tuple[VAE, dict]:
+def load_model(
+    path: Path | str,
+    expect_hidden: Sequence[int] | None = None,
+    expect_z_dim: int | None = None,
+    map_location="cpu",
+    expect_model_id: str | None = None,
+) -> tuple[VAE, dict]:
     """Load a model saved by :func:`save_model`, checking it is the expected architecture (and,
     with ``expect_model_id``, the expected model: split and seed)."""
     try:
@@ -147,14 +158,18 @@ def load_model(path: Path | str, expect_hidden: Sequence[int] | None = None,
         raise ModelFileError(f"{path}: not a vae-novelty model file (format {MODEL_FORMAT})")
     hidden, z_dim = list(payload["hidden"]), int(payload["z_dim"])
     if expect_hidden is not None and list(expect_hidden) != hidden:
-        raise ModelFileError(f"{path}: model has hidden widths {hidden}, expected "
-                             f"{list(expect_hidden)} (a model file from another architecture?)")
+        raise ModelFileError(
+            f"{path}: model has hidden widths {hidden}, expected "
+            f"{list(expect_hidden)} (a model file from another architecture?)"
+        )
     if expect_z_dim is not None and int(expect_z_dim) != z_dim:
         raise ModelFileError(f"{path}: model has dim(z)={z_dim}, expected {expect_z_dim}")
     recorded = payload["meta"].get("model_id")
     if expect_model_id is not None and recorded not in (None, expect_model_id):
-        raise ModelFileError(f"{path}: holds model {recorded!r}, expected {expect_model_id!r} "
-                             f"(a file of another split or seed?)")
+        raise ModelFileError(
+            f"{path}: holds model {recorded!r}, expected {expect_model_id!r} "
+            f"(a file of another split or seed?)"
+        )
     model = VAE(hidden, z_dim, payload["x_dim"])
     model.load_state_dict(payload["state_dict"])
     model.eval()

@@ -29,9 +29,17 @@ from .tensors import F64, array_shape, as_f64, no_tf32, resolve_device, to_tenso
 from .theorem1 import chunk_sizes
 
 
-def latent_neighbours(z, train_mean, *, k: int = 2, chunk_mb: float = 1024.0, device="cpu",
-                      centre=None, test_chunk: int | None = None,
-                      train_chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def latent_neighbours(
+    z,
+    train_mean,
+    *,
+    k: int = 2,
+    chunk_mb: float = 1024.0,
+    device="cpu",
+    centre=None,
+    test_chunk: int | None = None,
+    train_chunk: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` training means nearest to each test point: ``(positions, distances)``.
 
     ``z`` (T, D), ``train_mean`` (N, D). Returns int64 positions in the training arrays and
@@ -49,8 +57,11 @@ def latent_neighbours(z, train_mean, *, k: int = 2, chunk_mb: float = 1024.0, de
         raise ValueError("no training means")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    centre = (train_mean.mean(0) if centre is None
-              else as_f64("centre", np.reshape(centre, (dim,)), ndim=1))
+    centre = (
+        train_mean.mean(0)
+        if centre is None
+        else as_f64("centre", np.reshape(centre, (dim,)), ndim=1)
+    )
     kk, T = min(k, n), len(z)
     plan = ChunkPlan.fit(T, n, chunk_sizes(T, n, dim, 0, chunk_mb), test_chunk, train_chunk)
     pos, dist = np.empty((T, kk), np.int64), np.empty((T, kk))
@@ -66,7 +77,7 @@ def latent_neighbours(z, train_mean, *, k: int = 2, chunk_mb: float = 1024.0, de
             top = RunningTopK(len(zc), kk, F64, dev)
             for cols, neg in plan.blocks(len(zc), buf):
                 torch.mm(A, BT[:, cols], out=neg)
-                neg.sub_(z2).clamp_(max=0.0)              # -||z - m||^2, rounding clamped
+                neg.sub_(z2).clamp_(max=0.0)  # -||z - m||^2, rounding clamped
                 top.add(neg, cols.start)
             pos[sl] = top.index.cpu().numpy()
             dist[sl] = torch.sqrt(-top.values).cpu().numpy()
@@ -88,9 +99,15 @@ def nn_ratio(dist: np.ndarray) -> np.ndarray:
     return np.divide(d1, d2, out=np.ones_like(d1), where=d2 > 0)
 
 
-def xhat_neighbours(logits, train_x, *, chunk_mb: float = 1024.0, device="cpu",
-                    test_chunk: int | None = None,
-                    train_chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def xhat_neighbours(
+    logits,
+    train_x,
+    *,
+    chunk_mb: float = 1024.0,
+    device="cpu",
+    test_chunk: int | None = None,
+    train_chunk: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The training image nearest to each decoder output, and its BCE: ``(position, BCE)``.
 
     ``logits`` (T, P): decoder logits l, x_hat = sigmoid(l); ``train_x`` (N, P): the training
@@ -126,11 +143,12 @@ def xhat_neighbours(logits, train_x, *, chunk_mb: float = 1024.0, device="cpu",
                 xc = X[cols]
                 if X.dtype != F64:
                     xc = staged(xbuf, xc)
-                torch.mm(xhat2, xc.T, out=score)             # 2 x_i . x_hat
-                score.sub_((xc * xc).sum(1))                 # - |x_i|^2: larger = nearer
+                torch.mm(xhat2, xc.T, out=score)  # 2 x_i . x_hat
+                score.sub_((xc * xc).sum(1))  # - |x_i|^2: larger = nearer
                 top.add(score, cols.start)
             nearest = X[top.index[:, 0]].to(F64)
             pos[sl] = top.index[:, 0].cpu().numpy()
-            bce[sl] = (torch.nn.functional.softplus(lg).sum(1)
-                       - (nearest * lg).sum(1)).cpu().numpy()
+            bce[sl] = (
+                (torch.nn.functional.softplus(lg).sum(1) - (nearest * lg).sum(1)).cpu().numpy()
+            )
     return pos, bce

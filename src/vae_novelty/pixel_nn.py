@@ -48,7 +48,7 @@ DEFAULT_CANDIDATES = 16
 def error_bound(q2: torch.Tensor, r2_max: float, n_pixels: int) -> torch.Tensor:
     """``delta`` per query (see the module docstring): a bound, with a factor 2 to spare, on
     the error of a float32 squared distance for query norms ``q2`` (float64)."""
-    return (n_pixels + 16) * 2.0 ** -23 * (q2 + r2_max)
+    return (n_pixels + 16) * 2.0**-23 * (q2 + r2_max)
 
 
 def _chunks(n_query: int, n_ref: int, n_pix: int, m: int, chunk_mb: float) -> tuple[int, int]:
@@ -76,9 +76,17 @@ def _best_k(sq: torch.Tensor, pos: torch.Tensor, k: int) -> tuple[torch.Tensor, 
     return sq.gather(1, order)[:, :k], pos.gather(1, order)[:, :k]
 
 
-def nearest_images(queries, refs, *, k: int = 2, chunk_mb: float = 256.0, device="cpu",
-                   candidates: int = DEFAULT_CANDIDATES, query_chunk: int | None = None,
-                   ref_chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def nearest_images(
+    queries,
+    refs,
+    *,
+    k: int = 2,
+    chunk_mb: float = 256.0,
+    device="cpu",
+    candidates: int = DEFAULT_CANDIDATES,
+    query_chunk: int | None = None,
+    ref_chunk: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` references nearest to each query in Euclidean pixel distance, exactly.
 
     ``queries`` (T, P) and ``refs`` (N, P): images (any real dtype; ``refs`` may be a tensor
@@ -91,8 +99,7 @@ def nearest_images(queries, refs, *, k: int = 2, chunk_mb: float = 256.0, device
     dev = resolve_device(device)
     q_shape, r_shape = array_shape(queries), array_shape(refs)
     if len(q_shape) != 2 or len(r_shape) != 2 or q_shape[1] != r_shape[1]:
-        raise ValueError(f"queries and refs must be (T, P) and (N, P), got {q_shape} and "
-                         f"{r_shape}")
+        raise ValueError(f"queries and refs must be (T, P) and (N, P), got {q_shape} and {r_shape}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     T, n_pix = q_shape
@@ -115,8 +122,11 @@ def nearest_images(queries, refs, *, k: int = 2, chunk_mb: float = 256.0, device
         r2_max = float(r2.max())
         buf = plan.buffer(F32, dev)
         for sl in plan.test_spans():
-            q64 = to_tensor(np.asarray(queries[sl]) if not isinstance(queries, torch.Tensor)
-                            else queries[sl], dev, F64)
+            q64 = to_tensor(
+                np.asarray(queries[sl]) if not isinstance(queries, torch.Tensor) else queries[sl],
+                dev,
+                F64,
+            )
             if not torch.isfinite(q64).all():
                 raise ValueError("queries contain NaN or infinite values")
             q32 = q64.to(F32)
@@ -143,15 +153,17 @@ def nearest_images(queries, refs, *, k: int = 2, chunk_mb: float = 256.0, device
             # exact unless a reference outside the shortlist could be within the bound
             unsure = (srt[:, -1] <= bound) & (top_v.shape[1] < n)
             for r in unsure.nonzero().flatten().tolist():
-                best_sq[r], best_pos[r] = _all_within(q64[r], q32[r], R, R32, r2_32,
-                                                      float(bound[r]), plan, kk)
+                best_sq[r], best_pos[r] = _all_within(
+                    q64[r], q32[r], R, R32, r2_32, float(bound[r]), plan, kk
+                )
             pos_out[sl] = best_pos.cpu().numpy()
             dist_out[sl] = torch.sqrt(best_sq).cpu().numpy()
     return pos_out, dist_out
 
 
-def _all_within(q64, q32, R, R32, r2_32, bound: float, plan: ChunkPlan,
-                k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _all_within(
+    q64, q32, R, R32, r2_32, bound: float, plan: ChunkPlan, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One query's exact ``k`` nearest among every reference whose float32 squared distance is
     within ``bound`` (in the units of the scores: ``d~ - |q|^2``; a superset of the true ``k``
     nearest, see the module docstring), the references in the chunks of ``plan``."""

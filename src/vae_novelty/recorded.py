@@ -55,12 +55,23 @@ def read_model_meta(path: Path | str) -> dict:
                 raise RecordedError(f"{path}: not a model file (no data.pkl in the archive)")
             with archive.open(names[0]) as fh:
                 payload = _MetaOnly(fh).load()
-    except (zipfile.BadZipFile, OSError, EOFError, pickle.UnpicklingError, ValueError,
-            AttributeError, IndexError, KeyError, TypeError) as exc:
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        pickle.UnpicklingError,
+        ValueError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        TypeError,
+    ) as exc:
         if isinstance(exc, RecordedError):
             raise
-        raise RecordedError(f"{path}: cannot read the model file's record (truncated, corrupt "
-                            f"or not a model file: {type(exc).__name__}: {exc})") from exc
+        raise RecordedError(
+            f"{path}: cannot read the model file's record (truncated, corrupt "
+            f"or not a model file: {type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("meta"), dict):
         raise RecordedError(f"{path}: not a model file (no meta record)")
     return {k: payload.get(k) for k in ("format", "hidden", "z_dim", "meta")}
@@ -72,21 +83,30 @@ def requested_training(arch: str, cfg: dict) -> dict[str, tuple[str, Any]]:
     mini = arch == "mini"
     model, train = cfg["model"], cfg["training"]
     return {
-        "hidden": ("model.mini.hidden" if mini else f"model.architectures.{arch}",
-                   list(model["mini"]["hidden"] if mini else model["architectures"][arch])),
-        "z_dim": ("model.mini.z_dim" if mini else "model.z_dim",
-                  model["mini"]["z_dim"] if mini else model["z_dim"]),
-        "epochs": ("training.mini_epochs" if mini else "training.epochs",
-                   train["mini_epochs"] if mini else train["epochs"]),
-        "batch_size": ("training.mini_batch_size" if mini else "training.batch_size",
-                       train["mini_batch_size"] if mini else train["batch_size"]),
+        "hidden": (
+            "model.mini.hidden" if mini else f"model.architectures.{arch}",
+            list(model["mini"]["hidden"] if mini else model["architectures"][arch]),
+        ),
+        "z_dim": (
+            "model.mini.z_dim" if mini else "model.z_dim",
+            model["mini"]["z_dim"] if mini else model["z_dim"],
+        ),
+        "epochs": (
+            "training.mini_epochs" if mini else "training.epochs",
+            train["mini_epochs"] if mini else train["epochs"],
+        ),
+        "batch_size": (
+            "training.mini_batch_size" if mini else "training.batch_size",
+            train["mini_batch_size"] if mini else train["batch_size"],
+        ),
         "learning_rate": ("training.learning_rate", train["learning_rate"]),
         "trainer": ("training.ensemble", "ensemble" if train["ensemble"] else "sequential"),
     }
 
 
-def model_mismatches(path: Path | str, model_id: str, requested: dict[str, tuple[str, Any]],
-                     data: str | None = None) -> list[str]:
+def model_mismatches(
+    path: Path | str, model_id: str, requested: dict[str, tuple[str, Any]], data: str | None = None
+) -> list[str]:
     """Why the model file ``path`` is not the model ``model_id`` the configuration requests
     (``requested``: :func:`requested_training`; ``data``: this run's data fingerprint, when
     known): one line per difference, naming the file, the model, the key and both values.
@@ -103,8 +123,7 @@ def model_mismatches(path: Path | str, model_id: str, requested: dict[str, tuple
     out = []
     for name, (key, value) in requested.items():
         if recorded.get(name) != value:
-            out.append(f"{where}: {key} is {recorded.get(name)!r} in the file, {value!r} "
-                       f"requested")
+            out.append(f"{where}: {key} is {recorded.get(name)!r} in the file, {value!r} requested")
     if data is not None and meta.get("data") != data:
         out.append(f"{where}: trained on data {meta.get('data')}, this run's data is {data}")
     return out
@@ -157,17 +176,25 @@ def read_settings(path: Path | str) -> dict:
         with open(path, encoding="utf-8") as fh:
             record = json.load(fh)
     except FileNotFoundError as exc:
-        raise RecordedError(f"{path} does not exist: the files of this rule record no "
-                            f"settings (made before they did, or deleted); a plain run remakes "
-                            f"them") from exc
+        raise RecordedError(
+            f"{path} does not exist: the files of this rule record no "
+            f"settings (made before they did, or deleted); a plain run remakes "
+            f"them"
+        ) from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RecordedError(f"{path}: cannot read the settings record (truncated, corrupt or "
-                            f"not a settings file: {type(exc).__name__}); a plain run remakes "
-                            f"it") from exc
-    if (not isinstance(record, dict) or record.get("format") != SETTINGS_FORMAT
-            or not isinstance(record.get("settings"), dict)):
-        raise RecordedError(f"{path}: not a settings record ({SETTINGS_FORMAT}); a plain run "
-                            f"remakes it")
+        raise RecordedError(
+            f"{path}: cannot read the settings record (truncated, corrupt or "
+            f"not a settings file: {type(exc).__name__}); a plain run remakes "
+            f"it"
+        ) from exc
+    if (
+        not isinstance(record, dict)
+        or record.get("format") != SETTINGS_FORMAT
+        or not isinstance(record.get("settings"), dict)
+    ):
+        raise RecordedError(
+            f"{path}: not a settings record ({SETTINGS_FORMAT}); a plain run remakes it"
+        )
     return record
 
 
@@ -185,15 +212,17 @@ def config_key(rule: str, name: str, value: Any, cfg: dict | None) -> str | None
     rule's own section (``figures.figure3.grid_size``); None when unknown or ambiguous."""
     if not cfg:
         return None
-    found = [k for k, v in _leaves(cfg) if k.rsplit(".", 1)[-1] == name
-             and json.loads(json.dumps(v)) == value]
+    found = [
+        k
+        for k, v in _leaves(cfg)
+        if k.rsplit(".", 1)[-1] == name and json.loads(json.dumps(v)) == value
+    ]
     if len(found) > 1:
         found = [k for k in found if f".{rule}." in f".{k}"]
     return found[0] if len(found) == 1 else None
 
 
-def settings_mismatches(path: Path | str, rule: str, params, cfg: dict | None = None
-                        ) -> list[str]:
+def settings_mismatches(path: Path | str, rule: str, params, cfg: dict | None = None) -> list[str]:
     """Why the files of rule ``rule`` (their settings file ``path``) were not made with the
     settings ``params`` (the rule's params under this configuration, ``cfg``): one line per
     difference, naming the file, the rule, the setting (and its configuration key, when
@@ -208,14 +237,17 @@ def settings_mismatches(path: Path | str, rule: str, params, cfg: dict | None = 
     out = []
     for name in list(wanted) + [k for k in recorded if k not in wanted]:
         if name not in recorded:
-            out.append(f"{path} ({rule}): setting {name} not in the file, {wanted[name]!r} "
-                       f"now")
+            out.append(f"{path} ({rule}): setting {name} not in the file, {wanted[name]!r} now")
         elif name not in wanted:
-            out.append(f"{path} ({rule}): setting {name} is {recorded[name]!r} in the file, "
-                       f"not a setting now")
+            out.append(
+                f"{path} ({rule}): setting {name} is {recorded[name]!r} in the file, "
+                f"not a setting now"
+            )
         elif recorded[name] != wanted[name]:
             key = config_key(rule, name, wanted[name], cfg)
             named = f"{name} (config key {key})" if key else name
-            out.append(f"{path} ({rule}): {named} is {recorded[name]!r} in the file, "
-                       f"{wanted[name]!r} in this configuration")
+            out.append(
+                f"{path} ({rule}): {named} is {recorded[name]!r} in the file, "
+                f"{wanted[name]!r} in this configuration"
+            )
     return out

@@ -82,8 +82,10 @@ def pid_alive(pid: int) -> bool:
 
 
 def describe(owner: dict) -> str:
-    return (f"the run of checkout {owner.get('checkout')} (host {owner.get('host')}, pid "
-            f"{owner.get('pid')}, started {owner.get('started')})")
+    return (
+        f"the run of checkout {owner.get('checkout')} (host {owner.get('host')}, pid "
+        f"{owner.get('pid')}, started {owner.get('started')})"
+    )
 
 
 def _create(path: Path, owner: dict) -> bool:
@@ -98,8 +100,13 @@ def _create(path: Path, owner: dict) -> bool:
     return True
 
 
-def acquire(results_dir: Path | str, checkout: Path | str, *,
-            warn: Callable[[str], None] = print, release_at_exit: bool = True) -> Lock:
+def acquire(
+    results_dir: Path | str,
+    checkout: Path | str,
+    *,
+    warn: Callable[[str], None] = print,
+    release_at_exit: bool = True,
+) -> Lock:
     """Take ``{results_dir}/.run.lock`` for this process (the workflow head of ``checkout``).
 
     Raises :class:`ResultsLocked` when another live run holds it (naming its checkout, host,
@@ -111,10 +118,14 @@ def acquire(results_dir: Path | str, checkout: Path | str, *,
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
     host = socket.gethostname()
-    owner = {"format": LOCK_FORMAT, "checkout": str(Path(checkout).resolve()), "host": host,
-             "pid": os.getpid(),
-             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-             "token": uuid.uuid4().hex}
+    owner = {
+        "format": LOCK_FORMAT,
+        "checkout": str(Path(checkout).resolve()),
+        "host": host,
+        "pid": os.getpid(),
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "token": uuid.uuid4().hex,
+    }
     for _ in range(10):  # another run may take or release it between our steps
         if _create(path, owner):
             lock = Lock(path, owner["token"], owner["pid"])
@@ -133,12 +144,14 @@ def acquire(results_dir: Path | str, checkout: Path | str, *,
                     f"results folder {folder} is in use by {describe(other)}, on another host: "
                     f"two runs must not share one results_dir (each would run every job and "
                     f"resume the other's snapshots). Wait for that run to finish, or set "
-                    f"another results_dir; if that run is over, delete {path}")
+                    f"another results_dir; if that run is over, delete {path}"
+                )
             if pid_alive(other.get("pid")):
                 raise ResultsLocked(
                     f"results folder {folder} is in use by {describe(other)}: two runs must not "
                     f"share one results_dir (each would run every job and resume the other's "
-                    f"snapshots). Wait for that run to finish, or set another results_dir")
+                    f"snapshots). Wait for that run to finish, or set another results_dir"
+                )
             why = f"{describe(other)} has ended without releasing it"
         # stale: move it aside under a name of our own (only one taker's rename succeeds)
         aside = path.with_name(f"{LOCK_NAME}.stale.{owner['token']}")
@@ -161,5 +174,7 @@ def holder_note(results_dir: Path | str) -> str | None:
         return None
     if other.get("host") == socket.gethostname() and not pid_alive(other.get("pid")):
         return None
-    return (f"results folder {path.parent} is in use by {describe(other)}: a real run now would "
-            f"be refused")
+    return (
+        f"results folder {path.parent} is in use by {describe(other)}: a real run now would "
+        f"be refused"
+    )

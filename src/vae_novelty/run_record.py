@@ -19,8 +19,13 @@ import yaml
 from .config.grid import model_id
 from .config.schema import schema_keys
 from .io import provenance, write_text_atomic
-from .recorded import (model_mismatches, read_model_meta, read_settings, requested_training,
-                       settings_mismatches)
+from .recorded import (
+    model_mismatches,
+    read_model_meta,
+    read_settings,
+    requested_training,
+    settings_mismatches,
+)
 
 RECORD_FORMAT = "vae-novelty-run-record/1"
 # Not part of what the results are: the folder they are in (a moved run is the same run).
@@ -29,8 +34,9 @@ NOT_RECORDED = ("results_dir",)
 
 def speed_only_keys(schema: dict) -> list[str]:
     """Dotted keys whose schema ``x-reruns`` starts with "nothing" (speed, memory, resuming)."""
-    return [k.name for k in schema_keys(schema)
-            if str(k.node.get("x-reruns", "")).startswith("nothing")]
+    return [
+        k.name for k in schema_keys(schema) if str(k.node.get("x-reruns", "")).startswith("nothing")
+    ]
 
 
 def _drop(cfg: dict, dotted: str) -> None:
@@ -51,8 +57,9 @@ def results_config(cfg: dict, schema: dict) -> dict:
     return out
 
 
-def build_record(config: dict, data: str, models: dict | None = None,
-                 settings: dict | None = None, **extra: Any) -> dict:
+def build_record(
+    config: dict, data: str, models: dict | None = None, settings: dict | None = None, **extra: Any
+) -> dict:
     """The record of a completed run (``config``: :func:`results_config`; ``data``: the data
     fingerprint; ``models``: :func:`model_records`, what the model files record;
     ``settings``: :func:`settings_records`, what the figures and tables record)."""
@@ -80,11 +87,16 @@ def model_records(model_paths, config: dict, data: str) -> dict:
         if problems:
             continue
         meta = read_model_meta(path)["meta"]
-        out[mid] = {**{k: v for k, v in meta["train_config"].items() if k != "seed"},
-                    "trainer": meta.get("trainer"), "data": meta.get("data")}
+        out[mid] = {
+            **{k: v for k, v in meta["train_config"].items() if k != "seed"},
+            "trainer": meta.get("trainer"),
+            "data": meta.get("data"),
+        }
     if problems:
-        raise ValueError("the model files disagree with the configuration of this run:\n  "
-                         + "\n  ".join(problems))
+        raise ValueError(
+            "the model files disagree with the configuration of this run:\n  "
+            + "\n  ".join(problems)
+        )
     return out
 
 
@@ -104,8 +116,10 @@ def settings_records(paths, expected: dict) -> dict:
         if not lines:
             out[rule] = read_settings(path)["settings"]
     if problems:
-        raise ValueError("the figures and tables disagree with the configuration of this run:"
-                         "\n  " + "\n  ".join(problems))
+        raise ValueError(
+            "the figures and tables disagree with the configuration of this run:"
+            "\n  " + "\n  ".join(problems)
+        )
     return out
 
 
@@ -124,15 +138,19 @@ def read_record(path: Path | str) -> dict:
         with open(path, encoding="utf-8") as fh:
             record = yaml.safe_load(fh)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise RecordError(f"{path}: damaged run record (not readable as YAML: "
-                          f"{type(exc).__name__}); a plain run rebuilds it") from exc
+        raise RecordError(
+            f"{path}: damaged run record (not readable as YAML: "
+            f"{type(exc).__name__}); a plain run rebuilds it"
+        ) from exc
     if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
         raise RecordError(f"{path}: not a run record ({RECORD_FORMAT}); a plain run rebuilds it")
-    missing = [k for k, kind in (("config", dict), ("data", str))
-               if not isinstance(record.get(k), kind)]
+    missing = [
+        k for k, kind in (("config", dict), ("data", str)) if not isinstance(record.get(k), kind)
+    ]
     if missing:
-        raise RecordError(f"{path}: damaged run record (no valid {', '.join(missing)}); a plain "
-                          f"run rebuilds it")
+        raise RecordError(
+            f"{path}: damaged run record (no valid {', '.join(missing)}); a plain run rebuilds it"
+        )
     return record
 
 
@@ -170,9 +188,11 @@ def report_problem(record_path: Path | str, config: dict) -> str | None:
     (:func:`results_config`) would describe another run; None when it would not."""
     path = Path(record_path)
     if not path.exists():
-        return (f"{path} does not exist: the run of this configuration has not completed "
-                f"(run it first, or pass the --configfile of the run whose results you want "
-                f"in the report)")
+        return (
+            f"{path} does not exist: the run of this configuration has not completed "
+            f"(run it first, or pass the --configfile of the run whose results you want "
+            f"in the report)"
+        )
     try:
         recorded = read_record(path)
     except RecordError as exc:
@@ -181,7 +201,9 @@ def report_problem(record_path: Path | str, config: dict) -> str | None:
     if not diff:
         return None
     shown = "\n  ".join(diff[:10]) + (f"\n  ... {len(diff) - 10} more" if len(diff) > 10 else "")
-    return (f"the results in {path.parent} were made with another configuration than the one "
-            f"given now, so the report would describe another run:\n  {shown}\npass the "
-            f"--configfile (and --config) of that run, or rerun the workflow with this one "
-            f"first")
+    return (
+        f"the results in {path.parent} were made with another configuration than the one "
+        f"given now, so the report would describe another run:\n  {shown}\npass the "
+        f"--configfile (and --config) of that run, or rerun the workflow with this one "
+        f"first"
+    )

@@ -45,8 +45,15 @@ import pandas as pd
 
 KEY_COLUMNS = ("arch", "split")
 # Properties of a configuration, the same for each of its seeds: copied, not summarised.
-CONFIG_COLUMNS = ("hidden", "n_hidden_layers", "z_dim", "heldout_digit", "decoder_params",
-                  "n_test", "n_digits")
+CONFIG_COLUMNS = (
+    "hidden",
+    "n_hidden_layers",
+    "z_dim",
+    "heldout_digit",
+    "decoder_params",
+    "n_test",
+    "n_digits",
+)
 NOT_STATISTICS = {"model_id", "seed", *KEY_COLUMNS, *CONFIG_COLUMNS}
 SUFFIXES = ("_mean", "_ci_lo", "_ci_hi")
 POOLED_SPLIT = "heldout"
@@ -55,9 +62,13 @@ POOLED_SPLIT = "heldout"
 # of a configuration has it (the documented NaNs, e.g. no ELBO table, one training row, are
 # in the other columns).
 NEVER_NAN = tuple(
-    [f"{c}_{q}" for c in ("bce_x_xhat", "bce_mu_xhat", "perplexity")
-     for q in ("median", "q25", "q75")]
-    + ["frac_closer_to_mu", "frac_perplexity_lt_1_5", "final_train_neg_elbo"])
+    [
+        f"{c}_{q}"
+        for c in ("bce_x_xhat", "bce_mu_xhat", "perplexity")
+        for q in ("median", "q25", "q75")
+    ]
+    + ["frac_closer_to_mu", "frac_perplexity_lt_1_5", "final_train_neg_elbo"]
+)
 
 
 def config_rng(seed: int, arch: str, split: str) -> np.random.Generator:
@@ -73,8 +84,9 @@ def _check(n_resamples: int, level: float) -> None:
         raise ValueError(f"level must be in (0, 1), got {level}")
 
 
-def bootstrap_interval(values, n_resamples: int, level: float,
-                       rng: np.random.Generator) -> tuple[float, float, float]:
+def bootstrap_interval(
+    values, n_resamples: int, level: float, rng: np.random.Generator
+) -> tuple[float, float, float]:
     """``(mean, lo, hi)``: the mean of ``values`` and its bootstrap percentile interval.
 
     NaN values are left out. No values: all NaN. One value (or after leaving out NaN): the
@@ -99,12 +111,18 @@ def _row_names(frame: pd.DataFrame) -> list[str]:
     """How the error messages name rows: their model ids, or ``arch/split seed``."""
     if "model_id" in frame.columns:
         return [str(m) for m in frame["model_id"]]
-    return [f"{a}/{s} seed {int(k)}" for a, s, k in zip(frame["arch"], frame["split"],
-                                                        frame["seed"])]
+    return [
+        f"{a}/{s} seed {int(k)}" for a, s, k in zip(frame["arch"], frame["split"], frame["seed"])
+    ]
 
 
-def check_statistics(summary: pd.DataFrame, stats: Sequence[str], groups: Sequence[str],
-                     source: str = "summary", group_name: str = "seeds of {0}/{1}") -> None:
+def check_statistics(
+    summary: pd.DataFrame,
+    stats: Sequence[str],
+    groups: Sequence[str],
+    source: str = "summary",
+    group_name: str = "seeds of {0}/{1}",
+) -> None:
     """Refuse an infinite value of any statistic in ``stats``, and a statistic that is NaN in
     some but not all rows of a group (``groups``: the columns that define one; none: only
     the infinite values are checked; ``group_name``: how a group is called, formatted with its
@@ -114,8 +132,9 @@ def check_statistics(summary: pd.DataFrame, stats: Sequence[str], groups: Sequen
         bad = np.isinf(values)
         if bad.any():
             names = [n for n, b in zip(_row_names(summary), bad) if b]
-            raise ValueError(f"{source}: column {c} is infinite for {', '.join(names)}; "
-                             f"refusing to summarise it")
+            raise ValueError(
+                f"{source}: column {c} is infinite for {', '.join(names)}; refusing to summarise it"
+            )
     if not groups:
         return
     for key, group in summary.groupby(list(groups), sort=False):
@@ -129,25 +148,36 @@ def check_statistics(summary: pd.DataFrame, stats: Sequence[str], groups: Sequen
                     f"{', '.join(n for n, b in zip(names, nan) if b)} but not for "
                     f"{', '.join(n for n, b in zip(names, nan) if not b)} (the other "
                     f"{label}); a statistic may be NaN for all of them or for none "
-                    f"(rerun the jobs of the NaN models)")
+                    f"(rerun the jobs of the NaN models)"
+                )
     for c in stats:
         nan = summary[c].isna().to_numpy()
         if c in NEVER_NAN and nan.any():
             names = [n for n, b in zip(_row_names(summary), nan) if b]
-            raise ValueError(f"{source}: column {c} is NaN for {', '.join(names)}; it is never "
-                             f"NaN for a trained and evaluated model (a fault of the job that "
-                             f"wrote it: rerun it); refusing to summarise it")
+            raise ValueError(
+                f"{source}: column {c} is NaN for {', '.join(names)}; it is never "
+                f"NaN for a trained and evaluated model (a fault of the job that "
+                f"wrote it: rerun it); refusing to summarise it"
+            )
 
 
 def statistic_columns(summary: pd.DataFrame) -> list[str]:
     """The summary's numeric columns that are summarised over seeds, in table order."""
-    return [c for c in summary.columns if c not in NOT_STATISTICS
-            and pd.api.types.is_numeric_dtype(summary[c])]
+    return [
+        c
+        for c in summary.columns
+        if c not in NOT_STATISTICS and pd.api.types.is_numeric_dtype(summary[c])
+    ]
 
 
-def summarise_seeds(summary: pd.DataFrame, n_resamples: int = 2000, level: float = 0.95,
-                    seed: int = 0, statistics: Sequence[str] | None = None,
-                    source: str = "summary") -> pd.DataFrame:
+def summarise_seeds(
+    summary: pd.DataFrame,
+    n_resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+    statistics: Sequence[str] | None = None,
+    source: str = "summary",
+) -> pd.DataFrame:
     """One row per ``(arch, split)`` (in order of first appearance) with ``n_seeds``, and for
     every statistic the mean over seeds and its bootstrap percentile interval (module doc).
     ``source`` names the summary in error messages (its file)."""
@@ -169,23 +199,28 @@ def summarise_seeds(summary: pd.DataFrame, n_resamples: int = 2000, level: float
         row = {"arch": arch, "split": split}
         for c in carried:
             if group[c].nunique(dropna=False) > 1:
-                raise ValueError(f"{arch}/{split}: {c} differs between seeds "
-                                 f"({group[c].tolist()})")
+                raise ValueError(f"{arch}/{split}: {c} differs between seeds ({group[c].tolist()})")
             row[c] = group[c].iloc[0]
         row["n_seeds"] = len(seeds)
         row["seeds"] = " ".join(map(str, seeds))
         for c in stats:
-            mean, lo, hi = bootstrap_interval(group[c].to_numpy(np.float64), n_resamples, level,
-                                              config_rng(seed, arch, split))
+            mean, lo, hi = bootstrap_interval(
+                group[c].to_numpy(np.float64), n_resamples, level, config_rng(seed, arch, split)
+            )
             row.update({f"{c}_mean": mean, f"{c}_ci_lo": lo, f"{c}_ci_hi": hi})
         rows.append(row)
-    columns = (list(KEY_COLUMNS) + carried + ["n_seeds", "seeds"]
-               + [f"{c}{s}" for c in stats for s in SUFFIXES])
+    columns = (
+        list(KEY_COLUMNS)
+        + carried
+        + ["n_seeds", "seeds"]
+        + [f"{c}{s}" for c in stats for s in SUFFIXES]
+    )
     return pd.DataFrame(rows, columns=columns)
 
 
-def pool_heldout(summary: pd.DataFrame, digits: Sequence[int] | None = None,
-                 source: str = "summary") -> pd.DataFrame:
+def pool_heldout(
+    summary: pd.DataFrame, digits: Sequence[int] | None = None, source: str = "summary"
+) -> pd.DataFrame:
     """Per architecture and seed, every statistic averaged over the held-out digits' models
     (splits ``no{d}``, ``d`` in ``digits``, default all), with ``split`` = ``"heldout"`` and
     ``n_digits``; the configuration columns that vary with the digit are dropped."""
@@ -195,8 +230,9 @@ def pool_heldout(summary: pd.DataFrame, digits: Sequence[int] | None = None,
     stats = statistic_columns(summary)
     check_statistics(summary, stats, (), source)  # infinite values anywhere
     check_statistics(held, stats, ("arch", "seed"), source, "held-out digits of {0} seed {1}")
-    keep = [c for c in ("hidden", "n_hidden_layers", "z_dim", "decoder_params")
-            if c in summary.columns]
+    keep = [
+        c for c in ("hidden", "n_hidden_layers", "z_dim", "decoder_params") if c in summary.columns
+    ]
     rows = []
     for (arch, seed), group in held.groupby(["arch", "seed"], sort=False):
         row = {"arch": arch, "split": POOLED_SPLIT, "seed": int(seed)}
@@ -220,12 +256,18 @@ def interval_text(mean: float, lo: float, hi: float) -> str:
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
     """The configuration columns, then one ``mean [lo, hi]`` text column per statistic."""
-    stats = [c[:-len("_mean")] for c in table.columns if c.endswith("_mean")
-             and f"{c[:-len('_mean')]}_ci_lo" in table.columns]
-    fixed = [c for c in table.columns
-             if not any(c == f"{s}{suf}" for s in stats for suf in SUFFIXES)]
+    stats = [
+        c[: -len("_mean")]
+        for c in table.columns
+        if c.endswith("_mean") and f"{c[: -len('_mean')]}_ci_lo" in table.columns
+    ]
+    fixed = [
+        c for c in table.columns if not any(c == f"{s}{suf}" for s in stats for suf in SUFFIXES)
+    ]
     out = table[fixed].copy()
     for s in stats:
-        out[s] = [interval_text(m, lo, hi) for m, lo, hi in
-                  zip(table[f"{s}_mean"], table[f"{s}_ci_lo"], table[f"{s}_ci_hi"])]
+        out[s] = [
+            interval_text(m, lo, hi)
+            for m, lo, hi in zip(table[f"{s}_mean"], table[f"{s}_ci_lo"], table[f"{s}_ci_hi"])
+        ]
     return out

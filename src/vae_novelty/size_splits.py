@@ -57,6 +57,7 @@ def parse_size_split_name(name: str) -> tuple[str, int]:
 
 # --------------------------------------------------------------------------- counts only
 
+
 def half_digit_counts(digit_counts: Sequence[int]) -> dict[str, list[int]]:
     """Per-digit image counts of halves A and B for a training file with ``digit_counts``
     (what :func:`split_halves` makes, computed from the counts alone)."""
@@ -99,13 +100,14 @@ def size_problem(n: int, digit_counts: Sequence[int], half: str = "A") -> str | 
     it can): larger than the half, or fewer than :data:`MIN_PER_DIGIT` images of a digit."""
     total = sum(digit_counts)
     if n > total:
-        return (f"N = {n} is larger than half {half} ({total} images: half of the training "
-                f"file)")
+        return f"N = {n} is larger than half {half} ({total} images: half of the training file)"
     counts = round_robin_counts(n, digit_counts)
     low = [d for d, c in enumerate(counts) if c < MIN_PER_DIGIT]
     if low:
-        return (f"N = {n} gives fewer than {MIN_PER_DIGIT} images of digit(s) {low} "
-                f"(per-digit counts {counts}); every digit needs at least {MIN_PER_DIGIT}")
+        return (
+            f"N = {n} gives fewer than {MIN_PER_DIGIT} images of digit(s) {low} "
+            f"(per-digit counts {counts}); every digit needs at least {MIN_PER_DIGIT}"
+        )
     return None
 
 
@@ -117,19 +119,23 @@ def epochs_for_steps(n: int, batch_size: int, steps: int) -> int:
     per_epoch = math.ceil(n / batch_size)
     if steps < per_epoch or steps % per_epoch:
         lower = max(per_epoch, steps // per_epoch * per_epoch)
-        raise ValueError(f"{steps} steps is not a whole number of epochs for N = {n} "
-                         f"({per_epoch} steps of batch size {batch_size} per epoch; e.g. "
-                         f"{lower} or {lower + per_epoch})")
+        raise ValueError(
+            f"{steps} steps is not a whole number of epochs for N = {n} "
+            f"({per_epoch} steps of batch size {batch_size} per epoch; e.g. "
+            f"{lower} or {lower + per_epoch})"
+        )
     return steps // per_epoch
 
 
 # --------------------------------------------------------------------------- rows
 
+
 def _check_labels(labels: np.ndarray, what: str) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(f"{what} labels must be one integer array, got {labels.dtype} "
-                        f"{labels.shape}")
+        raise DataError(
+            f"{what} labels must be one integer array, got {labels.dtype} {labels.shape}"
+        )
     bad = labels[(labels < 0) | (labels > 9)]
     if len(bad):
         raise DataError(f"{what} labels outside 0..9: {np.unique(bad)[:5].tolist()}")
@@ -146,13 +152,14 @@ def split_halves(train_labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     parts: dict[str, list[np.ndarray]] = {"A": [], "B": []}
     for d in range(10):
         rows = rng.permutation(np.flatnonzero(labels == d).astype(np.int64))
-        parts["A"].append(rows[:sizes["A"][d]])
-        parts["B"].append(rows[sizes["A"][d]:])
+        parts["A"].append(rows[: sizes["A"][d]])
+        parts["B"].append(rows[sizes["A"][d] :])
     return {h: np.sort(np.concatenate(parts[h])) for h in HALVES}
 
 
-def nested_order(half_rows: np.ndarray, train_labels: np.ndarray, seed: int,
-                 half: str) -> np.ndarray:
+def nested_order(
+    half_rows: np.ndarray, train_labels: np.ndarray, seed: int, half: str
+) -> np.ndarray:
     """The round-robin order of one half's rows (see the module docstring): prefixes of it are
     the nested, digit-balanced subsets."""
     labels = _check_labels(train_labels, "training")
@@ -175,15 +182,24 @@ def eval_rows(test_labels: np.ndarray, per_digit: int, seed: int) -> np.ndarray:
     for d in range(10):
         of_d = np.flatnonzero(labels == d).astype(np.int64)
         if len(of_d) < per_digit:
-            raise DataError(f"the evaluation set needs {per_digit} test images of digit {d}, "
-                            f"the test file has {len(of_d)}")
+            raise DataError(
+                f"the evaluation set needs {per_digit} test images of digit {d}, "
+                f"the test file has {len(of_d)}"
+            )
         parts.append(rng.choice(of_d, size=per_digit, replace=False))
     return np.sort(np.concatenate(parts))
 
 
-def make_size_splits(train_labels: np.ndarray, test_labels: np.ndarray, sizes: Sequence[int], *,
-                     seed: int, eval_per_digit: int, eval_seed: int,
-                     data: str = "") -> dict[str, Split]:
+def make_size_splits(
+    train_labels: np.ndarray,
+    test_labels: np.ndarray,
+    sizes: Sequence[int],
+    *,
+    seed: int,
+    eval_per_digit: int,
+    eval_seed: int,
+    data: str = "",
+) -> dict[str, Split]:
     """Every subset of the sweep (``sizes`` in each half) as a :class:`Split` by name.
 
     Refuses (DataError naming N) a size larger than a half or with fewer than
@@ -218,23 +234,29 @@ def check_size_splits(splits: dict[str, Split], mnist=None) -> None:
         if mnist is not None:
             check_split(split, mnist)
         if len(split.train_idx) != n:
-            raise DataError(f"split {split.name!r} has {len(split.train_idx)} training rows, "
-                            f"its name says {n}")
+            raise DataError(
+                f"split {split.name!r} has {len(split.train_idx)} training rows, its name says {n}"
+            )
         if test_idx is None:
             test_idx = split.test_idx
         elif not np.array_equal(test_idx, split.test_idx):
-            raise DataError(f"split {split.name!r} has another evaluation set than the other "
-                            f"size splits")
+            raise DataError(
+                f"split {split.name!r} has another evaluation set than the other size splits"
+            )
         by_half[half].append((n, split))
     for half, items in by_half.items():
         items.sort(key=lambda t: t[0])
         for (_, small), (_, big) in zip(items, items[1:]):
             if not np.isin(small.train_idx, big.train_idx).all():
-                raise DataError(f"split {small.name!r} is not contained in {big.name!r} (the "
-                                f"subsets of a half must be nested)")
+                raise DataError(
+                    f"split {small.name!r} is not contained in {big.name!r} (the "
+                    f"subsets of a half must be nested)"
+                )
     if by_half["A"] and by_half["B"]:
         a, b = by_half["A"][-1][1], by_half["B"][-1][1]
         shared = np.intersect1d(a.train_idx, b.train_idx)
         if len(shared):
-            raise DataError(f"halves A and B share {len(shared)} training rows (e.g. "
-                            f"{shared[:5].tolist()}): {a.name!r} and {b.name!r}")
+            raise DataError(
+                f"halves A and B share {len(shared)} training rows (e.g. "
+                f"{shared[:5].tolist()}): {a.name!r} and {b.name!r}"
+            )

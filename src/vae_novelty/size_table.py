@@ -18,14 +18,41 @@ import numpy as np
 import pandas as pd
 
 # One row per model (size_evaluate's CSV; the combined table).
-TABLE_COLUMNS = ("model_id", "arch", "hidden", "n_hidden_layers", "n_train", "half", "seed",
-                 "epochs", "steps", "frac_closer_to_mu", "median_perplexity",
-                 "train_neg_elbo", "test_neg_elbo", "elbo_gap", "copy_fraction",
-                 "median_copy_ratio", "c_t", "agreement", "median_pair_dist",
-                 "median_own_nn_dist")
+TABLE_COLUMNS = (
+    "model_id",
+    "arch",
+    "hidden",
+    "n_hidden_layers",
+    "n_train",
+    "half",
+    "seed",
+    "epochs",
+    "steps",
+    "frac_closer_to_mu",
+    "median_perplexity",
+    "train_neg_elbo",
+    "test_neg_elbo",
+    "elbo_gap",
+    "copy_fraction",
+    "median_copy_ratio",
+    "c_t",
+    "agreement",
+    "median_pair_dist",
+    "median_own_nn_dist",
+)
 TRANSITION_MEASURES = {"frac_closer_to_mu": "closer to mu", "copy_fraction": "copies"}
-TRANSITION_COLUMNS = ("arch", "hidden", "measure", "threshold", "n_mean_curve", "n_low",
-                      "n_high", "models", "largest_n", "reading")
+TRANSITION_COLUMNS = (
+    "arch",
+    "hidden",
+    "measure",
+    "threshold",
+    "n_mean_curve",
+    "n_low",
+    "n_high",
+    "models",
+    "largest_n",
+    "reading",
+)
 
 
 def read_tables(paths) -> pd.DataFrame:
@@ -61,16 +88,28 @@ def transition_sizes(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
         for measure in TRANSITION_MEASURES:
             mean = of_arch.groupby("n_train")[measure].mean()
             n_mean = largest_n_at_least(mean.index.values, mean.values, threshold)
-            per_model = [largest_n_at_least(g.n_train.values, g[measure].values, threshold)
-                         for _, g in of_arch.groupby(["half", "seed"])]
+            per_model = [
+                largest_n_at_least(g.n_train.values, g[measure].values, threshold)
+                for _, g in of_arch.groupby(["half", "seed"])
+            ]
             finite = [v for v in per_model if not np.isnan(v)]
             smallest, largest = int(of_arch.n_train.min()), int(of_arch.n_train.max())
             n_low = min(per_model) if not np.isnan(per_model).any() else float("nan")
             n_high = max(finite) if finite else float("nan")
-            rows.append({"arch": arch, "hidden": of_arch.hidden.iloc[0], "measure": measure,
-                         "threshold": threshold, "n_mean_curve": n_mean, "n_low": n_low,
-                         "n_high": n_high, "models": len(per_model), "largest_n": largest,
-                         "reading": _reading(n_mean, n_low, n_high, smallest)})
+            rows.append(
+                {
+                    "arch": arch,
+                    "hidden": of_arch.hidden.iloc[0],
+                    "measure": measure,
+                    "threshold": threshold,
+                    "n_mean_curve": n_mean,
+                    "n_low": n_low,
+                    "n_high": n_high,
+                    "models": len(per_model),
+                    "largest_n": largest,
+                    "reading": _reading(n_mean, n_low, n_high, smallest),
+                }
+            )
     return pd.DataFrame(rows, columns=list(TRANSITION_COLUMNS))
 
 

@@ -52,14 +52,26 @@ class SnapshotClock:
         return True
 
 
-def snapshot_key(train_config: dict, order_seed: int, noise_seed: int, n_train: int,
-                 train_rows: str, data_digest: str | None = None) -> dict:
+def snapshot_key(
+    train_config: dict,
+    order_seed: int,
+    noise_seed: int,
+    n_train: int,
+    train_rows: str,
+    data_digest: str | None = None,
+) -> dict:
     """What a snapshot of one model must have been written for: its settings
     (``train_config``), the seeds of its data order and noise streams, and the training data
     (``train_rows``: :func:`vae_novelty.splits.rows_digest` or
     :func:`vae_novelty.data.content_digest`; ``data_digest``: the data's fingerprint, when known)."""
-    return {**train_config, "order_seed": order_seed, "noise_seed": noise_seed,
-            "n_train": int(n_train), "train_rows": train_rows, "train_data": data_digest}
+    return {
+        **train_config,
+        "order_seed": order_seed,
+        "noise_seed": noise_seed,
+        "n_train": int(n_train),
+        "train_rows": train_rows,
+        "train_data": data_digest,
+    }
 
 
 def discard_snapshot(path, why: str, tag: str = "") -> None:
@@ -81,8 +93,11 @@ def load_snapshot(path, fmt: str, key: dict, tag: str = "") -> dict | None:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, corrupt, empty, not a torch file, foreign types
         first_line = (str(exc).splitlines() or [""])[0]
-        discard_snapshot(path, f"unreadable, truncated or not a snapshot "
-                               f"({type(exc).__name__}: {first_line})", tag)
+        discard_snapshot(
+            path,
+            f"unreadable, truncated or not a snapshot ({type(exc).__name__}: {first_line})",
+            tag,
+        )
         return None
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
@@ -100,10 +115,16 @@ def load_snapshot(path, fmt: str, key: dict, tag: str = "") -> dict | None:
 def save_snapshot(path, key, epoch, model, opt, order_gen, noise_gen, history) -> None:
     """Write one model's full training state after ``epoch`` (format :data:`SNAPSHOT_FORMAT`),
     atomically."""
-    payload = {"format": SNAPSHOT_FORMAT, "key": key, "epoch": epoch,
-               "model": model.state_dict(), "opt": opt.state_dict(),
-               "order_gen": order_gen.get_state(), "noise_gen": noise_gen.get_state(),
-               "history": history.rows}
+    payload = {
+        "format": SNAPSHOT_FORMAT,
+        "key": key,
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "opt": opt.state_dict(),
+        "order_gen": order_gen.get_state(),
+        "noise_gen": noise_gen.get_state(),
+        "history": history.rows,
+    }
     write_torch_atomic(payload, path)
     log.info("snapshot written at epoch %d: %s", epoch, path)
 
@@ -134,8 +155,7 @@ class EnsembleState:
         self.histories = histories
 
     def save(self, path: Path, key: dict, epoch: int) -> None:
-        payload = {"format": ENSEMBLE_SNAPSHOT_FORMAT, "key": key, "epoch": epoch,
-                   **self._state()}
+        payload = {"format": ENSEMBLE_SNAPSHOT_FORMAT, "key": key, "epoch": epoch, **self._state()}
         write_torch_atomic(payload, path)
         log.info("ensemble snapshot written at epoch %d: %s", epoch, path)
 
@@ -144,11 +164,13 @@ class EnsembleState:
 
     def _state(self) -> dict:
         """A copy of the resumable state (tensors on the CPU): what a snapshot holds."""
-        return {"tensors": [t.detach().to("cpu", copy=True) for t in self._tensors()],
-                "host_steps": list(self.adam.host_steps),
-                "order_gens": [g.get_state() for g in self.order_gens],
-                "noise_gens": [g.get_state() for g in self.noise_gens],
-                "histories": [list(h.rows) for h in self.histories]}
+        return {
+            "tensors": [t.detach().to("cpu", copy=True) for t in self._tensors()],
+            "host_steps": list(self.adam.host_steps),
+            "order_gens": [g.get_state() for g in self.order_gens],
+            "noise_gens": [g.get_state() for g in self.noise_gens],
+            "histories": [list(h.rows) for h in self.histories],
+        }
 
     def _apply(self, state: dict) -> None:
         """Set the state from :meth:`_state`'s form (a snapshot's payload or a backup)."""
@@ -175,19 +197,25 @@ class EnsembleState:
         backup = self._state()
         try:
             saved = payload["tensors"]
-            counts = {"tensors": (len(saved), len(tensors)),
-                      "host_steps": (len(payload["host_steps"]), len(a.host_steps)),
-                      "order_gens": (len(payload["order_gens"]), len(self.order_gens)),
-                      "noise_gens": (len(payload["noise_gens"]), len(self.noise_gens)),
-                      "histories": (len(payload["histories"]), len(self.histories))}
+            counts = {
+                "tensors": (len(saved), len(tensors)),
+                "host_steps": (len(payload["host_steps"]), len(a.host_steps)),
+                "order_gens": (len(payload["order_gens"]), len(self.order_gens)),
+                "noise_gens": (len(payload["noise_gens"]), len(self.noise_gens)),
+                "histories": (len(payload["histories"]), len(self.histories)),
+            }
             wrong = {k: v for k, v in counts.items() if v[0] != v[1]}
             if wrong:
-                raise ValueError(", ".join(f"{k}: {got} saved, {want} expected"
-                                           for k, (got, want) in wrong.items()))
+                raise ValueError(
+                    ", ".join(
+                        f"{k}: {got} saved, {want} expected" for k, (got, want) in wrong.items()
+                    )
+                )
             for t, value in zip(tensors, saved):
                 if tuple(value.shape) != tuple(t.shape):
-                    raise ValueError(f"a tensor of shape {tuple(value.shape)}, expected "
-                                     f"{tuple(t.shape)}")
+                    raise ValueError(
+                        f"a tensor of shape {tuple(value.shape)}, expected {tuple(t.shape)}"
+                    )
             self._apply(payload)
             return int(payload["epoch"]) + 1
         except Exception as exc:  # put back the state as it was before: nothing half-applied
@@ -201,9 +229,12 @@ def save_finished_member(path: Path, key: dict, model, history) -> None:
     :data:`FINISHED_MEMBER_FORMAT`, ``key``: :func:`snapshot_key` with the trainer) when its
     job fails for a sibling: Snakemake deletes the job's outputs, and the rerun takes the
     member from here instead of training it again (:func:`load_finished_member`)."""
-    payload = {"format": FINISHED_MEMBER_FORMAT, "key": key,
-               "model": {k: v.detach().to("cpu") for k, v in model.state_dict().items()},
-               "history": list(history.rows)}
+    payload = {
+        "format": FINISHED_MEMBER_FORMAT,
+        "key": key,
+        "model": {k: v.detach().to("cpu") for k, v in model.state_dict().items()},
+        "history": list(history.rows),
+    }
     write_torch_atomic(payload, path)
     log.info("finished model kept until its job succeeds: %s", path)
 

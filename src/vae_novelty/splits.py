@@ -23,9 +23,9 @@ class Split:
 
     name: str
     train_idx: np.ndarray  # rows of the MNIST training file
-    test_idx: np.ndarray   # rows of the MNIST test file used for evaluation
-    heldout_digit: int     # -1 when no digit is held out
-    data: str = ""         # fingerprint of the MNIST arrays it was made from ("" = unknown)
+    test_idx: np.ndarray  # rows of the MNIST test file used for evaluation
+    heldout_digit: int  # -1 when no digit is held out
+    data: str = ""  # fingerprint of the MNIST arrays it was made from ("" = unknown)
 
 
 def _subsample(idx: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -34,10 +34,19 @@ def _subsample(idx: np.ndarray, n: int | None, rng: np.random.Generator) -> np.n
     return np.sort(rng.choice(idx, size=n, replace=False))
 
 
-def make_split(name: str, train_labels: np.ndarray, test_labels: np.ndarray,
-               eval_digits: list[int], *, max_train: int | None = None,
-               max_test_per_digit: int | None = None, subsample_seed: int = 0,
-               mini_per_digit: int = 10, mini_seed: int = 0, data: str = "") -> Split:
+def make_split(
+    name: str,
+    train_labels: np.ndarray,
+    test_labels: np.ndarray,
+    eval_digits: list[int],
+    *,
+    max_train: int | None = None,
+    max_test_per_digit: int | None = None,
+    subsample_seed: int = 0,
+    mini_per_digit: int = 10,
+    mini_seed: int = 0,
+    data: str = "",
+) -> Split:
     """Build one split.
 
     ``full``: all of MNIST^tr. ``noD``: MNIST^tr without digit D. ``mini``: ``mini_per_digit``
@@ -58,8 +67,10 @@ def make_split(name: str, train_labels: np.ndarray, test_labels: np.ndarray,
         for d in range(10):
             of_d = all_train[train_labels == d]
             if len(of_d) < mini_per_digit:
-                raise DataError(f"mini-MNIST needs {mini_per_digit} images of digit {d}, the "
-                                f"training file has {len(of_d)}")
+                raise DataError(
+                    f"mini-MNIST needs {mini_per_digit} images of digit {d}, the "
+                    f"training file has {len(of_d)}"
+                )
             parts.append(rng.choice(of_d, size=mini_per_digit, replace=False))
         train_idx = np.sort(np.concatenate(parts))
     else:
@@ -72,9 +83,11 @@ def make_split(name: str, train_labels: np.ndarray, test_labels: np.ndarray,
         of_d = np.flatnonzero(test_labels == d).astype(np.int64)
         if len(of_d) == 0:
             # stop when splits are made, not after training: such a model cannot be evaluated
-            raise DataError(f"split {name}: the test file has no images of digit {d}, so the "
-                            f"models of this split cannot be evaluated (check "
-                            f"splits.heldout_digits and the data)")
+            raise DataError(
+                f"split {name}: the test file has no images of digit {d}, so the "
+                f"models of this split cannot be evaluated (check "
+                f"splits.heldout_digits and the data)"
+            )
         test_parts.append(of_d[:max_test_per_digit] if max_test_per_digit else of_d)
     if len(train_idx) == 0:
         raise DataError(f"split {name}: no training images")
@@ -87,13 +100,20 @@ def save_split(split: Split, path: Path) -> None:
     from .io import atomic_path
 
     if not split.data:
-        raise ValueError(f"split {split.name!r} has no data fingerprint: make it with "
-                         f"make_split(..., data=mnist.fingerprint) before saving it to {path}")
+        raise ValueError(
+            f"split {split.name!r} has no data fingerprint: make it with "
+            f"make_split(..., data=mnist.fingerprint) before saving it to {path}"
+        )
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, name=np.array(split.name), train_idx=split.train_idx,
-                     test_idx=split.test_idx, heldout_digit=np.array(split.heldout_digit),
-                     data=np.array(split.data))
+            np.savez(
+                fh,
+                name=np.array(split.name),
+                train_idx=split.train_idx,
+                test_idx=split.test_idx,
+                heldout_digit=np.array(split.heldout_digit),
+                data=np.array(split.data),
+            )
 
 
 SPLIT_KEYS = ("name", "train_idx", "test_idx", "heldout_digit", "data")
@@ -121,11 +141,18 @@ def load_split(path: Path, expect_name: str | None = None) -> Split:
         raise DataError(f"{path}: data is {data.dtype} {data.shape}, expected one string")
     if not str(data):
         raise DataError(f"{path}: records no data fingerprint (not written by save_split?)")
-    split = Split(str(name), arrays["train_idx"].astype(np.int64),
-                  arrays["test_idx"].astype(np.int64), int(held), str(data))
+    split = Split(
+        str(name),
+        arrays["train_idx"].astype(np.int64),
+        arrays["test_idx"].astype(np.int64),
+        int(held),
+        str(data),
+    )
     if expect_name is not None and split.name != expect_name:
-        raise DataError(f"{path}: holds split {split.name!r}, expected {expect_name!r} (a split "
-                        f"file renamed or copied from elsewhere?)")
+        raise DataError(
+            f"{path}: holds split {split.name!r}, expected {expect_name!r} (a split "
+            f"file renamed or copied from elsewhere?)"
+        )
     return split
 
 
@@ -138,23 +165,29 @@ def check_split(split: Split, mnist: Mnist, path: Path | str | None = None) -> N
     where = f"{path}: split {split.name!r}" if path is not None else f"split {split.name!r}"
     if split.data:
         check_fingerprint(split.data, mnist.fingerprint, where)
-    for key, n, what in (("train_idx", len(mnist.train_labels), "training"),
-                         ("test_idx", len(mnist.test_labels), "test")):
+    for key, n, what in (
+        ("train_idx", len(mnist.train_labels), "training"),
+        ("test_idx", len(mnist.test_labels), "test"),
+    ):
         idx = np.asarray(getattr(split, key))
         outside = idx[(idx < 0) | (idx >= n)]
         if len(outside):
-            raise DataError(f"{where}: {key} has rows outside 0..{n - 1} (MNIST has {n} {what} "
-                            f"images): {outside[:5].tolist()}{' ...' if len(outside) > 5 else ''}"
-                            f" (a split made from another MNIST file?)")
+            raise DataError(
+                f"{where}: {key} has rows outside 0..{n - 1} (MNIST has {n} {what} "
+                f"images): {outside[:5].tolist()}{' ...' if len(outside) > 5 else ''}"
+                f" (a split made from another MNIST file?)"
+            )
         values, counts = np.unique(idx, return_counts=True)
         if (counts > 1).any():
             raise DataError(f"{where}: {key} repeats rows {values[counts > 1][:5].tolist()}")
     if split.heldout_digit >= 0:
         n_held = int(np.count_nonzero(mnist.train_labels[split.train_idx] == split.heldout_digit))
         if n_held:
-            raise DataError(f"{where} holds out digit {split.heldout_digit} but {n_held} of its "
-                            f"training rows are {split.heldout_digit}s (a split made from "
-                            f"another MNIST file?)")
+            raise DataError(
+                f"{where} holds out digit {split.heldout_digit} but {n_held} of its "
+                f"training rows are {split.heldout_digit}s (a split made from "
+                f"another MNIST file?)"
+            )
 
 
 def load_checked_splits(paths, mnist: Mnist) -> dict[str, Split]:

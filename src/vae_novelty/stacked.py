@@ -30,6 +30,7 @@ ADAM_EPS = 1e-8
 
 # --------------------------------------------------------------------------- stacked model
 
+
 class _StackedLinear(torch.autograd.Function):
     """``y[m] = x[m] @ weight[m].T + bias[m]`` for every member m.
 
@@ -60,10 +61,14 @@ class StackedVAE:
         first = models[0]
         self.hidden, self.z_dim, self.x_dim = first.hidden, first.z_dim, first.x_dim
         layers = [m.linear_layers() for m in models]
-        self.weights = [torch.stack([ls[i].weight.detach() for ls in layers]).to(device)
-                        .requires_grad_() for i in range(len(layers[0]))]
-        self.biases = [torch.stack([ls[i].bias.detach() for ls in layers]).to(device)
-                       .requires_grad_() for i in range(len(layers[0]))]
+        self.weights = [
+            torch.stack([ls[i].weight.detach() for ls in layers]).to(device).requires_grad_()
+            for i in range(len(layers[0]))
+        ]
+        self.biases = [
+            torch.stack([ls[i].bias.detach() for ls in layers]).to(device).requires_grad_()
+            for i in range(len(layers[0]))
+        ]
         self.n_members = len(models)
 
     def parameters(self) -> list[torch.Tensor]:
@@ -100,6 +105,7 @@ class StackedVAE:
 
 # --------------------------------------------------------------------------- stacked Adam
 
+
 class StackedAdam:
     """Adam for stacked parameters, with a step count per member.
 
@@ -120,16 +126,24 @@ class StackedAdam:
       CUDA graph.
     """
 
-    def __init__(self, params: Sequence[torch.Tensor], n_members: int, lr: float,
-                 max_steps: int, per_member: bool | None = None):
+    def __init__(
+        self,
+        params: Sequence[torch.Tensor],
+        n_members: int,
+        lr: float,
+        max_steps: int,
+        per_member: bool | None = None,
+    ):
         self.params = list(params)
         device = self.params[0].device
         self.lr = lr
         self.per_member = device.type == "cpu" if per_member is None else per_member
-        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format)
-                        for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format)
-                           for p in self.params]
+        self.exp_avg = [
+            torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params
+        ]
+        self.exp_avg_sq = [
+            torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params
+        ]
         self.steps = torch.zeros(n_members, dtype=torch.int64, device=device)
         self.host_steps = [0] * n_members  # per_member only (the stacked way uses self.steps)
         self.neg_step_size = self.bc2_sqrt = None
@@ -140,23 +154,26 @@ class StackedAdam:
                 step_size, bc2 = self._scalars(s)
                 neg_step_size.append(-step_size)
                 bc2_sqrt.append(bc2)
-            self.neg_step_size = torch.tensor(neg_step_size, dtype=torch.float64).float().to(
-                device)
+            self.neg_step_size = torch.tensor(neg_step_size, dtype=torch.float64).float().to(device)
             self.bc2_sqrt = torch.tensor(bc2_sqrt, dtype=torch.float64).float().to(device)
 
     def _scalars(self, step: int) -> tuple[float, float]:
         """(step_size, sqrt(bias_correction2)) as _single_tensor_adam computes them."""
         step = float(step)  # Adam keeps its step count in a float tensor
-        bias_correction1 = 1 - ADAM_BETA1 ** step
-        bias_correction2 = 1 - ADAM_BETA2 ** step
-        return self.lr / bias_correction1, bias_correction2 ** 0.5
+        bias_correction1 = 1 - ADAM_BETA1**step
+        bias_correction2 = 1 - ADAM_BETA2**step
+        return self.lr / bias_correction1, bias_correction2**0.5
 
     def state_tensors(self) -> list[torch.Tensor]:
         return [*self.params, *self.exp_avg, *self.exp_avg_sq, self.steps]
 
     @torch.no_grad()
-    def step(self, grads: Sequence[torch.Tensor], active: Sequence[int] | None = None,
-             active_index: torch.Tensor | None = None) -> None:
+    def step(
+        self,
+        grads: Sequence[torch.Tensor],
+        active: Sequence[int] | None = None,
+        active_index: torch.Tensor | None = None,
+    ) -> None:
         """One Adam step of every member (``active`` None; ``grads`` [M, ...]) or only of the
         members listed in ``active`` (``grads`` [len(active), ...], in that order); the others
         are left untouched (weights, moments and step count). ``active_index``: ``active`` as
@@ -181,8 +198,11 @@ class StackedAdam:
             for p, g, m1, m2 in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
                 _stacked_adam_update(p, g, m1, m2, nss, bc2)
             return
-        idx = (active_index if active_index is not None
-               else torch.tensor(members, dtype=torch.int64).to(self.steps.device))
+        idx = (
+            active_index
+            if active_index is not None
+            else torch.tensor(members, dtype=torch.int64).to(self.steps.device)
+        )
         self.steps.index_add_(0, idx, torch.ones_like(idx))
         steps = self.steps.index_select(0, idx)
         nss = self.neg_step_size.index_select(0, steps)
@@ -221,8 +241,9 @@ class GraphedStep:
         self.gidx = torch.zeros(n_members, batch_size, dtype=torch.int64, device=device)
         self.eps = torch.zeros(n_members, batch_size, z_dim, device=device)
         # 1 / batch_size computed on the CPU, as the ensemble's epoch plan does
-        self.weight = (torch.ones(n_members, batch_size)
-                       / torch.tensor(float(batch_size))).to(device)
+        self.weight = (torch.ones(n_members, batch_size) / torch.tensor(float(batch_size))).to(
+            device
+        )
         saved = [t.detach().clone() for t in state]
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))

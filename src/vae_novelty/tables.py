@@ -58,30 +58,61 @@ from .theorem1_table import MODEL_COLUMNS, NEIGHBOUR_COLUMNS, frac_closer_to_mu,
 STAT_COLUMNS = ("bce_x_xhat", "bce_mu_xhat", "perplexity")
 QUANTILES = (("median", 0.5), ("q25", 0.25), ("q75", 0.75))
 SUMMARY_COLUMNS = (
-    [c for c in MODEL_COLUMNS if c != "decoder_params"] + ["n_test", "decoder_params"]
+    [c for c in MODEL_COLUMNS if c != "decoder_params"]
+    + ["n_test", "decoder_params"]
     + [f"{c}_{name}" for c in STAT_COLUMNS for name, _ in QUANTILES]
-    + ["frac_closer_to_mu", "frac_perplexity_lt_1_5", "frac_xhat_closer_to_train",
-       "nn_ratio_median", "final_train_neg_elbo", "final_test_neg_elbo",
-       "elbo_decoder_mean", "elbo_optimal_mean", "elbo_gap_mean"]
-    + ["sample_copy_frac", "sample_dist_ratio_median", "sample_perplexity_median",
-       "sample_frac_wmax_gt_0_99", "sample_ct", "sample_heldout_frac"]
-    + [f"sample_digit_frac_{d}" for d in range(10)])
+    + [
+        "frac_closer_to_mu",
+        "frac_perplexity_lt_1_5",
+        "frac_xhat_closer_to_train",
+        "nn_ratio_median",
+        "final_train_neg_elbo",
+        "final_test_neg_elbo",
+        "elbo_decoder_mean",
+        "elbo_optimal_mean",
+        "elbo_gap_mean",
+    ]
+    + [
+        "sample_copy_frac",
+        "sample_dist_ratio_median",
+        "sample_perplexity_median",
+        "sample_frac_wmax_gt_0_99",
+        "sample_ct",
+        "sample_heldout_frac",
+    ]
+    + [f"sample_digit_frac_{d}" for d in range(10)]
+)
 SAMPLE_COLUMNS = tuple(c for c in SUMMARY_COLUMNS if c.startswith("sample_"))
 # Columns of a samples table that must hold a finite number in every row.
-SAMPLES_FINITE = ("perplexity", "w_max", "top_weights", "bce_mu_xhat", "nn1_dist", "nn2_dist",
-                  "digit_prob")
+SAMPLES_FINITE = (
+    "perplexity",
+    "w_max",
+    "top_weights",
+    "bce_mu_xhat",
+    "nn1_dist",
+    "nn2_dist",
+    "digit_prob",
+)
 COPY_RATIO = 1.0 / 3.0
 HISTORY_KEYS = ("model_id", "arch", "split", "seed")
 # Columns that must hold a finite number in every row.
-THEOREM1_FINITE = ("bce_x_xhat", "bce_mu_xhat", "perplexity", "entropy", "w_max", "log_norm",
-                   "topk_weight")
+THEOREM1_FINITE = (
+    "bce_x_xhat",
+    "bce_mu_xhat",
+    "perplexity",
+    "entropy",
+    "w_max",
+    "log_norm",
+    "topk_weight",
+)
 NEIGHBOUR_FINITE = ("nn_dist", "nn_ratio", "xhat_nn_bce")
 HISTORY_COLUMNS = ("epoch", "train_neg_elbo", "test_neg_elbo")
 ELBO_FINITE = ("elbo_decoder", "elbo_optimal", "kl", "clamped_fraction")
 
 
-def refuse_non_finite(values, where, column: str, *, allow_nan: bool = False,
-                      why: str = "") -> None:
+def refuse_non_finite(
+    values, where, column: str, *, allow_nan: bool = False, why: str = ""
+) -> None:
     """Raise a ValueError naming ``where`` (a file or model) and ``column`` when ``values``
     hold NaN (unless ``allow_nan``) or infinity, with the count and the first rows."""
     v = np.asarray(values, dtype=np.float64).reshape(-1)
@@ -90,9 +121,11 @@ def refuse_non_finite(values, where, column: str, *, allow_nan: bool = False,
         if bad.any():
             rows = np.flatnonzero(bad)
             more = ", ..." if len(rows) > 5 else ""
-            raise ValueError(f"{where}: column {column} has {len(rows)} {kind} value(s) (rows "
-                             f"{', '.join(map(str, rows[:5]))}{more}){why}; refusing to "
-                             f"summarise it (rerun the job that wrote it)")
+            raise ValueError(
+                f"{where}: column {column} has {len(rows)} {kind} value(s) (rows "
+                f"{', '.join(map(str, rows[:5]))}{more}){why}; refusing to "
+                f"summarise it (rerun the job that wrote it)"
+            )
 
 
 def _floats(table, column: str):
@@ -113,8 +146,10 @@ def _floats(table, column: str):
 
 def _refuse_nulls(nulls: int, where, column: str, why: str = "") -> None:
     if nulls:
-        raise ValueError(f"{where}: column {column} has {nulls} missing (null) value(s){why}; "
-                         f"refusing to summarise it (rerun the job that wrote it)")
+        raise ValueError(
+            f"{where}: column {column} has {nulls} missing (null) value(s){why}; "
+            f"refusing to summarise it (rerun the job that wrote it)"
+        )
 
 
 def check_theorem1_table(table, where) -> None:
@@ -128,19 +163,28 @@ def check_theorem1_table(table, where) -> None:
     present = [c for c in NEIGHBOUR_COLUMNS if c in table.column_names]
     if not present or all(table.column(c).null_count == n for c in present):
         return  # memorisation measures not computed: every row null
-    lengths = (table.column("topk_index").combine_chunks().value_lengths().to_numpy(
-        zero_copy_only=False) if n else np.zeros(0))
+    lengths = (
+        table.column("topk_index").combine_chunks().value_lengths().to_numpy(zero_copy_only=False)
+        if n
+        else np.zeros(0)
+    )
     single_row = n > 0 and bool(np.all(lengths == 1))
     for column in present:
         values, nulls = _floats(table, column)
-        _refuse_nulls(nulls, where, column, " (the memorisation columns are null in every row "
-                                            "or in none)")
+        _refuse_nulls(
+            nulls, where, column, " (the memorisation columns are null in every row or in none)"
+        )
         if column in NEIGHBOUR_FINITE:
             # nn_ratio = d1 / d2 is NaN by design with a single training row (no d2)
-            refuse_non_finite(values, where, column,
-                              allow_nan=column == "nn_ratio" and single_row,
-                              why=" (NaN only for a model with a single training row)"
-                              if column == "nn_ratio" else "")
+            refuse_non_finite(
+                values,
+                where,
+                column,
+                allow_nan=column == "nn_ratio" and single_row,
+                why=" (NaN only for a model with a single training row)"
+                if column == "nn_ratio"
+                else "",
+            )
 
 
 def check_history(history: pd.DataFrame, where, n_test: int | None = None) -> None:
@@ -149,8 +193,9 @@ def check_history(history: pd.DataFrame, where, n_test: int | None = None) -> No
     images (``n_test == 0``)."""
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing:
-        raise ValueError(f"{where}: missing column(s) {missing}; a training history has "
-                         f"{list(HISTORY_COLUMNS)}")
+        raise ValueError(
+            f"{where}: missing column(s) {missing}; a training history has {list(HISTORY_COLUMNS)}"
+        )
     if not len(history):
         raise ValueError(f"{where}: no epochs (an empty training history)")
     for column in HISTORY_COLUMNS:
@@ -158,10 +203,13 @@ def check_history(history: pd.DataFrame, where, n_test: int | None = None) -> No
             values = history[column].to_numpy(np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where}: column {column} holds non-numbers ({exc})") from exc
-        refuse_non_finite(values, where, column,
-                          allow_nan=column == "test_neg_elbo" and n_test == 0,
-                          why=" (NaN only for a model without test images)"
-                          if column == "test_neg_elbo" else "")
+        refuse_non_finite(
+            values,
+            where,
+            column,
+            allow_nan=column == "test_neg_elbo" and n_test == 0,
+            why=" (NaN only for a model without test images)" if column == "test_neg_elbo" else "",
+        )
 
 
 def check_elbo_table(table, where) -> None:
@@ -194,16 +242,20 @@ def samples_stats(frame: pd.DataFrame | None, meta: dict | None, heldout_digit: 
         return out
     ratio = distance_ratio(frame.nn1_dist, frame.nn2_dist)
     digit = frame.digit.to_numpy(np.int64)
-    out.update({
-        "sample_copy_frac": float((ratio < COPY_RATIO).mean()),
-        "sample_dist_ratio_median": float(np.median(ratio)),
-        "sample_perplexity_median": float(frame.perplexity.median()),
-        "sample_frac_wmax_gt_0_99": float((frame.w_max > 0.99).mean()),
-        "sample_ct": float((meta or {}).get("ct", {}).get("ct", np.nan)),
-        "sample_heldout_frac": (float((digit == heldout_digit).mean())
-                                if heldout_digit is not None and heldout_digit >= 0
-                                else np.nan),
-    })
+    out.update(
+        {
+            "sample_copy_frac": float((ratio < COPY_RATIO).mean()),
+            "sample_dist_ratio_median": float(np.median(ratio)),
+            "sample_perplexity_median": float(frame.perplexity.median()),
+            "sample_frac_wmax_gt_0_99": float((frame.w_max > 0.99).mean()),
+            "sample_ct": float((meta or {}).get("ct", {}).get("ct", np.nan)),
+            "sample_heldout_frac": (
+                float((digit == heldout_digit).mean())
+                if heldout_digit is not None and heldout_digit >= 0
+                else np.nan
+            ),
+        }
+    )
     for d in range(10):
         out[f"sample_digit_frac_{d}"] = float((digit == d).mean())
     return out
@@ -213,13 +265,17 @@ def read_theorem1(path, expect_model_id: str | None = None, expect_data: str | N
     """A per-model Theorem 1 table and its metadata (JSON under the ``vae_novelty`` key),
     checked by :func:`~vae_novelty.artefacts.read_model_table`, with exactly the columns of
     :func:`vae_novelty.theorem1_table.table_schema`."""
-    return read_model_table(path, expect_model_id, expect_data,
-                            expect_columns=table_schema().names)
+    return read_model_table(path, expect_model_id, expect_data, expect_columns=table_schema().names)
 
 
-def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None,
-                elbo: pd.DataFrame | None = None, samples: pd.DataFrame | None = None,
-                samples_meta: dict | None = None) -> dict:
+def summary_row(
+    info: dict,
+    frame: pd.DataFrame,
+    history: pd.DataFrame | None,
+    elbo: pd.DataFrame | None = None,
+    samples: pd.DataFrame | None = None,
+    samples_meta: dict | None = None,
+) -> dict:
     """One summary row: ``info`` (the per-model columns), statistics of ``frame`` (one model's
     Theorem 1 rows), the final negative ELBOs of ``history`` and the means of ``elbo`` (one
     model's ELBO rows)."""
@@ -236,13 +292,13 @@ def summary_row(info: dict, frame: pd.DataFrame, history: pd.DataFrame | None,
     row["frac_perplexity_lt_1_5"] = float((frame.perplexity < 1.5).mean()) if n else np.nan
     row["frac_xhat_closer_to_train"] = (
         float((frame.xhat_nn_bce < frame.bce_x_xhat).mean())
-        if n and "xhat_nn_bce" in frame and frame.xhat_nn_bce.notna().all() else np.nan)
-    ratio = (frame.nn_ratio.to_numpy(np.float64) if "nn_ratio" in frame
-             else np.zeros(0))
+        if n and "xhat_nn_bce" in frame and frame.xhat_nn_bce.notna().all()
+        else np.nan
+    )
+    ratio = frame.nn_ratio.to_numpy(np.float64) if "nn_ratio" in frame else np.zeros(0)
     ratio = ratio[~np.isnan(ratio)]
     row["nn_ratio_median"] = float(np.median(ratio)) if len(ratio) else np.nan
-    last = (history.loc[history.epoch.idxmax()] if history is not None and len(history)
-            else None)
+    last = history.loc[history.epoch.idxmax()] if history is not None and len(history) else None
     row["final_train_neg_elbo"] = float(last.train_neg_elbo) if last is not None else np.nan
     row["final_test_neg_elbo"] = float(last.test_neg_elbo) if last is not None else np.nan
     m = len(elbo) if elbo is not None else 0
@@ -266,11 +322,18 @@ def stack_histories(histories: Sequence[tuple[dict, pd.DataFrame]]) -> pd.DataFr
     return pd.concat(parts, ignore_index=True)
 
 
-def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequence,
-                 *, table_path, summary_path, training_path,
-                 elbo_paths: Sequence | None = None,
-                 samples_paths: Sequence | None = None,
-                 expect_data: str | None = None) -> pd.DataFrame:
+def write_tables(
+    theorem1_paths: Sequence,
+    history_paths: Sequence,
+    models: Sequence,
+    *,
+    table_path,
+    summary_path,
+    training_path,
+    elbo_paths: Sequence | None = None,
+    samples_paths: Sequence | None = None,
+    expect_data: str | None = None,
+) -> pd.DataFrame:
     """Read every model's Theorem 1 table, history and (optionally) ELBO table (the lists in
     the order of ``models``, a list of ``(arch, split, seed)``), write the three tables
     atomically, return the summary. An ELBO table must list the Theorem 1 table's test images
@@ -281,15 +344,19 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
     from .io import atomic_path, provenance
 
     if not len(theorem1_paths) == len(history_paths) == len(models):
-        raise ValueError(f"{len(theorem1_paths)} Theorem 1 tables, {len(history_paths)} "
-                         f"histories and {len(models)} models: the lists must match")
+        raise ValueError(
+            f"{len(theorem1_paths)} Theorem 1 tables, {len(history_paths)} "
+            f"histories and {len(models)} models: the lists must match"
+        )
     for what, paths in (("ELBO", elbo_paths), ("samples", samples_paths)):
         if paths is not None and len(paths) != len(models):
-            raise ValueError(f"{len(paths)} {what} tables and {len(models)} models: the lists "
-                             f"must match")
+            raise ValueError(
+                f"{len(paths)} {what} tables and {len(models)} models: the lists must match"
+            )
     tables, rows, histories = [], [], []
-    for k, (path, hist_path, (arch, split, seed)) in enumerate(zip(theorem1_paths, history_paths,
-                                                                   models)):
+    for k, (path, hist_path, (arch, split, seed)) in enumerate(
+        zip(theorem1_paths, history_paths, models)
+    ):
         mid = model_id(arch, split, seed)
         table, meta = read_theorem1(path, expect_model_id=mid, expect_data=expect_data)
         table = table.replace_schema_metadata(None)
@@ -297,8 +364,9 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
         tables.append(table)
         history = pd.read_csv(hist_path)
         check_history(history, hist_path, n_test=table.num_rows)
-        histories.append(({"model_id": mid, "arch": arch, "split": split, "seed": int(seed)},
-                          history))
+        histories.append(
+            ({"model_id": mid, "arch": arch, "split": split, "seed": int(seed)}, history)
+        )
         elbo = None
         if elbo_paths is not None:
             from .elbo import read_elbo
@@ -306,21 +374,27 @@ def write_tables(theorem1_paths: Sequence, history_paths: Sequence, models: Sequ
             elbo_table = read_elbo(elbo_paths[k], expect_model_id=mid, expect_data=expect_data)[0]
             check_elbo_table(elbo_table, elbo_paths[k])
             elbo = elbo_table.to_pandas()
-            if not np.array_equal(elbo.mnist_index.to_numpy(),
-                                  table.column("mnist_index").to_numpy()):
+            if not np.array_equal(
+                elbo.mnist_index.to_numpy(), table.column("mnist_index").to_numpy()
+            ):
                 raise ValueError(f"{elbo_paths[k]}: test images differ from those of {path}")
         samples = samples_meta = None
         if samples_paths is not None:
             samples_table, samples_meta = read_model_table(
-                samples_paths[k], expect_model_id=mid, expect_data=expect_data,
-                expect_columns=samples_schema(1).names)
+                samples_paths[k],
+                expect_model_id=mid,
+                expect_data=expect_data,
+                expect_columns=samples_schema(1).names,
+            )
             check_samples_table(samples_table, samples_paths[k])
-            samples = samples_table.select(["digit", "nn1_dist", "nn2_dist", "perplexity",
-                                            "w_max"]).to_pandas()
+            samples = samples_table.select(
+                ["digit", "nn1_dist", "nn2_dist", "perplexity", "w_max"]
+            ).to_pandas()
         rows.append(summary_row(meta, table.to_pandas(), history, elbo, samples, samples_meta))
     combined = pa.concat_tables(tables) if tables else table_schema().empty_table()
-    combined = with_meta(combined, provenance(models=[model_id(*m) for m in models],
-                                              data=expect_data))
+    combined = with_meta(
+        combined, provenance(models=[model_id(*m) for m in models], data=expect_data)
+    )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     training = stack_histories(histories)
     for path in (table_path, summary_path, training_path):

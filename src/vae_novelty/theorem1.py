@@ -71,6 +71,7 @@ MAX_TEST_CHUNK = 4096
 
 # --------------------------------------------------------------------------- chunking
 
+
 def working_bytes(test_chunk: int, train_chunk: int, dim: int, n_pixels: int) -> int:
     """Upper estimate of the engine's working memory for one (test chunk, training chunk) step.
 
@@ -81,12 +82,17 @@ def working_bytes(test_chunk: int, train_chunk: int, dim: int, n_pixels: int) ->
     small per-row state. Counted as 32 bytes per Tc x Nc element.
     """
     tc, nc = int(test_chunk), int(train_chunk)
-    return (8 * (tc * (2 * dim + 1) + 4 * tc * nc + nc * n_pixels + tc * n_pixels)
-            + 64 * tc)
+    return 8 * (tc * (2 * dim + 1) + 4 * tc * nc + nc * n_pixels + tc * n_pixels) + 64 * tc
 
 
-def chunk_sizes(n_test: int, n_train: int, dim: int, n_pixels: int, chunk_mb: float,
-                max_test_chunk: int = MAX_TEST_CHUNK) -> tuple[int, int]:
+def chunk_sizes(
+    n_test: int,
+    n_train: int,
+    dim: int,
+    n_pixels: int,
+    chunk_mb: float,
+    max_test_chunk: int = MAX_TEST_CHUNK,
+) -> tuple[int, int]:
     """``(test_chunk, train_chunk)`` whose :func:`working_bytes` fit in ``chunk_mb`` MiB.
 
     Starts from the largest test chunk and halves it until a training chunk at least as large
@@ -109,16 +115,17 @@ def chunk_sizes(n_test: int, n_train: int, dim: int, n_pixels: int, chunk_mb: fl
 
 # --------------------------------------------------------------------------- engine
 
+
 @dataclass
 class WeightStats:
     """Per test point: Theorem 1 weight statistics (numpy, float64)."""
 
-    log_norm: np.ndarray      # (T,) logsumexp_i log q(z|x_i)
-    entropy: np.ndarray       # (T,) nats
-    w_max: np.ndarray         # (T,)
-    topk_pos: np.ndarray      # (T, k') int64 positions in the training arrays, best first
-    topk_weight: np.ndarray   # (T, k') float64
-    mu: np.ndarray | None     # (T, P) float64, or None when no training images were given
+    log_norm: np.ndarray  # (T,) logsumexp_i log q(z|x_i)
+    entropy: np.ndarray  # (T,) nats
+    w_max: np.ndarray  # (T,)
+    topk_pos: np.ndarray  # (T, k') int64 positions in the training arrays, best first
+    topk_weight: np.ndarray  # (T, k') float64
+    mu: np.ndarray | None  # (T, P) float64, or None when no training images were given
     #                           (a torch tensor on the engine's device with mu_on_device=True)
     chunks: tuple[int, int] = field(default=(0, 0))  # (test_chunk, train_chunk) used
 
@@ -127,8 +134,9 @@ class WeightStats:
         return np.exp(self.entropy)
 
 
-def _train_features(train_mean: np.ndarray, train_logvar: np.ndarray, centre: np.ndarray,
-                    device: torch.device) -> torch.Tensor:
+def _train_features(
+    train_mean: np.ndarray, train_logvar: np.ndarray, centre: np.ndarray, device: torch.device
+) -> torch.Tensor:
     """H (N, 2D+1) with log q(z|x_i) = [z^2, z, 1] @ H_i for centred z."""
     m = torch.as_tensor(train_mean - centre, dtype=F64, device=device)
     v = torch.as_tensor(train_logvar, dtype=F64, device=device)
@@ -143,8 +151,14 @@ def _test_features(z: np.ndarray, centre: np.ndarray, device: torch.device) -> t
     return torch.cat([zc * zc, zc, torch.ones_like(zc[:, :1])], dim=1)
 
 
-def _stream_chunk(feats: torch.Tensor, HT: torch.Tensor, X: torch.Tensor | None, top_k: int,
-                  plan: ChunkPlan, buf: dict):
+def _stream_chunk(
+    feats: torch.Tensor,
+    HT: torch.Tensor,
+    X: torch.Tensor | None,
+    top_k: int,
+    plan: ChunkPlan,
+    buf: dict,
+):
     """Streaming pass over all training rows (the blocks of ``plan``) for one chunk of test
     points. ``HT`` (2D+1, N): the training features, transposed; ``X`` (N, P) or None;
     ``buf``: the reused buffers of the log densities, their exponentials and, for images not
@@ -156,15 +170,15 @@ def _stream_chunk(feats: torch.Tensor, HT: torch.Tensor, X: torch.Tensor | None,
     num = torch.zeros(tc, X.shape[1], dtype=F64, device=dev) if X is not None else None
     top = RunningTopK(tc, top_k, F64, dev)
     for cols, logq in plan.blocks(tc, buf["logq"]):
-        torch.mm(feats, HT[:, cols], out=logq)                  # log q(z|x_i)
+        torch.mm(feats, HT[:, cols], out=logq)  # log q(z|x_i)
         top.add(logq, cols.start)
         m_new = logq.amax(1)
         if m is not None:
             m_new = torch.maximum(m, m_new)
-            delta = m - m_new                                   # <= 0
+            delta = m - m_new  # <= 0
             alpha = torch.exp(delta)
-        logq.sub_(m_new[:, None])                               # L - m'  (<= 0)
-        e = torch.exp(logq, out=buf["e"][:logq.numel()].view(logq.shape))
+        logq.sub_(m_new[:, None])  # L - m'  (<= 0)
+        e = torch.exp(logq, out=buf["e"][: logq.numel()].view(logq.shape))
         s_c = e.sum(1)
         t_c = torch.einsum("ij,ij->i", e, logq)
         if m is None:
@@ -183,10 +197,20 @@ def _stream_chunk(feats: torch.Tensor, HT: torch.Tensor, X: torch.Tensor | None,
     return m, s, t, num, top.values, top.index
 
 
-def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
-                 chunk_mb: float = 1024.0, device="cpu", centre=None,
-                 test_chunk: int | None = None, train_chunk: int | None = None,
-                 mu_on_device: bool = False) -> WeightStats:
+def weight_stats(
+    z,
+    train_mean,
+    train_logvar,
+    train_x=None,
+    *,
+    top_k: int = 3,
+    chunk_mb: float = 1024.0,
+    device="cpu",
+    centre=None,
+    test_chunk: int | None = None,
+    train_chunk: int | None = None,
+    mu_on_device: bool = False,
+) -> WeightStats:
     """Theorem 1 weights of test points ``z`` (T, D) under training posteriors (N, D).
 
     ``train_x`` (N, P), optional: the training images (any real dtype; pixels x/255 for the
@@ -202,8 +226,10 @@ def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
     train_logvar = as_f64("train_logvar", train_logvar)
     n, dim = train_mean.shape
     if train_logvar.shape != (n, dim) or z.shape[1] != dim:
-        raise ValueError(f"shapes disagree: z {z.shape}, train_mean {train_mean.shape}, "
-                         f"train_logvar {train_logvar.shape}")
+        raise ValueError(
+            f"shapes disagree: z {z.shape}, train_mean {train_mean.shape}, "
+            f"train_logvar {train_logvar.shape}"
+        )
     if n == 0:
         raise ValueError("no training posteriors")
     if top_k < 1:
@@ -213,17 +239,26 @@ def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
         if len(array_shape(train_x)) != 2 or array_shape(train_x)[0] != n:
             raise ValueError(f"train_x must be ({n}, P), got {array_shape(train_x)}")
         n_pix = int(array_shape(train_x)[1])
-    centre = (train_mean.mean(0) if centre is None
-              else as_f64("centre", np.reshape(centre, (dim,)), ndim=1))
+    centre = (
+        train_mean.mean(0)
+        if centre is None
+        else as_f64("centre", np.reshape(centre, (dim,)), ndim=1)
+    )
     T = len(z)
     plan = ChunkPlan.fit(T, n, chunk_sizes(T, n, dim, n_pix, chunk_mb), test_chunk, train_chunk)
     k = min(top_k, n)
-    out = {"m": np.empty(T), "s": np.empty(T), "t": np.empty(T),
-           "top_v": np.empty((T, k)), "top_i": np.empty((T, k), np.int64)}
+    out = {
+        "m": np.empty(T),
+        "s": np.empty(T),
+        "t": np.empty(T),
+        "top_v": np.empty((T, k)),
+        "top_i": np.empty((T, k), np.int64),
+    }
     mu = None
     if train_x is not None:
-        mu = (torch.empty((T, n_pix), dtype=F64, device=dev) if mu_on_device
-              else np.empty((T, n_pix)))
+        mu = (
+            torch.empty((T, n_pix), dtype=F64, device=dev) if mu_on_device else np.empty((T, n_pix))
+        )
     with torch.inference_mode(), no_tf32():
         HT = _train_features(train_mean, train_logvar, centre, dev).T.contiguous()
         X = None
@@ -237,8 +272,11 @@ def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
         for sl in plan.test_spans():
             feats = _test_features(z[sl], centre, dev)
             m, s, t, num, top_v, top_i = _stream_chunk(feats, HT, X, k, plan, buf)
-            out["m"][sl], out["s"][sl], out["t"][sl] = (m.cpu().numpy(), s.cpu().numpy(),
-                                                       t.cpu().numpy())
+            out["m"][sl], out["s"][sl], out["t"][sl] = (
+                m.cpu().numpy(),
+                s.cpu().numpy(),
+                t.cpu().numpy(),
+            )
             out["top_v"][sl], out["top_i"][sl] = top_v.cpu().numpy(), top_i.cpu().numpy()
             if mu_on_device and mu is not None:
                 mu[sl] = num / s[:, None]
@@ -248,19 +286,41 @@ def weight_stats(z, train_mean, train_logvar, train_x=None, *, top_k: int = 3,
     log_norm = m + np.log(s)
     if not (np.isfinite(log_norm).all() and np.isfinite(t).all()):
         raise FloatingPointError("non-finite log densities (posterior variances too extreme?)")
-    return WeightStats(log_norm=log_norm, entropy=np.log(s) - t / s, w_max=1.0 / s,
-                       topk_pos=out["top_i"],
-                       topk_weight=np.exp(out["top_v"] - m[:, None]) / s[:, None],
-                       mu=mu, chunks=plan.sizes)
+    return WeightStats(
+        log_norm=log_norm,
+        entropy=np.log(s) - t / s,
+        w_max=1.0 / s,
+        topk_pos=out["top_i"],
+        topk_weight=np.exp(out["top_v"] - m[:, None]) / s[:, None],
+        mu=mu,
+        chunks=plan.sizes,
+    )
 
 
-def max_weight_grid(train_mean, train_logvar, points, *, chunk_mb: float = 1024.0,
-                    device="cpu", centre=None, test_chunk: int | None = None,
-                    train_chunk: int | None = None) -> np.ndarray:
+def max_weight_grid(
+    train_mean,
+    train_logvar,
+    points,
+    *,
+    chunk_mb: float = 1024.0,
+    device="cpu",
+    centre=None,
+    test_chunk: int | None = None,
+    train_chunk: int | None = None,
+) -> np.ndarray:
     """``max_i w_i(z)`` for every point ``z`` of ``points`` (G, D) (Figure 3 uses D = 2)."""
-    stats = weight_stats(points, train_mean, train_logvar, None, top_k=1, chunk_mb=chunk_mb,
-                         device=device, centre=centre, test_chunk=test_chunk,
-                         train_chunk=train_chunk)
+    stats = weight_stats(
+        points,
+        train_mean,
+        train_logvar,
+        None,
+        top_k=1,
+        chunk_mb=chunk_mb,
+        device=device,
+        centre=centre,
+        test_chunk=test_chunk,
+        train_chunk=train_chunk,
+    )
     return stats.w_max
 
 
@@ -298,19 +358,44 @@ def shrink_on_oom(run, chunk_mb: float, what: str, min_chunk_mb: float = MIN_CHU
             raise RuntimeError(
                 f"out of GPU memory in {what} even with chunks of {budget:g} MiB (started "
                 f"from theorem1.chunk_mb = {chunk_mb:g}): the training set itself does not "
-                f"fit; set theorem1.device: cpu, or free the GPU ({failure})")
-        log.warning("out of GPU memory in %s with chunks of %g MiB; retrying with %g MiB "
-                    "(lower theorem1.chunk_mb to avoid this)", what, budget, budget / 2)
+                f"fit; set theorem1.device: cpu, or free the GPU ({failure})"
+            )
+        log.warning(
+            "out of GPU memory in %s with chunks of %g MiB; retrying with %g MiB "
+            "(lower theorem1.chunk_mb to avoid this)",
+            what,
+            budget,
+            budget / 2,
+        )
         budget /= 2
 
 
-def weight_stats_shrinking(z, train_mean, train_logvar, train_x, *, top_k: int, chunk_mb: float,
-                           device, min_chunk_mb: float = MIN_CHUNK_MB,
-                           mu_on_device: bool = False) -> tuple[WeightStats, float]:
+def weight_stats_shrinking(
+    z,
+    train_mean,
+    train_logvar,
+    train_x,
+    *,
+    top_k: int,
+    chunk_mb: float,
+    device,
+    min_chunk_mb: float = MIN_CHUNK_MB,
+    mu_on_device: bool = False,
+) -> tuple[WeightStats, float]:
     """:func:`weight_stats`, retried with half the chunk budget when the GPU runs out of memory
     (:func:`shrink_on_oom`). Returns the statistics and the ``chunk_mb`` that worked."""
     return shrink_on_oom(
-        lambda budget: weight_stats(z, train_mean, train_logvar, train_x, top_k=top_k,
-                                    chunk_mb=budget, device=device,
-                                    mu_on_device=mu_on_device),
-        chunk_mb, "the Theorem 1 engine", min_chunk_mb)
+        lambda budget: weight_stats(
+            z,
+            train_mean,
+            train_logvar,
+            train_x,
+            top_k=top_k,
+            chunk_mb=budget,
+            device=device,
+            mu_on_device=mu_on_device,
+        ),
+        chunk_mb,
+        "the Theorem 1 engine",
+        min_chunk_mb,
+    )

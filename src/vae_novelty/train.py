@@ -32,8 +32,15 @@ import torch
 from .data import content_digest
 from .hyperparams import TrainSettings
 from .model import VAE, init_parameters, negative_elbo
-from .snapshots import (SNAPSHOT_FORMAT, SnapshotClock, discard_snapshot, load_snapshot,
-                        restore_snapshot, save_snapshot, snapshot_key)
+from .snapshots import (
+    SNAPSHOT_FORMAT,
+    SnapshotClock,
+    discard_snapshot,
+    load_snapshot,
+    restore_snapshot,
+    save_snapshot,
+    snapshot_key,
+)
 from .splits import rows_digest
 
 ORDER_OFFSET = 1_000_003
@@ -99,8 +106,9 @@ class ProgressLog:
     for the notes :meth:`note` logs at most once per :data:`PROGRESS_SECONDS` (for epochs that
     take longer than that)."""
 
-    def __init__(self, what: str, epochs: int = 1, start_epoch: int = 1,
-                 every: float | None = None):
+    def __init__(
+        self, what: str, epochs: int = 1, start_epoch: int = 1, every: float | None = None
+    ):
         self.what, self.epochs, self.start_epoch = what, epochs, start_epoch
         self.every = PROGRESS_SECONDS if every is None else float(every)
         self.start = self.last = time.perf_counter()
@@ -120,8 +128,9 @@ class ProgressLog:
 
     def step(self, epoch: int, step: int, steps: int) -> None:
         """:meth:`note` for ``step`` (of ``steps``) of ``epoch``."""
-        self.note(self.fraction(epoch, step, steps),
-                  f"epoch {epoch}/{self.epochs}, step {step}/{steps}")
+        self.note(
+            self.fraction(epoch, step, steps), f"epoch {epoch}/{self.epochs}, step {step}/{steps}"
+        )
 
     def note(self, fraction: float, detail: str) -> None:
         """Log ``detail`` with the fraction done and the time left, unless the last note is
@@ -130,22 +139,34 @@ class ProgressLog:
         if now - self.last < self.every or fraction <= 0:
             return
         self.last = now
-        log.info("%s: %s, %.0f%% done, %s", self.what, detail, 100 * fraction,
-                 self.text(fraction, now))
+        log.info(
+            "%s: %s, %.0f%% done, %s", self.what, detail, 100 * fraction, self.text(fraction, now)
+        )
 
 
 def check_finite(value: float, epoch: int, what: str, tag: str = "") -> None:
     if not math.isfinite(value):
         prefix = f"{tag}: " if tag else ""
-        raise TrainingDiverged(f"{prefix}training diverged: {what} negative ELBO is {value} at "
-                               f"epoch {epoch}; no model was written (lower "
-                               f"training.learning_rate?)")
+        raise TrainingDiverged(
+            f"{prefix}training diverged: {what} negative ELBO is {value} at "
+            f"epoch {epoch}; no model was written (lower "
+            f"training.learning_rate?)"
+        )
 
 
-def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainSettings, *, seed: int,
-              snapshot: Path | None = None, snapshot_every: int = 0,
-              tag: str = "", train_rows=None, data_digest: str | None = None,
-              keep_final: bool = False) -> tuple[VAE, History]:
+def train_vae(
+    x_train: torch.Tensor,
+    x_test: torch.Tensor,
+    cfg: TrainSettings,
+    *,
+    seed: int,
+    snapshot: Path | None = None,
+    snapshot_every: int = 0,
+    tag: str = "",
+    train_rows=None,
+    data_digest: str | None = None,
+    keep_final: bool = False,
+) -> tuple[VAE, History]:
     """Train one VAE with the settings ``cfg`` and seed ``seed`` on ``x_train`` (float pixels
     in [0, 1], already on the training device).
 
@@ -177,17 +198,21 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainSettings, *
     start_epoch = 1
     key = None
     if snapshot is not None:
-        key = snapshot_key(cfg.record(seed), seed + ORDER_OFFSET, seed + NOISE_OFFSET,
-                           len(x_train), rows_digest(train_rows) if train_rows is not None
-                           else content_digest(x_train), data_digest)
+        key = snapshot_key(
+            cfg.record(seed),
+            seed + ORDER_OFFSET,
+            seed + NOISE_OFFSET,
+            len(x_train),
+            rows_digest(train_rows) if train_rows is not None else content_digest(x_train),
+            data_digest,
+        )
     if snapshot is not None and Path(snapshot).exists():
         payload = load_snapshot(snapshot, SNAPSHOT_FORMAT, key, tag)
         if payload is not None:
             try:
                 start_epoch = restore_snapshot(payload, model, opt, order_gen, noise_gen, history)
             except Exception as exc:  # a half-applied state must not be trained on
-                discard_snapshot(snapshot, f"cannot be applied ({type(exc).__name__}: {exc})",
-                                 tag)
+                discard_snapshot(snapshot, f"cannot be applied ({type(exc).__name__}: {exc})", tag)
                 model, opt, order_gen, noise_gen, history = fresh()
                 start_epoch = 1
             else:
@@ -201,8 +226,9 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainSettings, *
         total = torch.zeros((), dtype=torch.float64, device=device)
         # the shuffle is drawn on the CPU (one stream whatever the device) and copied to the
         # device once per epoch, not once per batch
-        for step, idx in enumerate(torch.cat(batches(n, cfg.batch_size, order_gen)).to(
-                device).split(cfg.batch_size)):
+        for step, idx in enumerate(
+            torch.cat(batches(n, cfg.batch_size, order_gen)).to(device).split(cfg.batch_size)
+        ):
             notes.step(epoch, step, steps)
             xb = x_train[idx]
             eps = torch.randn(len(xb), cfg.z_dim, generator=noise_gen, device=device)
@@ -217,14 +243,21 @@ def train_vae(x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainSettings, *
             check_finite(train_loss, epoch, "training", tag)
             model.eval()
             test_loss = mean_neg_elbo(model, x_test, seed)
-            history.rows.append({"epoch": epoch, "train_neg_elbo": train_loss,
-                                 "test_neg_elbo": test_loss})
-            log.info("%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (%s)", tag, epoch,
-                     cfg.epochs, train_loss, test_loss, notes.epoch_done(epoch))
+            history.rows.append(
+                {"epoch": epoch, "train_neg_elbo": train_loss, "test_neg_elbo": test_loss}
+            )
+            log.info(
+                "%s epoch %d/%d train -ELBO %.3f test -ELBO %.3f (%s)",
+                tag,
+                epoch,
+                cfg.epochs,
+                train_loss,
+                test_loss,
+                notes.epoch_done(epoch),
+            )
         if clock.due(epoch):
             save_snapshot(snapshot, key, epoch, model, opt, order_gen, noise_gen, history)
     if keep_final and snapshot is not None and start_epoch <= cfg.epochs:
         save_snapshot(snapshot, key, cfg.epochs, model, opt, order_gen, noise_gen, history)
     model.eval()
     return model, history
-

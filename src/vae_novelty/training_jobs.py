@@ -23,8 +23,7 @@ from .ensemble import EnsembleMember, MembersDiverged, train_ensemble
 from .hyperparams import TrainSettings
 from .io import atomic_path, provenance
 from .model import VAE, save_model
-from .snapshots import (load_finished_member, remove_snapshot, save_finished_member,
-                        snapshot_key)
+from .snapshots import load_finished_member, remove_snapshot, save_finished_member, snapshot_key
 from .splits import Split, rows_digest
 from .train import NOISE_OFFSET, ORDER_OFFSET, History, TrainingDiverged, train_vae
 
@@ -70,32 +69,51 @@ class JobData:
             split = splits[job.split]
             tag = model_id(arch, job.split, job.seed)
             x_test = self.x_test_all[torch.from_numpy(split.test_idx).to(self.device)]
-            log.info("%s: %d training images, %d test images", tag, len(split.train_idx),
-                     len(x_test))
+            log.info(
+                "%s: %d training images, %d test images", tag, len(split.train_idx), len(x_test)
+            )
             yield PreparedJob(job, split, tag, x_test, self.fingerprint)
 
 
-def train_architecture(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
-                       arch: str, device: torch.device, ensemble: bool = True,
-                       snapshot_dir: Path | None = None, snapshot_every: int = 0,
-                       cuda_graphs: bool = False) -> None:
+def train_architecture(
+    mnist,
+    splits: dict,
+    jobs: list[ModelJob],
+    settings: TrainSettings,
+    *,
+    arch: str,
+    device: torch.device,
+    ensemble: bool = True,
+    snapshot_dir: Path | None = None,
+    snapshot_every: int = 0,
+    cuda_graphs: bool = False,
+) -> None:
     """The one entry point for training: every model (``jobs``: split x seed) of the
     architecture named ``arch``, with the settings ``settings``, as one vectorised ensemble (``ensemble``, :mod:`vae_novelty.ensemble`) or
     one after the other (:func:`train_jobs`). Both write the same files; an ensemble member
     follows its own single-model trajectory to float32 rounding. ``device``,
     ``snapshot_*`` and ``cuda_graphs`` (ensemble only) change speed or resumability, not the
     models."""
-    per_call = dict(arch=arch, device=device, snapshot_dir=snapshot_dir,
-                    snapshot_every=snapshot_every)
+    per_call = dict(
+        arch=arch, device=device, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every
+    )
     if ensemble:
         train_ensemble_jobs(mnist, splits, jobs, settings, **per_call, cuda_graphs=cuda_graphs)
     else:
         train_jobs(mnist, splits, jobs, settings, **per_call)
 
 
-def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
-               arch: str, device: torch.device, snapshot_dir: Path | None = None,
-               snapshot_every: int = 0) -> None:
+def train_jobs(
+    mnist,
+    splits: dict,
+    jobs: list[ModelJob],
+    settings: TrainSettings,
+    *,
+    arch: str,
+    device: torch.device,
+    snapshot_dir: Path | None = None,
+    snapshot_every: int = 0,
+) -> None:
     """Train every model of one architecture, one after the other, writing each model file and
     its per-epoch history (CSV) atomically as soon as it is done.
 
@@ -112,25 +130,42 @@ def train_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSetting
         x_train = data.x_all[torch.from_numpy(split.train_idx).to(device)]
         snap = Path(snapshot_dir) / f"{job.split}_s{job.seed}.pt" if snapshot_dir else None
         try:
-            model, history = train_vae(x_train, prepared.x_test, settings, seed=job.seed,
-                                       snapshot=snap, snapshot_every=snapshot_every,
-                                       tag=prepared.tag, train_rows=split.train_idx,
-                                       data_digest=data.fingerprint, keep_final=True)
+            model, history = train_vae(
+                x_train,
+                prepared.x_test,
+                settings,
+                seed=job.seed,
+                snapshot=snap,
+                snapshot_every=snapshot_every,
+                tag=prepared.tag,
+                train_rows=split.train_idx,
+                data_digest=data.fingerprint,
+                keep_final=True,
+            )
         except TrainingDiverged:
-            raise                               # its message names the model
-        except Exception as exc:                # named in the job log and in the traceback
+            raise  # its message names the model
+        except Exception as exc:  # named in the job log and in the traceback
             log.error("%s: training failed (%s: %s)", prepared.tag, type(exc).__name__, exc)
             exc.add_note(f"while training model {prepared.tag}")
             raise
-        write_model_outputs(prepared, model, history, settings, arch=arch, device=device,
-                            trainer="sequential")
+        write_model_outputs(
+            prepared, model, history, settings, arch=arch, device=device, trainer="sequential"
+        )
         finished.append(snap)
     for snap in finished:
         remove_snapshot(snap)
 
 
-def write_model_outputs(prepared: PreparedJob, model: VAE, history: History,
-                        settings: TrainSettings, *, arch: str, device, trainer: str) -> None:
+def write_model_outputs(
+    prepared: PreparedJob,
+    model: VAE,
+    history: History,
+    settings: TrainSettings,
+    *,
+    arch: str,
+    device,
+    trainer: str,
+) -> None:
     """Write one trained model and its per-epoch history (CSV), each atomically. Shared by the
     sequential trainer (:func:`train_jobs`) and the ensemble trainer
     (:func:`train_ensemble_jobs`). The model's metadata records
@@ -138,19 +173,36 @@ def write_model_outputs(prepared: PreparedJob, model: VAE, history: History,
     which the evaluation stage checks against the split and the data it evaluates the model
     with."""
     job, split = prepared.job, prepared.split
-    meta = {"model_id": prepared.tag, "arch": arch, "split": job.split,
-            "seed": job.seed, "heldout_digit": split.heldout_digit,
-            "n_train": len(split.train_idx), "train_config": settings.record(job.seed),
-            "trainer": trainer, "train_rows": rows_digest(split.train_idx), "data": prepared.data,
-            **provenance(device=str(device))}
+    meta = {
+        "model_id": prepared.tag,
+        "arch": arch,
+        "split": job.split,
+        "seed": job.seed,
+        "heldout_digit": split.heldout_digit,
+        "n_train": len(split.train_idx),
+        "train_config": settings.record(job.seed),
+        "trainer": trainer,
+        "train_rows": rows_digest(split.train_idx),
+        "data": prepared.data,
+        **provenance(device=str(device)),
+    }
     with atomic_path(job.history_path) as tmp:
         history.to_frame().to_csv(tmp, index=False)
     save_model(model, job.model_path, **meta)
 
 
-def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: TrainSettings, *,
-                        arch: str, device: torch.device, snapshot_dir: Path | None = None,
-                        snapshot_every: int = 0, cuda_graphs: bool = False) -> None:
+def train_ensemble_jobs(
+    mnist,
+    splits: dict,
+    jobs: list[ModelJob],
+    settings: TrainSettings,
+    *,
+    arch: str,
+    device: torch.device,
+    snapshot_dir: Path | None = None,
+    snapshot_every: int = 0,
+    cuda_graphs: bool = False,
+) -> None:
     """Train every model of one architecture as one ensemble, then write each model file and
     its per-epoch history (CSV) atomically, exactly as :func:`train_jobs`
     writes them.
@@ -163,8 +215,10 @@ def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: Tra
     discarded as any snapshot is."""
     data = JobData(mnist, device)
     prepared = list(data.prepare(splits, jobs, arch))
-    kept_paths = [Path(snapshot_dir) / f"{p.job.split}_s{p.job.seed}.finished.pt"
-                  if snapshot_dir else None for p in prepared]
+    kept_paths = [
+        Path(snapshot_dir) / f"{p.job.split}_s{p.job.seed}.finished.pt" if snapshot_dir else None
+        for p in prepared
+    ]
     keys = [finished_key(p, settings) for p in prepared]
     done: dict[int, tuple[VAE, History]] = {}
     for i, (prep, path) in enumerate(zip(prepared, kept_paths)):
@@ -172,36 +226,51 @@ def train_ensemble_jobs(mnist, splits: dict, jobs: list[ModelJob], settings: Tra
             continue
         model, history = VAE(list(settings.hidden), settings.z_dim), History()
         if load_finished_member(path, keys[i], model, history, prep.tag):
-            log.info("%s: finished by an earlier run of this job (%s): not trained again",
-                     prep.tag, path)
+            log.info(
+                "%s: finished by an earlier run of this job (%s): not trained again", prep.tag, path
+            )
             done[i] = (model.to(device).eval(), history)
     todo = [i for i in range(len(prepared)) if i not in done]
-    members = [EnsembleMember(torch.from_numpy(prepared[i].split.train_idx), prepared[i].x_test,
-                              prepared[i].job.seed, prepared[i].tag) for i in todo]
+    members = [
+        EnsembleMember(
+            torch.from_numpy(prepared[i].split.train_idx),
+            prepared[i].x_test,
+            prepared[i].job.seed,
+            prepared[i].tag,
+        )
+        for i in todo
+    ]
     snap = Path(snapshot_dir) / "ensemble.pt" if snapshot_dir else None
     try:
-        trained = train_ensemble(data.x_all, members, settings, cuda_graphs=cuda_graphs,
-                                 snapshot=snap, snapshot_every=snapshot_every,
-                                 data_digest=data.fingerprint)
+        trained = train_ensemble(
+            data.x_all,
+            members,
+            settings,
+            cuda_graphs=cuda_graphs,
+            snapshot=snap,
+            snapshot_every=snapshot_every,
+            data_digest=data.fingerprint,
+        )
     except MembersDiverged as exc:
         kept = []
         for i, result in zip(todo, exc.results):
             if result is not None:
-                write_model_outputs(prepared[i], *result, settings, arch=arch, device=device,
-                                    trainer="ensemble")
+                write_model_outputs(
+                    prepared[i], *result, settings, arch=arch, device=device, trainer="ensemble"
+                )
                 if kept_paths[i] is not None:
                     save_finished_member(kept_paths[i], keys[i], *result)
                     kept.append(prepared[i].tag)
         if kept:
             remove_snapshot(snap)  # the rerun's ensemble has other members
-            exc.add_note(f"finished and kept for the rerun (not trained again): "
-                         f"{', '.join(kept)}")
+            exc.add_note(f"finished and kept for the rerun (not trained again): {', '.join(kept)}")
         raise
     results = dict(done)
     results.update(zip(todo, trained))
     for i, prep in enumerate(prepared):
-        write_model_outputs(prep, *results[i], settings, arch=arch, device=device,
-                            trainer="ensemble")
+        write_model_outputs(
+            prep, *results[i], settings, arch=arch, device=device, trainer="ensemble"
+        )
     remove_snapshot(snap)
     for path in kept_paths:
         remove_snapshot(path)
@@ -212,6 +281,14 @@ def finished_key(prepared: PreparedJob, settings: TrainSettings) -> dict:
     have been trained for: the single-model snapshot key (settings, seeds, training rows,
     data) and the trainer."""
     seed = prepared.job.seed
-    return {**snapshot_key(settings.record(seed), seed + ORDER_OFFSET, seed + NOISE_OFFSET,
-                           len(prepared.split.train_idx), rows_digest(prepared.split.train_idx),
-                           prepared.data), "trainer": "ensemble"}
+    return {
+        **snapshot_key(
+            settings.record(seed),
+            seed + ORDER_OFFSET,
+            seed + NOISE_OFFSET,
+            len(prepared.split.train_idx),
+            rows_digest(prepared.split.train_idx),
+            prepared.data,
+        ),
+        "trainer": "ensemble",
+    }

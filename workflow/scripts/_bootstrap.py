@@ -13,6 +13,9 @@ while SRC in sys.path:
     sys.path.remove(SRC)
 sys.path.insert(0, SRC)
 if "vae_novelty" in sys.modules and not str(
-        getattr(sys.modules["vae_novelty"], "__file__", "")).startswith(SRC):
-    raise ImportError(f"vae_novelty was imported from {sys.modules['vae_novelty'].__file__} "
-                      f"before {SRC} could be put first")
+    getattr(sys.modules["vae_novelty"], "__file__", "")
+).startswith(SRC):
+    raise ImportError(
+        f"vae_novelty was imported from {sys.modules['vae_novelty'].__file__} "
+        f"before {SRC} could be put first"
+    )

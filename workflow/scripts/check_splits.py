@@ -15,9 +15,10 @@ lines = ["split\tn_train\tn_test\ttrain_rows\tdata"]
 for f in sm.input.splits:
     split = load_split(Path(f), expect_name=Path(f).stem)
     check_split(split, mnist, path=f)
-    lines.append(f"{split.name}\t{len(split.train_idx)}\t{len(split.test_idx)}\t"
-                 f"{rows_digest(split.train_idx)}\t{split.data}")
-    log.info("%s: %d training rows, %d test rows: ok", f, len(split.train_idx),
-             len(split.test_idx))
+    lines.append(
+        f"{split.name}\t{len(split.train_idx)}\t{len(split.test_idx)}\t"
+        f"{rows_digest(split.train_idx)}\t{split.data}"
+    )
+    log.info("%s: %d training rows, %d test rows: ok", f, len(split.train_idx), len(split.test_idx))
 with atomic_path(sm.output[0]) as tmp:
     tmp.write_text("\n".join(lines) + "\n")

@@ -12,10 +12,23 @@ sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 p = sm.params
 with dataset_name(p.dataset):
-    fig = figure1_from_files(p.models, sm.input.tables, sm.input.arrays, sm.input.mnist, p.digit,
-                             p.test_images, p.hist_bins, p.hist_max,
-                             data=read_fingerprint(sm.input.mnist))
+    fig = figure1_from_files(
+        p.models,
+        sm.input.tables,
+        sm.input.arrays,
+        sm.input.mnist,
+        p.digit,
+        p.test_images,
+        p.hist_bins,
+        p.hist_max,
+        data=read_fingerprint(sm.input.mnist),
+    )
 save_figure(fig, figure_paths(sm.output), p.dpi)
 write_settings(sm.output.settings, sm.rule, sm.params)
-log.info("figure 1: digit %d, test image positions %s, models %s -> %s", p.digit, p.test_images,
-         [m["title"] + " / " + m["split"] for m in p.models], figure_paths(sm.output))
+log.info(
+    "figure 1: digit %d, test image positions %s, models %s -> %s",
+    p.digit,
+    p.test_images,
+    [m["title"] + " / " + m["split"] for m in p.models],
+    figure_paths(sm.output),
+)

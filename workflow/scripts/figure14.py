@@ -12,9 +12,19 @@ sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 p = sm.params
 with dataset_name(p.dataset):
-    fig = figure14_from_files(p.models, sm.input.tables, sm.input.arrays, sm.input.mnist,
-                              p.n_samples, data=read_fingerprint(sm.input.mnist))
+    fig = figure14_from_files(
+        p.models,
+        sm.input.tables,
+        sm.input.arrays,
+        sm.input.mnist,
+        p.n_samples,
+        data=read_fingerprint(sm.input.mnist),
+    )
 save_figure(fig, figure_paths(sm.output), p.dpi)
 write_settings(sm.output.settings, sm.rule, sm.params)
-log.info("figure 14: the first %d samples of models %s -> %s", p.n_samples,
-         [m["model_id"] for m in p.models], figure_paths(sm.output))
+log.info(
+    "figure 14: the first %d samples of models %s -> %s",
+    p.n_samples,
+    [m["model_id"] for m in p.models],
+    figure_paths(sm.output),
+)

@@ -12,9 +12,20 @@ sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 p = sm.params
 with dataset_name(p.dataset):
-    fig = figure15_from_files(sm.input.by_config, sm.input.summary, p.digits, level=p.level,
-                              n_resamples=p.bootstrap, seed=p.seed)
+    fig = figure15_from_files(
+        sm.input.by_config,
+        sm.input.summary,
+        p.digits,
+        level=p.level,
+        n_resamples=p.bootstrap,
+        seed=p.seed,
+    )
 save_figure(fig, figure_paths(sm.output), p.dpi)
 write_settings(sm.output.settings, sm.rule, sm.params)
-log.info("figure 15: held-out digits %s, %s interval over seeds (%d resamples) -> %s",
-         list(p.digits), p.level, p.bootstrap, figure_paths(sm.output))
+log.info(
+    "figure 15: held-out digits %s, %s interval over seeds (%d resamples) -> %s",
+    list(p.digits),
+    p.level,
+    p.bootstrap,
+    figure_paths(sm.output),
+)

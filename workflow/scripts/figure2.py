@@ -12,9 +12,15 @@ sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 p = sm.params
 with dataset_name(p.dataset):
-    fig = figure2_from_files(p.models, sm.input.tables, p.digit, p.bce_max, p.bins,
-                             data=read_fingerprint(sm.input.mnist))
+    fig = figure2_from_files(
+        p.models, sm.input.tables, p.digit, p.bce_max, p.bins, data=read_fingerprint(sm.input.mnist)
+    )
 save_figure(fig, figure_paths(sm.output), p.dpi)
 write_settings(sm.output.settings, sm.rule, sm.params)
-log.info("figure 2: digit %d, axes 0..%g, %d bins -> %s", p.digit, p.bce_max, p.bins,
-         figure_paths(sm.output))
+log.info(
+    "figure 2: digit %d, axes 0..%g, %d bins -> %s",
+    p.digit,
+    p.bce_max,
+    p.bins,
+    figure_paths(sm.output),
+)

@@ -11,9 +11,20 @@ sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 p = sm.params
 with dataset_name(p.dataset):
-    fig = quant_from_files(sm.input.by_config, sm.input.summary, p.digits, level=p.level,
-                           n_resamples=p.bootstrap, seed=p.seed)
+    fig = quant_from_files(
+        sm.input.by_config,
+        sm.input.summary,
+        p.digits,
+        level=p.level,
+        n_resamples=p.bootstrap,
+        seed=p.seed,
+    )
 save_figure(fig, figure_paths(sm.output), p.dpi)
 write_settings(sm.output.settings, sm.rule, sm.params)
-log.info("quantitative sweep figure: held-out digits %s, %s interval over seeds (%d "
-         "resamples) -> %s", list(p.digits), p.level, p.bootstrap, figure_paths(sm.output))
+log.info(
+    "quantitative sweep figure: held-out digits %s, %s interval over seeds (%d resamples) -> %s",
+    list(p.digits),
+    p.level,
+    p.bootstrap,
+    figure_paths(sm.output),
+)

@@ -13,15 +13,28 @@ log = setup_logging(sm.log[0])
 p = sm.params
 n = p.n_archs
 data = read_fingerprint(sm.input.mnist)
-png_by_number = {int(f.rsplit("figure", 1)[1].split(".")[0]): f
-                 for f in sm.output if f.endswith(".png")}
+png_by_number = {
+    int(f.rsplit("figure", 1)[1].split(".")[0]): f for f in sm.output if f.endswith(".png")
+}
 for k, (number, digit) in enumerate(sorted(p.figures.items(), key=lambda kv: kv[1])):
-    tables, arrays = sm.input.tables[k * n:(k + 1) * n], sm.input.arrays[k * n:(k + 1) * n]
+    tables, arrays = sm.input.tables[k * n : (k + 1) * n], sm.input.arrays[k * n : (k + 1) * n]
     with dataset_name(p.dataset):
-        fig = sweep_from_files(tables, arrays, digit, p.test_image,
-                               model_ids=p.model_ids[k * n:(k + 1) * n], data=data)
-    paths = output_paths(png_by_number[int(number)][:-len(".png")], p.formats)
+        fig = sweep_from_files(
+            tables,
+            arrays,
+            digit,
+            p.test_image,
+            model_ids=p.model_ids[k * n : (k + 1) * n],
+            data=data,
+        )
+    paths = output_paths(png_by_number[int(number)][: -len(".png")], p.formats)
     save_figure(fig, paths, p.dpi)
-    log.info("Figure %s: held-out digit %d, test image position %d, %d architectures -> %s",
-             number, digit, p.test_image, len(tables), paths)
+    log.info(
+        "Figure %s: held-out digit %d, test image position %d, %d architectures -> %s",
+        number,
+        digit,
+        p.test_image,
+        len(tables),
+        paths,
+    )
 write_settings(sm.output.settings, sm.rule, sm.params)

@@ -14,7 +14,8 @@ log.info("reading MNIST IDX files from %s (source: %s)", folder, p.source)
 if p.checksums is None:
     log.warning("data.checksums is null: files are NOT verified")
 mnist = load_idx_folder(folder, in_repo(p.checksums))
-log.info("verified: %d training and %d test images", len(mnist.train_images),
-         len(mnist.test_images))
+log.info(
+    "verified: %d training and %d test images", len(mnist.train_images), len(mnist.test_images)
+)
 log.info("data fingerprint %s (source content %s)", mnist.fingerprint, p.content)
 save_mnist(mnist, Path(sm.output[0]), source=p.content)

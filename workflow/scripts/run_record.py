@@ -15,5 +15,6 @@ models = model_records([p for p in sm.input.targets if p.endswith(".pt")], confi
 settings = settings_records(sm.input.settings, dict(sm.params.settings))
 record = build_record(config, data, models, settings, outputs=len(sm.input.targets))
 write_record(record, sm.output[0])
-log.info("run record of %d outputs, data %s -> %s", len(sm.input.targets), record["data"],
-         sm.output[0])
+log.info(
+    "run record of %d outputs, data %s -> %s", len(sm.input.targets), record["data"], sm.output[0]
+)

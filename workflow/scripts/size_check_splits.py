@@ -14,7 +14,8 @@ log = setup_logging(sm.log[0])
 mnist = load_mnist(Path(sm.input.data))
 splits = load_checked_splits(sm.input.splits, mnist)
 check_size_splits(splits, mnist)
-lines = ["split\ttrain\ttest"] + [f"{s.name}\t{len(s.train_idx)}\t{len(s.test_idx)}"
-                                  for s in splits.values()]
+lines = ["split\ttrain\ttest"] + [
+    f"{s.name}\t{len(s.train_idx)}\t{len(s.test_idx)}" for s in splits.values()
+]
 write_text_atomic(sm.output[0], "\n".join(lines) + "\n")
 log.info("%d size splits checked: disjoint halves, nested subsets, one test set", len(splits))

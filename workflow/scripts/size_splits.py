@@ -12,11 +12,21 @@ sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
 p = sm.params.settings
 mnist = load_mnist(Path(sm.input[0]))
-splits = make_size_splits(mnist.train_labels, mnist.test_labels, p["sizes"], seed=p["seed"],
-                          eval_per_digit=p["eval_per_digit"], eval_seed=p["eval_seed"],
-                          data=mnist.fingerprint)
+splits = make_size_splits(
+    mnist.train_labels,
+    mnist.test_labels,
+    p["sizes"],
+    seed=p["seed"],
+    eval_per_digit=p["eval_per_digit"],
+    eval_seed=p["eval_seed"],
+    data=mnist.fingerprint,
+)
 for path in sm.output:
     split = splits[Path(path).stem]
     save_split(split, Path(path))
-    log.info("split %s: %d training images, %d test images", split.name, len(split.train_idx),
-             len(split.test_idx))
+    log.info(
+        "split %s: %d training images, %d test images",
+        split.name,
+        len(split.train_idx),
+        len(split.test_idx),
+    )

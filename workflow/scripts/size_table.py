@@ -8,9 +8,13 @@ from vae_novelty.size_table import write_tables
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
-transitions = write_tables(sm.input, sm.output.table, sm.output.transitions,
-                           sm.params.threshold)
+transitions = write_tables(sm.input, sm.output.table, sm.output.transitions, sm.params.threshold)
 write_settings(sm.output.settings, sm.rule, sm.params)
 for _, row in transitions.iterrows():
-    log.info("%s %s: largest N with >= %.0f%%: %s", row.arch, row.measure,
-             100 * row.threshold, row.reading)
+    log.info(
+        "%s %s: largest N with >= %.0f%%: %s",
+        row.arch,
+        row.measure,
+        100 * row.threshold,
+        row.reading,
+    )

@@ -9,11 +9,22 @@ from vae_novelty.tables import write_tables
 
 sm = snakemake  # noqa: F821
 log = setup_logging(sm.log[0])
-summary = write_tables(list(sm.input.theorem1), list(sm.input.histories), sm.params.models,
-                       table_path=sm.output.table, summary_path=sm.output.summary,
-                       training_path=sm.output.training, elbo_paths=list(sm.input.elbo),
-                       samples_paths=list(sm.input.samples),
-                       expect_data=read_fingerprint(sm.input.mnist))
+summary = write_tables(
+    list(sm.input.theorem1),
+    list(sm.input.histories),
+    sm.params.models,
+    table_path=sm.output.table,
+    summary_path=sm.output.summary,
+    training_path=sm.output.training,
+    elbo_paths=list(sm.input.elbo),
+    samples_paths=list(sm.input.samples),
+    expect_data=read_fingerprint(sm.input.mnist),
+)
 write_settings(sm.output.settings, sm.rule, sm.params)
-log.info("summarised %d models into %s, %s and %s", len(summary), sm.output.table,
-         sm.output.summary, sm.output.training)
+log.info(
+    "summarised %d models into %s, %s and %s",
+    len(summary),
+    sm.output.table,
+    sm.output.summary,
+    sm.output.training,
+)

@@ -10,17 +10,63 @@ This package module re-exports the names the workflow and other modules use, so 
 (doc, check, cli) is not imported here.
 """
 
-from .grid import (ModelSpec, arch_grid, arch_hidden, arch_z_dim, architecture_order,
-                   eval_digits, model_grid, model_id, selected_architectures, size_archs,
-                   split_seeds, sweep_splits, train_params)
+from .grid import (
+    ModelSpec,
+    arch_grid,
+    arch_hidden,
+    arch_z_dim,
+    architecture_order,
+    eval_digits,
+    model_grid,
+    model_id,
+    selected_architectures,
+    size_archs,
+    split_seeds,
+    sweep_splits,
+    train_params,
+)
 from .schema import DEFAULTS, SCHEMA_PATH, read_schema, schema_defaults
-from .validate import (MNIST_TEST_COUNTS, MNIST_TRAIN_COUNTS, SPLIT_RE, ConfigError, Problem,
-                       check_semantics, checked_config, load_config,
-                       merged_architectures_note, semantic_problems, smallest_mnist_split)
+from .validate import (
+    MNIST_TEST_COUNTS,
+    MNIST_TRAIN_COUNTS,
+    SPLIT_RE,
+    ConfigError,
+    Problem,
+    check_semantics,
+    checked_config,
+    load_config,
+    merged_architectures_note,
+    semantic_problems,
+    smallest_mnist_split,
+)
 
-__all__ = ["DEFAULTS", "MNIST_TEST_COUNTS", "MNIST_TRAIN_COUNTS", "SCHEMA_PATH", "SPLIT_RE",
-           "ConfigError", "ModelSpec", "Problem", "arch_grid", "arch_hidden", "arch_z_dim",
-           "architecture_order", "check_semantics", "checked_config", "eval_digits",
-           "load_config", "merged_architectures_note", "model_grid", "model_id", "read_schema",
-           "schema_defaults", "selected_architectures", "semantic_problems", "size_archs",
-           "smallest_mnist_split", "split_seeds", "sweep_splits", "train_params"]
+__all__ = [
+    "DEFAULTS",
+    "MNIST_TEST_COUNTS",
+    "MNIST_TRAIN_COUNTS",
+    "SCHEMA_PATH",
+    "SPLIT_RE",
+    "ConfigError",
+    "ModelSpec",
+    "Problem",
+    "arch_grid",
+    "arch_hidden",
+    "arch_z_dim",
+    "architecture_order",
+    "check_semantics",
+    "checked_config",
+    "eval_digits",
+    "load_config",
+    "merged_architectures_note",
+    "model_grid",
+    "model_id",
+    "read_schema",
+    "schema_defaults",
+    "selected_architectures",
+    "semantic_problems",
+    "size_archs",
+    "smallest_mnist_split",
+    "split_seeds",
+    "sweep_splits",
+    "train_params",
+]

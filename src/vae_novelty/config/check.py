@@ -31,8 +31,11 @@ def syntax_message(path: str | Path, error: yaml.YAMLError) -> str:
     if not isinstance(error, yaml.MarkedYAMLError):
         return f"{path}: {error}"
     mark = error.problem_mark or error.context_mark
-    context = f" ({error.context} at line {error.context_mark.line + 1})" if (
-        error.context and error.context_mark and error.context_mark is not mark) else ""
+    context = (
+        f" ({error.context} at line {error.context_mark.line + 1})"
+        if (error.context and error.context_mark and error.context_mark is not mark)
+        else ""
+    )
     return f"{_position(path, mark)}: {error.problem or error.context}{context}"
 
 
@@ -64,8 +67,11 @@ def _child(node: yaml.Node, key: Any) -> tuple[yaml.Mark, yaml.Node] | None:
     """Where ``key`` is written below ``node`` (a mapping key or a list position), and its
     value's node; None where the file does not spell it out. A repeated key: the last wins."""
     if isinstance(node, yaml.MappingNode):
-        hits = [(k.start_mark, v) for k, v in node.value
-                if isinstance(k, yaml.ScalarNode) and k.value == str(key)]
+        hits = [
+            (k.start_mark, v)
+            for k, v in node.value
+            if isinstance(k, yaml.ScalarNode) and k.value == str(key)
+        ]
         return hits[-1] if hits else None
     if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
         return node.value[key].start_mark, node.value[key]
@@ -94,8 +100,10 @@ def file_problems(path: str | Path) -> list[str]:
     if not isinstance(data, dict):
         return [f"{path}: a config file must be a mapping of keys at the top level"]
     _, problems = checked_config(data)
-    marked = sorted(((key_mark(root, p.path), p.message) for p in problems),
-                    key=lambda hit: hit[0].index if hit[0] else -1)
+    marked = sorted(
+        ((key_mark(root, p.path), p.message) for p in problems),
+        key=lambda hit: hit[0].index if hit[0] else -1,
+    )
     return [f"{_position(path, mark)}: {message}" for mark, message in marked]
 
 

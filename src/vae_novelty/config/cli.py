@@ -15,17 +15,25 @@ from .doc import REGENERATE, config_reference_markdown
 
 def main(argv: list[str] | None = None) -> int:
     """``--markdown``: print config/README.md; ``check FILE...``: report each file's problems."""
-    parser = argparse.ArgumentParser(prog="python -m vae_novelty.config",
-                                     description="The config reference, from the schema; "
-                                                 "config files checked against it.")
-    parser.add_argument("--markdown", action="store_true",
-                        help=f"print config/README.md (regenerate: {REGENERATE})")
+    parser = argparse.ArgumentParser(
+        prog="python -m vae_novelty.config",
+        description="The config reference, from the schema; config files checked against it.",
+    )
+    parser.add_argument(
+        "--markdown", action="store_true", help=f"print config/README.md (regenerate: {REGENERATE})"
+    )
     commands = parser.add_subparsers(dest="command", metavar="check")
     check = commands.add_parser(
-        "check", help="check config files: YAML syntax, then the schema and cross-key rules "
-                      "as the workflow applies them; one FILE:LINE:COL: problem line each")
-    check.add_argument("files", nargs="+", metavar="FILE",
-                       help="a config file, checked on its own as the only --configfile")
+        "check",
+        help="check config files: YAML syntax, then the schema and cross-key rules "
+        "as the workflow applies them; one FILE:LINE:COL: problem line each",
+    )
+    check.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="a config file, checked on its own as the only --configfile",
+    )
     args = parser.parse_args(argv)
     if args.markdown == (args.command == "check"):
         parser.error("give either --markdown or check FILE...")
@@ -33,4 +41,3 @@ def main(argv: list[str] | None = None) -> int:
         return check_files(args.files)
     print(config_reference_markdown(), end="")
     return 0
-

@@ -64,8 +64,10 @@ def allowed_values(node: dict, schema: dict, plural: bool = False) -> str:
     types = [types] if isinstance(types, str) else list(types)
     if "null" in types and len(types) > 1:
         rest = [t for t in types if t != "null"]
-        return allowed_values({**node, "type": rest[0] if len(rest) == 1 else rest}, schema,
-                              plural) + " or null"
+        return (
+            allowed_values({**node, "type": rest[0] if len(rest) == 1 else rest}, schema, plural)
+            + " or null"
+        )
     kind = types[0] if types else "any value"
     if kind in ("integer", "number"):
         bounds = _range(node)
@@ -146,8 +148,9 @@ downstream), speed-only settings are rule `resources` (not fingerprinted: they r
 """
 
 
-TABLE_HEADER = ("| Key | Meaning | Default | Allowed values | Changing it reruns |\n"
-                "|---|---|---|---|---|\n")
+TABLE_HEADER = (
+    "| Key | Meaning | Default | Allowed values | Changing it reruns |\n|---|---|---|---|---|\n"
+)
 
 
 def _sections(keys: list[SchemaKey]) -> list[tuple[SchemaKey | None, list[SchemaKey]]]:
@@ -166,10 +169,15 @@ def _sections(keys: list[SchemaKey]) -> list[tuple[SchemaKey | None, list[Schema
 def _row(key: SchemaKey, schema: dict) -> str:
     """One key's table row: name, meaning, default (or *required*), allowed values, reruns."""
     node = key.resolved
-    default = f"`{_cell(_inline(node['default']))}`" if "default" in node else (
-        "*required*" if key.required else "")
-    return (f"| `{key.name}` | {_cell(node.get('description', ''))} | {default} | "
-            f"{_cell(allowed_values(node, schema))} | {_cell(node.get('x-reruns', ''))} |\n")
+    default = (
+        f"`{_cell(_inline(node['default']))}`"
+        if "default" in node
+        else ("*required*" if key.required else "")
+    )
+    return (
+        f"| `{key.name}` | {_cell(node.get('description', ''))} | {default} | "
+        f"{_cell(allowed_values(node, schema))} | {_cell(node.get('x-reruns', ''))} |\n"
+    )
 
 
 def config_reference_markdown(schema: dict | None = None) -> str:

@@ -72,8 +72,9 @@ def split_seeds(cfg: dict, arch: str, split: str) -> list[int]:
     if arch == "mini":
         return seeds
     for block in cfg["training"].get("extra_seeds") or []:
-        if (block.get("architectures") in (None, []) or arch in block["architectures"]) and \
-                (block.get("splits") in (None, []) or split in block["splits"]):
+        if (block.get("architectures") in (None, []) or arch in block["architectures"]) and (
+            block.get("splits") in (None, []) or split in block["splits"]
+        ):
             seeds += [s for s in block["seeds"] if s not in seeds]
     return seeds
 
@@ -87,12 +88,16 @@ def arch_grid(cfg: dict, arch: str) -> list[tuple[str, int]]:
 
 def model_grid(cfg: dict) -> list[ModelSpec]:
     z = cfg["model"]["z_dim"]
-    specs = [ModelSpec(arch, tuple(widths), z, split, seed)
-             for arch, widths in cfg["model"]["architectures"].items()
-             for split, seed in arch_grid(cfg, arch)]
+    specs = [
+        ModelSpec(arch, tuple(widths), z, split, seed)
+        for arch, widths in cfg["model"]["architectures"].items()
+        for split, seed in arch_grid(cfg, arch)
+    ]
     mini = cfg["model"]["mini"]
-    specs += [ModelSpec("mini", tuple(mini["hidden"]), mini["z_dim"], "mini", seed)
-              for seed in cfg["training"]["seeds"]]
+    specs += [
+        ModelSpec("mini", tuple(mini["hidden"]), mini["z_dim"], "mini", seed)
+        for seed in cfg["training"]["seeds"]
+    ]
     return specs
 
 

@@ -17,8 +17,14 @@ from .schema import SCHEMA_PATH, schema_validator, type_names
 
 # Strings that a schema type accepts when it comes from Snakemake's --config (see below).
 _NULL_WORDS = {"null", "Null", "NULL", "~"}
-_BOOL_WORDS = {"true": True, "True": True, "TRUE": True,
-               "false": False, "False": False, "FALSE": False}
+_BOOL_WORDS = {
+    "true": True,
+    "True": True,
+    "TRUE": True,
+    "false": False,
+    "False": False,
+    "FALSE": False,
+}
 _INT_RE = re.compile(r"[-+]?[0-9]+")
 _FLOAT_RE = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
@@ -54,8 +60,12 @@ def coerce_override_strings(config: dict, schema_path: Path = SCHEMA_PATH) -> di
         if error.validator == "type":
             types = type_names(error.validator_value)
         elif error.validator in ("anyOf", "oneOf"):
-            types = [t for e in error.context or () if e.validator == "type" and not e.path
-                     for t in type_names(e.validator_value)]
+            types = [
+                t
+                for e in error.context or ()
+                if e.validator == "type" and not e.path
+                for t in type_names(e.validator_value)
+            ]
         else:
             continue
         ok, value = _from_string(error.instance, types)

@@ -20,8 +20,14 @@ import jsonschema
 from ..size_splits import epochs_for_steps, half_digit_counts, size_problem
 from .grid import selected_architectures, size_archs, sweep_splits
 from .overrides import coerce_override_strings
-from .schema import (DEFAULTS, SCHEMA_PATH, read_schema, schema_defaults, schema_validator,
-                     type_names)
+from .schema import (
+    DEFAULTS,
+    SCHEMA_PATH,
+    read_schema,
+    schema_defaults,
+    schema_validator,
+    type_names,
+)
 
 
 # Class counts of the original MNIST files (used to check sizes before any data is read).
@@ -47,8 +53,9 @@ class ConfigError(ValueError):
 
     def __init__(self, problems: Iterable[Problem]):
         self.problems = list(problems)
-        super().__init__("invalid configuration:\n  - "
-                         + "\n  - ".join(p.message for p in self.problems))
+        super().__init__(
+            "invalid configuration:\n  - " + "\n  - ".join(p.message for p in self.problems)
+        )
 
     def __reduce__(self):
         """Pickled with its problems (the default would pass the message as ``problems``)."""
@@ -95,8 +102,10 @@ def _violation(error: jsonschema.ValidationError) -> str:
     if error.validator == "type":
         return f"{error.instance!r} is not of type {error.validator_value}"
     if error.validator == "pattern":
-        return (f"{error.instance!r} must match {error.validator_value} "
-                f"(lower-case letters, digits and '-')")
+        return (
+            f"{error.instance!r} must match {error.validator_value} "
+            f"(lower-case letters, digits and '-')"
+        )
     return error.message
 
 
@@ -110,8 +119,7 @@ def _describe(error: jsonschema.ValidationError) -> Problem:
         if specific:
             return _describe(specific[0])
         types = [t for e in error.context for t in type_names(e.validator_value)]
-        return _at(error.absolute_path,
-                   f"{error.instance!r} is not of type {' or '.join(types)}")
+        return _at(error.absolute_path, f"{error.instance!r} is not of type {' or '.join(types)}")
     return _at(error.absolute_path, _violation(error))
 
 
@@ -135,13 +143,18 @@ def schema_problems(config: dict, schema_path: Path = SCHEMA_PATH) -> list[Probl
     +-infinity are refused here for every number in the config, whatever its key.
     """
     bad_numbers = non_finite_numbers(config)
-    problems = [_at(path, f"{value!r} is not a finite number (NaN and infinity are not allowed)")
-                for path, value in bad_numbers]
+    problems = [
+        _at(path, f"{value!r} is not a finite number (NaN and infinity are not allowed)")
+        for path, value in bad_numbers
+    ]
     bad_paths = {tuple(map(str, path)) for path, _ in bad_numbers}
-    errors = sorted(schema_validator(schema_path).iter_errors(config),
-                    key=lambda e: list(map(str, e.absolute_path)))
-    return problems + [_describe(e) for e in errors
-                       if tuple(map(str, e.absolute_path)) not in bad_paths]
+    errors = sorted(
+        schema_validator(schema_path).iter_errors(config),
+        key=lambda e: list(map(str, e.absolute_path)),
+    )
+    return problems + [
+        _describe(e) for e in errors if tuple(map(str, e.absolute_path)) not in bad_paths
+    ]
 
 
 def validate_schema(config: dict, schema_path: Path = SCHEMA_PATH) -> None:
@@ -157,8 +170,9 @@ def checked_config(config: dict, schema_path: Path = SCHEMA_PATH) -> tuple[dict,
     The problems are the schema's, or, when it has none, the cross-key ones (those assume a
     config of the schema's shape). :func:`load_config` and the ``check`` command both use this.
     """
-    defaults = DEFAULTS if Path(schema_path) == SCHEMA_PATH else schema_defaults(
-        read_schema(schema_path))
+    defaults = (
+        DEFAULTS if Path(schema_path) == SCHEMA_PATH else schema_defaults(read_schema(schema_path))
+    )
     merged = coerce_override_strings(_deep_merge(defaults, config), schema_path)
     return merged, schema_problems(merged, schema_path) or semantic_problems(merged)
 
@@ -189,10 +203,12 @@ def merged_architectures_note(overrides: dict, cfg: dict) -> str | None:
     kept = [a for a in cfg["model"]["architectures"] if a not in given]
     if not kept:
         return None
-    return (f"--config model.architectures is merged into the configured architectures, not "
-            f"put in their place: this run has {', '.join(given)} and also {', '.join(kept)}; "
-            f"to run only some, use --config 'model={{only: [{', '.join(given)}]}}' "
-            f"(config/README.md, model.only)")
+    return (
+        f"--config model.architectures is merged into the configured architectures, not "
+        f"put in their place: this run has {', '.join(given)} and also {', '.join(kept)}; "
+        f"to run only some, use --config 'model={{only: [{', '.join(given)}]}}' "
+        f"(config/README.md, model.only)"
+    )
 
 
 def smallest_mnist_split(cfg: dict) -> int:
@@ -210,8 +226,11 @@ def results_dir_problem(results_dir: str) -> Problem | None:
     """Why ``results_dir`` cannot hold the outputs (None if it can); relative to the working dir."""
     where = ("results_dir",)
     if "{" in results_dir or "}" in results_dir:
-        return _at(where, f"{results_dir!r} contains '{{' or '}}', which Snakemake would read as "
-                          f"wildcards in every output path")
+        return _at(
+            where,
+            f"{results_dir!r} contains '{{' or '}}', which Snakemake would read as "
+            f"wildcards in every output path",
+        )
     resolved = Path(results_dir).resolve()
     if resolved == Path(resolved.anchor):
         return _at(where, f"{results_dir!r} is the filesystem root; name a folder for the results")
@@ -223,27 +242,46 @@ def results_dir_problem(results_dir: str) -> Problem | None:
 def _model_problems(model: dict) -> list[Problem]:
     """model.shallow / model.deep name architectures; no 'mini', no architecture twice."""
     archs = model["architectures"]
-    problems = [_at(("model", role), f"{model[role]!r} is not one of model.architectures "
-                                     f"({', '.join(archs)})")
-                for role in ("shallow", "deep") if model[role] not in archs]
+    problems = [
+        _at(
+            ("model", role),
+            f"{model[role]!r} is not one of model.architectures ({', '.join(archs)})",
+        )
+        for role in ("shallow", "deep")
+        if model[role] not in archs
+    ]
     only = model.get("only") or []
-    problems += [_at(("model", "only", i), f"{name!r} is not one of model.architectures "
-                                           f"({', '.join(archs)})")
-                 for i, name in enumerate(only) if name not in archs]
-    problems += [_at(("model", role), f"{model[role]!r} is not among model.only "
-                                      f"({', '.join(only)}): add it there, or name one of them")
-                 for role in ("shallow", "deep")
-                 if only and model[role] in archs and model[role] not in only]
+    problems += [
+        _at(
+            ("model", "only", i), f"{name!r} is not one of model.architectures ({', '.join(archs)})"
+        )
+        for i, name in enumerate(only)
+        if name not in archs
+    ]
+    problems += [
+        _at(
+            ("model", role),
+            f"{model[role]!r} is not among model.only "
+            f"({', '.join(only)}): add it there, or name one of them",
+        )
+        for role in ("shallow", "deep")
+        if only and model[role] in archs and model[role] not in only
+    ]
     seen: dict[tuple, str] = {}
     for name, widths in archs.items():
         if name == "mini":
-            problems.append(_at(("model", "architectures"),
-                                "the name 'mini' is reserved for model.mini"))
+            problems.append(
+                _at(("model", "architectures"), "the name 'mini' is reserved for model.mini")
+            )
         key = tuple(widths)
         if key in seen:
-            problems.append(_at(("model", "architectures"),
-                                f"{name!r} and {seen[key]!r} are the same architecture "
-                                f"{list(widths)} (duplicate model ids)"))
+            problems.append(
+                _at(
+                    ("model", "architectures"),
+                    f"{name!r} and {seen[key]!r} are the same architecture "
+                    f"{list(widths)} (duplicate model ids)",
+                )
+            )
         seen[key] = name
     return problems
 
@@ -256,15 +294,22 @@ def _extra_seed_problems(cfg: dict) -> list[Problem]:
         where = ("training", "extra_seeds", i)
         for name in block.get("architectures") or []:
             if name not in archs:
-                problems.append(_at((*where, "architectures"),
-                                    f"{name!r} is not one of model.architectures "
-                                    f"({', '.join(archs)})"))
+                problems.append(
+                    _at(
+                        (*where, "architectures"),
+                        f"{name!r} is not one of model.architectures ({', '.join(archs)})",
+                    )
+                )
         for split in block.get("splits") or []:
             if split not in splits:
-                problems.append(_at((*where, "splits"),
-                                    f"{split!r} is not a sweep split of this configuration "
-                                    f"({', '.join(splits)}; from splits.include_full and "
-                                    f"splits.heldout_digits)"))
+                problems.append(
+                    _at(
+                        (*where, "splits"),
+                        f"{split!r} is not a sweep split of this configuration "
+                        f"({', '.join(splits)}; from splits.include_full and "
+                        f"splits.heldout_digits)",
+                    )
+                )
     return problems
 
 
@@ -273,13 +318,21 @@ def _size_problems(cfg: dict) -> list[Problem]:
     problems = []
     batch, smallest = cfg["training"]["batch_size"], smallest_mnist_split(cfg)
     if batch > smallest:
-        problems.append(_at(("training", "batch_size"), f"{batch} is larger than the smallest "
-                                                        f"training split ({smallest} images)"))
+        problems.append(
+            _at(
+                ("training", "batch_size"),
+                f"{batch} is larger than the smallest training split ({smallest} images)",
+            )
+        )
     mini_n = 10 * cfg["splits"]["mini"]["per_digit"]
     mini_batch = cfg["training"]["mini_batch_size"]
     if mini_batch > mini_n:
-        problems.append(_at(("training", "mini_batch_size"),
-                            f"{mini_batch} is larger than mini-MNIST ({mini_n} images)"))
+        problems.append(
+            _at(
+                ("training", "mini_batch_size"),
+                f"{mini_batch} is larger than mini-MNIST ({mini_n} images)",
+            )
+        )
     if cfg["data"]["source"] == "folder" and not cfg["data"]["folder"]:
         problems.append(_at(("data", "folder"), "must be set when data.source is 'folder'"))
     return problems
@@ -289,21 +342,33 @@ def _figure_problems(cfg: dict) -> list[Problem]:
     """Figure 1's digit is held out; the figures' test positions exist for every held-out digit."""
     digits = cfg["splits"]["heldout_digits"]
     fig1 = cfg["figures"]["figure1"]["digit"]
-    problems = [] if fig1 in digits else [
-        _at(("figures", "figure1", "digit"), f"{fig1} must be one of splits.heldout_digits "
-                                             f"{digits}")]
+    problems = (
+        []
+        if fig1 in digits
+        else [
+            _at(
+                ("figures", "figure1", "digit"),
+                f"{fig1} must be one of splits.heldout_digits {digits}",
+            )
+        ]
+    )
     limit = min(MNIST_TEST_COUNTS[d] for d in digits)
     if cfg["splits"]["max_test_per_digit"]:
         limit = min(limit, cfg["splits"]["max_test_per_digit"])
-    for path, positions in ((("figures", "figure1", "test_images"),
-                             cfg["figures"]["figure1"]["test_images"]),
-                            (("figures", "sweep", "test_image"),
-                             [cfg["figures"]["sweep"]["test_image"]])):
+    for path, positions in (
+        (("figures", "figure1", "test_images"), cfg["figures"]["figure1"]["test_images"]),
+        (("figures", "sweep", "test_image"), [cfg["figures"]["sweep"]["test_image"]]),
+    ):
         bad = [p for p in positions if p >= limit]
         if bad:
-            problems.append(_at(path, f"positions {bad} are beyond the evaluated test images "
-                                      f"(each held-out digit has at least {limit}; positions "
-                                      f"are 0..{limit - 1})"))
+            problems.append(
+                _at(
+                    path,
+                    f"positions {bad} are beyond the evaluated test images "
+                    f"(each held-out digit has at least {limit}; positions "
+                    f"are 0..{limit - 1})",
+                )
+            )
     return problems
 
 
@@ -314,14 +379,25 @@ def _size_sweep_problems(cfg: dict) -> list[Problem]:
     if not sweep["enabled"]:
         return []
     archs = cfg["model"]["architectures"]
-    problems = [_at(("size_sweep", "architectures"), f"{name!r} is not one of "
-                                                     f"model.architectures ({', '.join(archs)})")
-                for name in size_archs(cfg) if name not in archs]
+    problems = [
+        _at(
+            ("size_sweep", "architectures"),
+            f"{name!r} is not one of model.architectures ({', '.join(archs)})",
+        )
+        for name in size_archs(cfg)
+        if name not in archs
+    ]
     only = cfg["model"].get("only") or []
-    problems += [_at(("size_sweep", "architectures"), f"{name!r} is not among model.only "
-                                                      f"({', '.join(only)}): add it there, or "
-                                                      f"name one of them")
-                 for name in size_archs(cfg) if only and name in archs and name not in only]
+    problems += [
+        _at(
+            ("size_sweep", "architectures"),
+            f"{name!r} is not among model.only "
+            f"({', '.join(only)}): add it there, or "
+            f"name one of them",
+        )
+        for name in size_archs(cfg)
+        if only and name in archs and name not in only
+    ]
     halves = half_digit_counts(MNIST_TRAIN_COUNTS)
     for n in sweep["sizes"]:
         problem = size_problem(n, min(halves.values(), key=sum))
@@ -333,17 +409,27 @@ def _size_sweep_problems(cfg: dict) -> list[Problem]:
         except ValueError as exc:
             problems.append(_at(("size_sweep", "steps"), str(exc)))
     if sweep["eval_per_digit"] > min(MNIST_TEST_COUNTS):
-        problems.append(_at(("size_sweep", "eval_per_digit"),
-                            f"{sweep['eval_per_digit']} is more than the test file's "
-                            f"{min(MNIST_TEST_COUNTS)} images of its rarest digit"))
+        problems.append(
+            _at(
+                ("size_sweep", "eval_per_digit"),
+                f"{sweep['eval_per_digit']} is more than the test file's "
+                f"{min(MNIST_TEST_COUNTS)} images of its rarest digit",
+            )
+        )
     return problems
 
 
 def semantic_problems(cfg: dict) -> list[Problem]:
     """The constraints across keys that the schema cannot state, for a schema-valid config."""
     problems = [p for p in [results_dir_problem(cfg["results_dir"])] if p]
-    return (problems + _model_problems(cfg["model"]) + _extra_seed_problems(cfg)
-            + _figure_problems(cfg) + _size_problems(cfg) + _size_sweep_problems(cfg))
+    return (
+        problems
+        + _model_problems(cfg["model"])
+        + _extra_seed_problems(cfg)
+        + _figure_problems(cfg)
+        + _size_problems(cfg)
+        + _size_sweep_problems(cfg)
+    )
 
 
 def check_semantics(cfg: dict) -> None:

@@ -69,11 +69,18 @@ def as_image(vec: np.ndarray) -> np.ndarray:
     return arr.reshape(IMAGE_SIDE, IMAGE_SIDE)
 
 
-def show_digit(ax: Axes, vec: np.ndarray, *, title: str | None = None,
-               fontsize: float = 7, frame_colour: str | None = None) -> None:
+def show_digit(
+    ax: Axes,
+    vec: np.ndarray,
+    *,
+    title: str | None = None,
+    fontsize: float = 7,
+    frame_colour: str | None = None,
+) -> None:
     """Draw one digit upright (row 0 at the top) with pixel values in [0, 1]."""
-    ax.imshow(as_image(vec), cmap=IMAGE_CMAP, vmin=0.0, vmax=1.0, origin="upper",
-              interpolation="nearest")
+    ax.imshow(
+        as_image(vec), cmap=IMAGE_CMAP, vmin=0.0, vmax=1.0, origin="upper", interpolation="nearest"
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
@@ -107,8 +114,11 @@ def save_figure(fig: Figure, paths: Iterable[str | os.PathLike], dpi: int) -> No
         fmt = path.suffix.lstrip(".").lower()
         with atomic_path(path) as tmp:
             # Fixed metadata keeps PDF/SVG files byte-stable between identical runs.
-            metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None},
-                        "svg": {"Date": None}}.get(fmt, {})
+            metadata = {
+                "png": {"Software": None},
+                "pdf": {"CreationDate": None},
+                "svg": {"Date": None},
+            }.get(fmt, {})
             fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata)
 
 

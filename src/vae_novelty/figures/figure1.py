@@ -14,20 +14,20 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .common import (ROLE_COLOURS, dataset, format_weight, show_digit, split_label,
-                     test_set_label)
+from .common import ROLE_COLOURS, dataset, format_weight, show_digit, split_label, test_set_label
 from .loaders import ModelImages
 
 ROW_NAMES = ("input $x$", r"decoder $\hat{x}$", r"weighted avg. $\mu$")
-CELL_IN = 0.62     # inches per image column
-LABEL_IN = 1.15    # inches for the row labels of a block
-TITLE_IN = 0.6    # inches above the blocks for the figure title
-HIST_IN = 1.75     # inches for a block's histogram
+CELL_IN = 0.62  # inches per image column
+LABEL_IN = 1.15  # inches for the row labels of a block
+TITLE_IN = 0.6  # inches above the blocks for the figure title
+HIST_IN = 1.75  # inches for a block's histogram
 MIN_BLOCK_IN = 4.0  # narrowest block: with few test images the images grow instead
 
 
-def perplexity_histogram(ax, perplexity: np.ndarray, bins: int, hist_max: float,
-                         colour: str = "tab:blue") -> tuple[np.ndarray, int]:
+def perplexity_histogram(
+    ax, perplexity: np.ndarray, bins: int, hist_max: float, colour: str = "tab:blue"
+) -> tuple[np.ndarray, int]:
     """Histogram of perplexities over [0, hist_max]; returns the counts and how many lie beyond."""
     perplexity = np.asarray(perplexity, dtype=np.float64)
     edges = np.linspace(0.0, float(hist_max), int(bins) + 1)
@@ -59,14 +59,22 @@ def _block(sub, panel: ModelImages, title: str, colour: str, bins: int, hist_max
     k = panel.top_images.shape[1]
     n_img_rows = len(ROW_NAMES) + k
     cell = cell_size(n)
-    grid = sub.add_gridspec(n_img_rows + 2, n,
-                            height_ratios=[1.0] * n_img_rows + [0.35, HIST_IN / cell * 0.8],
-                            left=LABEL_IN / (LABEL_IN + n * cell + 0.2), right=0.97, top=0.93,
-                            bottom=0.07, hspace=0.28, wspace=0.06)
+    grid = sub.add_gridspec(
+        n_img_rows + 2,
+        n,
+        height_ratios=[1.0] * n_img_rows + [0.35, HIST_IN / cell * 0.8],
+        left=LABEL_IN / (LABEL_IN + n * cell + 0.2),
+        right=0.97,
+        top=0.93,
+        bottom=0.07,
+        hspace=0.28,
+        wspace=0.06,
+    )
     names = list(ROW_NAMES) + [f"top {j + 1}" for j in range(k)]
     for col in range(n):
-        rows = [panel.x[col], panel.x_hat[col], panel.mu[col]] + \
-            [panel.top_images[col, j] for j in range(k)]
+        rows = [panel.x[col], panel.x_hat[col], panel.mu[col]] + [
+            panel.top_images[col, j] for j in range(k)
+        ]
         for r, image in enumerate(rows):
             ax = sub.add_subplot(grid[r, col])
             label = None
@@ -76,8 +84,7 @@ def _block(sub, panel: ModelImages, title: str, colour: str, bins: int, hist_max
                 label = format_weight(panel.top_weights[col, r - len(ROW_NAMES)])
             show_digit(ax, image, title=label, fontsize=6.5)
             if col == 0:
-                ax.set_ylabel(names[r], rotation=0, ha="right", va="center", fontsize=8,
-                              labelpad=4)
+                ax.set_ylabel(names[r], rotation=0, ha="right", va="center", fontsize=8, labelpad=4)
     hist_ax = sub.add_subplot(grid[n_img_rows + 1, :])
     perplexity_histogram(hist_ax, panel.perplexity, bins, hist_max, colour)
     sub.suptitle(title, fontsize=9, color=colour, y=0.985)
@@ -90,9 +97,14 @@ def tallest_bar(ax) -> float:
     return max(heights, default=1.0) or 1.0
 
 
-def plot_figure1(blocks: Sequence[Sequence[ModelImages]], row_titles: Sequence[str],
-                 row_roles: Sequence[str], digit: int, hist_bins: int = 30,
-                 hist_max: float = 6.0) -> Figure:
+def plot_figure1(
+    blocks: Sequence[Sequence[ModelImages]],
+    row_titles: Sequence[str],
+    row_roles: Sequence[str],
+    digit: int,
+    hist_bins: int = 30,
+    hist_max: float = 6.0,
+) -> Figure:
     """``blocks[r][c]``: the model of row r (a VAE: shallow, deep) and column c (a training set).
 
     ``row_titles`` names the VAEs (e.g. "shallow VAE (400)"), ``row_roles`` picks their colours
@@ -105,8 +117,10 @@ def plot_figure1(blocks: Sequence[Sequence[ModelImages]], row_titles: Sequence[s
     cell = cell_size(n_img)
     block_w = LABEL_IN + n_img * cell + 0.2
     block_h = (len(ROW_NAMES) + k) * cell * 1.18 + HIST_IN + 0.9
-    title = (f"Figure 1: reconstructions of {test_set_label(digit)}\n(inputs numbered by {dataset()} "
-             f"test row; weights of the top training images above them)")
+    title = (
+        f"Figure 1: reconstructions of {test_set_label(digit)}\n(inputs numbered by {dataset()} "
+        f"test row; weights of the top training images above them)"
+    )
     title_in = TITLE_IN
     if block_w * n_cols < 7.0:  # one column of blocks: wrap the title once more
         title = title.replace("row; ", "row;\n")
@@ -114,8 +128,14 @@ def plot_figure1(blocks: Sequence[Sequence[ModelImages]], row_titles: Sequence[s
     fig_h = block_h * n_rows + title_in
     fig = Figure(figsize=(block_w * n_cols, fig_h))
     # subfigures ignore gridspec margins: the title gets a row of its own
-    subs = fig.subfigures(n_rows + 1, n_cols, squeeze=False,
-                          height_ratios=[title_in] + [block_h] * n_rows, wspace=0, hspace=0)
+    subs = fig.subfigures(
+        n_rows + 1,
+        n_cols,
+        squeeze=False,
+        height_ratios=[title_in] + [block_h] * n_rows,
+        wspace=0,
+        hspace=0,
+    )
     hist_axes = []
     for r in range(n_rows):
         colour = ROLE_COLOURS.get(row_roles[r], "tab:blue")

@@ -37,10 +37,10 @@ COPY_COLOUR = "tab:red"
 ROW_NAMES = (r"decoder $\hat{x}(z)$", r"weighted avg. $\mu(z)$", "nearest training\nimage")
 # the samples table's columns this figure reads
 COLUMNS = ("sample", "perplexity", "nn1_row", "nn1_dist", "nn2_dist", "digit", "digit_prob")
-CELL_IN = 0.62     # inches per image column
-LABEL_IN = 1.25    # inches for the row labels of a block
-TITLE_IN = 0.6     # inches above the blocks for the figure title
-NOTE_IN = 0.5      # inches under a block's images for its summary line
+CELL_IN = 0.62  # inches per image column
+LABEL_IN = 1.25  # inches for the row labels of a block
+TITLE_IN = 0.6  # inches above the blocks for the figure title
+NOTE_IN = 0.5  # inches under a block's images for its summary line
 MIN_BLOCK_IN = 4.6  # narrowest block: with few samples the images grow instead
 
 
@@ -68,22 +68,26 @@ class BlockStats:
     """What the line under a block says, over all of a model's samples."""
 
     n: int
-    copy_frac: float          # fraction with distance ratio < COPY_RATIO
+    copy_frac: float  # fraction with distance ratio < COPY_RATIO
     ratio_median: float
     perplexity_median: float
-    heldout_frac: float       # fraction classified as the held-out digit; NaN without one
+    heldout_frac: float  # fraction classified as the held-out digit; NaN without one
 
 
 def block_stats(table: pd.DataFrame, heldout: int | None) -> BlockStats:
     ratio = distance_ratio(table["nn1_dist"], table["nn2_dist"])
     digits = table["digit"].to_numpy(np.int64)
     return BlockStats(
-        n=len(table), copy_frac=float(np.mean(ratio < COPY_RATIO)) if len(table) else np.nan,
+        n=len(table),
+        copy_frac=float(np.mean(ratio < COPY_RATIO)) if len(table) else np.nan,
         ratio_median=float(np.median(ratio)) if len(table) else np.nan,
         perplexity_median=float(np.median(table["perplexity"].to_numpy(np.float64)))
-        if len(table) else np.nan,
-        heldout_frac=float(np.mean(digits == heldout)) if heldout is not None and len(table)
-        else np.nan)
+        if len(table)
+        else np.nan,
+        heldout_frac=float(np.mean(digits == heldout))
+        if heldout is not None and len(table)
+        else np.nan,
+    )
 
 
 @dataclass
@@ -92,11 +96,11 @@ class SampleBlock:
 
     model_id: str
     split: str
-    rows: pd.DataFrame       # the n shown samples, in sample order
-    x_hat: np.ndarray        # (n, 784) decoder outputs
-    mu: np.ndarray           # (n, 784) Theorem 1 weighted averages
-    nearest: np.ndarray      # (n, 784) nearest training images, pixels in [0, 1]
-    ratio: np.ndarray        # (n,) distance ratios of the shown samples
+    rows: pd.DataFrame  # the n shown samples, in sample order
+    x_hat: np.ndarray  # (n, 784) decoder outputs
+    mu: np.ndarray  # (n, 784) Theorem 1 weighted averages
+    nearest: np.ndarray  # (n, 784) nearest training images, pixels in [0, 1]
+    ratio: np.ndarray  # (n,) distance ratios of the shown samples
     stats: BlockStats
 
     @property
@@ -104,9 +108,15 @@ class SampleBlock:
         return heldout_digit(self.split)
 
 
-def sample_block(table: pd.DataFrame, arrays: dict[str, np.ndarray], n: int,
-                 train_images: np.ndarray, model_id: str, split: str,
-                 what: str = "samples") -> SampleBlock:
+def sample_block(
+    table: pd.DataFrame,
+    arrays: dict[str, np.ndarray],
+    n: int,
+    train_images: np.ndarray,
+    model_id: str,
+    split: str,
+    what: str = "samples",
+) -> SampleBlock:
     """The first ``n`` samples (by ``sample`` number) of one model's samples ``table``, their
     images from ``arrays`` (x_hat, mu and the sample number of each array row) and their
     nearest training images from ``train_images`` (uint8 rows of the MNIST training file)."""
@@ -115,30 +125,40 @@ def sample_block(table: pd.DataFrame, arrays: dict[str, np.ndarray], n: int,
         raise KeyError(f"{what}: missing columns {missing}; expected {list(COLUMNS)}")
     if not 1 <= int(n) <= len(table):
         raise SelectionError(f"{what}: {n} samples asked for, the table holds {len(table)}")
-    rows = table.sort_values("sample", kind="stable").iloc[:int(n)].reset_index(drop=True)
+    rows = table.sort_values("sample", kind="stable").iloc[: int(n)].reset_index(drop=True)
     wanted = rows["sample"].to_numpy(np.int64)
     imaged = np.isin(wanted, arrays["sample"])
     if not imaged.all():
-        raise SelectionError(f"{what}: samples {wanted[~imaged].tolist()} have no images (the "
-                             f"image file holds {len(arrays['sample'])} samples); show fewer")
+        raise SelectionError(
+            f"{what}: samples {wanted[~imaged].tolist()} have no images (the "
+            f"image file holds {len(arrays['sample'])} samples); show fewer"
+        )
     at = lookup_rows(arrays["sample"], wanted, what=what).tolist()
     nn1 = rows["nn1_row"].to_numpy(np.int64)
     bad = nn1[(nn1 < 0) | (nn1 >= len(train_images))]
     if len(bad):
-        raise SelectionError(f"{what}: nearest training rows {bad.tolist()} are not in the "
-                             f"MNIST training file ({len(train_images)} rows)")
+        raise SelectionError(
+            f"{what}: nearest training rows {bad.tolist()} are not in the "
+            f"MNIST training file ({len(train_images)} rows)"
+        )
     return SampleBlock(
-        model_id=model_id, split=split, rows=rows,
-        x_hat=arrays["x_hat"][at], mu=arrays["mu"][at],
+        model_id=model_id,
+        split=split,
+        rows=rows,
+        x_hat=arrays["x_hat"][at],
+        mu=arrays["mu"][at],
         nearest=train_images[nn1].astype(np.float32) / 255.0,
         ratio=distance_ratio(rows["nn1_dist"], rows["nn2_dist"]),
-        stats=block_stats(table, heldout_digit(split)))
+        stats=block_stats(table, heldout_digit(split)),
+    )
 
 
 def stats_text(stats: BlockStats, heldout: int | None) -> str:
-    text = (f"over all {stats.n} samples: copies (r < 1/3) {stats.copy_frac:.1%}, "
-            f"median r {stats.ratio_median:.2f}, median perplexity "
-            f"{stats.perplexity_median:.3g}")
+    text = (
+        f"over all {stats.n} samples: copies (r < 1/3) {stats.copy_frac:.1%}, "
+        f"median r {stats.ratio_median:.2f}, median perplexity "
+        f"{stats.perplexity_median:.3g}"
+    )
     if heldout is not None:
         text += f", classified as {heldout} (never trained on): {stats.heldout_frac:.1%}"
     return text
@@ -153,40 +173,62 @@ def _block(sub, block: SampleBlock, title: str, colour: str) -> None:
     n = len(block.rows)
     cell = cell_size(n)
     width_in = LABEL_IN + n * cell + 0.2
-    grid = sub.add_gridspec(len(ROW_NAMES) + 1, n,
-                            height_ratios=[1.0] * len(ROW_NAMES) + [NOTE_IN / cell],
-                            left=LABEL_IN / (LABEL_IN + n * cell + 0.2), right=0.97, top=0.88,
-                            bottom=0.02, hspace=0.38, wspace=0.06)
+    grid = sub.add_gridspec(
+        len(ROW_NAMES) + 1,
+        n,
+        height_ratios=[1.0] * len(ROW_NAMES) + [NOTE_IN / cell],
+        left=LABEL_IN / (LABEL_IN + n * cell + 0.2),
+        right=0.97,
+        top=0.88,
+        bottom=0.02,
+        hspace=0.38,
+        wspace=0.06,
+    )
     heldout = block.heldout
     for col in range(n):
         row = block.rows.iloc[col]
         digit = int(row["digit"])
         cells = (
-            (block.x_hat[col], f"{digit} ({float(row['digit_prob']):.2f})",
-             COPY_COLOUR if digit == heldout else "black", None),
+            (
+                block.x_hat[col],
+                f"{digit} ({float(row['digit_prob']):.2f})",
+                COPY_COLOUR if digit == heldout else "black",
+                None,
+            ),
             (block.mu[col], f"ppl {float(row['perplexity']):.3g}", "black", None),
-            (block.nearest[col], f"r {block.ratio[col]:.2f}",
-             COPY_COLOUR if block.ratio[col] < COPY_RATIO else "black",
-             COPY_COLOUR if block.ratio[col] < COPY_RATIO else None),
+            (
+                block.nearest[col],
+                f"r {block.ratio[col]:.2f}",
+                COPY_COLOUR if block.ratio[col] < COPY_RATIO else "black",
+                COPY_COLOUR if block.ratio[col] < COPY_RATIO else None,
+            ),
         )
         for r, (image, label, text_colour, frame) in enumerate(cells):
             ax = sub.add_subplot(grid[r, col])
             show_digit(ax, image, title=label, fontsize=6.5, frame_colour=frame)
             ax.title.set_color(text_colour)
             if col == 0:
-                ax.set_ylabel(ROW_NAMES[r], rotation=0, ha="right", va="center", fontsize=8,
-                              labelpad=4)
+                ax.set_ylabel(
+                    ROW_NAMES[r], rotation=0, ha="right", va="center", fontsize=8, labelpad=4
+                )
     note = sub.add_subplot(grid[len(ROW_NAMES), :])
     note.axis("off")
     # centred on the block (the images sit right of their labels), wrapped to its width
-    note.text(0.5, 0.5, wrap_text(stats_text(block.stats, heldout), width_in - 0.6, 7),
-              ha="center", va="center", fontsize=7,
-              transform=blended_transform_factory(sub.transSubfigure, note.transAxes))
+    note.text(
+        0.5,
+        0.5,
+        wrap_text(stats_text(block.stats, heldout), width_in - 0.6, 7),
+        ha="center",
+        va="center",
+        fontsize=7,
+        transform=blended_transform_factory(sub.transSubfigure, note.transAxes),
+    )
     sub.suptitle(title, fontsize=9, color=colour, y=0.985)
 
 
-def plot_figure14(blocks: Sequence[Sequence[SampleBlock]], row_titles: Sequence[str],
-                  row_roles: Sequence[str]) -> Figure:
+def plot_figure14(
+    blocks: Sequence[Sequence[SampleBlock]], row_titles: Sequence[str], row_roles: Sequence[str]
+) -> Figure:
     """``blocks[r][c]``: the model of row r (a VAE: shallow, deep) and column c (a training
     set); ``row_titles`` names the VAEs, ``row_roles`` picks their colours. Every block must
     show the same number of samples."""
@@ -198,22 +240,34 @@ def plot_figure14(blocks: Sequence[Sequence[SampleBlock]], row_titles: Sequence[
     cell = cell_size(n)
     block_w = LABEL_IN + n * cell + 0.2
     block_h = len(ROW_NAMES) * cell * 1.3 + NOTE_IN + 0.55
-    title = (f"Figure 14: samples $\\hat{{x}}(z)$, $z \\sim N(0, I)$, of VAEs trained on "
-             f"{dataset()} (the first {n} of each model); r = distance to the nearest training "
-             f"image / to the second nearest\n(red frame: r < 1/3, a copy; red digit: the one "
-             f"the model was trained without; ppl: perplexity of the Theorem 1 weights at z)")
+    title = (
+        f"Figure 14: samples $\\hat{{x}}(z)$, $z \\sim N(0, I)$, of VAEs trained on "
+        f"{dataset()} (the first {n} of each model); r = distance to the nearest training "
+        f"image / to the second nearest\n(red frame: r < 1/3, a copy; red digit: the one "
+        f"the model was trained without; ppl: perplexity of the Theorem 1 weights at z)"
+    )
     title_in = TITLE_IN
     if block_w * n_cols < 12.0:  # narrow: one more line
         title = title.replace("; r = ", ";\nr = ")
         title_in += 0.2
     fig_h = block_h * n_rows + title_in
     fig = Figure(figsize=(block_w * n_cols, fig_h))
-    subs = fig.subfigures(n_rows + 1, n_cols, squeeze=False,
-                          height_ratios=[title_in] + [block_h] * n_rows, wspace=0, hspace=0)
+    subs = fig.subfigures(
+        n_rows + 1,
+        n_cols,
+        squeeze=False,
+        height_ratios=[title_in] + [block_h] * n_rows,
+        wspace=0,
+        hspace=0,
+    )
     for r in range(n_rows):
         colour = ROLE_COLOURS.get(row_roles[r], "tab:blue")
         for c, block in enumerate(blocks[r]):
-            _block(subs[r + 1, c], block,
-                   f"{row_titles[r]}, trained on {split_label(block.split)}", colour)
+            _block(
+                subs[r + 1, c],
+                block,
+                f"{row_titles[r]}, trained on {split_label(block.split)}",
+                colour,
+            )
     fig.suptitle(title, fontsize=9, y=1 - 0.1 / fig_h, va="top")
     return fig

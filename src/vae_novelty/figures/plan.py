@@ -18,7 +18,13 @@ def role_models(cfg: dict, digit: int, seed: int) -> list[dict]:
         arch = cfg["model"][role]
         hidden = hidden_label(arch_hidden(cfg, arch))
         for split in splits:
-            models.append({"role": role, "arch": arch, "split": split,
-                           "model_id": model_id(arch, split, seed),
-                           "title": f"{role} VAE ({hidden})"})
+            models.append(
+                {
+                    "role": role,
+                    "arch": arch,
+                    "split": split,
+                    "model_id": model_id(arch, split, seed),
+                    "title": f"{role} VAE ({hidden})",
+                }
+            )
     return models

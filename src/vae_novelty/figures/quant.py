@@ -31,13 +31,12 @@ from .common import dataset, test_set_label
 from .sweep import count_ticks, format_count
 
 
-
 class Metric(NamedTuple):
     """One block of small multiples: a statistic of ``summary_by_config.csv`` and its axis."""
 
-    stem: str       # column stem: {stem}_mean, {stem}_ci_lo, {stem}_ci_hi
+    stem: str  # column stem: {stem}_mean, {stem}_ci_lo, {stem}_ci_hi
     ylabel: str
-    title: str      # block title, str.format(data=dataset())
+    title: str  # block title, str.format(data=dataset())
     # y axis: "fraction" [0, 1]; "perplexity" from 1 (log when large); "share" from 0 to the
     # largest value; "signed" around 0 (e.g. a z-score)
     axis: str = "fraction"
@@ -45,12 +44,21 @@ class Metric(NamedTuple):
 
 
 METRICS = (
-    Metric("frac_closer_to_mu", r"fraction closer to $\mu$",
-           r"Fraction of {data}$^{{te}}_d$ whose reconstruction $\hat{{x}}$ is closer to the "
-           r"weighted average $\mu$ than to the input $x$", "fraction", 0.5),
-    Metric("perplexity_median", "median perplexity",
-           "Median perplexity of the Theorem 1 weights over {data}$^{{te}}_d$ "
-           "(1 = one training image carries all weight)", "perplexity"),
+    Metric(
+        "frac_closer_to_mu",
+        r"fraction closer to $\mu$",
+        r"Fraction of {data}$^{{te}}_d$ whose reconstruction $\hat{{x}}$ is closer to the "
+        r"weighted average $\mu$ than to the input $x$",
+        "fraction",
+        0.5,
+    ),
+    Metric(
+        "perplexity_median",
+        "median perplexity",
+        "Median perplexity of the Theorem 1 weights over {data}$^{{te}}_d$ "
+        "(1 = one training image carries all weight)",
+        "perplexity",
+    ),
 )
 AXES = ("fraction", "perplexity", "share", "signed")
 DEPTH_COLOURS = {1: "tab:blue", 2: "tab:orange", 3: "tab:green"}  # shallow blue, deep green
@@ -60,13 +68,13 @@ MORE_MARKERS = ("D", "v", "P", "X", "h", "*")
 MAX_COLS = 6
 MIN_W_IN = 6.2
 PANEL_W_IN, PANEL_H_IN = 2.15, 1.85
-LOG_Y_RATIO = 4.0   # perplexity gets a log axis when its largest value is this many times 1
+LOG_Y_RATIO = 4.0  # perplexity gets a log axis when its largest value is this many times 1
 
 
 @dataclass
 class QuantPanel:
-    title: str            # e.g. "held-out 9"
-    table: pd.DataFrame   # one row per architecture: n_hidden_layers, decoder_params, and
+    title: str  # e.g. "held-out 9"
+    table: pd.DataFrame  # one row per architecture: n_hidden_layers, decoder_params, and
     #                       {stem}_mean, {stem}_ci_lo, {stem}_ci_hi for every metric stem
 
 
@@ -83,19 +91,22 @@ def depth_label(depth: int) -> str:
     return f"{int(depth)} hidden layer{'s' if int(depth) != 1 else ''}"
 
 
-def digit_panels(by_config: pd.DataFrame, digits: Sequence[int],
-                 pooled: pd.DataFrame | None = None) -> list[QuantPanel]:
+def digit_panels(
+    by_config: pd.DataFrame, digits: Sequence[int], pooled: pd.DataFrame | None = None
+) -> list[QuantPanel]:
     """One panel per held-out digit (rows of split ``no{d}``), then ``pooled`` if given."""
     panels = []
     for d in digits:
         rows = by_config[by_config["split"] == f"no{int(d)}"]
         if rows.empty:
             raise ValueError(f"summary_by_config has no models trained without {d}")
-        panels.append(QuantPanel(f"held-out {int(d)}: {test_set_label(int(d))}",
-                                 rows.reset_index(drop=True)))
+        panels.append(
+            QuantPanel(f"held-out {int(d)}: {test_set_label(int(d))}", rows.reset_index(drop=True))
+        )
     if pooled is not None and not pooled.empty:
-        panels.append(QuantPanel(f"mean over held-out {_digit_range(digits)}",
-                                 pooled.reset_index(drop=True)))
+        panels.append(
+            QuantPanel(f"mean over held-out {_digit_range(digits)}", pooled.reset_index(drop=True))
+        )
     return panels
 
 
@@ -115,32 +126,59 @@ def _x_limits(panels: Sequence[QuantPanel]) -> tuple[float, float]:
 
 
 def _values(p: QuantPanel, stem: str) -> np.ndarray:
-    return np.concatenate([p.table[f"{stem}{s}"].to_numpy(np.float64)
-                           for s in ("_mean", "_ci_lo", "_ci_hi")])
+    return np.concatenate(
+        [p.table[f"{stem}{s}"].to_numpy(np.float64) for s in ("_mean", "_ci_lo", "_ci_hi")]
+    )
 
 
 def _draw(ax, table: pd.DataFrame, stem: str) -> None:
     for depth in sorted(table["n_hidden_layers"].astype(int).unique()):
         colour, marker = depth_style(depth)
         rows = table[table["n_hidden_layers"].astype(int) == depth].sort_values(
-            "decoder_params", kind="stable")
+            "decoder_params", kind="stable"
+        )
         x = rows["decoder_params"].to_numpy(np.float64)
         mean = rows[f"{stem}_mean"].to_numpy(np.float64)
         lo = rows[f"{stem}_ci_lo"].to_numpy(np.float64)
         hi = rows[f"{stem}_ci_hi"].to_numpy(np.float64)
-        ax.plot(x, mean, color=colour, marker=marker, ms=5, lw=1.0, alpha=0.9,
-                label=depth_label(depth), zorder=3)
+        ax.plot(
+            x,
+            mean,
+            color=colour,
+            marker=marker,
+            ms=5,
+            lw=1.0,
+            alpha=0.9,
+            label=depth_label(depth),
+            zorder=3,
+        )
         has = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(mean)
         if has.any():
             # the mean lies inside its percentile interval; clip only rounding
-            yerr = np.vstack([np.clip(mean[has] - lo[has], 0, None),
-                              np.clip(hi[has] - mean[has], 0, None)])
-            ax.errorbar(x[has], mean[has], yerr=yerr, fmt="none", ecolor=colour, elinewidth=1.1,
-                        capsize=2.5, capthick=1.0, zorder=2)
+            yerr = np.vstack(
+                [np.clip(mean[has] - lo[has], 0, None), np.clip(hi[has] - mean[has], 0, None)]
+            )
+            ax.errorbar(
+                x[has],
+                mean[has],
+                yerr=yerr,
+                fmt="none",
+                ecolor=colour,
+                elinewidth=1.1,
+                capsize=2.5,
+                capthick=1.0,
+                zorder=2,
+            )
 
 
-def plot_quant(panels: Sequence[QuantPanel], *, level: float, n_resamples: int,
-               metrics: Sequence[Metric] = METRICS, title: str | None = None) -> Figure:
+def plot_quant(
+    panels: Sequence[QuantPanel],
+    *,
+    level: float,
+    n_resamples: int,
+    metrics: Sequence[Metric] = METRICS,
+    title: str | None = None,
+) -> Figure:
     """One block of small multiples per metric (default :data:`METRICS`), one panel per entry
     of ``panels`` each, sharing a log x axis of decoder parameter counts. ``title``: the
     figure's title (default: Figure 4, quantified), wrapped to the figure's width, with
@@ -156,16 +194,17 @@ def plot_quant(panels: Sequence[QuantPanel], *, level: float, n_resamples: int,
     fig_w = max(ncols * PANEL_W_IN + 0.9, MIN_W_IN)
     block_h = nrows * PANEL_H_IN + 0.55
     if title is None:
-        title = (rf"Figure 4, quantified: VAEs trained on {dataset()}$^{{tr}}$ without the "
-                 "held-out "
-                 f"digit d, by depth and decoder size (means over {seeds_text(panels)})")
+        title = (
+            rf"Figure 4, quantified: VAEs trained on {dataset()}$^{{tr}}$ without the "
+            "held-out "
+            f"digit d, by depth and decoder size (means over {seeds_text(panels)})"
+        )
     title = wrap_text(title.replace("{seeds}", seeds_text(panels)), fig_w, 10)
     header_h = 0.45 + 0.2 * (title.count("\n") + 1)
-    fig = Figure(figsize=(fig_w, header_h + len(metrics) * block_h + 0.35),
-                 layout="constrained")
-    header, *blocks = fig.subfigures(1 + len(metrics), 1,
-                                     height_ratios=[header_h] + [block_h] * len(metrics),
-                                     squeeze=False)[:, 0]
+    fig = Figure(figsize=(fig_w, header_h + len(metrics) * block_h + 0.35), layout="constrained")
+    header, *blocks = fig.subfigures(
+        1 + len(metrics), 1, height_ratios=[header_h] + [block_h] * len(metrics), squeeze=False
+    )[:, 0]
     xlim = _x_limits(panels)
     ticks = count_ticks(*xlim)
     depths = sorted({int(d) for p in panels for d in p.table["n_hidden_layers"]})
@@ -211,15 +250,39 @@ def plot_quant(panels: Sequence[QuantPanel], *, level: float, n_resamples: int,
                 ax.tick_params(axis="x", labelbottom=True)
         block.suptitle(wrap_text(block_title.format(data=dataset()), fig_w, 9), fontsize=9)
     header.suptitle(title, fontsize=10)
-    handles = [Line2D([], [], color=depth_style(d)[0], marker=depth_style(d)[1], ms=5, lw=1.0,
-                      label=depth_label(d)) for d in depths]
-    header.legend(handles=handles, loc="lower center", ncols=len(handles), fontsize=8,
-                  frameon=False, borderaxespad=0.1)
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=depth_style(d)[0],
+            marker=depth_style(d)[1],
+            ms=5,
+            lw=1.0,
+            label=depth_label(d),
+        )
+        for d in depths
+    ]
+    header.legend(
+        handles=handles,
+        loc="lower center",
+        ncols=len(handles),
+        fontsize=8,
+        frameon=False,
+        borderaxespad=0.1,
+    )
     # a footnote that constrained layout makes room for
-    fig.supxlabel(wrap_text(f"Error bars: {level:.0%} bootstrap percentile interval of the "
-                            f"mean over seeds ({n_resamples} resamples of the seeds); no bar "
-                            f"where a configuration has one seed. x: decoder parameter count "
-                            f"(log scale).", fig_w, 7), fontsize=7, color="0.3")
+    fig.supxlabel(
+        wrap_text(
+            f"Error bars: {level:.0%} bootstrap percentile interval of the "
+            f"mean over seeds ({n_resamples} resamples of the seeds); no bar "
+            f"where a configuration has one seed. x: decoder parameter count "
+            f"(log scale).",
+            fig_w,
+            7,
+        ),
+        fontsize=7,
+        color="0.3",
+    )
     return fig
 
 
@@ -249,7 +312,7 @@ def wrap_text(text: str, width_in: float, fontsize: float) -> str:
     words: list[str] = []
     for token in text.split(" "):
         if words and words[-1].count("$") % 2:
-            words[-1] += " " + token          # still inside a math span
+            words[-1] += " " + token  # still inside a math span
         else:
             words.append(token)
     limit = max(20, int(width_in * 72 / (0.52 * fontsize)))
@@ -270,16 +333,30 @@ def wrap_text(text: str, width_in: float, fontsize: float) -> str:
 
 def check_columns(by_config: pd.DataFrame, metrics: Sequence[Metric], source: str) -> None:
     """Refuse a seed summary without the mean and interval columns of every metric."""
-    missing = [f"{m.stem}{s}" for m in metrics for s in ("_mean", "_ci_lo", "_ci_hi")
-               if f"{m.stem}{s}" not in by_config.columns]
+    missing = [
+        f"{m.stem}{s}"
+        for m in metrics
+        for s in ("_mean", "_ci_lo", "_ci_hi")
+        if f"{m.stem}{s}" not in by_config.columns
+    ]
     if missing:
-        raise ValueError(f"{source}: no column(s) {', '.join(missing)} (made before the stage "
-                         f"that computes them was run?)")
+        raise ValueError(
+            f"{source}: no column(s) {', '.join(missing)} (made before the stage "
+            f"that computes them was run?)"
+        )
 
 
-def quant_from_files(by_config_path, summary_path, digits: Sequence[int], *, level: float,
-                     n_resamples: int, seed: int, metrics: Sequence[Metric] = METRICS,
-                     title: str | None = None) -> Figure:
+def quant_from_files(
+    by_config_path,
+    summary_path,
+    digits: Sequence[int],
+    *,
+    level: float,
+    n_resamples: int,
+    seed: int,
+    metrics: Sequence[Metric] = METRICS,
+    title: str | None = None,
+) -> Figure:
     """The figure from ``summary_by_config.csv`` (per-digit panels) and ``summary.csv`` (the
     all-digit panel, resampled over seeds with the same settings)."""
     from ..seeds import pool_heldout, summarise_seeds
@@ -288,10 +365,13 @@ def quant_from_files(by_config_path, summary_path, digits: Sequence[int], *, lev
     check_columns(by_config, metrics, str(by_config_path))
     pooled = None
     if len(digits) > 1:
-        pooled = summarise_seeds(pool_heldout(pd.read_csv(summary_path), digits,
-                                              source=str(summary_path)),
-                                 n_resamples=n_resamples, level=level, seed=seed,
-                                 statistics=[m.stem for m in metrics],
-                                 source=str(summary_path))
+        pooled = summarise_seeds(
+            pool_heldout(pd.read_csv(summary_path), digits, source=str(summary_path)),
+            n_resamples=n_resamples,
+            level=level,
+            seed=seed,
+            statistics=[m.stem for m in metrics],
+            source=str(summary_path),
+        )
     panels = digit_panels(by_config, sorted(int(d) for d in digits), pooled)
     return plot_quant(panels, level=level, n_resamples=n_resamples, metrics=metrics, title=title)

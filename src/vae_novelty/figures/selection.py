@@ -23,14 +23,17 @@ def digit_rows(df: pd.DataFrame, digit: int) -> pd.DataFrame:
     return rows.sort_values("mnist_index", kind="stable").reset_index(drop=True)
 
 
-def select_positions(df: pd.DataFrame, digit: int, positions: Sequence[int],
-                     what: str = "model") -> pd.DataFrame:
+def select_positions(
+    df: pd.DataFrame, digit: int, positions: Sequence[int], what: str = "model"
+) -> pd.DataFrame:
     """Rows at ``positions`` (0 = first image) within MNIST_digit^te of one model's table."""
     rows = digit_rows(df, digit)
     bad = [int(p) for p in positions if not 0 <= int(p) < len(rows)]
     if bad:
-        raise SelectionError(f"{what}: positions {bad} are beyond the {len(rows)} evaluated test "
-                             f"images of digit {digit} (positions 0..{len(rows) - 1})")
+        raise SelectionError(
+            f"{what}: positions {bad} are beyond the {len(rows)} evaluated test "
+            f"images of digit {digit} (positions 0..{len(rows) - 1})"
+        )
     return rows.iloc[[int(p) for p in positions]].reset_index(drop=True)
 
 
@@ -50,17 +53,19 @@ def lookup_rows(index: np.ndarray, wanted: Sequence[int], what: str = "arrays") 
 
 # --------------------------------------------------------------------------- Figure 3
 
+
 @dataclass
 class LatentSamples:
     """Points z drawn by stratified sampling: one stratum per digit class."""
 
-    z: np.ndarray          # (n, D) float64
-    label: np.ndarray      # (n,) the stratum's digit
-    source: np.ndarray     # (n,) row in the training posterior arrays whose q(z|x) was sampled
+    z: np.ndarray  # (n, D) float64
+    label: np.ndarray  # (n,) the stratum's digit
+    source: np.ndarray  # (n,) row in the training posterior arrays whose q(z|x) was sampled
 
 
-def stratified_samples(z_mean: np.ndarray, z_logvar: np.ndarray, labels: np.ndarray,
-                       per_class: int, seed: int) -> LatentSamples:
+def stratified_samples(
+    z_mean: np.ndarray, z_logvar: np.ndarray, labels: np.ndarray, per_class: int, seed: int
+) -> LatentSamples:
     """For each digit class present (ascending), ``per_class`` times: pick a random training
     image x of that class, then draw z ~ q(z|x) = N(mean, diag(exp(logvar)))."""
     rng = np.random.default_rng(seed)
@@ -76,8 +81,11 @@ def stratified_samples(z_mean: np.ndarray, z_logvar: np.ndarray, labels: np.ndar
             labs.append(int(digit))
             srcs.append(i)
     dim = mean.shape[1] if mean.ndim == 2 else 0
-    return LatentSamples(np.array(zs, dtype=np.float64).reshape(-1, dim),
-                         np.array(labs, dtype=np.int64), np.array(srcs, dtype=np.int64))
+    return LatentSamples(
+        np.array(zs, dtype=np.float64).reshape(-1, dim),
+        np.array(labs, dtype=np.int64),
+        np.array(srcs, dtype=np.int64),
+    )
 
 
 @dataclass

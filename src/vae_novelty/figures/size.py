@@ -14,8 +14,11 @@ from .common import figure_text
 PANELS = (
     ("frac_closer_to_mu", "test reconstructions closer to mu", False),
     ("copy_fraction", "samples that are copies (d1/d2 < 1/3)", False),
-    ("agreement", "cross-half agreement (A and B closer\nto each other than to own training)",
-     False),
+    (
+        "agreement",
+        "cross-half agreement (A and B closer\nto each other than to own training)",
+        False,
+    ),
     ("median_perplexity", "median perplexity of the weights", True),
     ("train_neg_elbo", "-ELBO: training (dashed) and test (solid)", False),
     ("elbo_gap", "-ELBO gap (test - training)", False),
@@ -33,8 +36,13 @@ def _band(ax, df: pd.DataFrame, column: str, colour: str, label: str | None, sty
     return True
 
 
-def plot_size_sweep(table: pd.DataFrame, transitions: pd.DataFrame, *,
-                    roles: dict[str, str] | None = None, threshold: float = 0.9) -> Figure:
+def plot_size_sweep(
+    table: pd.DataFrame,
+    transitions: pd.DataFrame,
+    *,
+    roles: dict[str, str] | None = None,
+    threshold: float = 0.9,
+) -> Figure:
     """The figure from the combined table and the transition sizes; ``roles``: arch ->
     a label such as "shallow" (default: the hidden widths)."""
     archs = list(dict.fromkeys(table.arch))
@@ -59,8 +67,16 @@ def plot_size_sweep(table: pd.DataFrame, transitions: pd.DataFrame, *,
             ax.axhline(threshold if column != "agreement" else 0.5, color="grey", lw=0.6)
             ax.set_ylim(-0.03, 1.03)
         if not drawn:
-            ax.text(0.5, 0.5, "not computed\n(hook for the C_T module)", ha="center",
-                    va="center", transform=ax.transAxes, fontsize=8, color="grey")
+            ax.text(
+                0.5,
+                0.5,
+                "not computed\n(hook for the C_T module)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=8,
+                color="grey",
+            )
         ax.set_xscale("log")
         if log_y and drawn:
             ax.set_yscale("log")
@@ -75,11 +91,15 @@ def plot_size_sweep(table: pd.DataFrame, transitions: pd.DataFrame, *,
         who = roles.get(r.arch, r.arch)
         what = "closer to mu" if r.measure == "frac_closer_to_mu" else "copies (EMM)"
         lines.append(f"{who}, {what}: {r.reading}")
-    ax.text(0.0, 1.0, "\n".join(lines), va="top", fontsize=8, family="monospace",
-            transform=ax.transAxes)
+    ax.text(
+        0.0, 1.0, "\n".join(lines), va="top", fontsize=8, family="monospace", transform=ax.transAxes
+    )
     seeds = sorted(int(s) for s in table.seed.unique())
-    figure_text(fig, f"Lines: mean over halves A, B and seeds {seeds}; bands: lowest to highest "
-                     f"model; dotted verticals: transition sizes of the mean curves. One "
-                     f"step budget for every N; one fixed test set.")
+    figure_text(
+        fig,
+        f"Lines: mean over halves A, B and seeds {seeds}; bands: lowest to highest "
+        f"model; dotted verticals: transition sizes of the mean curves. One "
+        f"step budget for every N; one fixed test set.",
+    )
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig

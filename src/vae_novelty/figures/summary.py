@@ -29,8 +29,9 @@ def _cell(value) -> tuple[str, bool]:
     return html.escape(str(value)), True
 
 
-def summary_html(df: pd.DataFrame, title: str = "Per-model summary",
-                 note: str | None = None) -> str:
+def summary_html(
+    df: pd.DataFrame, title: str = "Per-model summary", note: str | None = None
+) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     body = []
     for row in df.itertuples(index=False):
@@ -40,7 +41,9 @@ def summary_html(df: pd.DataFrame, title: str = "Per-model summary",
             cells.append(f'<td class="text">{text}</td>' if is_text else f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     note_html = f'<p class="note">{html.escape(note)}</p>' if note else ""
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-            f"<h3>{html.escape(title)}</h3>{note_html}<table><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table></body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
+        f"<h3>{html.escape(title)}</h3>{note_html}<table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></body></html>\n"
+    )

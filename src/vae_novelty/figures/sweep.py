@@ -19,22 +19,25 @@ from .common import show_digit, split_label, test_set_label
 from .loaders import ModelImages
 from .naming import sweep_figure_number  # noqa: F401 (part of this module's interface)
 
-IMG_IN = 0.62        # side of one image, inches
-MAIN_W_IN = 10.5     # width of the sweep axes, inches
-INPUT_W_IN = 1.7     # left margin holding the input image
-RAIL_IN = 0.14       # from the bottom of a row band to the parameter-count rail
-LEADER_IN = 0.16     # from the rail to the bottom of an image pair
-LABEL_IN = 0.2       # above an image pair, for the architecture name
-GAP_IN = 0.03        # between the two images of a pair
+IMG_IN = 0.62  # side of one image, inches
+MAIN_W_IN = 10.5  # width of the sweep axes, inches
+INPUT_W_IN = 1.7  # left margin holding the input image
+RAIL_IN = 0.14  # from the bottom of a row band to the parameter-count rail
+LEADER_IN = 0.16  # from the rail to the bottom of an image pair
+LABEL_IN = 0.2  # above an image pair, for the architecture name
+GAP_IN = 0.03  # between the two images of a pair
 
 
 def count_ticks(lo: float, hi: float) -> list[float]:
     """Round numbers m x 10^k within [lo, hi]: the coarsest mantissa set giving 3 ticks."""
     ticks: list[float] = []
     for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 5), tuple(range(1, 10))):
-        ticks = [m * 10.0 ** k for k in range(int(np.floor(np.log10(lo))),
-                                              int(np.ceil(np.log10(hi))) + 1)
-                 for m in mantissas if lo <= m * 10.0 ** k <= hi]
+        ticks = [
+            m * 10.0**k
+            for k in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+            for m in mantissas
+            if lo <= m * 10.0**k <= hi
+        ]
         if len(ticks) >= 3:
             break
     return ticks
@@ -60,8 +63,7 @@ def _isotonic(y: np.ndarray) -> np.ndarray:
     return np.concatenate([np.full(int(w), m) for m, w in blocks]) if blocks else np.zeros(0)
 
 
-def spread_positions(targets: Sequence[float], min_gap: float, lo: float,
-                     hi: float) -> np.ndarray:
+def spread_positions(targets: Sequence[float], min_gap: float, lo: float, hi: float) -> np.ndarray:
     """Positions as close as possible (least squares) to ``targets``, at least ``min_gap``
     apart, within [lo, hi], keeping the targets' order. If they cannot all fit, the gap
     shrinks to (hi - lo) / (n - 1)."""
@@ -78,8 +80,12 @@ def spread_positions(targets: Sequence[float], min_gap: float, lo: float,
     return out
 
 
-def plot_sweep(entries: Sequence[ModelImages], digit: int, input_image: np.ndarray,
-               input_index: int | None = None) -> Figure:
+def plot_sweep(
+    entries: Sequence[ModelImages],
+    digit: int,
+    input_image: np.ndarray,
+    input_index: int | None = None,
+) -> Figure:
     """``entries``: one per architecture, each with one selected test image (the same one)."""
     if not entries:
         raise ValueError("no architectures to draw")
@@ -101,13 +107,15 @@ def plot_sweep(entries: Sequence[ModelImages], digit: int, input_image: np.ndarr
     centre = 0.5 * (np.log10(lo_p) + np.log10(hi_p))
     log_lo, log_hi = centre - 0.5 * span * 1.25, centre + 0.5 * span * 1.25
     ax.set_xscale("log")
-    ax.set_xlim(10 ** log_lo, 10 ** log_hi)
+    ax.set_xlim(10**log_lo, 10**log_hi)
     ax.set_ylim(0.5, n_rows + 0.5)
-    ax.set_yticks(range(1, n_rows + 1),
-                  [f"{l} hidden\nlayer{'s' if l > 1 else ''}" for l in range(1, n_rows + 1)],
-                  fontsize=8)
+    ax.set_yticks(
+        range(1, n_rows + 1),
+        [f"{l} hidden\nlayer{'s' if l > 1 else ''}" for l in range(1, n_rows + 1)],
+        fontsize=8,
+    )
     ax.set_xlabel("decoder parameters (log scale)", fontsize=9)
-    ticks = count_ticks(10 ** log_lo, 10 ** log_hi)
+    ticks = count_ticks(10**log_lo, 10**log_hi)
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xticks(ticks, [format_count(t) for t in ticks])
     ax.tick_params(axis="x", labelsize=8)
@@ -116,7 +124,7 @@ def plot_sweep(entries: Sequence[ModelImages], digit: int, input_image: np.ndarr
         ax.axhline(l + 0.5, color="0.75", lw=0.6)
     ax.set_axisbelow(True)
 
-    sx, sy = img / MAIN_W_IN, img / main_h          # image side in axes fractions
+    sx, sy = img / MAIN_W_IN, img / main_h  # image side in axes fractions
     for l in layers:
         row = [e for e in entries if e.n_hidden_layers == l]
         frac = (np.log10([e.decoder_params for e in row]) - log_lo) / (log_hi - log_lo)
@@ -126,8 +134,9 @@ def plot_sweep(entries: Sequence[ModelImages], digit: int, input_image: np.ndarr
         pair = rail + LEADER_IN / main_h
         for e, f, x in zip(row, frac, xs):
             ax.plot([f, x], [rail, pair], transform=ax.transAxes, color="0.45", lw=0.6)
-            ax.plot([f], [rail], transform=ax.transAxes, marker="^", ms=4, color="0.3",
-                    clip_on=False)
+            ax.plot(
+                [f], [rail], transform=ax.transAxes, marker="^", ms=4, color="0.3", clip_on=False
+            )
             bottom_ax = ax.inset_axes((x - sx / 2, pair, sx, sy))
             top_ax = ax.inset_axes((x - sx / 2, pair + sy + GAP_IN / main_h, sx, sy))
             show_digit(top_ax, e.mu[0])
@@ -135,18 +144,29 @@ def plot_sweep(entries: Sequence[ModelImages], digit: int, input_image: np.ndarr
             top_ax.set_title(e.hidden, fontsize=6.5, pad=1.5)
 
     # the input, and how to read a pair
-    in_ax = fig.add_axes((0.25 / fig_w, (bottom + main_h / fig_h) - (1.35 + 1.1) / fig_h,
-                          1.1 / fig_w, 1.1 / fig_h))
+    in_ax = fig.add_axes(
+        (0.25 / fig_w, (bottom + main_h / fig_h) - (1.35 + 1.1) / fig_h, 1.1 / fig_w, 1.1 / fig_h)
+    )
     show_digit(in_ax, input_image)
     title = f"input $x$\n{test_set_label(digit)}"
     if input_index is not None:
         title += f" #{int(input_index)}"
     in_ax.set_title(title, fontsize=8)
-    fig.text(0.25 / fig_w, (bottom + main_h / fig_h) - 2.55 / fig_h,
-             "each pair:\ntop: weighted\naverage $\\mu$\nbottom: decoder\noutput $\\hat{x}$",
-             fontsize=7.5, va="top", ha="left")
+    fig.text(
+        0.25 / fig_w,
+        (bottom + main_h / fig_h) - 2.55 / fig_h,
+        "each pair:\ntop: weighted\naverage $\\mu$\nbottom: decoder\noutput $\\hat{x}$",
+        fontsize=7.5,
+        va="top",
+        ha="left",
+    )
     split = entries[0].split
-    fig.suptitle(f"Figure {sweep_figure_number(digit)}: decoder outputs and weighted averages "
-                 f"of VAEs trained on {split_label(split)}, for an input from "
-                 f"{test_set_label(digit)}", fontsize=10, y=1 - 0.12 / fig_h, va="top")
+    fig.suptitle(
+        f"Figure {sweep_figure_number(digit)}: decoder outputs and weighted averages "
+        f"of VAEs trained on {split_label(split)}, for an input from "
+        f"{test_set_label(digit)}",
+        fontsize=10,
+        y=1 - 0.12 / fig_h,
+        va="top",
+    )
     return fig
