@@ -33,10 +33,11 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
-sys.path.insert(0, str(REPO / "bench"))  # claims_stats, claims_sections (also when imported)
+sys.path.insert(0, str(REPO / "bench"))  # claims_stats, _sections, _gpu (also when imported)
 
 import claims_sections as sections  # noqa: E402
-from claims_sections import gpu_vs_seeds, size_section  # noqa: E402
+from claims_gpu import gpu_section  # noqa: E402
+from claims_sections import size_section  # noqa: E402
 from claims_stats import (
     DIGIT,
     SPLIT,
@@ -114,37 +115,6 @@ def four_models(t1: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def epoch_rows(args) -> pd.DataFrame:
-    """The four models of Figures 1-2 at every training length (summary.csv of each run)."""
-    rows = []
-    runs = [(args.core_epochs, args.core)] + [
-        (int(e.split("=", 1)[0]), Path(e.split("=", 1)[1])) for e in args.epochs
-    ]
-    for epochs, results in sorted(runs):
-        # summary.csv: with held-out digit 9 only, every model is evaluated on MNIST_9^te
-        s = pd.read_csv(results / "tables" / "summary.csv")
-        for arch in (SHALLOW, DEEP):
-            for split in ("full", "no9"):
-                r = s[(s.arch == arch) & (s.split == split)].iloc[0]
-                rows.append(
-                    {
-                        "epochs": epochs,
-                        "arch": arch,
-                        "split": split,
-                        "VAE": ROLE[arch],
-                        "trained on": SPLIT[split],
-                        "median BCE(x, x_hat)": r.bce_x_xhat_median,
-                        "median BCE(mu, x_hat)": r.bce_mu_xhat_median,
-                        "closer to mu": r.frac_closer_to_mu,
-                        "median perplexity": r.perplexity_median,
-                        "test -ELBO": r.final_test_neg_elbo,
-                    }
-                )
-    return pd.DataFrame(rows).sort_values(
-        ["VAE", "trained on", "epochs"], ascending=[False, True, True]
-    )
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--core", type=Path, required=True)
@@ -165,7 +135,7 @@ def main() -> None:
     sw = sweep(t1)
     depth = depth_groups(sw)
     mini = mini_numbers(args.core)
-    ep = epoch_rows(args) if args.epochs else None
+    ep = sections.epoch_rows(args, (SHALLOW, DEEP), ROLE) if args.epochs else None
     n_seeds = int(four.seeds.min())
 
     def longer(arch: str) -> str:
@@ -392,72 +362,9 @@ def main() -> None:
 
     # epoch study
     if args.epochs:
-        w("## Training length (the paper states no epoch count)\n")
-        w(
-            "The four models of Figures 1-2 trained for longer (`config/epoch-study.yaml`, on an "
-            "NVIDIA H200, same seeds and data), next to this run. Test -ELBO: mean negative ELBO "
-            "over the model's evaluation images after the last epoch (MNIST_9^te).\n"
-        )
-        w(
-            fmt_table(
-                ep,
-                [
-                    "VAE",
-                    "trained on",
-                    "epochs",
-                    "median BCE(x, x_hat)",
-                    "median BCE(mu, x_hat)",
-                    "closer to mu",
-                    "median perplexity",
-                    "test -ELBO",
-                ],
-            )
-        )
-        w("")
+        w(sections.epoch_section(ep))
     if args.gpu:
-        g = pd.read_csv(args.gpu).set_index("model_id")
-        c = summary.set_index("model_id")
-        common = c.index.intersection(g.index)
-        # models without 9 have the same evaluation images in both runs (MNIST_9^te); the
-        # MNIST^tr models are evaluated on all test images in the full run, the mini model too
-        no9 = [m for m in common if c.loc[m, "split"] == "no9"]
-        d_test = (c.loc[no9, "final_test_neg_elbo"] - g.loc[no9, "final_test_neg_elbo"]).abs()
-        d_train = (
-            c.loc[common, "final_train_neg_elbo"] - g.loc[common, "final_train_neg_elbo"]
-        ).abs()
-        d_close = (c.loc[no9, "frac_closer_to_mu"] - g.loc[no9, "frac_closer_to_mu"]).abs()
-        worst = d_train.idxmax()
-        sizes = sorted(set(summary[summary.arch != "mini"].groupby("arch").size()))
-        members = (
-            "-".join(str(n) for n in (sizes[0], sizes[-1])) if len(sizes) > 1 else str(sizes[0])
-        )
-        w("## GPU and CPU\n")
-        w(
-            f"The same {len(common)} models (same seeds, data and settings) trained on this "
-            f"machine's CPU (ensembles of {members} members per architecture; a model depends "
-            "only on its own seed, so seed 0's models are those of any ensemble size) and on an "
-            "NVIDIA H200 (the full configuration: ensembles of 11, whose kernels round "
-            "differently). Final "
-            f"training -ELBO: median difference {d_train.median():.2f} nats, largest "
-            f"{d_train.max():.2f} ({worst}). The {len(no9)} models without 9 (same evaluation "
-            f"images in both runs): test -ELBO median difference {d_test.median():.2f} nats, "
-            f"largest {d_test.max():.2f}; closer to mu median difference "
-            f"{100 * d_close.median():.1f} points, largest {100 * d_close.max():.1f} points "
-            f"({d_close.idxmax()}). Rounding differences grow during training into models that "
-            "differ by this much: `bench/rounding_sensitivity.py` "
-            "([docs/benchmarks/rounding-sensitivity.md](../../benchmarks/rounding-sensitivity.md)) "
-            "moves 10% of the input pixels by one float32 ulp and, within a few epochs on the "
-            "CPU, the deep VAE's parameters are about as far from the unperturbed run as another "
-            "seed's, so a GPU run is in effect another seed. Single-seed fractions carry at least "
-            "this noise, and the depth groups of claim 6 are further apart than that. The "
-            "mini-MNIST model, trained to memorise 100 images, agrees in "
-            f"training -ELBO ({c.loc['mini.mini.s0', 'final_train_neg_elbo']:.1f} vs "
-            f"{g.loc['mini.mini.s0', 'final_train_neg_elbo']:.1f}) but not on unseen images "
-            f"({c.loc['mini.mini.s0', 'final_test_neg_elbo']:.0f} vs "
-            f"{g.loc['mini.mini.s0', 'final_test_neg_elbo']:.0f} nats), as expected of a model "
-            "that far from its training data.\n"
-        )
-        w(gpu_vs_seeds(summary, g))
+        w(gpu_section(summary, pd.read_csv(args.gpu).set_index("model_id")))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(out) + "\n")
     print(args.out.read_text())

@@ -1,5 +1,6 @@
-"""bench/claims.py's sections computed from other runs than the core one: the GPU models
-against the seed spread, the generated samples, the size sweep. Imported by bench/claims.py."""
+"""bench/claims.py's sections computed from other runs than the core one: the epoch study, the
+generated samples, the size sweep (the GPU run: bench/claims_gpu.py). Imported by
+bench/claims.py."""
 
 from __future__ import annotations
 
@@ -11,60 +12,65 @@ import pandas as pd
 from claims_stats import SPLIT, Est, fmt_table
 
 
-def gpu_vs_seeds(summary: pd.DataFrame, gpu: pd.DataFrame) -> str:
-    """Whether the GPU model's value of each configuration without 9 lies within the range of
-    the CPU seeds of that configuration. Were the GPU model one more seed (an exchangeable
-    draw), it would fall inside the range of k others with probability (k - 1) / (k + 1)."""
-    lines, verdicts = [], []
-    for col, name, unit in (
-        ("frac_closer_to_mu", "closer to mu", "points"),
-        ("final_test_neg_elbo", "test -ELBO", "nats"),
-    ):
-        scale = 100 if unit == "points" else 1
-        inside, total, gaps, spreads, signed, k = 0, 0, [], [], [], 0
-        for arch, cpu in summary[summary.split == "no9"].groupby("arch"):
-            if len(cpu) < 2 or f"{arch}.no9.s0" not in gpu.index:
-                continue
-            v = cpu[col].to_numpy(np.float64)
-            gv = float(gpu.loc[f"{arch}.no9.s0", col])
-            k, total = len(v), total + 1
-            inside += int(v.min() <= gv <= v.max())
-            gaps.append(scale * abs(gv - float(cpu[cpu.seed == 0][col].iloc[0])))
-            spreads.append(scale * (v.max() - v.min()))
-            signed.append(scale * (gv - v.mean()))
-        if total == 0:
-            return ""
-        expected = (k - 1) / (k + 1)
-        lines.append(
-            f"{name}: the H200 value lies within the range of the {k} CPU seeds "
-            f"for {inside} of {total} configurations (a fourth seed would for about "
-            f"{100 * expected:.0f}%); |H200 - CPU seed 0| median {np.median(gaps):.2f} "
-            f"{unit} (largest {max(gaps):.2f}) against a median range over the CPU "
-            f"seeds of {np.median(spreads):.2f} {unit} (largest {max(spreads):.2f}); "
-            f"H200 minus the CPU seed mean: {np.mean(signed):+.2f} {unit} on average, "
-            f"positive for {sum(d > 0 for d in signed)} of {total}"
+def epoch_rows(args, archs: tuple[str, str], role: dict[str, str]) -> pd.DataFrame:
+    """The four models of Figures 1-2 (``archs``: the shallow and deep VAEs, ``role``: their
+    names) at every training length (summary.csv of each run); ``args``: bench/claims.py's."""
+    rows = []
+    runs = [(args.core_epochs, args.core)] + [
+        (int(e.split("=", 1)[0]), Path(e.split("=", 1)[1])) for e in args.epochs
+    ]
+    for epochs, results in sorted(runs):
+        # summary.csv: with held-out digit 9 only, every model is evaluated on MNIST_9^te
+        s = pd.read_csv(results / "tables" / "summary.csv")
+        for arch in archs:
+            for split in ("full", "no9"):
+                r = s[(s.arch == arch) & (s.split == split)].iloc[0]
+                rows.append(
+                    {
+                        "epochs": epochs,
+                        "arch": arch,
+                        "split": split,
+                        "VAE": role[arch],
+                        "trained on": SPLIT[split],
+                        "median BCE(x, x_hat)": r.bce_x_xhat_median,
+                        "median BCE(mu, x_hat)": r.bce_mu_xhat_median,
+                        "closer to mu": r.frac_closer_to_mu,
+                        "median perplexity": r.perplexity_median,
+                        "test -ELBO": r.final_test_neg_elbo,
+                    }
+                )
+    return pd.DataFrame(rows).sort_values(
+        ["VAE", "trained on", "epochs"], ascending=[False, True, True]
+    )
+
+
+def epoch_section(ep: pd.DataFrame) -> str:
+    """The section "Training length": the rows of :func:`epoch_rows`."""
+    out = []
+    w = out.append
+    w("## Training length (the paper states no epoch count)\n")
+    w(
+        "The four models of Figures 1-2 trained for longer (`config/epoch-study.yaml`, on an "
+        "NVIDIA H200, same seeds and data), next to this run. Test -ELBO: mean negative ELBO "
+        "over the model's evaluation images after the last epoch (MNIST_9^te).\n"
+    )
+    w(
+        fmt_table(
+            ep,
+            [
+                "VAE",
+                "trained on",
+                "epochs",
+                "median BCE(x, x_hat)",
+                "median BCE(mu, x_hat)",
+                "closer to mu",
+                "median perplexity",
+                "test -ELBO",
+            ],
         )
-        # as often inside as a binomial draw could plausibly be (within two standard errors)
-        sd = np.sqrt(total * expected * (1 - expected))
-        verdicts.append((name, inside >= total * expected - 2 * sd, np.mean(signed), unit))
-    if not lines:
-        return ""
-    like = [n for n, ok, _, _ in verdicts if ok]
-    unlike = [f"{n} (by {m:+.2f} {u} on average)" for n, ok, m, u in verdicts if not ok]
-    text = "**With seeds** (the models without 9): " + "; ".join(lines) + ". "
-    if like:
-        text += (
-            "In " + " and ".join(like) + " the H200 model behaves as one more seed: the "
-            "GPU/CPU difference is the seed-to-seed spread. "
-        )
-    if unlike:
-        text += (
-            "In " + " and ".join(unlike) + " it falls outside the CPU seeds' range more "
-            "often than one more seed would: a small systematic difference between the "
-            "two platforms' training (ensembles of 11 vs 2-6, other kernels), small "
-            "against the differences between architectures. "
-        )
-    return text + "\n"
+    )
+    w("")
+    return "\n".join(out)
 
 
 SAMPLE_STATS = {
