@@ -37,155 +37,28 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
-from torch.utils.data import DataLoader, TensorDataset
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "bench"))  # training_baseline, _measure (also when imported)
 
 from vae_novelty.config import DEFAULTS  # noqa: E402
 from vae_novelty.data import load_idx_folder, to_float  # noqa: E402
 from vae_novelty.ensemble import EnsembleMember, train_ensemble  # noqa: E402
 from vae_novelty.hyperparams import TrainSettings  # noqa: E402
 from vae_novelty.train import train_vae  # noqa: E402
-
-
-# --------------------------------------------------------------------------- (a) the baseline
-
-
-class ExampleVAE(nn.Module):
-    """An MLP VAE as the usual PyTorch example writes it (sigmoid outputs, randn_like noise)."""
-
-    def __init__(self, hidden, z_dim, x_dim=784):
-        super().__init__()
-        enc, width = [], x_dim
-        for h in hidden:
-            enc += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        self.enc = nn.Sequential(*enc)
-        self.fc_mu = nn.Linear(width, z_dim)
-        self.fc_logvar = nn.Linear(width, z_dim)
-        dec, width = [], z_dim
-        for h in reversed(hidden):
-            dec += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        self.dec = nn.Sequential(*dec, nn.Linear(width, x_dim), nn.Sigmoid())
-
-    def forward(self, x):
-        h = self.enc(x)
-        mu, logvar = self.fc_mu(h), self.fc_logvar(h)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        return self.dec(z), mu, logvar
-
-
-def example_loss(recon, x, mu, logvar):
-    bce = F.binary_cross_entropy(recon, x, reduction="sum")
-    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-    return bce + kld
-
-
-def train_baseline(x_train, x_test, hidden, z_dim, epochs, batch_size, lr, device, seed):
-    torch.manual_seed(seed)
-    cuda = device.type == "cuda"
-    kwargs = {"num_workers": 1, "pin_memory": True} if cuda else {}
-    train_loader = DataLoader(TensorDataset(x_train), batch_size=batch_size, shuffle=True, **kwargs)
-    test_loader = DataLoader(TensorDataset(x_test), batch_size=batch_size, shuffle=False, **kwargs)
-    model = ExampleVAE(hidden, z_dim).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(epochs):
-        model.train()
-        train_loss = 0.0
-        for (data,) in train_loader:
-            data = data.to(device)
-            optimizer.zero_grad()
-            recon, mu, logvar = model(data)
-            loss = example_loss(recon, data, mu, logvar)
-            loss.backward()
-            train_loss += loss.item()
-            optimizer.step()
-        model.eval()
-        test_loss = 0.0
-        with torch.no_grad():
-            for (data,) in test_loader:
-                data = data.to(device)
-                recon, mu, logvar = model(data)
-                test_loss += example_loss(recon, data, mu, logvar).item()
-    return model
-
-
-# --------------------------------------------------------------------------- measurements
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn, device):
-    sync(device)
-    t0 = time.perf_counter()
-    out = fn()
-    sync(device)
-    return out, time.perf_counter() - t0
-
-
-def matmul_flops_per_second(device, n, repeats=5):
-    """FLOP/s of an n x n x n float32 matrix product (best of ``repeats``, after a warm-up)."""
-    g = torch.Generator().manual_seed(0)
-    a = torch.rand(n, n, generator=g).to(device)
-    b = torch.rand(n, n, generator=g).to(device)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        _, seconds = timed(lambda: torch.mm(a, b), device)
-        best = min(best, seconds)
-    return 2.0 * n**3 / best
-
-
-def layer_shapes(hidden, z_dim, x_dim=784):
-    enc = list(zip([x_dim, *hidden[:-1]], hidden))
-    heads = [(hidden[-1], z_dim)] * 2
-    widths = [z_dim, *reversed(hidden), x_dim]
-    return enc + heads + list(zip(widths[:-1], widths[1:]))
-
-
-def flops_per_image(hidden, z_dim):
-    """(training, evaluation) matrix-product FLOPs for one image."""
-    shapes = layer_shapes(hidden, z_dim)
-    fwd = sum(2 * i * o for i, o in shapes)
-    grad_w = fwd
-    grad_x = fwd - 2 * shapes[0][0] * shapes[0][1]  # no input gradient for the data
-    return fwd + grad_w + grad_x, fwd
-
-
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def load_average():
-    """The 1-minute load average (other processes on a shared machine skew timings)."""
-    try:
-        return float(Path("/proc/loadavg").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def device_name(device):
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{cpu_name()} (torch threads: {torch.get_num_threads()})"
+from training_baseline import train_baseline  # noqa: E402
+from training_measure import (  # noqa: E402
+    device_name,
+    flops_per_image,
+    load_average,
+    matmul_flops_per_second,
+    timed,
+)
 
 
 # --------------------------------------------------------------------------- main
