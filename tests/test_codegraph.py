@@ -57,17 +57,19 @@ def test_the_package_has_no_import_cycle():
 
 
 def test_the_config_package_imports_downward_only():
-    """schema at the bottom; grid and validate above it; doc, check and cli on top; nothing
-    outside the top layer imports the top layer."""
+    """schema at the bottom; overrides, problems, grid and validate above it; doc, check and
+    cli on top; nothing outside the top layer imports the top layer."""
     graph = import_graph(PKG)
     c = "vae_novelty.config."
     assert {m for m in graph[c + "schema"] if m.startswith(c)} == set()
     assert {m for m in graph[c + "grid"] if m.startswith("vae_novelty.")} == set()
     assert {m for m in graph[c + "overrides"] if m.startswith(c)} <= {c + "schema"}
+    assert {m for m in graph[c + "problems"] if m.startswith(c)} <= {c + "schema"}
     assert {m for m in graph[c + "validate"] if m.startswith(c)} <= {
         c + "schema",
         c + "grid",
         c + "overrides",
+        c + "problems",
     }
     top = {c + "doc", c + "check", c + "cli", c + "__main__"}
     importers = {m for m, targets in graph.items() if targets & top}
@@ -103,7 +105,14 @@ LAYERS = [
     # splits (size_splits), so it sits above the data
     (
         "configuration",
-        {"config", "config.schema", "config.overrides", "config.grid", "config.validate"},
+        {
+            "config",
+            "config.schema",
+            "config.overrides",
+            "config.grid",
+            "config.problems",
+            "config.validate",
+        },
     ),
     # the numerical engines and the trainers: arrays and models in, numbers out, unaware of
     # stages and configuration

@@ -25,7 +25,7 @@ It does nothing in a dry run (a warning for placeholders), with --touch, for com
 only inspect the workflow (--lint, --dag, --report, ...), with any other executor, and inside
 the jobs the plugin submits (they run Snakemake again with `--executor slurm-jobstep
 --mode remote`). Every command it runs is bounded by the timeout and killed with its process
-group on timeout or Ctrl-C.
+group on timeout or Ctrl-C (workflow/slurm_commands.py, beside this file).
 
 Which executor: during parsing Snakemake 9.27 has not given the workflow its executor yet
 (`workflow.executor_plugin` and `workflow.executor_settings` are None until
@@ -43,10 +43,14 @@ import getpass
 import inspect
 import os
 import re
+import runpy
 import shutil
-import signal
-import subprocess
 from pathlib import Path
+
+# _run: a command with a time limit, killed with its process group; _tail: its message.
+# Loaded from beside this file as the Snakefile loads this one (runpy, not an import).
+_COMMANDS = runpy.run_path(str(Path(__file__).with_name("slurm_commands.py")))
+_run, _tail = _COMMANDS["_run"], _COMMANDS["_tail"]
 
 PLACEHOLDER = "CHANGE-ME"
 SITE_RESOURCES = ("slurm_partition", "slurm_account")
@@ -362,47 +366,3 @@ def _timeout() -> float:
         return max(0.1, float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT)))
     except ValueError:
         return DEFAULT_TIMEOUT
-
-
-def _run(cmd, timeout):
-    """(returncode, stdout, stderr); returncode None after ``timeout`` seconds.
-
-    The command runs in its own process group, which is killed on timeout and on Ctrl-C
-    (KeyboardInterrupt is re-raised), so nothing it started outlives the check.
-    """
-    try:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        return 127, "", str(exc)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-        return proc.returncode, out, err
-    except subprocess.TimeoutExpired:
-        _kill(proc)
-        return None, "", ""
-    except BaseException:
-        _kill(proc)
-        raise
-
-
-def _kill(proc):
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    try:
-        proc.communicate(timeout=5)
-    except (subprocess.TimeoutExpired, OSError, ValueError):
-        pass
-
-
-def _tail(text, limit=300):
-    text = " ".join((text or "").split())
-    return (text[-limit:] if len(text) > limit else text) or "(no message)"

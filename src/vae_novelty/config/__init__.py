@@ -1,6 +1,7 @@
 """The configuration, in layers: :mod:`.schema` (the shipped schema, its defaults, a walk over
 its keys) at the bottom, :mod:`.overrides` (``--config`` strings read as the schema's types)
-above it, :mod:`.validate` (defaults merged in, problems named by key) and
+and :mod:`.problems` (a problem named by its key, the schema's violations in words) above it,
+:mod:`.validate` (defaults merged in, the cross-key problems) and
 :mod:`.grid` (the models a configuration trains) above it, and at the top the generated
 reference (:mod:`.doc`), the file check (:mod:`.check`) and the command line (:mod:`.cli`,
 ``python -m vae_novelty.config``). Each layer imports only the ones below it.
@@ -25,13 +26,12 @@ from .grid import (
     sweep_splits,
     train_params,
 )
+from .problems import ConfigError, Problem
 from .schema import DEFAULTS, SCHEMA_PATH, read_schema, schema_defaults
 from .validate import (
     MNIST_TEST_COUNTS,
     MNIST_TRAIN_COUNTS,
     SPLIT_RE,
-    ConfigError,
-    Problem,
     check_semantics,
     checked_config,
     load_config,

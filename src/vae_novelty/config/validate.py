@@ -1,5 +1,6 @@
 """Config validation, above the schema: defaults merged in, schema violations and cross-key
-problems, each as a :class:`Problem` whose message names the key.
+problems, each as a :class:`Problem` whose message names the key (the problems and the
+schema's violations in words: :mod:`vae_novelty.config.problems`).
 
 The Snakefile calls :func:`load_config` at parse time, so a typo or an impossible value stops
 the run before any job starts, with a message that names the key and what is allowed.
@@ -8,26 +9,15 @@ the run before any job starts, with a message that names the key and what is all
 from __future__ import annotations
 
 import copy
-import math
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
-
-import jsonschema
 
 from ..size_splits import epochs_for_steps, half_digit_counts, size_problem
 from .grid import selected_architectures, size_archs, sweep_splits
 from .overrides import coerce_override_strings
-from .schema import (
-    DEFAULTS,
-    SCHEMA_PATH,
-    read_schema,
-    schema_defaults,
-    schema_validator,
-    type_names,
-)
+from .problems import ConfigError, Problem, _at, schema_problems
+from .schema import DEFAULTS, SCHEMA_PATH, read_schema, schema_defaults
 
 
 # Class counts of the original MNIST files (used to check sizes before any data is read).
@@ -35,31 +25,6 @@ MNIST_TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
 MNIST_TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
 
 SPLIT_RE = re.compile(r"^(full|mini|no[0-9])$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a config: the key path it is about and a message naming the key.
-
-    The path lets ``python -m vae_novelty.config check`` find the key's line in the file.
-    """
-
-    path: tuple
-    message: str
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown or out of range (``problems``: each one)."""
-
-    def __init__(self, problems: Iterable[Problem]):
-        self.problems = list(problems)
-        super().__init__(
-            "invalid configuration:\n  - " + "\n  - ".join(p.message for p in self.problems)
-        )
-
-    def __reduce__(self):
-        """Pickled with its problems (the default would pass the message as ``problems``)."""
-        return type(self), (self.problems,)
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
@@ -71,97 +36,6 @@ def _deep_merge(base: dict, override: dict) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
-
-
-def _key_path(path: Iterable[Any]) -> str:
-    """``training.epochs`` for the path ``('training', 'epochs')``."""
-    parts = [str(p) for p in path]
-    return ".".join(parts) if parts else "(top level)"
-
-
-def _at(path: Iterable[Any], text: str) -> Problem:
-    """A problem with the key at ``path``: ``config key training.epochs: {text}``."""
-    path = tuple(path)
-    return Problem(path, f"config key {_key_path(path)}: {text}")
-
-
-def _unknown_keys(error: jsonschema.ValidationError) -> Problem:
-    """The keys an ``additionalProperties: false`` section does not know, and those it does."""
-    where = _key_path(error.absolute_path)
-    allowed = sorted(error.schema.get("properties", {}))
-    extra = sorted(set(error.instance) - set(allowed), key=str)
-    names = ", ".join(f"{where}.{k}" if error.absolute_path else str(k) for k in extra)
-    hint = f" (allowed keys: {', '.join(allowed)})" if allowed else ""
-    return Problem((*error.absolute_path, *extra[:1]), f"unknown config key {names}{hint}")
-
-
-def _violation(error: jsonschema.ValidationError) -> str:
-    """What is wrong with the value of one schema violation, in words."""
-    if error.validator == "enum":
-        return f"{error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}"
-    if error.validator == "type":
-        return f"{error.instance!r} is not of type {error.validator_value}"
-    if error.validator == "pattern":
-        return (
-            f"{error.instance!r} must match {error.validator_value} "
-            f"(lower-case letters, digits and '-')"
-        )
-    return error.message
-
-
-def _describe(error: jsonschema.ValidationError) -> Problem:
-    """One problem per schema violation, naming the key and the allowed values."""
-    if error.validator == "additionalProperties":
-        return _unknown_keys(error)
-    if error.validator in ("anyOf", "oneOf") and error.context:
-        # e.g. "a count or null": name the bound that was broken, not "not valid under any".
-        specific = [e for e in error.context if e.validator != "type"]
-        if specific:
-            return _describe(specific[0])
-        types = [t for e in error.context for t in type_names(e.validator_value)]
-        return _at(error.absolute_path, f"{error.instance!r} is not of type {' or '.join(types)}")
-    return _at(error.absolute_path, _violation(error))
-
-
-def non_finite_numbers(config: Any, path: tuple = ()) -> list[tuple[tuple, float]]:
-    """Every NaN, +inf or -inf anywhere in ``config`` (mappings and lists), with its key path."""
-    if isinstance(config, float):
-        return [] if math.isfinite(config) else [(path, config)]
-    if isinstance(config, dict):
-        items = config.items()
-    elif isinstance(config, (list, tuple)):
-        items = enumerate(config)
-    else:
-        return []
-    return [hit for key, value in items for hit in non_finite_numbers(value, (*path, key))]
-
-
-def schema_problems(config: dict, schema_path: Path = SCHEMA_PATH) -> list[Problem]:
-    """Schema violations and non-finite numbers, one problem each, naming the key.
-
-    JSON-schema bounds do not stop NaN (every comparison with NaN is false), so NaN and
-    +-infinity are refused here for every number in the config, whatever its key.
-    """
-    bad_numbers = non_finite_numbers(config)
-    problems = [
-        _at(path, f"{value!r} is not a finite number (NaN and infinity are not allowed)")
-        for path, value in bad_numbers
-    ]
-    bad_paths = {tuple(map(str, path)) for path, _ in bad_numbers}
-    errors = sorted(
-        schema_validator(schema_path).iter_errors(config),
-        key=lambda e: list(map(str, e.absolute_path)),
-    )
-    return problems + [
-        _describe(e) for e in errors if tuple(map(str, e.absolute_path)) not in bad_paths
-    ]
-
-
-def validate_schema(config: dict, schema_path: Path = SCHEMA_PATH) -> None:
-    """Raise :class:`ConfigError` listing the :func:`schema_problems` of ``config``, if any."""
-    problems = schema_problems(config, schema_path)
-    if problems:
-        raise ConfigError(problems)
 
 
 def checked_config(config: dict, schema_path: Path = SCHEMA_PATH) -> tuple[dict, list[Problem]]:
