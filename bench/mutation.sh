@@ -17,13 +17,13 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 OUTDIR=${MUTATION_DIR:-/tmp/vae-novelty-mutation}
 CHILDREN=${MUTATION_CHILDREN:-2}
-CORE=(tables seeds decoder neighbours splits elbo model stacked train ensemble samples ct pixel_nn
-      agreement chunks theorem1)
+CORE=(tables table_checks seeds decoder neighbours splits elbo model stacked train ensemble
+      samples samples_table ct pixel_nn agreement chunks theorem1)
 
 # the tests that exercise each module (the non-slow ones run: pyproject's pytest_add_cli_args)
 tests_for() {
     case "$1" in
-        tables) echo "tests/test_tables.py" ;;
+        tables | table_checks) echo "tests/test_tables.py" ;;
         seeds) echo "tests/test_seeds.py tests/test_quant.py" ;;
         theorem1) echo "tests/test_theorem1.py tests/test_theorem1_table.py tests/test_tables.py" ;;
         decoder) echo "tests/test_decoder.py tests/test_theorem1_table.py tests/test_tables.py" ;;
@@ -34,7 +34,7 @@ tests_for() {
         train | ensemble) echo "tests/test_train.py tests/test_ensemble.py" ;;
         stacked) echo "tests/test_stacked.py tests/test_train.py tests/test_ensemble.py" ;;
         splits) echo "tests/test_splits.py tests/test_data.py tests/test_train.py tests/test_evaluate.py" ;;
-        samples) echo "tests/test_samples.py tests/test_figures_samples.py" ;;
+        samples | samples_table) echo "tests/test_samples.py tests/test_figures_samples.py" ;;
         ct) echo "tests/test_ct.py" ;;
         pixel_nn) echo "tests/test_pixel_nn.py tests/test_ct.py" ;;
         agreement) echo "tests/test_agreement.py tests/test_size_eval.py" ;;

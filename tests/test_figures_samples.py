@@ -438,7 +438,7 @@ def test_figure15_c_t_axis_shows_0_when_every_value_is_positive():
 
 def test_samples_columns_of_the_figures_equal_the_table_schema():
     from vae_novelty.figures.loaders import SAMPLES_COLUMNS
-    from vae_novelty.samples import table_schema
+    from vae_novelty.samples_table import table_schema
 
     assert SAMPLES_COLUMNS == tuple(table_schema(4).names)
 
@@ -447,7 +447,7 @@ def test_a_samples_table_with_a_missing_or_extra_column_is_refused_by_name(tmp_p
     """Figure 14 and the tables rule read a samples table with exactly its columns."""
     from vae_novelty.figures.loaders import SAMPLES_COLUMNS
     from vae_novelty.figures.loaders import read_table
-    from vae_novelty.samples import read_samples
+    from vae_novelty.samples_table import read_samples
 
     table, _ = write_sample_files(samples_table(), tmp_path / "m")
     assert list(read_table(table, "a.no9.s0", DATA, columns=SAMPLES_COLUMNS).columns) == list(

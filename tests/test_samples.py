@@ -19,6 +19,7 @@ from vae_novelty.data import Mnist, to_float
 from vae_novelty.evaluate import EvalJob, EvalSettings, evaluate_jobs
 from vae_novelty.model import VAE, save_model
 from vae_novelty.posterior import read_posteriors
+from vae_novelty.samples_table import read_samples
 from vae_novelty.splits import Split
 
 CPU = torch.device("cpu")
@@ -176,9 +177,7 @@ def test_the_stage_matches_the_references(tmp_path):
     mnist, split, spec, job, clf = _setup(tmp_path)
     S.sample_jobs([job], mnist, {"no9": split}, clf, {"test_accuracy": 0.1}, SETTINGS, CPU)
     df = pd.read_parquet(job.table)
-    meta = S.read_samples(job.table, expect_model_id=spec.model_id, expect_data=mnist.fingerprint)[
-        1
-    ]
+    meta = read_samples(job.table, expect_model_id=spec.model_id, expect_data=mnist.fingerprint)[1]
     assert len(df) == SETTINGS.n and list(df["sample"]) == list(range(SETTINGS.n))
     z = np.stack(df.z.to_numpy())
     np.testing.assert_array_equal(z, S.latent_codes(3, spec.model_id, 40, 2))
@@ -223,7 +222,7 @@ def test_the_stage_matches_the_references(tmp_path):
 def test_the_summary_columns(tmp_path):
     mnist, split, spec, job, clf = _setup(tmp_path)
     S.sample_jobs([job], mnist, {"no9": split}, clf, {}, SETTINGS, CPU)
-    table, meta = S.read_samples(job.table)
+    table, meta = read_samples(job.table)
     df = table.to_pandas()
     stats = T.samples_stats(df, meta, 9)
     ratio = df.nn1_dist / df.nn2_dist

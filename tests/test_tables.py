@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from vae_novelty import elbo as E
-from vae_novelty import tables
+from vae_novelty import table_checks, tables
 from vae_novelty import theorem1 as t1
 from vae_novelty import theorem1_table as t1t
 
@@ -526,28 +526,28 @@ def test_perplexity_threshold_is_strictly_below_1_5():
 
 def test_refuse_non_finite_message_in_full():
     with pytest.raises(ValueError) as err:
-        tables.refuse_non_finite([1.0, np.nan, 2.0, np.nan], "f.parquet", "c", why=" (w)")
+        table_checks.refuse_non_finite([1.0, np.nan, 2.0, np.nan], "f.parquet", "c", why=" (w)")
     assert str(err.value) == (
         "f.parquet: column c has 2 NaN value(s) (rows 1, 3) (w); refusing "
         "to summarise it (rerun the job that wrote it)"
     )
     with pytest.raises(ValueError) as err:  # more than five: the first five and "..."
-        tables.refuse_non_finite([np.inf] * 6 + [0.0], "f", "c")
+        table_checks.refuse_non_finite([np.inf] * 6 + [0.0], "f", "c")
     assert str(err.value) == (
         "f: column c has 6 infinite value(s) (rows 0, 1, 2, 3, 4, ...); "
         "refusing to summarise it (rerun the job that wrote it)"
     )
     with pytest.raises(ValueError) as err:  # exactly five: no "..."
-        tables.refuse_non_finite([np.nan] * 5, "f", "c")
+        table_checks.refuse_non_finite([np.nan] * 5, "f", "c")
     assert "(rows 0, 1, 2, 3, 4);" in str(err.value)
     # a 2-D array counts its rows flattened; an object array (None, NaN) is read as floats
     with pytest.raises(ValueError, match=r"f: column c has 1 infinite value\(s\) \(rows 2\)"):
-        tables.refuse_non_finite(np.array([[1.0, 2.0], [np.inf, 3.0]]), "f", "c")
+        table_checks.refuse_non_finite(np.array([[1.0, 2.0], [np.inf, 3.0]]), "f", "c")
     with pytest.raises(ValueError, match=r"has 2 NaN value\(s\) \(rows 0, 2\)"):
-        tables.refuse_non_finite(np.array([None, 1.0, np.nan], dtype=object), "f", "c")
-    tables.refuse_non_finite([np.nan, 1.0], "f", "c", allow_nan=True)  # NaN allowed, no inf
+        table_checks.refuse_non_finite(np.array([None, 1.0, np.nan], dtype=object), "f", "c")
+    table_checks.refuse_non_finite([np.nan, 1.0], "f", "c", allow_nan=True)  # NaN allowed, no inf
     with pytest.raises(ValueError, match="infinite"):
-        tables.refuse_non_finite([np.nan, np.inf], "f", "c", allow_nan=True)
+        table_checks.refuse_non_finite([np.nan, np.inf], "f", "c", allow_nan=True)
 
 
 def test_missing_values_are_counted_and_named(tmp_path):

@@ -49,7 +49,7 @@ def test_every_model_has_its_samples_and_the_summary_their_columns(tiny_run):
 
     import pandas as pd
 
-    from vae_novelty.samples import read_samples
+    from vae_novelty.samples_table import read_samples
     from vae_novelty.tables import SAMPLE_COLUMNS
 
     cfg = tiny_cfg()

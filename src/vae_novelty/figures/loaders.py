@@ -46,7 +46,7 @@ THEOREM1_COLUMNS = (
     "xhat_nn_index",
     "xhat_nn_bce",
 )
-# The columns of a samples table (vae_novelty.samples.table_schema; a test keeps them equal)
+# The columns of a samples table (vae_novelty.samples_table.table_schema; a test keeps them equal)
 SAMPLES_COLUMNS = (
     "model_id",
     "sample",
