@@ -28,7 +28,7 @@ tests_for() {
         theorem1) echo "tests/test_theorem1.py tests/test_theorem1_table.py tests/test_tables.py" ;;
         decoder) echo "tests/test_decoder.py tests/test_theorem1_table.py tests/test_tables.py" ;;
         neighbours) echo "tests/test_neighbours.py tests/test_theorem1_table.py tests/test_tables.py" ;;
-        chunks) echo "tests/test_chunks.py tests/test_theorem1.py tests/test_neighbours.py tests/test_pixel_nn.py" ;;
+        chunks) echo "tests/test_chunks.py tests/test_theorem1.py tests/test_theorem1_table.py tests/test_neighbours.py tests/test_pixel_nn.py" ;;
         elbo) echo "tests/test_elbo.py tests/test_evaluate.py tests/test_tables.py" ;;
         model) echo "tests/test_model.py tests/test_train.py tests/test_ensemble.py tests/test_elbo.py tests/test_decoder.py tests/test_theorem1_table.py" ;;
         train | ensemble) echo "tests/test_train.py tests/test_ensemble.py" ;;

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from vae_novelty import chunks
 from vae_novelty import neighbours as nb
 from vae_novelty import theorem1 as t1
 
@@ -460,5 +461,5 @@ def test_out_of_memory_retry_releases_the_failed_attempt_first(monkeypatch):
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return budget
 
-    assert t1.shrink_on_oom(run, 64, "a test") == (16, 16)
+    assert chunks.shrink_on_oom(run, 64, "a test") == (16, 16)
     assert alive_at_empty == [[False], [False, False]]

@@ -9,6 +9,8 @@ chunks of ``test_chunk``, and for each test chunk the training rows in chunks of
 cost page faults on the CPU). :class:`ChunkPlan` is that iteration (its chunk sizes come from
 each caller's own memory model); :class:`RunningTopK` is the per-row top-k folded over the
 blocks, with exactly equal scores ordered by position, lower first, across block boundaries.
+:func:`shrink_on_oom` reruns such a pass with half the memory budget when the GPU runs out of
+memory.
 """
 
 from __future__ import annotations
@@ -145,3 +147,49 @@ class RunningTopK:
         """Fold in ``block`` (rows x c), whose column 0 is training position ``offset``."""
         v, i = chunk_topk(block, self.k, offset)
         self.values, self.index = merge_topk(self.values, self.index, v, i, self.k)
+
+
+# --------------------------------------------------------------------------- out of memory
+
+MIN_CHUNK_MB = 8.0
+
+
+def shrink_on_oom(run, chunk_mb: float, what: str, min_chunk_mb: float = MIN_CHUNK_MB):
+    """``run(budget)`` with ``budget = chunk_mb``, retried with half the budget after a CUDA
+    out-of-memory error. Returns ``(result, budget that worked)``.
+
+    The failed attempt's tensors are released before the retry: the exception (and with it
+    the traceback's frames, which reference them) is dropped first, then the garbage is
+    collected and the CUDA cache emptied; calling ``empty_cache()`` inside the ``except``
+    block would free nothing. Chunk sizes do not change results (beyond float64 rounding).
+    Below ``min_chunk_mb`` the error names the setting.
+    """
+    import gc
+    import logging
+
+    log = logging.getLogger("vae_novelty")
+    budget = float(chunk_mb)
+    while True:
+        failure = None
+        try:
+            return run(budget), budget
+        except torch.OutOfMemoryError as exc:
+            failure = str(exc).splitlines()[0] if str(exc) else "out of memory"
+        # outside the except block: the exception and its frames are gone
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if budget / 2 < min_chunk_mb:
+            raise RuntimeError(
+                f"out of GPU memory in {what} even with chunks of {budget:g} MiB (started "
+                f"from theorem1.chunk_mb = {chunk_mb:g}): the training set itself does not "
+                f"fit; set theorem1.device: cpu, or free the GPU ({failure})"
+            )
+        log.warning(
+            "out of GPU memory in %s with chunks of %g MiB; retrying with %g MiB "
+            "(lower theorem1.chunk_mb to avoid this)",
+            what,
+            budget,
+            budget / 2,
+        )
+        budget /= 2

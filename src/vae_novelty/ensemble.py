@@ -3,9 +3,10 @@
 The M models ("members") of one architecture (every training split and seed) share their
 shapes, so they are trained as one stacked model with one stacked optimizer
 (:class:`~vae_novelty.stacked.StackedVAE`, :class:`~vae_novelty.stacked.StackedAdam`: the
-math). This module is the training loop around them: each epoch's plan of batches, the steps,
-the evaluation, the CUDA graph and the snapshots. The training images stay on the device; each
-step gathers every member's mini-batch at once.
+math). This module is the training loop around them: each epoch's plan of batches
+(:func:`~vae_novelty.train.epoch_plan`), the steps, the evaluation, the CUDA graph and the
+snapshots. The training images stay on the device; each step gathers every member's
+mini-batch at once.
 
 Each member follows the trajectory it would follow if trained alone by
 :func:`vae_novelty.train.train_vae`:
@@ -60,8 +61,8 @@ from .train import (
     History,
     ProgressLog,
     TrainingDiverged,
-    batches,
     check_finite,
+    epoch_plan,
     is_evaluated,
     mean_neg_elbo,
 )
@@ -88,37 +89,6 @@ class EnsembleMember:
     x_test: torch.Tensor  # evaluation images, on the training device
     seed: int
     tag: str = ""
-
-
-# --------------------------------------------------------------------------- one epoch's plan
-
-
-def _epoch_plan(train_idx: Sequence[torch.Tensor], order_gens, batch_size: int, n_steps: int):
-    """Every member's shuffled batches of one epoch, drawn exactly as ``train_vae`` draws them.
-
-    Returns ``gidx`` [n_steps, M, batch_size] (rows of x_all; padding points at row
-    ``train_idx[m][0]``), ``weight`` [n_steps, M, batch_size] (1 / batch length for real rows,
-    as the gradient of ``loss_sum / len(xb)``; 0 for padding) and ``rows[step][m]`` (the number
-    of real rows, 0 when the member's epoch is over).
-    """
-    n_members = len(train_idx)
-    gidx = torch.zeros(n_steps, n_members, batch_size, dtype=torch.int64)
-    weight = torch.zeros(n_steps, n_members, batch_size, dtype=torch.float32)
-    rows = [[0] * n_members for _ in range(n_steps)]
-    for m, (idx, gen) in enumerate(zip(train_idx, order_gens)):
-        parts = batches(len(idx), batch_size, gen)
-        counts = torch.tensor([len(b) for b in parts], dtype=torch.int64)
-        flat = idx[torch.cat(parts)]
-        padded = torch.full((n_steps * batch_size,), int(idx[0]), dtype=torch.int64)
-        padded[: len(flat)] = flat
-        # each batch starts at a multiple of batch_size: only the last one can be short
-        gidx[:, m] = padded.view(n_steps, batch_size)
-        recip = torch.ones(len(counts), dtype=torch.float32) / counts.to(torch.float32)
-        valid = torch.arange(batch_size) < counts[:, None]
-        weight[: len(counts), m] = torch.where(valid, recip[:, None], torch.zeros(()))
-        for s, c in enumerate(counts.tolist()):
-            rows[s][m] = c
-    return gidx, weight, rows
 
 
 # --------------------------------------------------------------------------- training
@@ -266,7 +236,7 @@ class _EnsembleRun:
 
     def train_epoch(self, epoch: int, notes: ProgressLog) -> None:
         """Every member's steps of one epoch, its losses summed in ``total``."""
-        gidx_all, weight_all, rows_all = _epoch_plan(
+        gidx_all, weight_all, rows_all = epoch_plan(
             self.train_idx, self.order_gens, self.batch_size, self.n_steps
         )
         gidx_all, weight_all = gidx_all.to(self.device), weight_all.to(self.device)

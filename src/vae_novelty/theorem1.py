@@ -47,9 +47,10 @@ Everything runs on the torch device given (CUDA when present with ``device='auto
 same code path; all log densities, weights and mu are float64 (TF32 cannot apply to float64
 matrix products; it is also switched off while the engine runs).
 
-The chunk iteration and the streaming top-k are :mod:`vae_novelty.chunks`, shared with the
-memorisation measures computed alongside (:mod:`vae_novelty.neighbours`) and the exact pixel
-search (:mod:`vae_novelty.pixel_nn`); this module holds the engine's memory model
+The chunk iteration, the streaming top-k and the retry with smaller chunks on GPU
+out-of-memory (:func:`~vae_novelty.chunks.shrink_on_oom`) are :mod:`vae_novelty.chunks`, shared
+with the memorisation measures computed alongside (:mod:`vae_novelty.neighbours`) and the exact
+pixel search (:mod:`vae_novelty.pixel_nn`); this module holds the engine's memory model
 (:func:`chunk_sizes`). The decoder-side quantities are in :mod:`vae_novelty.decoder`; one
 model's table and files in :mod:`vae_novelty.theorem1_table`.
 """
@@ -62,7 +63,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .chunks import MIB, ChunkPlan, RunningTopK, staged
+from .chunks import MIB, MIN_CHUNK_MB, ChunkPlan, RunningTopK, shrink_on_oom, staged
 from .tensors import F64, array_shape, as_f64, no_tf32, resolve_device, to_tensor
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -324,52 +325,6 @@ def max_weight_grid(
     return stats.w_max
 
 
-# --------------------------------------------------------------------------- out of memory
-
-MIN_CHUNK_MB = 8.0
-
-
-def shrink_on_oom(run, chunk_mb: float, what: str, min_chunk_mb: float = MIN_CHUNK_MB):
-    """``run(budget)`` with ``budget = chunk_mb``, retried with half the budget after a CUDA
-    out-of-memory error. Returns ``(result, budget that worked)``.
-
-    The failed attempt's tensors are released before the retry: the exception (and with it
-    the traceback's frames, which reference them) is dropped first, then the garbage is
-    collected and the CUDA cache emptied; calling ``empty_cache()`` inside the ``except``
-    block would free nothing. Chunk sizes do not change results (beyond float64 rounding).
-    Below ``min_chunk_mb`` the error names the setting.
-    """
-    import gc
-    import logging
-
-    log = logging.getLogger("vae_novelty")
-    budget = float(chunk_mb)
-    while True:
-        failure = None
-        try:
-            return run(budget), budget
-        except torch.OutOfMemoryError as exc:
-            failure = str(exc).splitlines()[0] if str(exc) else "out of memory"
-        # outside the except block: the exception and its frames are gone
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        if budget / 2 < min_chunk_mb:
-            raise RuntimeError(
-                f"out of GPU memory in {what} even with chunks of {budget:g} MiB (started "
-                f"from theorem1.chunk_mb = {chunk_mb:g}): the training set itself does not "
-                f"fit; set theorem1.device: cpu, or free the GPU ({failure})"
-            )
-        log.warning(
-            "out of GPU memory in %s with chunks of %g MiB; retrying with %g MiB "
-            "(lower theorem1.chunk_mb to avoid this)",
-            what,
-            budget,
-            budget / 2,
-        )
-        budget /= 2
-
-
 def weight_stats_shrinking(
     z,
     train_mean,
@@ -383,7 +338,8 @@ def weight_stats_shrinking(
     mu_on_device: bool = False,
 ) -> tuple[WeightStats, float]:
     """:func:`weight_stats`, retried with half the chunk budget when the GPU runs out of memory
-    (:func:`shrink_on_oom`). Returns the statistics and the ``chunk_mb`` that worked."""
+    (:func:`~vae_novelty.chunks.shrink_on_oom`). Returns the statistics and the ``chunk_mb``
+    that worked."""
     return shrink_on_oom(
         lambda budget: weight_stats(
             z,

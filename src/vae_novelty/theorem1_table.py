@@ -13,6 +13,7 @@ import torch
 
 from . import decoder, neighbours
 from .artefacts import check_model_id, with_meta, write_npz, write_table
+from .chunks import shrink_on_oom
 from . import theorem1 as engine
 from .tensors import resolve_device, to_tensor
 from .theorem1 import WeightStats
@@ -263,7 +264,7 @@ def evaluate_inputs(
 ) -> Theorem1Result:
     """:func:`evaluate_model` on inputs already in memory. Every pass over the training set
     (weights, latent and pixel neighbours) is retried with smaller chunks on GPU
-    out-of-memory (:func:`shrink_on_oom`)."""
+    out-of-memory (:func:`~vae_novelty.chunks.shrink_on_oom`)."""
     from .io import describe_device, provenance
 
     dev = resolve_device(device)
@@ -281,14 +282,14 @@ def evaluate_inputs(
     logits = decoder.decoder_logits(inputs.model, test["z_mean"], dev)
     x_hat, bce_x, bce_mu = decoder.bce_from_logits(logits, x, stats.mu, dev)
     train_rows = train["mnist_index"].astype(np.int64)
-    (nn_pos, nn_dist), chunk_mb = engine.shrink_on_oom(
+    (nn_pos, nn_dist), chunk_mb = shrink_on_oom(
         lambda b: neighbours.latent_neighbours(
             test["z_mean"], train["z_mean"], k=2, chunk_mb=b, device=dev
         ),
         chunk_mb,
         "the latent neighbour search",
     )
-    (xnn_pos, xnn_bce), chunk_mb = engine.shrink_on_oom(
+    (xnn_pos, xnn_bce), chunk_mb = shrink_on_oom(
         lambda b: neighbours.xhat_neighbours(logits, x_train, chunk_mb=b, device=dev),
         chunk_mb,
         "the pixel neighbour search",

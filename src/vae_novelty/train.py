@@ -26,6 +26,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -80,6 +81,38 @@ def batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.T
     """One epoch of shuffled index batches (the last one may be smaller)."""
     perm = torch.randperm(n, generator=generator)
     return list(perm.split(batch_size))
+
+
+def epoch_plan(train_idx: Sequence[torch.Tensor], order_gens, batch_size: int, n_steps: int):
+    """Every member's shuffled batches of one epoch, drawn exactly as ``train_vae`` draws them.
+
+    For the ensemble trainer (:mod:`vae_novelty.ensemble`): ``train_idx[m]`` and
+    ``order_gens[m]`` are member m's training rows and data-order generator; a step's batch is
+    padded to the largest batch of that step.
+
+    Returns ``gidx`` [n_steps, M, batch_size] (rows of x_all; padding points at row
+    ``train_idx[m][0]``), ``weight`` [n_steps, M, batch_size] (1 / batch length for real rows,
+    as the gradient of ``loss_sum / len(xb)``; 0 for padding) and ``rows[step][m]`` (the number
+    of real rows, 0 when the member's epoch is over).
+    """
+    n_members = len(train_idx)
+    gidx = torch.zeros(n_steps, n_members, batch_size, dtype=torch.int64)
+    weight = torch.zeros(n_steps, n_members, batch_size, dtype=torch.float32)
+    rows = [[0] * n_members for _ in range(n_steps)]
+    for m, (idx, gen) in enumerate(zip(train_idx, order_gens)):
+        parts = batches(len(idx), batch_size, gen)
+        counts = torch.tensor([len(b) for b in parts], dtype=torch.int64)
+        flat = idx[torch.cat(parts)]
+        padded = torch.full((n_steps * batch_size,), int(idx[0]), dtype=torch.int64)
+        padded[: len(flat)] = flat
+        # each batch starts at a multiple of batch_size: only the last one can be short
+        gidx[:, m] = padded.view(n_steps, batch_size)
+        recip = torch.ones(len(counts), dtype=torch.float32) / counts.to(torch.float32)
+        valid = torch.arange(batch_size) < counts[:, None]
+        weight[: len(counts), m] = torch.where(valid, recip[:, None], torch.zeros(()))
+        for s, c in enumerate(counts.tolist()):
+            rows[s][m] = c
+    return gidx, weight, rows
 
 
 @torch.no_grad()
