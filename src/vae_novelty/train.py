@@ -187,6 +187,22 @@ def check_finite(value: float, epoch: int, what: str, tag: str = "") -> None:
         )
 
 
+def model_snapshot_key(
+    settings: TrainSettings, seed: int, n_train: int, train_rows: str, data_digest: str | None
+) -> dict:
+    """What a snapshot (or a kept finished model) of one model must have been written for:
+    :func:`~vae_novelty.snapshots.snapshot_key` with this module's seeding of the data order
+    (``seed + ORDER_OFFSET``) and noise (``seed + NOISE_OFFSET``) streams."""
+    return snapshot_key(
+        settings.record(seed),
+        seed + ORDER_OFFSET,
+        seed + NOISE_OFFSET,
+        n_train,
+        train_rows,
+        data_digest,
+    )
+
+
 def train_vae(
     x_train: torch.Tensor,
     x_test: torch.Tensor,
@@ -231,10 +247,9 @@ def train_vae(
     start_epoch = 1
     key = None
     if snapshot is not None:
-        key = snapshot_key(
-            cfg.record(seed),
-            seed + ORDER_OFFSET,
-            seed + NOISE_OFFSET,
+        key = model_snapshot_key(
+            cfg,
+            seed,
             len(x_train),
             rows_digest(train_rows) if train_rows is not None else content_digest(x_train),
             data_digest,

@@ -23,9 +23,9 @@ from .ensemble import EnsembleMember, MembersDiverged, train_ensemble
 from .hyperparams import TrainSettings
 from .io import atomic_path, provenance
 from .model import VAE, save_model
-from .snapshots import load_finished_member, remove_snapshot, save_finished_member, snapshot_key
+from .snapshots import load_finished_member, remove_snapshot, save_finished_member
 from .splits import Split, rows_digest
-from .train import NOISE_OFFSET, ORDER_OFFSET, History, TrainingDiverged, train_vae
+from .train import History, TrainingDiverged, model_snapshot_key, train_vae
 
 log = logging.getLogger("vae_novelty")
 
@@ -280,12 +280,10 @@ def finished_key(prepared: PreparedJob, settings: TrainSettings) -> dict:
     """What a kept finished member (:func:`~vae_novelty.snapshots.save_finished_member`) must
     have been trained for: the single-model snapshot key (settings, seeds, training rows,
     data) and the trainer."""
-    seed = prepared.job.seed
     return {
-        **snapshot_key(
-            settings.record(seed),
-            seed + ORDER_OFFSET,
-            seed + NOISE_OFFSET,
+        **model_snapshot_key(
+            settings,
+            prepared.job.seed,
             len(prepared.split.train_idx),
             rows_digest(prepared.split.train_idx),
             prepared.data,
